@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"appliance/config"
+	"appliance/serve"
+	"appliance/vhost"
+)
+
+//go:embed demo
+var demoFiles embed.FS
+
+// server owns the listeners and the current site set, which a reload
+// swaps atomically: a request sees the old sites or the new, never half.
+type server struct {
+	log     *slog.Logger
+	cfg     *config.Config
+	cache   *serve.Cache
+	handler atomic.Pointer[http.Handler]
+	closers []io.Closer
+	http    *http.Server
+}
+
+func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	s := &server{log: log, cfg: cfg, cache: newCache(cfg)}
+	h, closers, err := buildSites(cfg, s.cache)
+	if err != nil {
+		return nil, err
+	}
+	s.handler.Store(&h)
+	s.closers = closers
+	sc := cfg.Server
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(sc.ReadTimeout),
+		WriteTimeout:      time.Duration(sc.WriteTimeout),
+		IdleTimeout:       time.Duration(sc.IdleTimeout),
+		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.handler.Load()).ServeHTTP(w, r)
+}
+
+func newCache(cfg *config.Config) *serve.Cache {
+	return serve.NewCache(serve.CacheOptions{
+		MaxBytes:     int64(cfg.Cache.MaxBytes),
+		MaxFileBytes: int64(cfg.Cache.MaxFileBytes),
+		Revalidate:   time.Duration(cfg.Cache.Revalidate),
+	})
+}
+
+// buildSites opens every site's root and routes hosts to its handler.
+func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Closer, error) {
+	rt := vhost.New()
+	var closers []io.Closer
+	fail := func(err error) (http.Handler, []io.Closer, error) {
+		for _, c := range closers {
+			c.Close()
+		}
+		return nil, nil, err
+	}
+	for i := range cfg.Sites {
+		site := &cfg.Sites[i]
+		var fsys fs.FS
+		if site.Demo {
+			sub, err := fs.Sub(demoFiles, "demo")
+			if err != nil {
+				return fail(err)
+			}
+			fsys = sub
+		} else {
+			d, err := serve.OpenDir(site.Root, time.Duration(cfg.Cache.Revalidate))
+			if err != nil {
+				return fail(fmt.Errorf("site %d: %w", i+1, err))
+			}
+			closers = append(closers, d)
+			fsys = d
+		}
+		types := map[string]string{}
+		for ext, t := range site.Types {
+			types[strings.ToLower(ext)] = t
+		}
+		h := serve.New(fsys, serve.Options{
+			Index:           site.Index,
+			ErrorPages:      site.Pages(),
+			CleanURLs:       site.CleanURLs,
+			ListDirectories: site.DirectoryListing,
+			CacheControl:    site.CacheControl,
+			RefuseSymlinks:  !site.Follow(),
+			Types:           types,
+			WriteTimeout:    time.Duration(cfg.Server.WriteTimeout),
+		}, cache)
+		hosts := site.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{"*"}
+		}
+		for _, host := range hosts {
+			if err := rt.Add(host, h); err != nil {
+				return fail(fmt.Errorf("site %d: %w", i+1, err))
+			}
+		}
+	}
+	return rt, closers, nil
+}
+
+// run serves until ctx ends, reloading the sites on every value from hup.
+func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*config.Config, error)) error {
+	ln, err := net.Listen("tcp", s.cfg.Server.HTTP)
+	if err != nil {
+		return err
+	}
+	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			s.reload(reload)
+		case <-ctx.Done():
+			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
+			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
+			defer cancel()
+			err := s.http.Shutdown(sctx)
+			for _, c := range s.closers {
+				c.Close()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("grace period over; closing remaining connections")
+				return s.http.Close()
+			}
+			return err
+		}
+	}
+}
+
+// reload swaps in a new site set; a config that fails to load or open is
+// refused and the running one stays.
+func (s *server) reload(load func() (*config.Config, error)) {
+	cfg, err := load()
+	if err != nil {
+		s.log.Error("reload refused; keeping the running configuration", "err", err)
+		return
+	}
+	if cfg.Server != s.cfg.Server {
+		s.log.Warn("reload: [server] changes need a restart; sites are reloaded")
+	}
+	h, closers, err := buildSites(cfg, s.cache)
+	if err != nil {
+		s.log.Error("reload refused; keeping the running configuration", "err", err)
+		return
+	}
+	s.handler.Store(&h)
+	// The old roots are not closed: requests may still be using them, and
+	// os.Root closes itself once the garbage collector finds it unused.
+	s.closers, s.cfg = closers, cfg
+	s.cache.Purge()
+	s.log.Info("reloaded", "sites", len(cfg.Sites))
+}

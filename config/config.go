@@ -1,0 +1,339 @@
+// Package config loads and validates the appliance's TOML configuration.
+// Every error names the file and line it comes from.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"appliance/vhost"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server Server `toml:"server"`
+	Cache  Cache  `toml:"cache"`
+	Sites  []Site `toml:"site"`
+
+	File string `toml:"-"` // where it was loaded from; "" for the built-in default
+}
+
+// Server holds the listeners and the limits that protect them.
+type Server struct {
+	HTTP              string   `toml:"http"`                // plain-HTTP listen address; "" disables
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"` // whole request head
+	ReadTimeout       Duration `toml:"read_timeout"`        // whole request, body included
+	WriteTimeout      Duration `toml:"write_timeout"`       // a response may stall this long
+	IdleTimeout       Duration `toml:"idle_timeout"`        // keep-alive between requests
+	ShutdownTimeout   Duration `toml:"shutdown_timeout"`    // grace for in-flight requests
+	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
+}
+
+// Cache bounds the in-memory file cache shared by all sites.
+type Cache struct {
+	MaxBytes     Size     `toml:"max_bytes"`
+	MaxFileBytes Size     `toml:"max_file_bytes"`
+	Revalidate   Duration `toml:"revalidate"`
+}
+
+// Site is one [[site]]: the hosts it answers and how it serves its root.
+type Site struct {
+	Hosts            []string          `toml:"hosts"`
+	Root             string            `toml:"root"`
+	Index            []string          `toml:"index"`
+	ErrorPages       map[string]string `toml:"error_pages"`
+	CleanURLs        bool              `toml:"clean_urls"`
+	DirectoryListing bool              `toml:"directory_listing"`
+	CacheControl     string            `toml:"cache_control"`
+	FollowSymlinks   *bool             `toml:"follow_symlinks"`
+	Types            map[string]string `toml:"types"`
+
+	Demo bool `toml:"-"` // serves the embedded demo site instead of Root
+}
+
+// Follow reports whether symbolic links inside the root are followed.
+func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
+
+// Pages returns the error pages keyed by status code.
+func (s *Site) Pages() map[int]string {
+	m := make(map[int]string, len(s.ErrorPages))
+	for k, v := range s.ErrorPages {
+		n, _ := strconv.Atoi(k)
+		m[n] = v
+	}
+	return m
+}
+
+// Defaults.
+const (
+	DefaultHTTP              = "localhost:8080"
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 10 * time.Second
+	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultCacheBytes        = 64 << 20
+	DefaultCacheFileBytes    = 1 << 20
+	DefaultRevalidate        = time.Second
+)
+
+// Default is the configuration used without a file: the embedded demo
+// site on http://localhost:8080.
+func Default() *Config {
+	c := &Config{Server: Server{HTTP: DefaultHTTP}, Sites: []Site{{
+		Demo:       true,
+		CleanURLs:  true,
+		ErrorPages: map[string]string{"404": "/404.html"},
+	}}}
+	c.applyDefaults()
+	return c
+}
+
+// Error is one problem with a configuration, at a place in its file.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Errors is every problem found; its message has one per line.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration; file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	c := &Config{File: file}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
+		}
+		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
+	}
+	v := &validator{file: file, lines: keyLines(string(data))}
+	for _, k := range md.Undecoded() {
+		v.unknown(k)
+	}
+	c.applyDefaults()
+	c.validate(v)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	s := &c.Server
+	setDuration(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDuration(&s.ReadTimeout, DefaultReadTimeout)
+	setDuration(&s.WriteTimeout, DefaultWriteTimeout)
+	setDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	setDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	setDuration(&c.Cache.Revalidate, DefaultRevalidate)
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.Cache.MaxBytes == 0 {
+		c.Cache.MaxBytes = DefaultCacheBytes
+	}
+	if c.Cache.MaxFileBytes == 0 {
+		c.Cache.MaxFileBytes = DefaultCacheFileBytes
+	}
+	for i := range c.Sites {
+		if len(c.Sites[i].Index) == 0 {
+			c.Sites[i].Index = []string{"index.html"}
+		}
+		if c.Sites[i].CacheControl == "" {
+			c.Sites[i].CacheControl = "no-cache"
+		}
+	}
+}
+
+func setDuration(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+// validator collects errors with the line of the key they are about.
+type validator struct {
+	file  string
+	lines map[string]int
+	errs  Errors
+}
+
+// errorf records an error about key ("site.1.root"), placed at that key's
+// line or, failing that, at the nearest enclosing table's.
+func (v *validator) errorf(key string, format string, args ...any) {
+	line := 0
+	for k := key; k != ""; {
+		if l, ok := v.lines[k]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// unknown reports a key the schema does not have, at each place it is
+// used (the decoder names array elements without their index).
+func (v *validator) unknown(k toml.Key) {
+	want := strings.Join(k, ".")
+	found := false
+	for key, line := range v.lines {
+		if stripIndexes(key) == want {
+			v.errs = append(v.errs, &Error{File: v.file, Line: line, Msg: fmt.Sprintf("unknown key %q", want)})
+			found = true
+		}
+	}
+	if !found {
+		v.errorf("", "unknown key %q", want)
+	}
+	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
+}
+
+func stripIndexes(key string) string {
+	parts := strings.Split(key, ".")
+	out := parts[:0]
+	for _, p := range parts {
+		if _, err := strconv.Atoi(p); err != nil || p == "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ".")
+}
+
+func (c *Config) validate(v *validator) {
+	s := c.Server
+	if s.HTTP == "" {
+		v.errorf("server.http", "no listener: set server.http (for example \"127.0.0.1:8080\")")
+	} else if err := checkAddr(s.HTTP); err != nil {
+		v.errorf("server.http", "server.http: %v", err)
+	}
+	if s.MaxHeaderBytes < 1024 {
+		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")
+	}
+	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
+		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)
+	}
+	if len(c.Sites) == 0 {
+		v.errorf("", "no [[site]]: add at least one site with a root")
+	}
+	hosts := map[string]int{}
+	for i := range c.Sites {
+		c.Sites[i].validate(v, fmt.Sprintf("site.%d", i), len(c.Sites), hosts)
+	}
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port or :port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q", port)
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return fmt.Errorf("invalid address %q: the host must be an IP address or localhost", addr)
+	}
+	return nil
+}
+
+func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]int) {
+	if len(s.Hosts) == 0 && nsites > 1 {
+		v.errorf(key, "site has no hosts; only a lone site may omit them (use [\"*\"] for the catch-all)")
+	}
+	if len(s.Hosts) == 0 {
+		s.Hosts = []string{"*"}
+	}
+	for _, h := range s.Hosts {
+		p, err := vhost.NormalizePattern(h)
+		if err != nil {
+			v.errorf(key+".hosts", "%v", err)
+			continue
+		}
+		if prev, dup := hosts[p]; dup {
+			v.errorf(key+".hosts", "host %q is already served by site %d", h, prev+1)
+			continue
+		}
+		hosts[p] = siteIndex(key)
+	}
+	if !s.Demo {
+		switch fi, err := os.Stat(s.Root); {
+		case s.Root == "":
+			v.errorf(key, "site has no root")
+		case err != nil:
+			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
+		case !fi.IsDir():
+			v.errorf(key+".root", "root %q is not a directory", s.Root)
+		}
+	}
+	for _, idx := range s.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || strings.HasPrefix(idx, ".") {
+			v.errorf(key+".index", "index %q must be a plain file name", idx)
+		}
+	}
+	for code, page := range s.ErrorPages {
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 400 || n > 599 {
+			v.errorf(key+".error_pages", "error_pages: %q is not a 4xx or 5xx status", code)
+		}
+		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
+			v.errorf(key+".error_pages", "error_pages: %q must be a file path starting with /", page)
+		}
+	}
+	if strings.ContainsAny(s.CacheControl, "\r\n") {
+		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	for ext, t := range s.Types {
+		if !strings.HasPrefix(ext, ".") || strings.Contains(ext[1:], ".") {
+			v.errorf(key+".types", "types: %q must be an extension like \".ext\"", ext)
+		}
+		if !strings.Contains(t, "/") || strings.ContainsAny(t, "\r\n") {
+			v.errorf(key+".types", "types: %q is not a media type", t)
+		}
+	}
+}
+
+func siteIndex(key string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(key, "site."))
+	return n
+}

@@ -1,0 +1,167 @@
+package serve
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CacheOptions bound the cache shared by all sites.
+type CacheOptions struct {
+	MaxBytes     int64         // total budget for file bytes and entries
+	MaxFileBytes int64         // files up to this size are held in memory
+	Revalidate   time.Duration // how long an entry is trusted without a stat
+}
+
+// Cache remembers, for every site, what each request path resolves to and
+// the representation of each file (metadata, ETag, content type and, for
+// small files, the bytes). An entry is checked against the file system at
+// most once per Revalidate interval, so a fresh entry costs no system call
+// and a file is hashed once per version. The total is bounded by MaxBytes;
+// the least recently used of a random sample is evicted first.
+type Cache struct {
+	opts CacheOptions
+
+	mu    sync.RWMutex
+	m     map[cacheKey]*entry
+	bytes int64
+}
+
+// Defaults sized for a small board with 512 MiB of memory.
+const (
+	DefaultCacheBytes     = 64 << 20
+	DefaultCacheFileBytes = 1 << 20
+	DefaultRevalidate     = time.Second
+)
+
+// NewCache returns an empty cache; zero options take the defaults.
+func NewCache(o CacheOptions) *Cache {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultCacheBytes
+	}
+	if o.MaxFileBytes < 0 {
+		o.MaxFileBytes = 0
+	} else if o.MaxFileBytes == 0 {
+		o.MaxFileBytes = DefaultCacheFileBytes
+	}
+	o.MaxFileBytes = min(o.MaxFileBytes, o.MaxBytes/4)
+	if o.Revalidate <= 0 {
+		o.Revalidate = DefaultRevalidate
+	}
+	return &Cache{opts: o, m: make(map[cacheKey]*entry)}
+}
+
+type cacheKey struct {
+	site uint64 // Handler.id: each site resolves paths its own way
+	path string // clean URL path
+}
+
+// kind is what a request path resolved to.
+type kind uint8
+
+const (
+	kindNotFound kind = iota
+	kindFile          // a regular file: serve rep
+	kindRedirect      // a directory asked for without its trailing slash
+	kindListing       // a directory without an index, listing enabled
+)
+
+// entryOverhead approximates the memory of an entry besides file bytes.
+const entryOverhead = 256
+
+type entry struct {
+	kind kind
+	name string          // io/fs name of the file or directory
+	id   fileID          // identity of that file when resolved
+	rep  *Representation // kindFile only
+
+	checked atomic.Int64 // unix nanoseconds of the last check
+	used    atomic.Int64 // unix nanoseconds of the last use (coarse)
+	cost    int64
+}
+
+// fresh reports whether the entry may be used without a check at now,
+// claiming the check for the caller when it may not.
+func (e *entry) fresh(now int64, interval time.Duration) bool {
+	last := e.checked.Load()
+	if now-last < int64(interval) {
+		return true
+	}
+	return !e.checked.CompareAndSwap(last, now) // someone else is checking
+}
+
+func (c *Cache) get(k cacheKey, now int64) *entry {
+	c.mu.RLock()
+	e := c.m[k]
+	c.mu.RUnlock()
+	if e != nil && now-e.used.Load() > int64(time.Millisecond) {
+		e.used.Store(now)
+	}
+	return e
+}
+
+func (c *Cache) put(k cacheKey, e *entry) {
+	e.cost = entryOverhead + int64(len(k.path)) + int64(len(e.name))
+	if e.rep != nil {
+		e.cost += int64(len(e.rep.Data))
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[k]; old != nil {
+		c.bytes -= old.cost
+	}
+	c.m[k] = e
+	c.bytes += e.cost
+	for c.bytes > c.opts.MaxBytes && len(c.m) > 1 {
+		c.evictOne(k)
+	}
+}
+
+// evictOne removes the least recently used of a few entries, which map
+// iteration picks at random, sparing keep. Callers hold c.mu.
+func (c *Cache) evictOne(keep cacheKey) {
+	var (
+		victim cacheKey
+		oldest *entry
+		n      int
+	)
+	for k, e := range c.m {
+		if k == keep {
+			continue
+		}
+		if oldest == nil || e.used.Load() < oldest.used.Load() {
+			victim, oldest = k, e
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	if oldest != nil {
+		delete(c.m, victim)
+		c.bytes -= oldest.cost
+	}
+}
+
+func (c *Cache) remove(k cacheKey, e *entry) {
+	c.mu.Lock()
+	if c.m[k] == e {
+		delete(c.m, k)
+		c.bytes -= e.cost
+	}
+	c.mu.Unlock()
+}
+
+// Purge drops every entry, e.g. after a configuration reload.
+func (c *Cache) Purge() {
+	c.mu.Lock()
+	clear(c.m)
+	c.bytes = 0
+	c.mu.Unlock()
+}
+
+// Stats reports the number of entries and the bytes they account for.
+func (c *Cache) Stats() (entries int, bytes int64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m), c.bytes
+}

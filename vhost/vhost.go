@@ -1,0 +1,118 @@
+// Package vhost picks the site that answers a request, by the Host header
+// (or the authority of an absolute-form request target): exact names,
+// one-label wildcards such as *.example.test, and a catch-all "*".
+package vhost
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Router dispatches requests to the handler of the matching site.
+type Router struct {
+	exact    map[string]http.Handler
+	wildcard map[string]http.Handler // keyed by the suffix after "*."
+	fallback http.Handler
+}
+
+// New returns an empty router.
+func New() *Router {
+	return &Router{exact: map[string]http.Handler{}, wildcard: map[string]http.Handler{}}
+}
+
+// Add registers h for a host pattern: "name", "*.suffix" or "*".
+// A pattern already taken is an error.
+func (rt *Router) Add(pattern string, h http.Handler) error {
+	p, err := NormalizePattern(pattern)
+	if err != nil {
+		return err
+	}
+	switch {
+	case p == "*":
+		if rt.fallback != nil {
+			return fmt.Errorf("duplicate catch-all host %q", pattern)
+		}
+		rt.fallback = h
+	case strings.HasPrefix(p, "*."):
+		if _, dup := rt.wildcard[p[2:]]; dup {
+			return fmt.Errorf("duplicate host %q", pattern)
+		}
+		rt.wildcard[p[2:]] = h
+	default:
+		if _, dup := rt.exact[p]; dup {
+			return fmt.Errorf("duplicate host %q", pattern)
+		}
+		rt.exact[p] = h
+	}
+	return nil
+}
+
+// NormalizePattern validates a host pattern and returns its canonical form.
+func NormalizePattern(pattern string) (string, error) {
+	if pattern == "*" {
+		return pattern, nil
+	}
+	p := Normalize(pattern)
+	name := strings.TrimPrefix(p, "*.")
+	if name == "" || strings.ContainsAny(name, "*/ \t") || strings.Contains(name, "..") ||
+		strings.HasPrefix(name, ".") || name != p && net.ParseIP(name) != nil {
+		return "", fmt.Errorf("invalid host pattern %q: want a name, *.name or *", pattern)
+	}
+	if strings.ContainsRune(pattern, ':') && net.ParseIP(strings.Trim(pattern, "[]")) == nil {
+		return "", fmt.Errorf("invalid host pattern %q: ports are not part of a host", pattern)
+	}
+	return p, nil
+}
+
+// Normalize lowers a Host value and strips its port, IPv6 brackets and a
+// trailing dot. It allocates only when the value has upper-case letters.
+func Normalize(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			host = host[1:i]
+		}
+	} else if i := strings.IndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
+		host = host[:i]
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// Lookup returns the handler for a Host value, or nil.
+func (rt *Router) Lookup(host string) http.Handler {
+	host = Normalize(host)
+	if h, ok := rt.exact[host]; ok {
+		return h
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		if h, ok := rt.wildcard[host[i+1:]]; ok {
+			return h
+		}
+	}
+	return rt.fallback
+}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Host == "" && r.ProtoAtLeast(1, 1) {
+		plain(w, http.StatusBadRequest) // RFC 9112 3.2: Host is required
+		return
+	}
+	h := rt.Lookup(r.Host)
+	if h == nil {
+		plain(w, http.StatusNotFound) // says nothing of the sites we do have
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+func plain(w http.ResponseWriter, status int) {
+	body := fmt.Sprintf("%d %s\n", status, http.StatusText(status))
+	hd := w.Header()
+	hd.Set("Content-Type", "text/plain; charset=utf-8")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
