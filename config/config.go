@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,11 @@ func Parse(file string, data []byte) (*Config, error) {
 		if errors.As(err, &pe) {
 			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
 		}
+		// Type errors read "toml: line N (last key "k"): message".
+		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, Errors{{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}}
+		}
 		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
 	v := &validator{file: file, lines: keyLines(string(data))}
@@ -149,11 +155,14 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c.applyDefaults()
 	c.validate(v)
+	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
 	return c, nil
 }
+
+var decodeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
 func (c *Config) applyDefaults() {
 	s := &c.Server
@@ -227,7 +236,6 @@ func (v *validator) unknown(k toml.Key) {
 	if !found {
 		v.errorf("", "unknown key %q", want)
 	}
-	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
 }
 
 func stripIndexes(key string) string {
@@ -314,10 +322,10 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	for code, page := range s.ErrorPages {
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 400 || n > 599 {
-			v.errorf(key+".error_pages", "error_pages: %q is not a 4xx or 5xx status", code)
+			v.errorf(key+".error_pages."+code, "error_pages: %q is not a 4xx or 5xx status", code)
 		}
 		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
-			v.errorf(key+".error_pages", "error_pages: %q must be a file path starting with /", page)
+			v.errorf(key+".error_pages."+code, "error_pages: %q must be a file path starting with /", page)
 		}
 	}
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
@@ -325,10 +333,10 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	}
 	for ext, t := range s.Types {
 		if !strings.HasPrefix(ext, ".") || strings.Contains(ext[1:], ".") {
-			v.errorf(key+".types", "types: %q must be an extension like \".ext\"", ext)
+			v.errorf(key+".types."+ext, "types: %q must be an extension like \".ext\"", ext)
 		}
 		if !strings.Contains(t, "/") || strings.ContainsAny(t, "\r\n") {
-			v.errorf(key+".types", "types: %q is not a media type", t)
+			v.errorf(key+".types."+ext, "types: %q is not a media type", t)
 		}
 	}
 }

@@ -27,7 +27,14 @@ func keyLines(data string) map[string]int {
 		case line == "" || line[0] == '#':
 			continue
 		case strings.HasPrefix(line, "[["):
-			name := resolveTable(count, splitKey(strings.TrimPrefix(line, "[[")))
+			key := splitKey(strings.TrimPrefix(line, "[["))
+			if len(key) == 0 {
+				continue
+			}
+			name := key[len(key)-1]
+			if len(key) > 1 {
+				name = resolveTable(count, key[:len(key)-1]) + "." + name
+			}
 			count[name]++
 			prefix = name + "." + strconv.Itoa(count[name]-1)
 			lines[prefix] = n + 1

@@ -40,7 +40,7 @@ var builtinTypes = map[string]string{
 	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 	".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-	".odt": "application/vnd.oasis.opendocument.text", ".rtf": "application/rtf",
+	".odt":  "application/vnd.oasis.opendocument.text", ".rtf": "application/rtf",
 	".gpx": "application/gpx+xml", ".kml": "application/vnd.google-earth.kml+xml",
 }
 

@@ -32,6 +32,9 @@ func cleanPath(p string) (string, int) {
 			j = len(p) - i
 		}
 		seg := p[i : i+j]
+		if strings.IndexByte(seg, 0) >= 0 || strings.IndexByte(seg, '\\') >= 0 {
+			return "", http.StatusBadRequest
+		}
 		switch {
 		case seg == "":
 			if i+j < len(p) { // "//" inside the path
@@ -45,9 +48,6 @@ func cleanPath(p string) (string, int) {
 			if !first || seg != ".well-known" {
 				return "", http.StatusNotFound
 			}
-		}
-		if strings.IndexByte(seg, 0) >= 0 || strings.IndexByte(seg, '\\') >= 0 {
-			return "", http.StatusBadRequest
 		}
 		if seg != "" && seg != "." {
 			first = false

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "appliance.toml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExampleLoads(t *testing.T) {
+	data, err := os.ReadFile("../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data = regexp.MustCompile(`root = "[^"]*"`).ReplaceAll(data, []byte(`root = "`+dir+`"`))
+	c, err := Parse("config.example.toml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sites) != 2 || c.Sites[0].Pages()[404] != "/404.html" || c.Sites[1].Hosts[0] != "*" {
+		t.Fatalf("sites: %+v", c.Sites)
+	}
+	if c.Server.MaxHeaderBytes != 32<<10 || time.Duration(c.Server.IdleTimeout) != 2*time.Minute || c.Cache.MaxBytes != 64<<20 {
+		t.Fatalf("server: %+v cache: %+v", c.Server, c.Cache)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n[[site]]\nroot = \""+dir+"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sites[0]
+	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || s.Index[0] != "index.html" || s.CacheControl != "no-cache" || !s.Follow() {
+		t.Fatalf("site defaults: %+v", s)
+	}
+	if time.Duration(c.Server.ReadHeaderTimeout) != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
+		t.Fatalf("server defaults: %+v", c.Server)
+	}
+	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || d.Server.HTTP != "localhost:8080" {
+		t.Fatalf("Default: %+v", d)
+	}
+}
+
+func TestErrorsHaveFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, toml, want string
+	}{
+		{"syntax", "[server]\nhttp = \n", "a.toml:2: "},
+		{"unknown key", "[server]\nhttp = \":80\"\nhtp = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:3: unknown key "server.htp"`},
+		{"unknown site key", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n\n[[site]]\nhosts=[\"b\"]\nroot = \"" + dir + "\"\nrooot = 1\n", `a.toml:9: unknown key "site.rooot"`},
+		{"missing root", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a\"]\n", "a.toml:3: site has no root"},
+		{"root does not exist", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"/nonexistent/x\"\n", `a.toml:4: root "/nonexistent/x": no such file or directory`},
+		{"duplicate host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a.test\"]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\nhosts = [\"A.test.\"]\n", `a.toml:8: host "A.test." is already served by site 1`},
+		{"bad host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a.*.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a.*.test"`},
+		{"hosts required with several sites", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[[site]]\nhosts = [\"*\"]\nroot = \"" + dir + "\"\n", "a.toml:3: site has no hosts"},
+		{"bad duration", "[server]\nhttp = \":80\"\nidle_timeout = \"forever\"\n", `a.toml:3: invalid duration "forever"`},
+		{"bad size", "[cache]\nmax_bytes = \"lots\"\n", `a.toml:2: invalid size "lots"`},
+		{"bad address", "[server]\nhttp = \"localhost\"\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:2: server.http: invalid address`},
+		{"bad status", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nerror_pages = { 200 = \"/x.html\" }\n", `a.toml:5: error_pages: "200" is not a 4xx or 5xx status`},
+		{"bad index", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nindex = [\"../x\"]\n", `a.toml:5: index "../x" must be a plain file name`},
+		{"wrong type", "[server]\nhttp = 80\n", "a.toml:2: "},
+		{"no sites", "[server]\nhttp = \":80\"\n", "a.toml: no [[site]]"},
+		{"nested table line", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[site.types]\n\"gpx\" = \"x/y\"\n", `a.toml:6: types: "gpx" must be an extension`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("a.toml", []byte(tt.toml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]Size{"1024": 1024, "1KiB": 1024, "2MiB": 2 << 20, "1GiB": 1 << 30, "10KB": 10000, "3 MB": 3000000, "5M": 5 << 20} {
+		var s Size
+		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
+			t.Errorf("%q: %d %v, want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "1TB"} {
+		var s Size
+		if err := s.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q accepted as %d", in, s)
+		}
+	}
+}
+
+func TestKeyLines(t *testing.T) {
+	doc := "# c\n[server]\nhttp = \"x\"\n\n[[site]]\nroot = \"/a\"\n[site.types]\n\".a\" = \"b\"\n[[site]]\n  hosts = [\n  \"a\",\n]\ns = \"\"\"\nfake = 1\n\"\"\"\n"
+	want := map[string]int{"server": 2, "server.http": 3, "site.0": 5, "site.0.root": 6, "site.0.types": 7, "site.0.types..a": 8, "site.1": 9, "site.1.hosts": 10, "site.1.s": 13}
+	got := keyLines(doc)
+	for k, l := range want {
+		if got[k] != l {
+			t.Errorf("%s: line %d, want %d (all: %v)", k, got[k], l, got)
+		}
+	}
+	if _, ok := got["site.1.fake"]; ok {
+		t.Error("a key inside a multi-line string was located")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	example, _ := os.ReadFile("../config.example.toml")
+	f.Add(string(example))
+	f.Add("[server]\nhttp = \":80\"\n[[site]]\nroot = \"/\"\n")
+	f.Add("[[site]]\n[site.x]\n[[site.y]]\na.b.\"c\" = 1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse("f.toml", []byte(s))
+		if err == nil && (c == nil || len(c.Sites) == 0) {
+			t.Fatal("accepted a config without sites")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "f.toml") {
+			t.Fatalf("error without the file name: %v", err)
+		}
+	})
+}

@@ -1,0 +1,151 @@
+package serve
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// countingFS counts the system calls the handler makes.
+type countingFS struct {
+	fs.FS
+	opens, stats atomic.Int64
+}
+
+func (c *countingFS) Open(name string) (fs.File, error) { c.opens.Add(1); return c.FS.Open(name) }
+func (c *countingFS) Stat(name string) (fs.FileInfo, error) {
+	c.stats.Add(1)
+	return fs.Stat(c.FS, name)
+}
+
+func TestFreshEntryCostsNoSyscall(t *testing.T) {
+	cfs := &countingFS{FS: fstest.MapFS{"index.html": {Data: []byte("hi")}}}
+	h := New(cfs, Options{}, NewCache(CacheOptions{Revalidate: time.Hour}))
+	for range 100 {
+		if res := do(h, "GET", "/"); res.StatusCode != 200 {
+			t.Fatal(res.StatusCode)
+		}
+		do(h, "GET", "/missing")
+	}
+	if o, s := cfs.opens.Load(), cfs.stats.Load(); o != 1 || s > 4 {
+		t.Fatalf("%d opens and %d stats for 200 requests; want 1 open (to hash once) and a few stats", o, s)
+	}
+}
+
+// TestChangesAreSeen edits, adds and deletes files under a running handler
+// whose entries are revalidated on every request.
+func TestChangesAreSeen(t *testing.T) {
+	for _, mode := range []struct {
+		name    string
+		maxFile int64
+	}{{"memory", 0}, {"disk", -1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			h, root := site(t, map[string]string{"a.txt": "version one"}, Options{}, CacheOptions{Revalidate: time.Nanosecond, MaxFileBytes: mode.maxFile})
+			res := do(h, "GET", "/a.txt")
+			etag1 := res.Header.Get("Etag")
+			if body(t, res) != "version one" {
+				t.Fatal("initial body")
+			}
+			// Same size, new bytes, mtime forced equal: ctime and inode still differ.
+			p := filepath.Join(root, "a.txt")
+			fi, _ := os.Stat(p)
+			os.WriteFile(p+".new", []byte("version two"), 0o644)
+			os.Chtimes(p+".new", fi.ModTime(), fi.ModTime())
+			os.Rename(p+".new", p)
+			res = do(h, "GET", "/a.txt")
+			if b := body(t, res); b != "version two" || res.Header.Get("Etag") == etag1 {
+				t.Fatalf("after edit: %q, etag %s (was %s)", b, res.Header.Get("Etag"), etag1)
+			}
+			if res := do(h, "GET", "/b.txt"); res.StatusCode != 404 {
+				t.Fatal("b.txt before it exists")
+			}
+			os.WriteFile(filepath.Join(root, "b.txt"), []byte("new file"), 0o644)
+			if res := do(h, "GET", "/b.txt"); res.StatusCode != 200 || body(t, res) != "new file" {
+				t.Fatal("added file not served")
+			}
+			os.Remove(p)
+			if res := do(h, "GET", "/a.txt"); res.StatusCode != 404 {
+				t.Fatalf("deleted file: %d", res.StatusCode)
+			}
+		})
+	}
+}
+
+// TestLargeFileReplacedBetweenChecks: a streamed file that changes while
+// its entry is still trusted is never sent with the old length or ETag.
+func TestLargeFileReplacedBetweenChecks(t *testing.T) {
+	h, root := site(t, map[string]string{"big.bin": strings.Repeat("a", 1000)}, Options{}, CacheOptions{Revalidate: time.Hour, MaxFileBytes: -1})
+	old := do(h, "GET", "/big.bin")
+	body(t, old)
+	os.WriteFile(filepath.Join(root, "big.bin"), []byte(strings.Repeat("b", 500)), 0o644)
+	res := do(h, "GET", "/big.bin")
+	b := body(t, res)
+	if res.StatusCode != 200 || b != strings.Repeat("b", 500) || res.Header.Get("Content-Length") != "500" || res.Header.Get("Etag") == old.Header.Get("Etag") {
+		t.Fatalf("status %d, %d bytes, Content-Length %s", res.StatusCode, len(b), res.Header.Get("Content-Length"))
+	}
+}
+
+func TestETagIsDerivedFromContent(t *testing.T) {
+	h1, _ := site(t, map[string]string{"x.txt": "same bytes", "y.txt": "other bytes"}, Options{}, CacheOptions{})
+	h2, root2 := site(t, map[string]string{"z/x.txt": "same bytes"}, Options{}, CacheOptions{MaxFileBytes: -1})
+	os.Chtimes(filepath.Join(root2, "z/x.txt"), time.Unix(1e9, 0), time.Unix(1e9, 0))
+	a, b, c := do(h1, "GET", "/x.txt").Header.Get("Etag"), do(h2, "GET", "/z/x.txt").Header.Get("Etag"), do(h1, "GET", "/y.txt").Header.Get("Etag")
+	if a != b || a == c || !strings.HasPrefix(a, `"`) || strings.HasPrefix(a, "W/") {
+		t.Fatalf("etags %s %s %s: identical bytes must share a strong tag", a, b, c)
+	}
+	// A stable value: a change of algorithm breaks every client's cache.
+	if a != `"WBANyPwGVizj5Xgj"` {
+		t.Errorf("ETag of %q changed to %s", "same bytes", a)
+	}
+}
+
+func TestCacheBudget(t *testing.T) {
+	files := map[string]string{}
+	for i := range 200 {
+		files[fmt.Sprintf("f%03d.txt", i)] = strings.Repeat("x", 1000)
+	}
+	c := NewCache(CacheOptions{MaxBytes: 20000, MaxFileBytes: 2000})
+	root := t.TempDir()
+	writeFiles(t, root, files)
+	d, _ := OpenDir(root, time.Hour)
+	h := New(d, Options{}, c)
+	for name, want := range files {
+		if res := do(h, "GET", "/"+name); body(t, res) != want {
+			t.Fatalf("%s: wrong body", name)
+		}
+		if _, b := c.Stats(); b > 20000 {
+			t.Fatalf("cache holds %d bytes, budget 20000", b)
+		}
+	}
+	if n, _ := c.Stats(); n < 5 {
+		t.Errorf("only %d entries kept", n)
+	}
+}
+
+// TestRootSwap follows a deploy that swaps the root symlink atomically.
+func TestRootSwap(t *testing.T) {
+	base := t.TempDir()
+	writeFiles(t, filepath.Join(base, "v1"), map[string]string{"index.html": "v1"})
+	writeFiles(t, filepath.Join(base, "v2"), map[string]string{"index.html": "v2"})
+	link := filepath.Join(base, "current")
+	os.Symlink("v1", link)
+	d, err := OpenDir(link, time.Nanosecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(d, Options{}, NewCache(CacheOptions{Revalidate: time.Nanosecond}))
+	if b := body(t, do(h, "GET", "/")); b != "v1" {
+		t.Fatal(b)
+	}
+	os.Symlink("v2", link+".tmp")
+	os.Rename(link+".tmp", link)
+	if b := body(t, do(h, "GET", "/")); b != "v2" {
+		t.Fatalf("after swap: %q", b)
+	}
+}
