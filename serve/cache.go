@@ -22,9 +22,25 @@ type CacheOptions struct {
 type Cache struct {
 	opts CacheOptions
 
-	mu    sync.RWMutex
-	m     map[cacheKey]*entry
-	bytes int64
+	mu        sync.RWMutex
+	m         map[cacheKey]*entry
+	bytes     int64
+	negatives int // kindNotFound entries, capped at maxNegatives
+
+	loadMu  sync.Mutex
+	loading map[cacheKey]*load // in-flight rebuilds
+}
+
+// maxNegatives caps cached "not found" entries, so that a flood of
+// random paths cannot evict the hot files (which would then be read and
+// hashed again); past it, misses are resolved with a stat each time.
+const maxNegatives = 4096
+
+// load is one in-flight rebuild of an entry that concurrent requests for
+// the same path wait for, so a large file is hashed once, not once each.
+type load struct {
+	done chan struct{}
+	e    *entry
 }
 
 // Defaults sized for a small board with 512 MiB of memory.
@@ -48,7 +64,7 @@ func NewCache(o CacheOptions) *Cache {
 	if o.Revalidate <= 0 {
 		o.Revalidate = DefaultRevalidate
 	}
-	return &Cache{opts: o, m: make(map[cacheKey]*entry)}
+	return &Cache{opts: o, m: make(map[cacheKey]*entry), loading: make(map[cacheKey]*load)}
 }
 
 type cacheKey struct {
@@ -108,10 +124,15 @@ func (c *Cache) put(k cacheKey, e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[k]; old != nil {
-		c.bytes -= old.cost
+		c.unaccount(old)
+	} else if e.kind == kindNotFound && c.negatives >= maxNegatives {
+		return
 	}
 	c.m[k] = e
 	c.bytes += e.cost
+	if e.kind == kindNotFound {
+		c.negatives++
+	}
 	for c.bytes > c.opts.MaxBytes && len(c.m) > 1 {
 		c.evictOne(k)
 	}
@@ -138,15 +159,53 @@ func (c *Cache) evictOne(keep cacheKey) {
 	}
 	if oldest != nil {
 		delete(c.m, victim)
-		c.bytes -= oldest.cost
+		c.unaccount(oldest)
 	}
+}
+
+func (c *Cache) unaccount(e *entry) {
+	c.bytes -= e.cost
+	if e.kind == kindNotFound {
+		c.negatives--
+	}
+}
+
+// rebuild replaces stale, the entry the caller found for k (nil if
+// none), with build's result and stores it. Concurrent
+// callers share one build, and a caller that comes after a build has
+// finished takes its result instead of building again.
+func (c *Cache) rebuild(k cacheKey, stale *entry, build func() *entry) *entry {
+	c.loadMu.Lock()
+	if l, ok := c.loading[k]; ok {
+		c.loadMu.Unlock()
+		<-l.done
+		return l.e
+	}
+	c.mu.RLock()
+	cur := c.m[k]
+	c.mu.RUnlock()
+	if cur != nil && cur != stale { // rebuilt by someone else since the caller looked
+		c.loadMu.Unlock()
+		return cur
+	}
+	l := &load{done: make(chan struct{})}
+	c.loading[k] = l
+	c.loadMu.Unlock()
+
+	l.e = build()
+	c.put(k, l.e)
+	c.loadMu.Lock()
+	delete(c.loading, k)
+	c.loadMu.Unlock()
+	close(l.done)
+	return l.e
 }
 
 func (c *Cache) remove(k cacheKey, e *entry) {
 	c.mu.Lock()
 	if c.m[k] == e {
 		delete(c.m, k)
-		c.bytes -= e.cost
+		c.unaccount(e)
 	}
 	c.mu.Unlock()
 }
@@ -155,7 +214,7 @@ func (c *Cache) remove(k cacheKey, e *entry) {
 func (c *Cache) Purge() {
 	c.mu.Lock()
 	clear(c.m)
-	c.bytes = 0
+	c.bytes, c.negatives = 0, 0
 	c.mu.Unlock()
 }
 

@@ -149,3 +149,43 @@ func TestRootSwap(t *testing.T) {
 		t.Fatalf("after swap: %q", b)
 	}
 }
+
+func TestMissFloodKeepsHotFiles(t *testing.T) {
+	cfs := &countingFS{FS: fstest.MapFS{"hot.html": {Data: []byte("hot")}}}
+	c := NewCache(CacheOptions{Revalidate: time.Hour, MaxBytes: 2 << 20})
+	h := New(cfs, Options{}, c)
+	do(h, "GET", "/hot.html")
+	for i := range 3 * maxNegatives {
+		do(h, "GET", fmt.Sprintf("/random-%d", i))
+	}
+	if n, _ := c.Stats(); n > maxNegatives+1 {
+		t.Fatalf("%d entries after a flood of misses", n)
+	}
+	do(h, "GET", "/hot.html")
+	if o := cfs.opens.Load(); o != 1 {
+		t.Fatalf("hot file opened %d times; the flood evicted it", o)
+	}
+}
+
+func TestConcurrentFirstRequestsHashOnce(t *testing.T) {
+	cfs := &countingFS{FS: fstest.MapFS{"big.bin": {Data: make([]byte, 4<<20)}}}
+	h := New(cfs, Options{}, NewCache(CacheOptions{Revalidate: time.Hour, MaxFileBytes: -1}))
+	start := make(chan struct{})
+	done := make(chan int)
+	for range 8 {
+		go func() {
+			<-start
+			done <- do(h, "HEAD", "/big.bin").StatusCode
+		}()
+	}
+	close(start)
+	for range 8 {
+		if st := <-done; st != 200 {
+			t.Fatal(st)
+		}
+	}
+	// HEAD opens nothing after the load, which all requests share.
+	if o := cfs.opens.Load(); o != 1 {
+		t.Errorf("%d opens for 8 concurrent first requests", o)
+	}
+}

@@ -68,21 +68,21 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 
 // Shared header values; net/http only reads them.
 var (
-	hdrAllow      = []string{"GET, HEAD, OPTIONS"}
-	hdrBytes      = []string{"bytes"}
-	hdrNosniff    = []string{"nosniff"}
-	hdrNoCache    = []string{"no-cache"}
-	hdrTextPlain  = []string{"text/plain; charset=utf-8"}
-	hdrTextHTML   = []string{"text/html; charset=utf-8"}
-	hdrZeroLength = []string{"0"}
+	hdrAllow     = []string{"GET, HEAD, OPTIONS"}
+	hdrBytes     = []string{"bytes"}
+	hdrNosniff   = []string{"nosniff"}
+	hdrNoCache   = []string{"no-cache"}
+	hdrTextPlain = []string{"text/plain; charset=utf-8"}
+	hdrTextHTML  = []string{"text/html; charset=utf-8"}
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions:
-		w.Header()["Allow"] = hdrAllow
-		w.Header()["Content-Length"] = hdrZeroLength
+		hd := w.Header()
+		hd["Allow"] = hdrAllow
+		hd["Cache-Control"] = hdrNoCache
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
@@ -130,19 +130,20 @@ func (h *Handler) lookup(p string) *entry {
 	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id {
 		return e // unchanged: the check is recorded, nothing is rebuilt
 	}
-	ne := &entry{kind: res.kind, name: res.name, id: res.id}
-	if res.kind == kindFile {
-		rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
-		if err != nil {
-			ne = &entry{kind: kindNotFound}
-		} else {
-			ne.rep, ne.id = rep, rep.id
+	return h.cache.rebuild(k, e, func() *entry {
+		ne := &entry{kind: res.kind, name: res.name, id: res.id}
+		if res.kind == kindFile {
+			rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
+			if err != nil {
+				ne = &entry{kind: kindNotFound}
+			} else {
+				ne.rep, ne.id = rep, rep.id
+			}
 		}
-	}
-	ne.checked.Store(now)
-	ne.used.Store(now)
-	h.cache.put(k, ne)
-	return ne
+		ne.checked.Store(now)
+		ne.used.Store(now)
+		return ne
+	})
 }
 
 type resolution struct {

@@ -60,7 +60,7 @@ func TestServe(t *testing.T) {
 		{"escaped name", "GET", "/weird%20%3Cname%3E&.txt", 200, "escaped", nil},
 		{"double slash", "GET", "//hello.txt", 200, "hello, world\n", nil},
 		{"dot segment", "GET", "/./docs/./guide.html", 200, "guide", nil},
-		{"options", "OPTIONS", "/hello.txt", 204, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"options", "OPTIONS", "/hello.txt", 204, "", map[string]string{"Allow": "GET, HEAD, OPTIONS", "Cache-Control": "no-cache"}},
 		{"options star", "OPTIONS", "*", 204, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"post", "POST", "/hello.txt", 405, "405 Method Not Allowed\n", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"put", "PUT", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},

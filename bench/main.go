@@ -1,0 +1,392 @@
+// Command bench serves one generated document root with the appliance,
+// nginx and Go's http.FileServer side by side on loopback and measures
+// each with wrk in interleaved rounds (the server order rotates every
+// round). It reports requests/s, MB/s, p99 latency, server CPU time per
+// request (from /proc/PID/stat) and RSS, as ratios to nginx.
+//
+//	go run ./bench -duration 5s -rounds 3 > bench/out/table.md
+//
+// It needs wrk and nginx (Debian packages wrk and nginx-light).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type server struct {
+	name string
+	port int
+	cmd  *exec.Cmd
+}
+
+type scenario struct {
+	id, name, path string
+	script     string // wrk Lua script, for the 1000-file case
+}
+
+type result struct {
+	rps, mbps, p99ms, cpuUS, rssMiB float64
+}
+
+func main() {
+	duration := flag.Duration("duration", 5*time.Second, "length of one wrk run")
+	rounds := flag.Int("rounds", 3, "interleaved rounds; the median is reported")
+	conns := flag.Int("c", 50, "wrk connections")
+	out := flag.String("out", "bench/out", "work directory")
+	only := flag.String("servers", "appliance,nginx,gofileserver", "servers to compare")
+	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small")
+	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
+	flag.Parse()
+	if *fileserver != "" {
+		addr, root, _ := strings.Cut(*fileserver, "=")
+		fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, http.FileServer(http.Dir(root))))
+		os.Exit(1)
+	}
+	for _, tool := range []string{"wrk", "nginx"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fatal(fmt.Errorf("%s not found: apt-get install -y wrk nginx-light", tool))
+		}
+	}
+	dir, err := filepath.Abs(*out)
+	check(err)
+	root := filepath.Join(dir, "root")
+	check(generateRoot(root))
+	script := filepath.Join(dir, "small.lua")
+	check(os.WriteFile(script, []byte(luaScript), 0o644))
+
+	scenarios := []scenario{
+		{"page", "1 KB page", "/page.html", ""},
+		{"js", "100 KB JS", "/app.js", ""},
+		{"big", "10 MiB file", "/big.bin", ""},
+		{"small", "1000 small files", "/", script},
+	}
+	if *pick != "" {
+		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool {
+			return !slices.Contains(strings.Split(*pick, ","), sc.id)
+		})
+	}
+	var servers []*server
+	for i, name := range strings.Split(*only, ",") {
+		s := &server{name: name, port: 18080 + i}
+		check(s.start(dir, root))
+		defer s.stop()
+		servers = append(servers, s)
+	}
+	idle := map[string]float64{}
+	for _, s := range servers {
+		check(waitUp(s.port))
+		idle[s.name] = rssMiB(s.pids())
+	}
+
+	results := map[string]map[string][]result{} // scenario -> server -> rounds
+	for round := range *rounds {
+		order := slices.Clone(servers)
+		for range round % len(order) {
+			order = append(order[1:], order[0])
+		}
+		for _, sc := range scenarios {
+			if results[sc.name] == nil {
+				results[sc.name] = map[string][]result{}
+			}
+			for _, s := range order {
+				r, err := runWrk(s, sc, *conns, *duration)
+				check(err)
+				results[sc.name][s.name] = append(results[sc.name][s.name], r)
+				fmt.Fprintf(os.Stderr, "round %d %-16s %-13s %9.0f req/s %8.1f MB/s p99 %6.2f ms %6.1f µs CPU/req\n",
+					round+1, sc.name, s.name, r.rps, r.mbps, r.p99ms, r.cpuUS)
+			}
+		}
+	}
+	report(servers, scenarios, results, idle, *rounds, *duration, *conns)
+}
+
+func (s *server) start(dir, root string) error {
+	switch s.name {
+	case "appliance":
+		bin := filepath.Join(dir, "appliance")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/appliance").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v\n%s", err, out)
+		}
+		cfg := filepath.Join(dir, "appliance.toml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\n[[site]]\nroot = %q\n", s.port, root)), 0o644)
+		s.cmd = exec.Command(bin, "-config", cfg)
+	case "nginx":
+		nd := filepath.Join(dir, "nginx")
+		os.MkdirAll(nd, 0o755)
+		conf := filepath.Join(nd, "nginx.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, nd, nd, s.port, root)), 0o644)
+		s.cmd = exec.Command("nginx", "-p", nd, "-c", conf)
+	case "gofileserver":
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		s.cmd = exec.Command(self, "-fileserver", fmt.Sprintf("127.0.0.1:%d=%s", s.port, root))
+	default:
+		return fmt.Errorf("unknown server %q", s.name)
+	}
+	s.cmd.Stderr = os.Stderr
+	return s.cmd.Start()
+}
+
+func (s *server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+		}
+	}
+}
+
+// pids returns the server process and its children (nginx workers).
+func (s *server) pids() []int {
+	pids := []int{s.cmd.Process.Pid}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(pid); len(f) > 3 && f[3] == strconv.Itoa(s.cmd.Process.Pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procStat returns the fields of /proc/PID/stat, the command name removed.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return append([]string{strconv.Itoa(pid), "comm"}, strings.Fields(string(b[i+1:]))...)
+}
+
+// cpuSeconds sums user and system time of pids.
+func cpuSeconds(pids []int) float64 {
+	var ticks float64
+	for _, pid := range pids {
+		if f := procStat(pid); len(f) > 14 {
+			u, _ := strconv.ParseFloat(f[13], 64)
+			s, _ := strconv.ParseFloat(f[14], 64)
+			ticks += u + s
+		}
+	}
+	return ticks / 100 // USER_HZ
+}
+
+func rssMiB(pids []int) float64 {
+	var kb float64
+	for _, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+				kb += v
+			}
+		}
+	}
+	return kb / 1024
+}
+
+func waitUp(port int) error {
+	for range 100 {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("port %d never opened", port)
+}
+
+func runWrk(s *server, sc scenario, conns int, d time.Duration) (result, error) {
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	if sc.script != "" {
+		args = append(args, "-s", sc.script)
+	}
+	args = append(args, fmt.Sprintf("http://127.0.0.1:%d%s", s.port, sc.path))
+	pids := s.pids()
+	cpu0 := cpuSeconds(pids)
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	cpu1 := cpuSeconds(pids)
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
+	}
+	var r result
+	var requests float64
+	for line := range strings.SplitSeq(string(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			r.rps, _ = strconv.ParseFloat(f[1], 64)
+		case len(f) == 2 && f[0] == "Transfer/sec:":
+			r.mbps = parseBytes(f[1]) / 1e6
+		case len(f) == 2 && f[0] == "99%":
+			r.p99ms = parseLatency(f[1])
+		case len(f) > 2 && f[1] == "requests" && f[2] == "in":
+			requests, _ = strconv.ParseFloat(f[0], 64)
+		case strings.Contains(line, "Non-2xx"):
+			return r, fmt.Errorf("%s %s: %s", s.name, sc.name, line)
+		}
+	}
+	if requests > 0 {
+		r.cpuUS = (cpu1 - cpu0) / requests * 1e6
+	}
+	r.rssMiB = rssMiB(pids)
+	return r, nil
+}
+
+func parseBytes(s string) float64 {
+	for i, u := range []string{"GB", "MB", "KB", "B"} {
+		if v, ok := strings.CutSuffix(s, u); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n * float64(int64(1)<<(10*(3-i)))
+		}
+	}
+	return 0
+}
+
+func parseLatency(s string) float64 {
+	for _, u := range []struct {
+		suffix string
+		ms     float64
+	}{{"us", 0.001}, {"ms", 1}, {"s", 1000}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n * u.ms
+		}
+	}
+	return 0
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func report(servers []*server, scenarios []scenario, results map[string]map[string][]result, idle map[string]float64, rounds int, d time.Duration, conns int) {
+	host, _ := os.Hostname()
+	fmt.Printf("Measured %s on %s (%d CPUs, %s/%s), wrk -t1 -c%d, %d interleaved rounds of %s, medians; ratio = server / nginx.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, conns, rounds, d)
+	fmt.Println("| scenario | server | req/s | ratio | MB/s | p99 ms | CPU µs/req | ratio | RSS MiB |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, sc := range scenarios {
+		base := results[sc.name]["nginx"]
+		for _, s := range servers {
+			rs := results[sc.name][s.name]
+			rps := median(rs, func(r result) float64 { return r.rps })
+			cpu := median(rs, func(r result) float64 { return r.cpuUS })
+			ratio, cratio := "", ""
+			if len(base) > 0 {
+				ratio = fmt.Sprintf("%.2fx", rps/median(base, func(r result) float64 { return r.rps }))
+				cratio = fmt.Sprintf("%.2fx", cpu/median(base, func(r result) float64 { return r.cpuUS }))
+			}
+			fmt.Printf("| %s | %s | %.0f | %s | %.1f | %.2f | %.1f | %s | %.1f |\n", sc.name, s.name, rps, ratio,
+				median(rs, func(r result) float64 { return r.mbps }), median(rs, func(r result) float64 { return r.p99ms }),
+				cpu, cratio, median(rs, func(r result) float64 { return r.rssMiB }))
+		}
+	}
+	fmt.Println()
+	fmt.Print("Idle RSS right after start:")
+	for _, s := range servers {
+		fmt.Printf(" %s %.1f MiB;", s.name, idle[s.name])
+	}
+	fmt.Println()
+}
+
+// generateRoot writes the document root: a 1 KB page, a 100 KB script,
+// a 10 MiB binary and 1000 small pages.
+func generateRoot(root string) error {
+	if err := os.MkdirAll(filepath.Join(root, "small"), 0o755); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	text := func(n int) []byte {
+		words := []string{"static ", "site ", "appliance ", "serve ", "cache ", "range ", "etag ", "<p>", "</p>\n", "function ", "return ", "{ ", "} "}
+		var b bytes.Buffer
+		for b.Len() < n {
+			b.WriteString(words[rng.IntN(len(words))])
+		}
+		return b.Bytes()[:n]
+	}
+	page := append([]byte("<!doctype html><title>bench</title>"), text(1024-35)...)
+	big := make([]byte, 10<<20)
+	for i := range big {
+		big[i] = byte(rng.Uint32())
+	}
+	files := map[string][]byte{"page.html": page, "app.js": text(100 << 10), "big.bin": big, "index.html": page}
+	for i := range 1000 {
+		files[fmt.Sprintf("small/%d.html", i)] = text(200 + i%800)
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const nginxConf = `worker_processes auto;
+daemon off;
+error_log %s/error.log;
+pid %s/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+    types { text/html html; text/javascript js; application/octet-stream bin; }
+    server {
+        listen 127.0.0.1:%d;
+        root %s;
+    }
+}
+`
+
+const luaScript = `
+local i = 0
+request = function()
+  i = (i + 1) % 1000
+  return wrk.format("GET", "/small/" .. i .. ".html")
+end
+`
+
+func check(err error) {
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
