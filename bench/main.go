@@ -34,7 +34,7 @@ type server struct {
 
 type scenario struct {
 	id, name, path string
-	script     string // wrk Lua script, for the 1000-file case
+	script         string // wrk Lua script, for the 1000-file case
 }
 
 type result struct {
