@@ -3,3 +3,8 @@ module appliance
 go 1.26.8
 
 require github.com/BurntSushi/toml v1.6.0
+
+require (
+	github.com/andybalholm/brotli v1.2.8 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"appliance/compress"
 	"appliance/vhost"
 )
 
@@ -43,6 +44,9 @@ type Cache struct {
 	MaxBytes     Size     `toml:"max_bytes"`
 	MaxFileBytes Size     `toml:"max_file_bytes"`
 	Revalidate   Duration `toml:"revalidate"`
+	// Files up to this size get compressed variants built once and held
+	// in the cache; larger ones are compressed as a stream per request.
+	MaxCompressBytes Size `toml:"max_compress_bytes"`
 }
 
 // Site is one [[site]]: the hosts it answers and how it serves its root.
@@ -56,12 +60,32 @@ type Site struct {
 	CacheControl     string            `toml:"cache_control"`
 	FollowSymlinks   *bool             `toml:"follow_symlinks"`
 	Types            map[string]string `toml:"types"`
+	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
+	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
+	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 
 	Demo bool `toml:"-"` // serves the embedded demo site instead of Root
 }
 
 // Follow reports whether symbolic links inside the root are followed.
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
+
+// Sidecars reports whether precompressed sidecar files are served.
+func (s *Site) Sidecars() bool { return s.Precompressed == nil || *s.Precompressed }
+
+// Codings returns the content codings the site offers besides identity.
+func (s *Site) Codings() []compress.Coding {
+	if s.Encodings == nil {
+		return []compress.Coding{compress.Zstd, compress.Brotli, compress.Gzip, compress.Deflate}
+	}
+	var cs []compress.Coding
+	for _, name := range *s.Encodings {
+		if c, ok := compress.Parse(name); ok && c != compress.Identity {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
 
 // Pages returns the error pages keyed by status code.
 func (s *Site) Pages() map[int]string {
@@ -85,6 +109,8 @@ const (
 	DefaultCacheBytes        = 64 << 20
 	DefaultCacheFileBytes    = 1 << 20
 	DefaultRevalidate        = time.Second
+	DefaultCompressBytes     = 8 << 20
+	DefaultCompressMinBytes  = 512
 )
 
 // Default is the configuration used without a file: the embedded demo
@@ -181,12 +207,18 @@ func (c *Config) applyDefaults() {
 	if c.Cache.MaxFileBytes == 0 {
 		c.Cache.MaxFileBytes = DefaultCacheFileBytes
 	}
+	if c.Cache.MaxCompressBytes == 0 {
+		c.Cache.MaxCompressBytes = DefaultCompressBytes
+	}
 	for i := range c.Sites {
 		if len(c.Sites[i].Index) == 0 {
 			c.Sites[i].Index = []string{"index.html"}
 		}
 		if c.Sites[i].CacheControl == "" {
 			c.Sites[i].CacheControl = "no-cache"
+		}
+		if c.Sites[i].CompressMinBytes == 0 {
+			c.Sites[i].CompressMinBytes = DefaultCompressMinBytes
 		}
 	}
 }
@@ -326,6 +358,19 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		}
 		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
 			v.errorf(key+".error_pages."+code, "error_pages: %q must be a file path starting with /", page)
+		}
+	}
+	if s.Encodings != nil {
+		seen := map[compress.Coding]bool{}
+		for _, name := range *s.Encodings {
+			c, ok := compress.Parse(name)
+			switch {
+			case !ok || c == compress.Identity:
+				v.errorf(key+".encodings", "encodings: unknown coding %q (want zstd, br, gzip or deflate)", name)
+			case seen[c]:
+				v.errorf(key+".encodings", "encodings: %q listed twice", name)
+			}
+			seen[c] = true
 		}
 	}
 	if strings.ContainsAny(s.CacheControl, "\r\n") {

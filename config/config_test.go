@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"appliance/compress"
 )
 
 func write(t *testing.T, content string) string {
@@ -133,4 +135,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error without the file name: %v", err)
 		}
 	})
+}
+
+func TestEncodings(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\nencodings = [\"gzip\", \"BR\"]\nprecompressed = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := c.Sites[0].Codings(); len(cs) != 2 || cs[0] != compress.Gzip || cs[1] != compress.Brotli || c.Sites[0].Sidecars() {
+		t.Fatalf("codings %v, sidecars %v", cs, c.Sites[0].Sidecars())
+	}
+	c, _ = Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\nencodings = []\n"))
+	if cs := c.Sites[0].Codings(); len(cs) != 0 {
+		t.Fatalf("encodings = [] gave %v", cs)
+	}
+	c, _ = Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\n"))
+	if cs := c.Sites[0].Codings(); len(cs) != 4 || !c.Sites[0].Sidecars() || c.Sites[0].CompressMinBytes != 512 {
+		t.Fatalf("defaults: %v", cs)
+	}
+	_, err = Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\nencodings = [\"gzip\", \"lzma\"]\n"))
+	if err == nil || !strings.Contains(err.Error(), `a.toml:5: encodings: unknown coding "lzma"`) {
+		t.Fatalf("bad coding: %v", err)
+	}
 }

@@ -16,7 +16,7 @@ func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discard) WriteHeader(int)             {}
 
 func benchServe(b *testing.B, target string, header ...string) {
-	h, _ := site(b, map[string]string{"page.html": strings.Repeat("x", 1024), "big.bin": strings.Repeat("y", 2<<20)}, Options{}, CacheOptions{})
+	h, _ := site(b, map[string]string{"page.html": strings.Repeat("x", 1024), "app.js": strings.Repeat("let a = 1;\n", 10000)}, Options{}, CacheOptions{})
 	req := httptest.NewRequest("GET", target, nil)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -35,3 +35,6 @@ func BenchmarkServeSmallFile(b *testing.B)   { benchServe(b, "/page.html") }
 func BenchmarkServeNotModified(b *testing.B) { benchServe(b, "/page.html", "If-None-Match", `"x"`) }
 func BenchmarkServeRange(b *testing.B)       { benchServe(b, "/page.html", "Range", "bytes=10-20") }
 func BenchmarkServeNotFound(b *testing.B)    { benchServe(b, "/missing.html") }
+func BenchmarkServeGzip(b *testing.B) {
+	benchServe(b, "/app.js", "Accept-Encoding", "gzip, deflate, br, zstd")
+}

@@ -11,6 +11,9 @@ type CacheOptions struct {
 	MaxBytes     int64         // total budget for file bytes and entries
 	MaxFileBytes int64         // files up to this size are held in memory
 	Revalidate   time.Duration // how long an entry is trusted without a stat
+	// MaxCompressBytes: files up to this size get compressed variants that
+	// are built once and held; larger ones are compressed as a stream.
+	MaxCompressBytes int64
 }
 
 // Cache remembers, for every site, what each request path resolves to and
@@ -48,6 +51,7 @@ const (
 	DefaultCacheBytes     = 64 << 20
 	DefaultCacheFileBytes = 1 << 20
 	DefaultRevalidate     = time.Second
+	DefaultCompressBytes  = 8 << 20
 )
 
 // NewCache returns an empty cache; zero options take the defaults.
@@ -63,6 +67,9 @@ func NewCache(o CacheOptions) *Cache {
 	o.MaxFileBytes = min(o.MaxFileBytes, o.MaxBytes/4)
 	if o.Revalidate <= 0 {
 		o.Revalidate = DefaultRevalidate
+	}
+	if o.MaxCompressBytes <= 0 {
+		o.MaxCompressBytes = DefaultCompressBytes
 	}
 	return &Cache{opts: o, m: make(map[cacheKey]*entry), loading: make(map[cacheKey]*load)}
 }
@@ -89,6 +96,7 @@ type entry struct {
 	kind kind
 	name string          // io/fs name of the file or directory
 	id   fileID          // identity of that file when resolved
+	side sidecarIDs      // identities of its precompressed sidecars
 	rep  *Representation // kindFile only
 
 	checked atomic.Int64 // unix nanoseconds of the last check
@@ -160,6 +168,20 @@ func (c *Cache) evictOne(keep cacheKey) {
 	if oldest != nil {
 		delete(c.m, victim)
 		c.unaccount(oldest)
+	}
+}
+
+// grow charges delta more bytes to e, if it is still the entry for k.
+func (c *Cache) grow(k cacheKey, e *entry, delta int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m[k] != e {
+		return
+	}
+	e.cost += delta
+	c.bytes += delta
+	for c.bytes > c.opts.MaxBytes && len(c.m) > 1 {
+		c.evictOne(k)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"appliance/compress"
 )
 
 // Options are a site's serving rules; the zero value serves index.html,
@@ -28,7 +30,17 @@ type Options struct {
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
+
+	// Encodings are the content codings offered besides identity; zero
+	// offers all, compress.SetOf(compress.Identity) none.
+	Encodings        compress.Set
+	CompressMinBytes int64 // smaller files are not compressed; default 512
+	NoSidecars       bool  // do not look for precompressed app.js.br and friends
 }
+
+// DefaultCompressMinBytes: below this, compression saves less than the
+// headers it adds.
+const DefaultCompressMinBytes = 512
 
 // DefaultCacheControl makes caches revalidate with the ETag on every use,
 // so a deploy shows at once.
@@ -57,6 +69,13 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
 	}
+	if opts.Encodings == 0 {
+		opts.Encodings = compress.All
+	}
+	opts.Encodings = opts.Encodings.With(compress.Identity)
+	if opts.CompressMinBytes <= 0 {
+		opts.CompressMinBytes = DefaultCompressMinBytes
+	}
 	return &Handler{
 		fsys:         fsys,
 		opts:         opts,
@@ -74,6 +93,7 @@ var (
 	hdrNoCache   = []string{"no-cache"}
 	hdrTextPlain = []string{"text/plain; charset=utf-8"}
 	hdrTextHTML  = []string{"text/html; charset=utf-8"}
+	hdrVary      = []string{"Accept-Encoding"}
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,11 +116,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for range 2 { // a second try when a large file changed under us
-		e := h.lookup(p)
+		k := cacheKey{h.id, p}
+		e := h.lookup(k)
 		switch e.kind {
 		case kindFile:
-			if !h.serveFile(w, r, e.rep) {
-				h.cache.remove(cacheKey{h.id, p}, e)
+			if !h.serveFile(w, r, k, e) {
+				h.cache.remove(k, e)
 				continue
 			}
 		case kindRedirect:
@@ -119,25 +140,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // lookup returns the entry for a clean URL path, resolving or revalidating
 // it against the file system when it is missing or due.
-func (h *Handler) lookup(p string) *entry {
-	k := cacheKey{h.id, p}
+func (h *Handler) lookup(k cacheKey) *entry {
 	now := time.Now().UnixNano()
 	e := h.cache.get(k, now)
 	if e != nil && e.fresh(now, h.cache.opts.Revalidate) {
 		return e
 	}
-	res := h.resolve(p)
-	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id {
+	res := h.resolve(k.path)
+	if res.kind == kindFile {
+		res.side = h.statSidecars(res.name, res.id)
+	}
+	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side {
 		return e // unchanged: the check is recorded, nothing is rebuilt
 	}
 	return h.cache.rebuild(k, e, func() *entry {
-		ne := &entry{kind: res.kind, name: res.name, id: res.id}
+		ne := &entry{kind: res.kind, name: res.name, id: res.id, side: res.side}
 		if res.kind == kindFile {
 			rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
 			if err != nil {
 				ne = &entry{kind: kindNotFound}
 			} else {
 				ne.rep, ne.id = rep, rep.id
+				h.setOffered(rep, res.side)
 			}
 		}
 		ne.checked.Store(now)
@@ -150,6 +174,46 @@ type resolution struct {
 	kind kind
 	name string
 	id   fileID
+	side sidecarIDs
+}
+
+// sidecarIDs are the identities of a file's precompressed sidecars, by
+// coding (zstd, br, gzip); zero where there is none.
+type sidecarIDs [compress.Deflate]fileID
+
+// statSidecars looks for app.js.zst, .br and .gz beside a file. A sidecar
+// older than the file is stale and ignored.
+func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
+	var side sidecarIDs
+	if h.opts.NoSidecars {
+		return side
+	}
+	for c := range compress.Deflate {
+		if !h.opts.Encodings.Has(c) {
+			continue
+		}
+		if fi, err := h.stat(name + c.Sidecar()); err == nil && fi.Mode().IsRegular() && fi.ModTime().UnixNano() >= base.mtime {
+			side[c] = idOf(fi)
+		}
+	}
+	return side
+}
+
+// setOffered records the codings rep may be served in: the site's codings
+// if it is worth compressing, and those of its sidecars.
+func (h *Handler) setOffered(rep *Representation, side sidecarIDs) {
+	if h.compressible(rep) {
+		rep.offered = h.opts.Encodings
+	}
+	for c, id := range side {
+		if id != (fileID{}) {
+			rep.sidecars[c] = rep.Name + compress.Coding(c).Sidecar()
+			rep.offered = rep.offered.With(compress.Coding(c))
+		}
+	}
+	if rep.offered == compress.SetOf(compress.Identity) {
+		rep.offered = 0
+	}
 }
 
 // resolve maps a clean URL path to what it names in the root, in the
@@ -215,29 +279,48 @@ func (h *Handler) setRepresentationHeader(hd http.Header, rep *Representation) {
 	hd["X-Content-Type-Options"] = hdrNosniff
 }
 
-// serveFile answers a GET or HEAD for rep. It returns false, having written
-// nothing, if a large file on disk no longer matches rep.
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rep *Representation) bool {
+// serveFile answers a GET or HEAD for the file of entry e. It returns
+// false, having written nothing, if the file on disk no longer matches.
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, e *entry) bool {
+	base := e.rep
 	hd := w.Header()
+	if base.offered != 0 {
+		hd["Vary"] = hdrVary // on every response about it: 200, 206, 304, 412
+	}
+	rep := h.negotiate(r, k, e)
+	if rep == nil {
+		hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
+		h.serveError(w, r, http.StatusNotAcceptable)
+		return true
+	}
 	h.setRepresentationHeader(hd, rep)
-	switch checkPreconditions(r.Method, r.Header, rep.Validators()) {
+	v := Validators{ETag: rep.ETag, ModTime: rep.ModTime}
+	if t := base.tags.Load(); t != nil {
+		v.Current = *t
+	}
+	switch status, tag := checkPreconditions(r.Method, r.Header, v); status {
 	case http.StatusNotModified:
+		if tag != rep.ETag {
+			hd["Etag"] = []string{tag} // the representation the client holds
+		}
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	case http.StatusPreconditionFailed:
 		h.serveError(w, r, http.StatusPreconditionFailed)
 		return true
 	}
-	hd["Accept-Ranges"] = hdrBytes
 
 	var ranges []byteRange
-	if rh := r.Header["Range"]; len(rh) == 1 && r.Method == http.MethodGet &&
-		checkIfRange(r.Header["If-Range"], rep.Validators()) != condFalse {
-		var err error
-		if ranges, err = parseRange(rh[0], rep.Size); err == errUnsatisfiable {
-			hd["Content-Range"] = []string{"bytes */" + strconv.FormatInt(rep.Size, 10)}
-			h.serveError(w, r, http.StatusRequestedRangeNotSatisfiable)
-			return true
+	if !rep.stream {
+		hd["Accept-Ranges"] = hdrBytes
+		if rh := r.Header["Range"]; len(rh) == 1 && r.Method == http.MethodGet &&
+			checkIfRange(r.Header["If-Range"], v) != condFalse {
+			var err error
+			if ranges, err = parseRange(rh[0], rep.Size); err == errUnsatisfiable {
+				hd["Content-Range"] = []string{"bytes */" + strconv.FormatInt(rep.Size, 10)}
+				h.serveError(w, r, http.StatusRequestedRangeNotSatisfiable)
+				return true
+			}
 		}
 	}
 
@@ -257,19 +340,25 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rep *Represe
 		}
 		body = rs
 	}
+	if rep.header.contentEncoding != nil {
+		hd["Content-Encoding"] = rep.header.contentEncoding
+	}
 	switch len(ranges) {
 	case 0:
 		hd["Content-Type"] = rep.header.contentType
-		hd["Content-Length"] = rep.header.contentLength
+		if rep.header.contentLength != nil {
+			hd["Content-Length"] = rep.header.contentLength
+		}
 		w.WriteHeader(http.StatusOK)
-		if r.Method == http.MethodHead {
-			return true
-		}
-		if rep.Data != nil {
+		switch {
+		case r.Method == http.MethodHead:
+		case rep.Data != nil:
 			w.Write(rep.Data)
-			return true
+		case rep.stream:
+			h.streamBody(w, body, rep.Coding)
+		default:
+			h.copyBody(w, w, body, rep.Size)
 		}
-		h.copyBody(w, body, rep.Size)
 	case 1:
 		rg := ranges[0]
 		hd["Content-Type"] = rep.header.contentType
@@ -281,7 +370,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, rep *Represe
 			return true
 		}
 		if _, err := body.Seek(rg.start, io.SeekStart); err == nil {
-			h.copyBody(w, body, rg.length)
+			h.copyBody(w, w, body, rg.length)
 		}
 	default:
 		h.serveMultipart(w, rep, ranges, body)
@@ -308,14 +397,22 @@ func (h *Handler) open(rep *Representation) (fs.File, bool) {
 // limits idleness rather than the whole transfer.
 const copyChunk = 1 << 20
 
-// copyBody sends n bytes of f; an *os.File goes out with sendfile.
-func (h *Handler) copyBody(w http.ResponseWriter, f io.Reader, n int64) {
+// copyBody sends n bytes of f (all of it if n < 0) to dst, renewing w's
+// write deadline for every chunk. With dst == w, an *os.File goes out
+// with sendfile.
+func (h *Handler) copyBody(w http.ResponseWriter, dst io.Writer, f io.Reader, n int64) {
 	rc := http.NewResponseController(w)
-	for n > 0 {
+	for n != 0 {
 		rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
-		c, err := io.CopyN(w, f, min(n, copyChunk))
-		n -= c
-		if err != nil {
+		chunk := int64(copyChunk)
+		if n > 0 {
+			chunk = min(n, chunk)
+		}
+		c, err := io.CopyN(dst, f, chunk)
+		if n > 0 {
+			n -= c
+		}
+		if err != nil || c < chunk {
 			return
 		}
 	}
@@ -331,7 +428,7 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int)
 	hd["Cache-Control"] = hdrNoCache
 	hd["X-Content-Type-Options"] = hdrNosniff
 	if page, ok := h.opts.ErrorPages[status]; ok {
-		if e := h.lookup(page); e.kind == kindFile && e.rep.Data != nil {
+		if e := h.lookup(cacheKey{h.id, page}); e.kind == kindFile && e.rep.Data != nil {
 			hd["Content-Type"] = e.rep.header.contentType
 			hd["Content-Length"] = e.rep.header.contentLength
 			w.WriteHeader(status)

@@ -18,43 +18,48 @@ const (
 
 // Validators are what preconditions are evaluated against.
 type Validators struct {
-	ETag    string    // strong entity tag including quotes; "" if none
+	ETag    string    // the selected representation's strong tag; "" if none
 	ModTime time.Time // Last-Modified, whole seconds; zero if unknown
+	// Tags of every current representation of the resource (its content
+	// codings), ETag among them: a client holding any of them holds the
+	// current content, so If-None-Match compares against all of them.
+	Current []string
 }
 
 // checkPreconditions evaluates the conditional request headers in the
 // order of RFC 9110 section 13.2.2 and returns 0 (proceed),
-// 304 Not Modified or 412 Precondition Failed.
-func checkPreconditions(method string, h http.Header, v Validators) int {
-	ch := checkIfMatch(h["If-Match"], v.ETag)
+// 304 Not Modified or 412 Precondition Failed. For 304 it also returns
+// the current tag the client presented, which the response must carry.
+func checkPreconditions(method string, h http.Header, v Validators) (int, string) {
+	ch := checkIfMatch(h["If-Match"], v)
 	if ch == condNone {
 		ch = checkIfUnmodifiedSince(h["If-Unmodified-Since"], v.ModTime)
 	}
 	if ch == condFalse {
-		return http.StatusPreconditionFailed
+		return http.StatusPreconditionFailed, ""
 	}
 	safe := method == http.MethodGet || method == http.MethodHead
-	switch checkIfNoneMatch(h["If-None-Match"], v.ETag) {
+	switch ch, tag := checkIfNoneMatch(h["If-None-Match"], v); ch {
 	case condFalse:
 		if safe {
-			return http.StatusNotModified
+			return http.StatusNotModified, tag
 		}
-		return http.StatusPreconditionFailed
+		return http.StatusPreconditionFailed, ""
 	case condNone:
 		if safe && checkIfModifiedSince(h["If-Modified-Since"], v.ModTime) == condFalse {
-			return http.StatusNotModified
+			return http.StatusNotModified, v.ETag
 		}
 	}
-	return 0
+	return 0, ""
 }
 
 // checkIfMatch implements RFC 9110 section 13.1.1 (strong comparison).
-func checkIfMatch(values []string, etag string) condResult {
+func checkIfMatch(values []string, v Validators) condResult {
 	if len(values) == 0 {
 		return condNone
 	}
-	for _, v := range values {
-		if matchETagList(v, etag, false) {
+	for _, s := range values {
+		if _, ok := matchETagList(s, v, false); ok {
 			return condTrue
 		}
 	}
@@ -62,17 +67,18 @@ func checkIfMatch(values []string, etag string) condResult {
 }
 
 // checkIfNoneMatch implements RFC 9110 section 13.1.2 (weak comparison):
-// false means a listed tag matches, so the condition fails.
-func checkIfNoneMatch(values []string, etag string) condResult {
+// false means a listed tag matches, so the condition fails; the matching
+// current tag is returned.
+func checkIfNoneMatch(values []string, v Validators) (condResult, string) {
 	if len(values) == 0 {
-		return condNone
+		return condNone, ""
 	}
-	for _, v := range values {
-		if matchETagList(v, etag, true) {
-			return condFalse
+	for _, s := range values {
+		if tag, ok := matchETagList(s, v, true); ok {
+			return condFalse, tag
 		}
 	}
-	return condTrue
+	return condTrue, ""
 }
 
 // checkIfModifiedSince implements RFC 9110 section 13.1.3. Invalid dates,
@@ -137,29 +143,42 @@ func singleDate(values []string) (time.Time, bool) {
 }
 
 // matchETagList reports whether the field value (a list of entity tags, or
-// "*") matches etag, with weak or strong comparison (RFC 9110 8.8.3.2).
-// An empty etag means no current representation, which "*" does not match.
-func matchETagList(list, etag string, weak bool) bool {
-	if etag == "" {
-		return false
+// "*") matches a current tag of v, with weak or strong comparison (RFC
+// 9110 8.8.3.2), and which. An empty v.ETag means no current
+// representation, which "*" does not match.
+func matchETagList(list string, v Validators, weak bool) (string, bool) {
+	if v.ETag == "" {
+		return "", false
 	}
 	for {
 		list = strings.TrimLeft(list, " \t,")
 		if list == "" {
-			return false
+			return "", false
 		}
 		if list[0] == '*' {
-			return true
+			return v.ETag, true
 		}
 		tag, rest := scanETag(list)
 		if tag == "" {
-			return false // malformed: nothing after it can be trusted
+			return "", false // malformed: nothing after it can be trusted
 		}
-		if weak && weakMatch(tag, etag) || !weak && strongMatch(tag, etag) {
-			return true
+		if matches(tag, v.ETag, weak) {
+			return v.ETag, true
+		}
+		for _, cur := range v.Current {
+			if matches(tag, cur, weak) {
+				return cur, true
+			}
 		}
 		list = rest
 	}
+}
+
+func matches(a, b string, weak bool) bool {
+	if weak {
+		return weakMatch(a, b)
+	}
+	return strongMatch(a, b)
 }
 
 // scanETag splits one entity-tag (RFC 9110 8.8.3) off the front of s.
@@ -186,7 +205,7 @@ func scanETag(s string) (tag, rest string) {
 }
 
 func strongMatch(a, b string) bool {
-	return a == b && a != "" && a[0] == '"'
+	return a == b && a != "" && a[0] == '"' // W/ tags never match strongly
 }
 
 func weakMatch(a, b string) bool {

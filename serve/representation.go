@@ -7,8 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"appliance/compress"
 )
 
 // Representation is one file version as it is served: validators, type,
@@ -21,21 +26,70 @@ type Representation struct {
 	ModTime     time.Time // Last-Modified, whole seconds; zero if unknown
 	ETag        string    // strong entity tag derived from the bytes
 	ContentType string
-	Data        []byte // the whole content when small enough, else nil
+	Data        []byte          // the whole content when small enough, else nil
+	Coding      compress.Coding // Content-Encoding of these bytes
 
 	id     fileID
 	header preparedHeader
+	stream bool // compressed per request from the file: length unknown, no ranges
+
+	// On the identity representation only: the codings it may be served
+	// in, precompressed sidecar files, and the variants built so far.
+	offered  compress.Set
+	sidecars [compress.NumCodings]string
+	variants [compress.NumCodings]variantSlot
+	tags     atomic.Pointer[[]string] // ETags of every built representation
+}
+
+// variantSlot builds one coding's representation once per file version.
+type variantSlot struct {
+	once sync.Once
+	rep  *Representation
 }
 
 // preparedHeader holds header values built once and shared, read-only,
 // by every response that serves the representation.
 type preparedHeader struct {
-	etag, lastModified, contentType, contentLength []string
+	etag, lastModified, contentType, contentLength, contentEncoding []string
 }
 
-// Validators returns what conditional requests are evaluated against.
-func (r *Representation) Validators() Validators {
-	return Validators{ETag: r.ETag, ModTime: r.ModTime}
+func (r *Representation) prepareHeader() {
+	r.header = preparedHeader{
+		etag:        []string{r.ETag},
+		contentType: []string{r.ContentType},
+	}
+	if !r.stream {
+		r.header.contentLength = []string{strconv.FormatInt(r.Size, 10)}
+	}
+	if r.Coding != compress.Identity {
+		r.header.contentEncoding = []string{r.Coding.String()}
+	}
+	if !r.ModTime.IsZero() {
+		r.header.lastModified = []string{r.ModTime.Format(http.TimeFormat)}
+	}
+}
+
+// Tags returns the entity tags of every representation of this file
+// version built so far, identity first.
+func (r *Representation) Tags() []string {
+	if t := r.tags.Load(); t != nil {
+		return *t
+	}
+	return []string{r.ETag}
+}
+
+func (r *Representation) addTag(tag string) {
+	for {
+		old := r.tags.Load()
+		cur := []string{r.ETag}
+		if old != nil {
+			cur = *old
+		}
+		next := append(slices.Clip(cur), tag)
+		if r.tags.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // fileID identifies a file version without reading it.
@@ -51,9 +105,10 @@ func idOf(fi fs.FileInfo) fileID {
 }
 
 // etagOf derives a strong entity tag from content: identical bytes give
-// the same tag on every machine and after every restart.
-func etagOf(sum []byte) string {
-	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+// the same tag on every machine and after every restart. The suffix tells
+// the content codings of one file apart.
+func etagOf(sum []byte, suffix string) string {
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + suffix + `"`
 }
 
 // loadRepresentation opens name, reads its identity from the open file and
@@ -92,14 +147,8 @@ func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string
 	} else if n != rep.Size {
 		return nil, fmt.Errorf("%s: changed while reading", name)
 	}
-	rep.ETag = etagOf(h.Sum(nil))
-	rep.header = preparedHeader{
-		etag:          []string{rep.ETag},
-		contentType:   []string{rep.ContentType},
-		contentLength: []string{strconv.FormatInt(rep.Size, 10)},
-	}
-	if !rep.ModTime.IsZero() {
-		rep.header.lastModified = []string{rep.ModTime.Format(http.TimeFormat)}
-	}
+	rep.ETag = etagOf(h.Sum(nil), "")
+	rep.Coding = compress.Identity
+	rep.prepareHeader()
 	return rep, nil
 }

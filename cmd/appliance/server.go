@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"appliance/compress"
 	"appliance/config"
 	"appliance/serve"
 	"appliance/vhost"
@@ -61,9 +62,10 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func newCache(cfg *config.Config) *serve.Cache {
 	return serve.NewCache(serve.CacheOptions{
-		MaxBytes:     int64(cfg.Cache.MaxBytes),
-		MaxFileBytes: int64(cfg.Cache.MaxFileBytes),
-		Revalidate:   time.Duration(cfg.Cache.Revalidate),
+		MaxBytes:         int64(cfg.Cache.MaxBytes),
+		MaxFileBytes:     int64(cfg.Cache.MaxFileBytes),
+		Revalidate:       time.Duration(cfg.Cache.Revalidate),
+		MaxCompressBytes: int64(cfg.Cache.MaxCompressBytes),
 	})
 }
 
@@ -99,14 +101,17 @@ func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Clos
 			types[strings.ToLower(ext)] = t
 		}
 		h := serve.New(fsys, serve.Options{
-			Index:           site.Index,
-			ErrorPages:      site.Pages(),
-			CleanURLs:       site.CleanURLs,
-			ListDirectories: site.DirectoryListing,
-			CacheControl:    site.CacheControl,
-			RefuseSymlinks:  !site.Follow(),
-			Types:           types,
-			WriteTimeout:    time.Duration(cfg.Server.WriteTimeout),
+			Index:            site.Index,
+			ErrorPages:       site.Pages(),
+			CleanURLs:        site.CleanURLs,
+			ListDirectories:  site.DirectoryListing,
+			CacheControl:     site.CacheControl,
+			RefuseSymlinks:   !site.Follow(),
+			Types:            types,
+			WriteTimeout:     time.Duration(cfg.Server.WriteTimeout),
+			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
+			CompressMinBytes: int64(site.CompressMinBytes),
+			NoSidecars:       !site.Sidecars(),
 		}, cache)
 		hosts := site.Hosts
 		if len(hosts) == 0 {

@@ -1,0 +1,129 @@
+package serve
+
+import (
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"strings"
+
+	"appliance/compress"
+)
+
+// variant returns base in coding c, building it the first time (from a
+// precompressed sidecar, or by compressing once) and charging its bytes
+// to the cache entry e. A coding that does not make the file smaller
+// yields base itself.
+func (h *Handler) variant(k cacheKey, e *entry, c compress.Coding) *Representation {
+	base := e.rep
+	if c == compress.Identity {
+		return base
+	}
+	slot := &base.variants[c]
+	slot.once.Do(func() {
+		v := h.buildVariant(base, c)
+		slot.rep = v
+		if v != base {
+			base.addTag(v.ETag)
+			h.cache.grow(k, e, int64(len(v.Data)))
+		}
+	})
+	return slot.rep
+}
+
+func (h *Handler) buildVariant(base *Representation, c compress.Coding) *Representation {
+	if name := base.sidecars[c]; name != "" {
+		v, err := loadRepresentation(h.fsys, name, h.cache.opts.MaxFileBytes, nil)
+		if err == nil {
+			v.ContentType, v.ModTime, v.Coding = base.ContentType, base.ModTime, c
+			v.ETag = v.ETag[:len(v.ETag)-1] + c.ETagSuffix() + `"`
+			v.prepareHeader()
+			return v
+		}
+	}
+	if !h.compressible(base) {
+		return base
+	}
+	if base.Size > h.cache.opts.MaxCompressBytes {
+		v := &Representation{
+			Name: base.Name, Size: -1, ModTime: base.ModTime, ContentType: base.ContentType,
+			Coding: c, id: base.id, stream: true,
+			// Weak: the bytes of a stream are not fixed by the file alone.
+			ETag: "W/" + base.ETag[:len(base.ETag)-1] + c.ETagSuffix() + `"`,
+		}
+		v.prepareHeader()
+		return v
+	}
+	src := base.Data
+	if src == nil {
+		f, ok := h.open(base)
+		if !ok {
+			return base
+		}
+		var err error
+		src, err = io.ReadAll(io.LimitReader(f, base.Size))
+		f.Close()
+		if err != nil || int64(len(src)) != base.Size {
+			return base
+		}
+	}
+	out, err := compress.Encode(c, src)
+	if err != nil || len(out) >= len(src) {
+		return base
+	}
+	sum := sha256.Sum256(out)
+	v := &Representation{
+		Name: base.Name, Size: int64(len(out)), ModTime: base.ModTime, ContentType: base.ContentType,
+		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], c.ETagSuffix()),
+	}
+	v.prepareHeader()
+	return v
+}
+
+// compressible reports whether the handler compresses base itself (a
+// sidecar is served whatever the type).
+func (h *Handler) compressible(base *Representation) bool {
+	return base.Size >= h.opts.CompressMinBytes && compress.Compressible(base.ContentType)
+}
+
+// negotiate picks the representation of base to send. It returns nil if
+// the client accepts none of them (406).
+func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) *Representation {
+	base := e.rep
+	accept := r.Header["Accept-Encoding"]
+	if base.offered == 0 && !excludesSomething(accept) {
+		return base // the common case: only identity, and nothing said against it
+	}
+	c, ok := compress.Negotiate(accept, base.offered)
+	if !ok {
+		return nil
+	}
+	v := h.variant(k, e, c)
+	if v.stream && r.Method == http.MethodGet && len(r.Header["Range"]) > 0 {
+		// A stream cannot serve a range; identity can, if the client takes it.
+		if _, ok := compress.Negotiate(accept, 0); ok {
+			return base
+		}
+	}
+	return v
+}
+
+// streamBody compresses f into w as it is sent.
+func (h *Handler) streamBody(w http.ResponseWriter, f io.Reader, c compress.Coding) {
+	zw, err := compress.NewWriter(c, w)
+	if err != nil {
+		return
+	}
+	h.copyBody(w, zw, f, -1)
+	zw.Close()
+}
+
+// excludesSomething reports whether Accept-Encoding carries weights, which
+// is the only way to refuse identity.
+func excludesSomething(accept []string) bool {
+	for _, a := range accept {
+		if strings.IndexByte(a, '=') >= 0 {
+			return true
+		}
+	}
+	return false
+}
