@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -35,6 +36,7 @@ type server struct {
 type scenario struct {
 	id, name, path string
 	script         string // wrk Lua script, for the 1000-file case
+	accept         string // Accept-Encoding sent, if any
 }
 
 type result struct {
@@ -46,8 +48,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds; the median is reported")
 	conns := flag.Int("c", 50, "wrk connections")
 	out := flag.String("out", "bench/out", "work directory")
-	only := flag.String("servers", "appliance,nginx,gofileserver", "servers to compare")
-	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small")
+	only := flag.String("servers", "appliance,nginx,lighttpd,gofileserver", "servers to compare")
+	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip")
 	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
 	flag.Parse()
 	if *fileserver != "" {
@@ -55,9 +57,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, http.FileServer(http.Dir(root))))
 		os.Exit(1)
 	}
-	for _, tool := range []string{"wrk", "nginx"} {
+	for _, tool := range []string{"wrk", "nginx", "lighttpd"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			fatal(fmt.Errorf("%s not found: apt-get install -y wrk nginx-light", tool))
+			fatal(fmt.Errorf("%s not found: apt-get install -y wrk nginx-light lighttpd", tool))
 		}
 	}
 	dir, err := filepath.Abs(*out)
@@ -68,10 +70,13 @@ func main() {
 	check(os.WriteFile(script, []byte(luaScript), 0o644))
 
 	scenarios := []scenario{
-		{"page", "1 KB page", "/page.html", ""},
-		{"js", "100 KB JS", "/app.js", ""},
-		{"big", "10 MiB file", "/big.bin", ""},
-		{"small", "1000 small files", "/", script},
+		{"page", "1 KB page", "/page.html", "", ""},
+		{"js", "100 KB JS", "/app.js", "", ""},
+		{"big", "10 MiB file", "/big.bin", "", ""},
+		{"small", "1000 small files", "/", script, ""},
+		{"js-gzip", "100 KB JS, gzip", "/app.js", "", "gzip"},
+		{"js-br", "100 KB JS, br", "/app.js", "", "br"},
+		{"small-gzip", "1000 small files, gzip+br", "/", script, "gzip, br"},
 	}
 	if *pick != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool {
@@ -89,6 +94,16 @@ func main() {
 	for _, s := range servers {
 		check(waitUp(s.port))
 		idle[s.name] = rssMiB(s.pids())
+	}
+
+	// What each server sends for one request of each scenario: the
+	// compression ratio, and a check that compression happens at all.
+	sizes := map[string]map[string]string{}
+	for _, sc := range scenarios {
+		sizes[sc.name] = map[string]string{}
+		for _, s := range servers {
+			sizes[sc.name][s.name] = probe(s.port, sc)
+		}
 	}
 
 	results := map[string]map[string][]result{} // scenario -> server -> rounds
@@ -110,7 +125,7 @@ func main() {
 			}
 		}
 	}
-	report(servers, scenarios, results, idle, *rounds, *duration, *conns)
+	report(servers, scenarios, results, idle, sizes, *rounds, *duration, *conns)
 }
 
 func (s *server) start(dir, root string) error {
@@ -129,6 +144,12 @@ func (s *server) start(dir, root string) error {
 		conf := filepath.Join(nd, "nginx.conf")
 		os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, nd, nd, s.port, root)), 0o644)
 		s.cmd = exec.Command("nginx", "-p", nd, "-c", conf)
+	case "lighttpd":
+		ld := filepath.Join(dir, "lighttpd")
+		os.MkdirAll(filepath.Join(ld, "cache"), 0o755)
+		conf := filepath.Join(ld, "lighttpd.conf")
+		os.WriteFile(conf, []byte(fmt.Sprintf(lighttpdConf, root, s.port, ld, ld, ld)), 0o644)
+		s.cmd = exec.Command("lighttpd", "-D", "-f", conf)
 	case "gofileserver":
 		self, err := os.Executable()
 		if err != nil {
@@ -221,6 +242,9 @@ func waitUp(port int) error {
 
 func runWrk(s *server, sc scenario, conns int, d time.Duration) (result, error) {
 	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	if sc.accept != "" {
+		args = append(args, "-H", "Accept-Encoding: "+sc.accept)
+	}
 	if sc.script != "" {
 		args = append(args, "-s", sc.script)
 	}
@@ -288,12 +312,37 @@ func median(rs []result, f func(result) float64) float64 {
 	return v[len(v)/2]
 }
 
-func report(servers []*server, scenarios []scenario, results map[string]map[string][]result, idle map[string]float64, rounds int, d time.Duration, conns int) {
+// probe fetches one response of a scenario and describes its body.
+func probe(port int, sc scenario) string {
+	path := sc.path
+	if sc.script != "" {
+		path = "/small/1.html"
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+	if sc.accept != "" {
+		req.Header.Set("Accept-Encoding", sc.accept)
+	}
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		return "error"
+	}
+	defer res.Body.Close()
+	n, _ := io.Copy(io.Discard, res.Body)
+	enc := res.Header.Get("Content-Encoding")
+	if enc == "" {
+		enc = "identity"
+	}
+	return fmt.Sprintf("%s %d B", enc, n)
+}
+
+func report(servers []*server, scenarios []scenario, results map[string]map[string][]result, idle map[string]float64, sizes map[string]map[string]string, rounds int, d time.Duration, conns int) {
 	host, _ := os.Hostname()
 	fmt.Printf("Measured %s on %s (%d CPUs, %s/%s), wrk -t1 -c%d, %d interleaved rounds of %s, medians; ratio = server / nginx.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, conns, rounds, d)
-	fmt.Println("| scenario | server | req/s | ratio | MB/s | p99 ms | CPU µs/req | ratio | RSS MiB |")
-	fmt.Println("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| scenario | server | response | req/s | ratio | MB/s | p99 ms | CPU µs/req | ratio | RSS MiB |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sc := range scenarios {
 		base := results[sc.name]["nginx"]
 		for _, s := range servers {
@@ -305,7 +354,7 @@ func report(servers []*server, scenarios []scenario, results map[string]map[stri
 				ratio = fmt.Sprintf("%.2fx", rps/median(base, func(r result) float64 { return r.rps }))
 				cratio = fmt.Sprintf("%.2fx", cpu/median(base, func(r result) float64 { return r.cpuUS }))
 			}
-			fmt.Printf("| %s | %s | %.0f | %s | %.1f | %.2f | %.1f | %s | %.1f |\n", sc.name, s.name, rps, ratio,
+			fmt.Printf("| %s | %s | %s | %.0f | %s | %.1f | %.2f | %.1f | %s | %.1f |\n", sc.name, s.name, sizes[sc.name][s.name], rps, ratio,
 				median(rs, func(r result) float64 { return r.mbps }), median(rs, func(r result) float64 { return r.p99ms }),
 				cpu, cratio, median(rs, func(r result) float64 { return r.rssMiB }))
 		}
@@ -365,11 +414,31 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 120s;
     types { text/html html; text/javascript js; application/octet-stream bin; }
+    gzip on;
+    gzip_types text/javascript;
+    gzip_min_length 512;
     server {
         listen 127.0.0.1:%d;
         root %s;
     }
 }
+`
+
+const lighttpdConf = `server.document-root = %q
+server.port = %d
+server.bind = "127.0.0.1"
+server.pid-file = "%s/lighttpd.pid"
+server.errorlog = "%s/error.log"
+server.modules = ("mod_deflate")
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 120
+server.max-connections = 4096
+server.stat-cache-engine = "simple"
+index-file.names = ("index.html")
+mimetype.assign = (".html" => "text/html", ".js" => "text/javascript", ".bin" => "application/octet-stream")
+deflate.mimetypes = ("text/html", "text/javascript")
+deflate.allowed-encodings = ("br", "gzip", "deflate")
+deflate.cache-dir = "%s/cache"
 `
 
 const luaScript = `

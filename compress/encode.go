@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -18,64 +19,128 @@ import (
 const (
 	cachedBrotli = 9 // 10 and 11 cost 5-20x the time for 1-3% less
 	streamBrotli = 4
+	brotliWindow = 20 // 1 MiB: bounds encoder memory on a small board
 )
 
 // sem bounds concurrent compressions: a burst of first requests after a
 // deploy must not take every core or a small board's memory.
 var sem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 
+// Encoders hold megabytes of state, far more than a small file: they are
+// made once and reused. zstd's EncodeAll is safe for concurrent use; the
+// others are pooled and Reset.
+var (
+	zstdOnce     sync.Once
+	zstdBest     *zstd.Encoder
+	zstdStreamed sync.Pool
+	pools        [2][NumCodings]sync.Pool // [best][coding] of resetWriter
+)
+
+type resetWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
 // Encode compresses src with c at the level for cached variants.
 func Encode(c Coding, src []byte) ([]byte, error) {
 	sem <- struct{}{}
 	defer func() { <-sem }()
+	if c == Zstd {
+		zstdOnce.Do(func() {
+			zstdBest, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+				zstd.WithEncoderConcurrency(cap(sem)), zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
+		})
+		return zstdBest.EncodeAll(src, make([]byte, 0, len(src)/3)), nil
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(src) / 3)
-	w, err := newWriter(c, &buf, true)
+	w, err := writer(c, &buf, true)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(src); err != nil {
-		return nil, err
+	_, err = w.Write(src)
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
-	if err := w.Close(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
 // NewWriter returns a streaming encoder for c writing to w, at the level
-// for per-request compression. Close flushes it; it does not close w.
+// for per-request compression. Close flushes it (it does not close w) and
+// returns the encoder for reuse: the writer must not be used after.
 func NewWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
-	return newWriter(c, w, false)
+	if c == Zstd {
+		if e, ok := zstdStreamed.Get().(*zstd.Encoder); ok {
+			e.Reset(w)
+			return &pooled{resetWriter: e, pool: &zstdStreamed}, nil
+		}
+		e, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
+		if err != nil {
+			return nil, err
+		}
+		return &pooled{resetWriter: e, pool: &zstdStreamed}, nil
+	}
+	return writer(c, w, false)
 }
 
-func newWriter(c Coding, w io.Writer, best bool) (io.WriteCloser, error) {
+// writer takes a pooled encoder for c, or makes one.
+func writer(c Coding, w io.Writer, best bool) (io.WriteCloser, error) {
+	b := 0
+	if best {
+		b = 1
+	}
+	pool := &pools[b][c]
+	if rw, ok := pool.Get().(resetWriter); ok {
+		rw.Reset(w)
+		return &pooled{resetWriter: rw, pool: pool}, nil
+	}
+	var rw resetWriter
+	var err error
 	switch c {
-	case Zstd:
-		level := zstd.SpeedDefault
-		if best {
-			level = zstd.SpeedBestCompression
-		}
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
 	case Brotli:
-		level := streamBrotli
+		q := streamBrotli
 		if best {
-			level = cachedBrotli
+			q = cachedBrotli
 		}
-		return brotli.NewWriterOptions(w, brotli.WriterOptions{Quality: level, LGWin: 20}), nil
+		rw = brotli.NewWriterOptions(w, brotli.WriterOptions{Quality: q, LGWin: brotliWindow})
 	case Gzip:
 		level := gzip.DefaultCompression
 		if best {
 			level = gzip.BestCompression
 		}
-		return gzip.NewWriterLevel(w, level)
+		rw, err = gzip.NewWriterLevel(w, level)
 	case Deflate:
 		level := zlib.DefaultCompression
 		if best {
 			level = zlib.BestCompression
 		}
-		return zlib.NewWriterLevel(w, level)
+		rw, err = zlib.NewWriterLevel(w, level)
+	default:
+		return nil, fmt.Errorf("compress: no encoder for %s", c)
 	}
-	return nil, fmt.Errorf("compress: no encoder for %s", c)
+	if err != nil {
+		return nil, err
+	}
+	return &pooled{resetWriter: rw, pool: pool}, nil
+}
+
+// pooled returns its encoder to the pool when closed.
+type pooled struct {
+	resetWriter
+	pool *sync.Pool
+}
+
+func (p *pooled) Close() error {
+	if p.resetWriter == nil {
+		return nil
+	}
+	err := p.resetWriter.Close()
+	p.resetWriter.Reset(nil)
+	p.pool.Put(p.resetWriter)
+	p.resetWriter = nil
+	return err
 }

@@ -100,6 +100,19 @@ func TestCompressionRoundTrip(t *testing.T) {
 						t.Fatalf("%s does not decode to the file (%d bytes)", coding, len(got))
 					}
 					tag := get.Header.Get("Etag")
+					if nm := do(h, "GET", "/app.js", "Accept-Encoding", coding, "If-None-Match", tag); nm.StatusCode != 304 ||
+						nm.Header.Get("Etag") != tag || nm.Header.Get("Vary") != "Accept-Encoding" {
+						t.Errorf("If-None-Match its own tag: %d %v", nm.StatusCode, nm.Header)
+					}
+					if get.Header.Get("Accept-Ranges") == "bytes" {
+						pr := do(h, "GET", "/app.js", "Accept-Encoding", coding, "Range", "bytes=5-14", "If-Range", tag)
+						if b := body(t, pr); pr.StatusCode != 206 || b != string(raw[5:15]) || pr.Header.Get("Vary") != "Accept-Encoding" ||
+							pr.Header.Get("Content-Range") != fmt.Sprintf("bytes 5-14/%d", len(raw)) {
+							t.Errorf("range of %s: %d %v", coding, pr.StatusCode, pr.Header)
+						}
+					} else if pr := do(h, "GET", "/app.js", "Accept-Encoding", coding, "Range", "bytes=5-14"); pr.StatusCode != 206 || pr.Header.Get("Content-Encoding") != "" {
+						t.Errorf("range request for a stream: %d %q, want 206 of identity", pr.StatusCode, pr.Header.Get("Content-Encoding"))
+					}
 					for other, ot := range tags {
 						if ot == tag {
 							t.Errorf("%s and %s share the ETag %s", coding, other, tag)
