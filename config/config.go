@@ -37,7 +37,13 @@ type Server struct {
 	IdleTimeout       Duration `toml:"idle_timeout"`        // keep-alive between requests
 	ShutdownTimeout   Duration `toml:"shutdown_timeout"`    // grace for in-flight requests
 	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
+	// FastHTTP1 serves plain GET and HEAD requests on the appliance's own
+	// HTTP/1.1 transport; false leaves every request to net/http.
+	FastHTTP1 *bool `toml:"fast_http1"`
 }
+
+// Fast reports whether the fast HTTP/1.1 transport is on (the default).
+func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
 
 // Cache bounds the in-memory file cache shared by all sites.
 type Cache struct {

@@ -183,6 +183,12 @@ func readBody(res *http.Response) string {
 }
 
 func TestServeIntegration(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast_http1=%v", fast), func(t *testing.T) { testServeIntegration(t, fast) })
+	}
+}
+
+func testServeIntegration(t *testing.T, fast bool) {
 	dir := t.TempDir()
 	big := make([]byte, 3<<20+17)
 	rand.Read(big)
@@ -192,13 +198,14 @@ func TestServeIntegration(t *testing.T) {
 	cfgPath := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
 http = "127.0.0.1:0"
 max_header_bytes = "4KiB"
+fast_http1 = %v
 [[site]]
 hosts = ["a.test"]
 root = %q
 [[site]]
 hosts = ["b.test", "*.b.test"]
 root = %q
-`, filepath.Join(dir, "a"), filepath.Join(dir, "b")))
+`, fast, filepath.Join(dir, "a"), filepath.Join(dir, "b")))
 	p := start(t, "-config", cfgPath)
 
 	get := func(host, path string, header ...string) *http.Response {

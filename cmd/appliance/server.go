@@ -17,6 +17,7 @@ import (
 
 	"appliance/compress"
 	"appliance/config"
+	"appliance/h1"
 	"appliance/serve"
 	"appliance/vhost"
 )
@@ -32,7 +33,8 @@ type server struct {
 	cache   *serve.Cache
 	handler atomic.Pointer[http.Handler]
 	closers []io.Closer
-	http    *http.Server
+	http    *http.Server // every request, or those the fast path hands over
+	fast    *h1.Server   // nil when fast_http1 is off
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -52,6 +54,17 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		IdleTimeout:       time.Duration(sc.IdleTimeout),
 		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if sc.Fast() {
+		s.fast = &h1.Server{
+			Handler:           s.http.Handler,
+			Fallback:          s.http,
+			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
+			IdleTimeout:       s.http.IdleTimeout,
+			WriteTimeout:      s.http.WriteTimeout,
+			MaxHeaderBytes:    s.http.MaxHeaderBytes,
+			ErrorLog:          s.http.ErrorLog,
+		}
 	}
 	return s, nil
 }
@@ -134,7 +147,13 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 	}
 	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String())
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(ln) }()
+	go func() {
+		if s.fast != nil {
+			errc <- s.fast.Serve(ln)
+		} else {
+			errc <- s.http.Serve(ln)
+		}
+	}()
 	for {
 		select {
 		case err := <-errc:
@@ -145,12 +164,20 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
 			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
 			defer cancel()
-			err := s.http.Shutdown(sctx)
+			var err error
+			if s.fast != nil {
+				err = s.fast.Shutdown(sctx) // and the fallback server with it
+			} else {
+				err = s.http.Shutdown(sctx)
+			}
 			for _, c := range s.closers {
 				c.Close()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("grace period over; closing remaining connections")
+				if s.fast != nil {
+					return s.fast.Close()
+				}
 				return s.http.Close()
 			}
 			return err

@@ -1,0 +1,214 @@
+package h1
+
+import (
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+)
+
+// request is what the parser extracts from one request head.
+type request struct {
+	method    string
+	target    string
+	host      string
+	header    http.Header
+	close     bool // Connection: close
+	headBytes int  // length of the head, CRLFCRLF included
+}
+
+// Outcomes of parse.
+const (
+	parsed   = iota // a request
+	needMore        // the head is not complete yet
+	fallback        // not the fast path's business: hand the connection to net/http
+)
+
+// parse reads one request head from b. It accepts only the strict common
+// subset: GET or HEAD, origin-form target of visible ASCII, HTTP/1.1,
+// CRLF line endings, token field names, no obs-fold, exactly one valid
+// Host, and no body framing (Content-Length other than 0,
+// Transfer-Encoding), Expect or Upgrade. Everything else returns fallback,
+// so net/http answers it, errors included.
+func parse(b []byte) (*request, int) {
+	end := bytes.Index(b, crlfcrlf)
+	if end < 0 {
+		if bytes.IndexByte(b, '\n') >= 0 && !bytes.Contains(b, crlf) {
+			return nil, fallback // bare LF line endings
+		}
+		return nil, needMore
+	}
+	// One conversion: the target, names and values are slices of it.
+	head := string(b[:end+2]) // through the last field line's CRLF
+	lineEnd := strings.Index(head, "\r\n")
+	line := head[:lineEnd]
+	req := &request{headBytes: end + 4}
+
+	method, rest, ok := strings.Cut(line, " ")
+	switch {
+	case !ok:
+		return nil, fallback
+	case method == "GET":
+		req.method = http.MethodGet
+	case method == "HEAD":
+		req.method = http.MethodHead
+	default:
+		return nil, fallback
+	}
+	target, version, ok := strings.Cut(rest, " ")
+	if !ok || version != "HTTP/1.1" || target == "" || target[0] != '/' {
+		return nil, fallback
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil, fallback
+		}
+	}
+	req.target = target
+
+	fields := head[lineEnd+2:]
+	n := strings.Count(fields, "\r\n")
+	values := make([]string, n) // one backing array for every field's value
+	req.header = make(http.Header, n)
+	hosts := 0
+	for i := 0; len(fields) > 0; i++ {
+		j := strings.Index(fields, "\r\n")
+		fl := fields[:j]
+		fields = fields[j+2:]
+		colon := strings.IndexByte(fl, ':')
+		if colon <= 0 {
+			return nil, fallback // also obs-fold: a line starting with SP or HTAB
+		}
+		name := fl[:colon]
+		for k := 0; k < len(name); k++ {
+			if !isTokenChar(name[k]) {
+				return nil, fallback
+			}
+		}
+		value := strings.Trim(fl[colon+1:], " \t")
+		for k := 0; k < len(value); k++ {
+			if c := value[k]; c < ' ' && c != '\t' || c == 0x7f {
+				return nil, fallback
+			}
+		}
+		key := canonicalKey(name)
+		switch key {
+		case "Host":
+			hosts++
+			if !validHost(value) {
+				return nil, fallback
+			}
+			req.host = value
+			continue
+		case "Content-Length":
+			if value != "0" {
+				return nil, fallback
+			}
+		case "Transfer-Encoding", "Expect", "Upgrade":
+			return nil, fallback
+		case "Connection":
+			for tok := range strings.SplitSeq(value, ",") {
+				switch tok = strings.Trim(tok, " \t"); {
+				case strings.EqualFold(tok, "close"):
+					req.close = true
+				case strings.EqualFold(tok, "upgrade"):
+					return nil, fallback
+				}
+			}
+		}
+		values[i] = value
+		if prev, dup := req.header[key]; dup {
+			req.header[key] = append(prev[:len(prev):len(prev)], value)
+		} else {
+			req.header[key] = values[i : i+1 : i+1]
+		}
+	}
+	if hosts != 1 {
+		return nil, fallback
+	}
+	return req, parsed
+}
+
+var (
+	crlf     = []byte("\r\n")
+	crlfcrlf = []byte("\r\n\r\n")
+)
+
+// url returns the parsed request target; percent-encoded targets go
+// through net/url exactly as net/http would parse them.
+func (r *request) url() (*url.URL, bool) {
+	path, query, _ := cutByte(r.target, '?')
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' {
+			u, err := url.ParseRequestURI(r.target)
+			return u, err == nil
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, true
+}
+
+func cutByte(s string, c byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// isTokenChar reports whether c may appear in a field name (RFC 9110 5.6.2).
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// validHost accepts reg-name, IPv4 and bracketed IPv6 hosts with an
+// optional port; anything stranger goes to net/http.
+func validHost(v string) bool {
+	if len(v) == 0 || len(v) > 255 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '-', c == ':', c == '[', c == ']', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// commonKeys avoids allocating the names of the usual request fields.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "Accept", "Accept-Encoding", "Accept-Language", "Cache-Control",
+		"Connection", "Content-Length", "Cookie", "If-Match", "If-Modified-Since", "If-None-Match",
+		"If-Range", "If-Unmodified-Since", "Pragma", "Range", "Referer", "User-Agent", "Upgrade",
+		"Transfer-Encoding", "Expect", "Authorization", "Origin", "Dnt", "Priority",
+		"Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Ch-Ua",
+		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Upgrade-Insecure-Requests", "X-Forwarded-For"} {
+		m[k] = k
+	}
+	return m
+}()
+
+func canonicalKey(name string) string {
+	if k, ok := commonKeys[name]; ok {
+		return k
+	}
+	k := textproto.CanonicalMIMEHeaderKey(name)
+	if c, ok := commonKeys[k]; ok {
+		return c
+	}
+	return k
+}

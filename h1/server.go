@@ -1,0 +1,347 @@
+// Package h1 is a fast HTTP/1.1 transport for the requests a static
+// server sees most: GET and HEAD with no body. It runs the same
+// http.Handler as net/http, with a lean ResponseWriter (one write system
+// call per response, sendfile for files, no per-request timers or header
+// copies), and hands every other connection, with the bytes already
+// read, to a net/http Server, so that anything unusual or malformed is
+// answered by net/http.
+package h1
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.1 connections.
+type Server struct {
+	Handler           http.Handler
+	Fallback          *http.Server // takes the connections the fast path declines
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	WriteTimeout      time.Duration
+	MaxHeaderBytes    int
+	ErrorLog          *log.Logger
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	fallback  *chanListener
+	start     sync.Once
+	closing   atomic.Bool
+	done      chan struct{}
+
+	date atomic.Pointer[[]byte] // "Date: ...\r\n", renewed every second
+}
+
+const tick = 250 * time.Millisecond
+
+func (s *Server) init() {
+	s.start.Do(func() {
+		s.conns = map[*conn]struct{}{}
+		s.listeners = map[net.Listener]struct{}{}
+		s.done = make(chan struct{})
+		s.fallback = newChanListener()
+		s.updateDate(time.Now())
+		if s.Fallback != nil {
+			go s.Fallback.Serve(s.fallback)
+		}
+		go s.reaper()
+	})
+}
+
+// Serve accepts connections on ln until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.fallback.addr = ln.Addr()
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay) // back off on EMFILE and friends, like net/http
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := &conn{s: s, nc: nc}
+		if !s.track(c) {
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+func errTemporary(err error) error {
+	if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// reaper closes connections past their deadline and renews the Date
+// header: coarse timers for every connection instead of runtime timers
+// reset on every request.
+func (s *Server) reaper() {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.updateDate(now)
+			n := now.UnixNano()
+			s.mu.Lock()
+			for c := range s.conns {
+				if d := c.deadline.Load(); d != 0 && n > d {
+					c.nc.Close()
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *Server) updateDate(now time.Time) {
+	b := now.UTC().AppendFormat([]byte("Date: "), http.TimeFormat)
+	b = append(b, "\r\n"...)
+	s.date.Store(&b)
+}
+
+// Shutdown stops accepting, closes idle connections, waits for active
+// ones to finish or ctx to end, and shuts the fallback server down.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.closeListeners()
+	var fbErr error
+	fbDone := make(chan struct{})
+	go func() {
+		if s.Fallback != nil {
+			fbErr = s.Fallback.Shutdown(ctx)
+		}
+		close(fbDone)
+	}()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		for c := range s.conns {
+			if c.idle.Load() {
+				c.nc.Close()
+			}
+		}
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			s.Close()
+			<-fbDone
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	<-fbDone
+	s.stop()
+	return fbErr
+}
+
+// Close closes every listener and connection at once.
+func (s *Server) Close() error {
+	s.init()
+	s.closeListeners()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	if s.Fallback != nil {
+		s.Fallback.Close()
+	}
+	s.stop()
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	clear(s.listeners)
+}
+
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+		s.fallback.Close()
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+// conn is one client connection on the fast path.
+type conn struct {
+	s        *Server
+	nc       net.Conn
+	deadline atomic.Int64 // unix nanoseconds; 0: none
+	idle     atomic.Bool  // waiting for a request with nothing buffered
+
+	rbuf []byte
+	w    response
+}
+
+const readBufSize = 4096
+
+func (c *conn) serve() {
+	defer func() {
+		if err := recover(); err != nil {
+			c.s.logf("h1: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, debug.Stack())
+		}
+		if c.nc != nil { // nil after a hand-off
+			c.nc.Close()
+			c.s.untrack(c)
+		}
+	}()
+	s := c.s
+	maxHead := s.MaxHeaderBytes
+	if maxHead <= 0 {
+		maxHead = http.DefaultMaxHeaderBytes
+	}
+	c.rbuf = make([]byte, 0, readBufSize)
+	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
+	remote := c.nc.RemoteAddr().String()
+	for {
+		// Parse what is buffered; read more only when needed.
+		req, st := parse(c.rbuf)
+		for st == needMore {
+			if len(c.rbuf) == 0 {
+				if err := c.w.flush(); err != nil {
+					return
+				}
+				c.idle.Store(true)
+				if s.closing.Load() {
+					return
+				}
+				c.setDeadline(s.IdleTimeout)
+			}
+			if len(c.rbuf) >= maxHead {
+				st = fallback // net/http answers 431
+				break
+			}
+			if len(c.rbuf) == cap(c.rbuf) {
+				c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
+			}
+			n, err := c.nc.Read(c.rbuf[len(c.rbuf):cap(c.rbuf)])
+			if n > 0 && c.idle.Load() {
+				c.idle.Store(false)
+				c.setDeadline(s.ReadHeaderTimeout)
+			}
+			c.rbuf = c.rbuf[:len(c.rbuf)+n]
+			if err != nil {
+				return
+			}
+			req, st = parse(c.rbuf)
+		}
+		if st == fallback {
+			c.handoff()
+			return
+		}
+		u, ok := req.url()
+		if !ok {
+			c.handoff()
+			return
+		}
+		c.setDeadline(s.WriteTimeout)
+		hr := &http.Request{
+			Method:     req.method,
+			URL:        u,
+			Proto:      "HTTP/1.1",
+			ProtoMajor: 1,
+			ProtoMinor: 1,
+			Header:     req.header,
+			Body:       http.NoBody,
+			Host:       req.host,
+			RemoteAddr: remote,
+			RequestURI: req.target,
+			Close:      req.close,
+		}
+		c.w.reset(hr)
+		s.Handler.ServeHTTP(&c.w, hr)
+		if err := c.w.finish(); err != nil || c.w.closeAfter {
+			c.w.flush()
+			return
+		}
+		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
+	}
+}
+
+// setDeadline arms the reaper for d from now (0: no limit).
+func (c *conn) setDeadline(d time.Duration) {
+	if d <= 0 {
+		c.deadline.Store(0)
+		return
+	}
+	c.deadline.Store(time.Now().Add(d).UnixNano())
+}
+
+// handoff passes the connection, with what was read from it, to net/http.
+func (c *conn) handoff() {
+	c.w.flush()
+	c.s.untrack(c)
+	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...)}
+	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
+		c.nc.Close()
+	}
+	c.nc = nil
+}
