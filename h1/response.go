@@ -31,6 +31,7 @@ type response struct {
 	written     int64
 	chunked     bool
 	closeAfter  bool
+	corked      bool
 }
 
 func (w *response) reset(r *http.Request) {
@@ -43,6 +44,7 @@ func (w *response) reset(r *http.Request) {
 	w.written = 0
 	w.chunked = false
 	w.closeAfter = r.Close
+	w.corked = false
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -183,6 +185,9 @@ func (w *response) ReadFrom(r io.Reader) (int64, error) {
 	if w.head || !w.bodyAllowed || w.chunked {
 		return io.Copy(writerOnly{w}, r)
 	}
+	if !w.corked {
+		w.corked = cork(w.c.nc, true) // until finish
+	}
 	if err := w.flush(); err != nil {
 		return 0, err
 	}
@@ -251,6 +256,14 @@ func (w *response) finish() error {
 	}
 	if w.length >= 0 && !w.head && w.bodyAllowed && w.written != w.length {
 		w.closeAfter = true // the client cannot frame what follows
+	}
+	if w.corked {
+		err := w.flush()
+		cork(w.c.nc, false)
+		if err != nil || w.closeAfter {
+			return err
+		}
+		return nil
 	}
 	if w.closeAfter {
 		return w.flush()

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package h1
+
+import "net"
+
+func cork(net.Conn, bool) bool { return false }
