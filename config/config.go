@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"appliance/compress"
+	"appliance/rewrite"
 	"appliance/vhost"
 )
 
@@ -70,7 +71,78 @@ type Site struct {
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 
-	Demo bool `toml:"-"` // serves the embedded demo site instead of Root
+	// Rules (see package rewrite), applied in this order.
+	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
+	Redirects       []Redirect `toml:"redirect"`         // first match wins
+	Rewrites        []Rewrite  `toml:"rewrite"`          // applied in order, at most 10
+	TrailingSlash   string     `toml:"trailing_slash"`   // "add" or "remove"
+	Fallback        string     `toml:"fallback"`         // single-page-app shell for missing non-file paths
+	Access          []Access   `toml:"access"`           // IP allow/deny per path prefix
+	Auth            []Auth     `toml:"auth"`             // HTTP Basic per path prefix
+	CORS            []CORS     `toml:"cors"`             // cross-origin access per path glob
+	Headers         []Headers  `toml:"headers"`          // response header changes per path
+	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
+
+	Demo  bool          `toml:"-"` // serves the embedded demo site instead of Root
+	Rules rewrite.Rules `toml:"-"` // the rules above, compiled
+}
+
+// Match holds the conditions a redirect or rewrite may have.
+type Match struct {
+	Methods   []string `toml:"methods"`
+	Host      string   `toml:"host"`       // RE2 on the host
+	IfExists  bool     `toml:"if_exists"`  // the path names a file or directory
+	IfMissing bool     `toml:"if_missing"` // it does not
+	IfHeader  string   `toml:"if_header"`  // the request has this header
+}
+
+func (m Match) cond() rewrite.Cond {
+	return rewrite.Cond{Methods: m.Methods, Host: m.Host, IfExists: m.IfExists, IfMissing: m.IfMissing, IfHeader: m.IfHeader}
+}
+
+// Redirect is a [[site.redirect]].
+type Redirect struct {
+	From   string `toml:"from"`
+	To     string `toml:"to"`
+	Status int    `toml:"status"`
+	Match
+}
+
+// Rewrite is a [[site.rewrite]].
+type Rewrite struct {
+	From string `toml:"from"`
+	To   string `toml:"to"`
+	Last bool   `toml:"last"`
+	Match
+}
+
+// Headers is a [[site.headers]].
+type Headers struct {
+	Path   string            `toml:"path"`  // glob: * within a segment, ** across
+	Match  string            `toml:"match"` // or RE2
+	Set    map[string]string `toml:"set"`
+	Remove []string          `toml:"remove"`
+}
+
+// Auth is a [[site.auth]].
+type Auth struct {
+	Path  string            `toml:"path"`
+	Realm string            `toml:"realm"`
+	Users map[string]string `toml:"users"` // name -> hash from `appliance hash-password`
+}
+
+// Access is a [[site.access]].
+type Access struct {
+	Path  string   `toml:"path"`
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
+}
+
+// CORS is a [[site.cors]].
+type CORS struct {
+	Path    string   `toml:"path"`
+	Origins []string `toml:"origins"`
+	MaxAge  int      `toml:"max_age"`
 }
 
 // Follow reports whether symbolic links inside the root are followed.
@@ -379,6 +451,7 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			seen[c] = true
 		}
 	}
+	s.compileRules(v, key)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
 	}
@@ -390,6 +463,81 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			v.errorf(key+".types."+ext, "types: %q is not a media type", t)
 		}
 	}
+}
+
+// compileRules compiles the site's rules into s.Rules, reporting each
+// problem at its rule's line.
+func (s *Site) compileRules(v *validator, key string) {
+	var hosts []string
+	for _, h := range s.Hosts {
+		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+	}
+	r := rewrite.Rules{
+		RedirectTo: s.RedirectTo, TrailingSlash: s.TrailingSlash,
+		Fallback: s.Fallback, SecurityHeaders: s.SecurityHeaders,
+	}
+	at := func(kind string, i int) string { return fmt.Sprintf("%s.%s.%d", key, kind, i) }
+	for i, rd := range s.Redirects {
+		c, err := rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
+		if err != nil {
+			v.errorf(at("redirect", i), "redirect: %v", err)
+			continue
+		}
+		r.Redirects = append(r.Redirects, c)
+	}
+	for i, rw := range s.Rewrites {
+		c, err := rewrite.NewRewrite(rw.From, rw.To, rw.Last, rw.cond())
+		if err != nil {
+			v.errorf(at("rewrite", i), "rewrite: %v", err)
+			continue
+		}
+		r.Rewrites = append(r.Rewrites, c)
+	}
+	for i, h := range s.Headers {
+		c, err := rewrite.NewHeaders(h.Path, h.Match, h.Set, h.Remove)
+		if err != nil {
+			v.errorf(at("headers", i), "headers: %v", err)
+			continue
+		}
+		r.Headers = append(r.Headers, c)
+	}
+	for i, a := range s.Auth {
+		c, err := rewrite.NewAuth(a.Path, a.Realm, a.Users)
+		if err != nil {
+			v.errorf(at("auth", i), "auth: %v", err)
+			continue
+		}
+		r.Auth = append(r.Auth, c)
+	}
+	for i, a := range s.Access {
+		c, err := rewrite.NewAccess(a.Path, a.Allow, a.Deny)
+		if err != nil {
+			v.errorf(at("access", i), "access: %v", err)
+			continue
+		}
+		r.Access = append(r.Access, c)
+	}
+	for i, c := range s.CORS {
+		cc, err := rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
+		if err != nil {
+			v.errorf(at("cors", i), "cors: %v", err)
+			continue
+		}
+		r.CORS = append(r.CORS, cc)
+	}
+	if _, err := rewrite.New(r, nil, nil); err != nil {
+		field := "redirect_to"
+		switch {
+		case strings.HasPrefix(err.Error(), "security_headers"):
+			field = "security_headers"
+		case strings.HasPrefix(err.Error(), "trailing_slash"):
+			field = "trailing_slash"
+		case strings.HasPrefix(err.Error(), "fallback"):
+			field = "fallback"
+		}
+		v.errorf(key+"."+field, "%v", err)
+	}
+	s.Rules = r
 }
 
 func siteIndex(key string) int {

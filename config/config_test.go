@@ -159,3 +159,35 @@ func TestEncodings(t *testing.T) {
 		t.Fatalf("bad coding: %v", err)
 	}
 }
+
+func TestRuleErrorsHaveLines(t *testing.T) {
+	dir := t.TempDir()
+	head := "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"example.test\"]\nroot = \"" + dir + "\"\n"
+	tests := []struct{ name, toml, want string }{
+		{"bad regex", head + "[[site.redirect]]\nfrom = \"^/(a\"\nto = \"/b\"\n", "a.toml:6: redirect: invalid pattern"},
+		{"bad status", head + "\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nstatus = 200\n", "a.toml:7: redirect: redirect status 200"},
+		{"loop", head + "[[site.redirect]]\nfrom = \"^/a/(.*)$\"\nto = \"/a/$1\"\n", "a.toml:6: redirect: redirect \"^/a/(.*)$\" -> \"/a/$1\" loops"},
+		{"loop through own host", head + "[[site.redirect]]\nfrom = \"^/x$\"\nto = \"https://example.test/x\"\n", "loops"},
+		{"open redirect", head + "[[site.redirect]]\nfrom = \"^/go/(.*)$\"\nto = \"https://$1/\"\n", "a.toml:6: redirect: redirect target \"https://$1/\": the host must be written out"},
+		{"bad rewrite target", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"b\"\n", "a.toml:6: rewrite: rewrite target \"b\""},
+		{"second rule", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"/b\"\n[[site.rewrite]]\nfrom = \"^/c$\"\nto = \"/d/$1\"\n", "a.toml:9: rewrite:"},
+		{"bad header", head + "[[site.headers]]\npath = \"/a/**\"\nset = { \"Content-Length\" = \"1\" }\n", "a.toml:6: headers: header Content-Length"},
+		{"plain password", head + "[[site.auth]]\npath = \"/p/\"\nusers = { alice = \"secret\" }\n", "a.toml:6: auth: auth user \"alice\": want a bcrypt"},
+		{"bad cidr", head + "[[site.access]]\npath = \"/a/\"\nallow = [\"10.0.0.0/40\"]\n", "a.toml:6: access: invalid CIDR"},
+		{"bad preset", head + "security_headers = \"paranoid\"\n", "a.toml:6: security_headers \"paranoid\""},
+		{"bad redirect_to", head + "redirect_to = \"example.test\"\n", "a.toml:6: redirect_to \"example.test\""},
+		{"bad condition", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"get\"]\n", "a.toml:6: rewrite: invalid method \"get\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("a.toml", []byte(tt.toml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	c, err := Parse("a.toml", []byte(head+"fallback = \"/index.html\"\nsecurity_headers = \"strict\"\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"GET\"]\nif_missing = true\n"))
+	if err != nil || len(c.Sites[0].Rules.Redirects) != 1 || c.Sites[0].Rules.Fallback != "/index.html" {
+		t.Fatalf("valid rules: %v", err)
+	}
+}

@@ -446,3 +446,20 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int)
 		io.WriteString(w, body)
 	}
 }
+
+// Exists reports whether a URL path names a file or a directory of the
+// site, and which, from the same cache that serves it; the rewrite rules'
+// file conditions and fallback use it.
+func (h *Handler) Exists(p string) (exists, dir bool) {
+	cp, status := cleanPath(p)
+	if status != 0 {
+		return false, false
+	}
+	switch h.lookup(cacheKey{h.id, cp}).kind {
+	case kindFile:
+		return true, strings.HasSuffix(cp, "/")
+	case kindRedirect, kindListing:
+		return true, true
+	}
+	return false, false
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -13,16 +14,18 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"appliance/config"
+	"appliance/rewrite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: appliance [command] [-config FILE]
@@ -31,10 +34,13 @@ commands:
   serve     serve the configured sites (the default); without -config,
             an embedded demo site on http://localhost:8080
   check     validate a configuration and exit
+  hash-password
+            read a password from standard input and print its argon2id
+            hash, for [[site.auth]] users
   version   print the version
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -44,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	case "hash-password":
+		return hashPassword(stdin, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -92,6 +100,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("server failed", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// hashPassword reads one line (the password) and prints its hash; the
+// password is never echoed or logged.
+func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintln(stderr, "appliance hash-password:", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "appliance hash-password: empty password (give it on standard input)")
+		return 1
+	}
+	fmt.Fprintln(stdout, rewrite.HashPassword(pw))
 	return 0
 }
 

@@ -355,3 +355,95 @@ func TestDemoSite(t *testing.T) {
 		}
 	}
 }
+
+func TestRulesIntegration(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "site/index.html", "app shell")
+	writeFile(t, dir, "site/assets/app.js", strings.Repeat("console.log('appliance');\n", 100))
+	writeFile(t, dir, "site/private/report.html", "secret report")
+	hash := rewriteHash(t, "letmein")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+[[site]]
+hosts = ["example.test"]
+root = %q
+fallback = "/index.html"
+security_headers = "basic"
+
+[[site.redirect]]
+from = "^/blog/(\\d+)/(.*)$"
+to = "https://blog.example.test/$1/$2"
+
+[[site.headers]]
+path = "/assets/**"
+set = { "Cache-Control" = "public, max-age=31536000, immutable" }
+
+[[site.auth]]
+path = "/private/"
+realm = "staff"
+users = { alice = %q }
+
+[[site]]
+hosts = ["www.example.test"]
+root = %q
+redirect_to = "https://example.test"
+`, filepath.Join(dir, "site"), hash, filepath.Join(dir, "site")))
+	p := start(t, "-config", cfg)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(host, path string, header ...string) *http.Response {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+path, nil)
+		req.Host = host
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	if res := get("example.test", "/blog/7/hi?x=1"); res.StatusCode != 301 || res.Header.Get("Location") != "https://blog.example.test/7/hi?x=1" {
+		t.Errorf("redirect: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := get("www.example.test", "/a?b"); res.StatusCode != 301 || res.Header.Get("Location") != "https://example.test/a?b" {
+		t.Errorf("redirect_to: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := get("example.test", "/settings/profile"); res.StatusCode != 200 || readBody(res) != "app shell" {
+		t.Errorf("fallback: %d", res.StatusCode)
+	}
+	if res := get("example.test", "/missing.png"); res.StatusCode != 404 {
+		t.Errorf("missing asset: %d", res.StatusCode)
+	}
+	res := get("example.test", "/assets/app.js", "Accept-Encoding", "gzip")
+	if res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || res.Header.Get("Content-Encoding") != "gzip" ||
+		res.Header.Get("Referrer-Policy") == "" {
+		t.Errorf("headers: %v", res.Header)
+	}
+	etag := res.Header.Get("Etag")
+	if res := get("example.test", "/assets/app.js", "Accept-Encoding", "gzip", "If-None-Match", etag); res.StatusCode != 304 ||
+		res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("304 with header rules: %d %v", res.StatusCode, res.Header)
+	}
+	if res := get("example.test", "/private/report.html"); res.StatusCode != 401 || !strings.Contains(res.Header.Get("WWW-Authenticate"), `realm="staff"`) {
+		t.Errorf("auth: %d", res.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/private/report.html", nil)
+	req.Host = "example.test"
+	req.SetBasicAuth("alice", "letmein")
+	res, err := client.Do(req)
+	if err != nil || res.StatusCode != 200 || readBody(res) != "secret report" {
+		t.Errorf("authorised: %v", err)
+	}
+}
+
+// rewriteHash runs `appliance hash-password` as an operator would.
+func rewriteHash(t *testing.T, pw string) string {
+	cmd := exec.Command(binary, "hash-password")
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	out, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(out), "$argon2id$") {
+		t.Fatalf("hash-password: %q %v", out, err)
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -18,6 +18,7 @@ import (
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
+	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
 )
@@ -126,12 +127,16 @@ func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Clos
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
 		}, cache)
+		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
+		if err != nil {
+			return fail(fmt.Errorf("site %d: %w", i+1, err))
+		}
 		hosts := site.Hosts
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
 		for _, host := range hosts {
-			if err := rt.Add(host, h); err != nil {
+			if err := rt.Add(host, siteHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
 			}
 		}

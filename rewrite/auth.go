@@ -1,0 +1,226 @@
+package rewrite
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Auth requires HTTP Basic credentials (RFC 7617) on a path prefix.
+type Auth struct {
+	prefix string
+	realm  string
+	users  map[string]passwordHash
+	header []string // WWW-Authenticate
+
+	mu       sync.Mutex
+	verified map[[32]byte]struct{} // digests of credentials that passed
+}
+
+// maxVerified bounds the memory of credentials that passed, which spare a
+// returning client the deliberately slow hash.
+const maxVerified = 1024
+
+// hashSem bounds concurrent password hashing: argon2id takes tens of MiB
+// each, and a flood of wrong passwords must not take a small board's
+// memory.
+var hashSem = make(chan struct{}, 2)
+
+// NewAuth compiles an auth rule; users maps names to bcrypt ($2a$, $2b$,
+// $2y$) or argon2id ($argon2id$) hashes.
+func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
+	if !strings.HasPrefix(prefix, "/") {
+		return nil, fmt.Errorf("auth path %q must start with /", prefix)
+	}
+	if realm == "" {
+		realm = "restricted"
+	}
+	if strings.ContainsAny(realm, "\"\\\r\n") {
+		return nil, fmt.Errorf("auth realm %q must not contain quotes, backslashes or newlines", realm)
+	}
+	if len(users) == 0 {
+		return nil, fmt.Errorf("auth %q has no users", prefix)
+	}
+	a := &Auth{
+		prefix:   prefix,
+		realm:    realm,
+		users:    map[string]passwordHash{},
+		header:   []string{`Basic realm="` + realm + `", charset="UTF-8"`},
+		verified: map[[32]byte]struct{}{},
+	}
+	for name, h := range users {
+		if name == "" || strings.Contains(name, ":") {
+			return nil, fmt.Errorf("auth user %q: names must not be empty or contain ':'", name)
+		}
+		ph, err := parseHash(h)
+		if err != nil {
+			return nil, fmt.Errorf("auth user %q: %v", name, err)
+		}
+		a.users[name] = ph
+	}
+	return a, nil
+}
+
+// covers reports whether the rule protects path: the prefix itself, with
+// or without its trailing slash, and everything below it.
+func (a *Auth) covers(path string) bool {
+	return strings.HasPrefix(path, a.prefix) || path == strings.TrimSuffix(a.prefix, "/")
+}
+
+// check reports whether r carries valid credentials for this rule.
+func (a *Auth) check(r *http.Request) bool {
+	h := r.Header["Authorization"]
+	if len(h) != 1 {
+		return false
+	}
+	scheme, cred, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return false
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return false
+	}
+	digest := sha256.Sum256([]byte(a.realm + "\x00" + user + "\x00" + pass))
+	a.mu.Lock()
+	_, seen := a.verified[digest]
+	a.mu.Unlock()
+	if seen {
+		return true
+	}
+	ph, known := a.users[user]
+	if !known {
+		ph = dummyHash // spend the same time, so names cannot be probed
+	}
+	hashSem <- struct{}{}
+	good := ph.verify(pass) && known
+	<-hashSem
+	if good {
+		a.mu.Lock()
+		if len(a.verified) >= maxVerified {
+			clear(a.verified)
+		}
+		a.verified[digest] = struct{}{}
+		a.mu.Unlock()
+	}
+	return good
+}
+
+// passwordHash is a parsed bcrypt or argon2id hash.
+type passwordHash struct {
+	bcrypt []byte
+	argon  *argonParams
+}
+
+type argonParams struct {
+	time, memory uint32
+	threads      uint8
+	salt, key    []byte
+}
+
+var dummyHash, _ = parseHash(HashPassword("not a password"))
+
+func parseHash(s string) (passwordHash, error) {
+	switch {
+	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
+		if _, err := bcrypt.Cost([]byte(s)); err != nil {
+			return passwordHash{}, fmt.Errorf("invalid bcrypt hash: %v", err)
+		}
+		return passwordHash{bcrypt: []byte(s)}, nil
+	case strings.HasPrefix(s, "$argon2id$"):
+		p, err := parseArgon2id(s)
+		if err != nil {
+			return passwordHash{}, err
+		}
+		return passwordHash{argon: p}, nil
+	}
+	return passwordHash{}, errors.New("want a bcrypt ($2b$...) or argon2id ($argon2id$...) hash from `appliance hash-password`, never a plain password")
+}
+
+// parseArgon2id reads the PHC string form:
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>, base64 without padding.
+func parseArgon2id(s string) (*argonParams, error) {
+	f := strings.Split(s, "$")
+	if len(f) != 6 || f[2] != "v=19" {
+		return nil, errors.New("invalid argon2id hash: want $argon2id$v=19$m=...,t=...,p=...$salt$key")
+	}
+	p := &argonParams{}
+	for _, kv := range strings.Split(f[3], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argon2id parameter %q", kv)
+		}
+		switch k {
+		case "m":
+			p.memory = uint32(n)
+		case "t":
+			p.time = uint32(n)
+		case "p":
+			if n > 255 {
+				return nil, fmt.Errorf("invalid argon2id parameter %q", kv)
+			}
+			p.threads = uint8(n)
+		default:
+			return nil, fmt.Errorf("invalid argon2id parameter %q", kv)
+		}
+	}
+	if p.memory < 8 || p.memory > 1<<20 || p.time < 1 || p.time > 100 || p.threads < 1 {
+		return nil, errors.New("argon2id parameters out of range (m 8..1048576 KiB, t 1..100, p >= 1)")
+	}
+	var err error
+	if p.salt, err = base64.RawStdEncoding.DecodeString(f[4]); err != nil || len(p.salt) < 8 {
+		return nil, errors.New("invalid argon2id salt")
+	}
+	if p.key, err = base64.RawStdEncoding.DecodeString(f[5]); err != nil || len(p.key) < 16 {
+		return nil, errors.New("invalid argon2id key")
+	}
+	return p, nil
+}
+
+// hashings counts password hash computations; tests use it to see that
+// an unknown user costs a hash like a known one.
+var hashings atomic.Int64
+
+// verify compares in constant time.
+func (h passwordHash) verify(pass string) bool {
+	hashings.Add(1)
+	if h.bcrypt != nil {
+		return bcrypt.CompareHashAndPassword(h.bcrypt, []byte(pass)) == nil
+	}
+	p := h.argon
+	key := argon2.IDKey([]byte(pass), p.salt, p.time, p.memory, p.threads, uint32(len(p.key)))
+	return subtle.ConstantTimeCompare(key, p.key) == 1
+}
+
+// Argon2id parameters of HashPassword: OWASP's recommendation for a
+// memory-limited host (19 MiB, 2 passes, 1 lane).
+const (
+	argonMemory = 19 * 1024
+	argonTime   = 2
+	argonLanes  = 1
+)
+
+// HashPassword returns an argon2id hash of password in PHC string form.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonLanes, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonLanes,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
