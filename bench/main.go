@@ -130,13 +130,21 @@ func main() {
 
 func (s *server) start(dir, root string) error {
 	switch s.name {
-	case "appliance":
+	case "appliance", "appliance-50rules":
 		bin := filepath.Join(dir, "appliance")
 		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/appliance").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
-		cfg := filepath.Join(dir, "appliance.toml")
-		os.WriteFile(cfg, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\n[[site]]\nroot = %q\n", s.port, root)), 0o644)
+		cfg := filepath.Join(dir, s.name+".toml")
+		conf := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\n[[site]]\nroot = %q\n", s.port, root)
+		if s.name == "appliance-50rules" {
+			// The rewrite issue's case: fifty rules of the usual shape, none matching.
+			for i := range 25 {
+				conf += fmt.Sprintf("[[site.redirect]]\nfrom = \"^/old-%d/(.*)$\"\nto = \"/new/$1\"\n", i)
+				conf += fmt.Sprintf("[[site.rewrite]]\nfrom = \"^/legacy-%d/(.*)$\"\nto = \"/v2/$1\"\n", i)
+			}
+		}
+		os.WriteFile(cfg, []byte(conf), 0o644)
 		s.cmd = exec.Command(bin, "-config", cfg)
 	case "nginx":
 		nd := filepath.Join(dir, "nginx")
