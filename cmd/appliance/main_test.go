@@ -96,6 +96,13 @@ var addrRe = regexp.MustCompile(`http=http://(\S+)`)
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), lines: make(chan string, 100)}
+	startProc(t, p)
+	return p
+}
+
+// startProc starts p.cmd and waits until it serves.
+func startProc(t *testing.T, p *proc) {
+	t.Helper()
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -113,7 +120,6 @@ func start(t *testing.T, args ...string) *proc {
 	}()
 	line := p.waitLog(t, "msg=serving")
 	p.addr = addrRe.FindStringSubmatch(line)[1]
-	return p
 }
 
 // waitLog returns the first log line containing s.

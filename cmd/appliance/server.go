@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
@@ -146,11 +148,25 @@ func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Clos
 
 // run serves until ctx ends, reloading the sites on every value from hup.
 func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*config.Config, error)) error {
-	ln, err := net.Listen("tcp", s.cfg.Server.HTTP)
+	passed, err := activated()
 	if err != nil {
 		return err
 	}
-	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String())
+	ln := passed["http"]
+	how := "socket activation"
+	if ln == nil {
+		how = "bound"
+		if ln, err = net.Listen("tcp", s.cfg.Server.HTTP); err != nil {
+			return err
+		}
+	}
+	for name, l := range passed {
+		if name != "http" {
+			s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
+			l.Close()
+		}
+	}
+	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String(), "listener", how)
 	errc := make(chan error, 1)
 	go func() {
 		if s.fast != nil {
@@ -159,13 +175,23 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 			errc <- s.http.Serve(ln)
 		}
 	}()
+	status := func() string {
+		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), ln.Addr())
+	}
+	notify(s.log, daemon.SdNotifyReady+"\n"+status())
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go watchdog(wctx, s.log, ln.Addr())
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-hup:
+			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
+			notify(s.log, daemon.SdNotifyReady+"\n"+status())
 		case <-ctx.Done():
+			notify(s.log, daemon.SdNotifyStopping)
 			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
 			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
 			defer cancel()

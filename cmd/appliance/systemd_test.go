@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// notifySocket listens where the appliance will send sd_notify messages.
+func notifySocket(t *testing.T) (*net.UnixConn, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, path
+}
+
+// nextNotify returns the next message that is not a watchdog ping.
+func nextNotify(t *testing.T, c *net.UnixConn, skipWatchdog bool) string {
+	t.Helper()
+	buf := make([]byte, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no sd_notify message: %v", err)
+		}
+		msg := string(buf[:n])
+		if skipWatchdog && msg == "WATCHDOG=1" {
+			continue
+		}
+		return msg
+	}
+}
+
+func siteConfig(t *testing.T, extra string) string {
+	dir := t.TempDir()
+	writeFile(t, dir, "root/index.html", "hello from the appliance")
+	return writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\n%s[[site]]\nroot = %q\n", extra, filepath.Join(dir, "root")))
+}
+
+func TestSdNotifySequence(t *testing.T) {
+	sock, path := notifySocket(t)
+	cfg := siteConfig(t, "")
+	p := &proc{cmd: exec.Command(binary, "-config", cfg), lines: make(chan string, 100)}
+	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path)
+	startProc(t, p)
+
+	if msg := nextNotify(t, sock, true); !strings.HasPrefix(msg, "READY=1\nSTATUS=serving 1 site(s) on http://127.0.0.1:") {
+		t.Fatalf("first message %q", msg)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if msg := nextNotify(t, sock, true); !strings.HasPrefix(msg, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Fatalf("on SIGHUP: %q", msg)
+	}
+	if msg := nextNotify(t, sock, true); !strings.HasPrefix(msg, "READY=1\n") {
+		t.Fatalf("after reload: %q", msg)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if msg := nextNotify(t, sock, true); msg != "STOPPING=1" {
+		t.Fatalf("on SIGTERM: %q", msg)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+func TestWatchdogPings(t *testing.T) {
+	sock, path := notifySocket(t)
+	p := &proc{cmd: exec.Command(binary, "-config", siteConfig(t, "")), lines: make(chan string, 100)}
+	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+path, "WATCHDOG_USEC=200000")
+	startProc(t, p)
+	pings := 0
+	for pings < 3 {
+		if nextNotify(t, sock, false) == "WATCHDOG=1" {
+			pings++
+		}
+	}
+}
+
+// TestSocketActivation passes a listening socket as systemd does
+// (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID of the service itself).
+func TestSocketActivation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ln.(*net.TCPListener).File()
+	addr := ln.Addr().String()
+	ln.Close() // the socket lives on in f, and then in the child
+	// The shell's exec keeps its PID, which is what LISTEN_PID must name.
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", siteConfig(t, ""))
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=http")
+	cmd.ExtraFiles = []*os.File{f}
+	p := &proc{cmd: cmd, lines: make(chan string, 100)}
+	startProc(t, p)
+	f.Close()
+	if p.addr != addr || !strings.Contains(p.log.String(), "listener=\"socket activation\"") {
+		t.Fatalf("serving on %s, want the passed socket %s:\n%s", p.addr, addr, p.log.String())
+	}
+	res, err := http.Get("http://" + addr + "/")
+	if err != nil || readBody(res) != "hello from the appliance" {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestSystemdSocketActivate(t *testing.T) {
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd); .ci/run installs it")
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close() // a free port for the tool to bind
+	cmd := exec.Command(tool, "-l", addr, "--fdname=http", binary, "-config", siteConfig(t, ""))
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The tool says when it has bound, then starts the appliance on the
+	// first connection.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "Listening on") {
+	}
+	go io.Copy(io.Discard, stderr)
+	res, err := http.Get("http://" + addr + "/")
+	if err != nil || readBody(res) != "hello from the appliance" {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestJournaldLogFormat(t *testing.T) {
+	p := &proc{cmd: exec.Command(binary, "-config", siteConfig(t, "")), lines: make(chan string, 100)}
+	p.cmd.Env = append(os.Environ(), "JOURNAL_STREAM=8:12345")
+	startProc(t, p)
+	line := strings.TrimSpace(p.log.String())
+	if !strings.HasPrefix(line, "<6>msg=serving ") || strings.Contains(line, "time=") {
+		t.Fatalf("journald line %q: want a <6> priority and no timestamp", line)
+	}
+}
