@@ -41,6 +41,10 @@ type Server struct {
 	// FastHTTP1 serves plain GET and HEAD requests on the appliance's own
 	// HTTP/1.1 transport; false leaves every request to net/http.
 	FastHTTP1 *bool `toml:"fast_http1"`
+	// Connections past these limits are closed as soon as they are
+	// accepted; 0 means no limit.
+	MaxConnections      int `toml:"max_connections"`
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
@@ -184,6 +188,7 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
 	DefaultCacheBytes        = 64 << 20
 	DefaultCacheFileBytes    = 1 << 20
 	DefaultRevalidate        = time.Second
@@ -279,6 +284,9 @@ func (c *Config) applyDefaults() {
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if s.MaxConnections == 0 {
+		s.MaxConnections = DefaultMaxConnections
+	}
 	if c.Cache.MaxBytes == 0 {
 		c.Cache.MaxBytes = DefaultCacheBytes
 	}
@@ -368,6 +376,12 @@ func (c *Config) validate(v *validator) {
 	}
 	if s.MaxHeaderBytes < 1024 {
 		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")
+	}
+	if s.MaxConnections < 0 {
+		v.errorf("server.max_connections", "max_connections must not be negative")
+	}
+	if s.MaxConnectionsPerIP < 0 {
+		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
 	}
 	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
 		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)

@@ -53,7 +53,16 @@ func (l *chanListener) Addr() net.Addr {
 // the connection over.
 type prefixConn struct {
 	net.Conn
-	prefix []byte
+	prefix  []byte
+	release func() // gives the connection's place back to the limits
+}
+
+func (c *prefixConn) Close() error {
+	err := c.Conn.Close()
+	if c.release != nil {
+		c.release()
+	}
+	return err
 }
 
 // ReadFrom keeps net/http's sendfile path working for handed-off

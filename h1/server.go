@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -28,8 +29,18 @@ type Server struct {
 	WriteTimeout      time.Duration
 	MaxHeaderBytes    int
 	ErrorLog          *log.Logger
+	// HandOffAll sends every connection to Fallback unread: the fast path
+	// is off, but connection limits and shutdown stay here.
+	HandOffAll bool
+	// MaxConns and MaxConnsPerIP close excess connections as soon as they
+	// are accepted (0: no limit), so a flood cannot exhaust memory.
+	MaxConns      int
+	MaxConnsPerIP int
 
 	mu        sync.Mutex
+	open      int                // connections open, handed-off ones included
+	perIP     map[netip.Addr]int // open connections by client address
+	rejected  atomic.Int64
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
 	fallback  *chanListener
@@ -45,6 +56,7 @@ const tick = 250 * time.Millisecond
 func (s *Server) init() {
 	s.start.Do(func() {
 		s.conns = map[*conn]struct{}{}
+		s.perIP = map[netip.Addr]int{}
 		s.listeners = map[net.Listener]struct{}{}
 		s.done = make(chan struct{})
 		s.fallback = newChanListener()
@@ -83,8 +95,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &conn{s: s, nc: nc}
+		ip, ok := s.admit(nc)
+		if !ok {
+			s.rejected.Add(1)
+			nc.Close()
+			continue
+		}
+		c := &conn{s: s, nc: nc, ip: ip}
+		if s.HandOffAll {
+			c.handoff()
+			continue
+		}
 		if !s.track(c) {
+			c.release()
 			nc.Close()
 			return http.ErrServerClosed
 		}
@@ -98,6 +121,25 @@ func errTemporary(err error) error {
 	}
 	return nil
 }
+
+// admit counts a new connection against the limits.
+func (s *Server) admit(nc net.Conn) (netip.Addr, bool) {
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		ip = ap.Addr().Unmap()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxConns > 0 && s.open >= s.MaxConns || s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
+		return ip, false
+	}
+	s.open++
+	s.perIP[ip]++
+	return ip, true
+}
+
+// Rejected reports how many connections the limits have closed.
+func (s *Server) Rejected() int64 { return s.rejected.Load() }
 
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
@@ -234,6 +276,8 @@ func (s *Server) logf(format string, args ...any) {
 type conn struct {
 	s        *Server
 	nc       net.Conn
+	ip       netip.Addr
+	released atomic.Bool
 	deadline atomic.Int64 // unix nanoseconds; 0: none
 	idle     atomic.Bool  // waiting for a request with nothing buffered
 
@@ -251,6 +295,7 @@ func (c *conn) serve() {
 		if c.nc != nil { // nil after a hand-off
 			c.nc.Close()
 			c.s.untrack(c)
+			c.release()
 		}
 	}()
 	s := c.s
@@ -326,6 +371,20 @@ func (c *conn) serve() {
 	}
 }
 
+// release gives the connection's place back to the limits, once.
+func (c *conn) release() {
+	if c.released.Swap(true) {
+		return
+	}
+	s := c.s
+	s.mu.Lock()
+	s.open--
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
+	s.mu.Unlock()
+}
+
 // setDeadline arms the reaper for d from now (0: no limit).
 func (c *conn) setDeadline(d time.Duration) {
 	if d <= 0 {
@@ -337,11 +396,13 @@ func (c *conn) setDeadline(d time.Duration) {
 
 // handoff passes the connection, with what was read from it, to net/http.
 func (c *conn) handoff() {
-	c.w.flush()
+	if c.w.c != nil {
+		c.w.flush()
+	}
 	c.s.untrack(c)
-	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...)}
+	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...), release: c.release}
 	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
-		c.nc.Close()
+		pc.Close()
 	}
 	c.nc = nil
 }

@@ -36,8 +36,8 @@ type server struct {
 	cache   *serve.Cache
 	handler atomic.Pointer[http.Handler]
 	closers []io.Closer
-	http    *http.Server // every request, or those the fast path hands over
-	fast    *h1.Server   // nil when fast_http1 is off
+	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
+	fast    *h1.Server   // accepts every connection: limits, fast path, shutdown
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -58,16 +58,17 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if sc.Fast() {
-		s.fast = &h1.Server{
-			Handler:           s.http.Handler,
-			Fallback:          s.http,
-			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
-			IdleTimeout:       s.http.IdleTimeout,
-			WriteTimeout:      s.http.WriteTimeout,
-			MaxHeaderBytes:    s.http.MaxHeaderBytes,
-			ErrorLog:          s.http.ErrorLog,
-		}
+	s.fast = &h1.Server{
+		Handler:           s.http.Handler,
+		Fallback:          s.http,
+		HandOffAll:        !sc.Fast(),
+		ReadHeaderTimeout: s.http.ReadHeaderTimeout,
+		IdleTimeout:       s.http.IdleTimeout,
+		WriteTimeout:      s.http.WriteTimeout,
+		MaxHeaderBytes:    s.http.MaxHeaderBytes,
+		ErrorLog:          s.http.ErrorLog,
+		MaxConns:          sc.MaxConnections,
+		MaxConnsPerIP:     sc.MaxConnectionsPerIP,
 	}
 	return s, nil
 }
@@ -168,13 +169,7 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 	}
 	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String(), "listener", how)
 	errc := make(chan error, 1)
-	go func() {
-		if s.fast != nil {
-			errc <- s.fast.Serve(ln)
-		} else {
-			errc <- s.http.Serve(ln)
-		}
-	}()
+	go func() { errc <- s.fast.Serve(ln) }()
 	status := func() string {
 		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), ln.Addr())
 	}
@@ -195,21 +190,13 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
 			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
 			defer cancel()
-			var err error
-			if s.fast != nil {
-				err = s.fast.Shutdown(sctx) // and the fallback server with it
-			} else {
-				err = s.http.Shutdown(sctx)
-			}
+			err := s.fast.Shutdown(sctx) // and the fallback server with it
 			for _, c := range s.closers {
 				c.Close()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("grace period over; closing remaining connections")
-				if s.fast != nil {
-					return s.fast.Close()
-				}
-				return s.http.Close()
+				return s.fast.Close()
 			}
 			return err
 		}

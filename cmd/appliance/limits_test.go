@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keepAlive opens a connection and completes one request on it, so the
+// server surely holds it.
+func keepAlive(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("held connection: %v", err)
+	}
+	io.Copy(io.Discard, res.Body)
+	return c
+}
+
+// refused reports whether the server closes a new connection unanswered.
+func refused(t *testing.T, addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return true
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	_, err = http.ReadResponse(bufio.NewReader(c), nil)
+	return err != nil
+}
+
+func TestConnectionLimits(t *testing.T) {
+	for _, fast := range []string{"true", "false"} {
+		t.Run("fast_http1="+fast, func(t *testing.T) {
+			p := start(t, "-config", siteConfig(t, "max_connections = 3\nfast_http1 = "+fast+"\n"))
+			var held []net.Conn
+			for range 3 {
+				held = append(held, keepAlive(t, p.addr))
+			}
+			if !refused(t, p.addr) {
+				t.Fatal("a fourth connection was served with max_connections = 3")
+			}
+			held[0].Close()
+			// The place comes back once the server sees the close.
+			for i := 0; refused(t, p.addr); i++ {
+				if i == 200 {
+					t.Fatal("a closed connection's place never came back")
+				}
+			}
+			for _, c := range held[1:] {
+				c.Close()
+			}
+		})
+	}
+	p := start(t, "-config", siteConfig(t, "max_connections_per_ip = 2\n"))
+	a, b := keepAlive(t, p.addr), keepAlive(t, p.addr)
+	defer a.Close()
+	defer b.Close()
+	if !refused(t, p.addr) {
+		t.Fatal("a third connection from one address was served with max_connections_per_ip = 2")
+	}
+}
+
+// TestSlowloris holds a thousand connections that never finish their
+// request head; a normal client is still served at once.
+func TestSlowloris(t *testing.T) {
+	p := start(t, "-config", siteConfig(t, ""))
+	var slow []net.Conn
+	defer func() {
+		for _, c := range slow {
+			c.Close()
+		}
+	}()
+	for range 1000 {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatalf("after %d slow connections: %v", len(slow), err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ")
+		slow = append(slow, c)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for range 20 {
+		res, err := client.Get("http://" + p.addr + "/")
+		if err != nil {
+			t.Fatalf("normal client under slowloris: %v", err)
+		}
+		if b := readBody(res); res.StatusCode != 200 || !strings.Contains(b, "hello") {
+			t.Fatalf("%d %q", res.StatusCode, b)
+		}
+	}
+}
