@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"appliance/accesslog"
 	"appliance/compress"
 	"appliance/rewrite"
 	"appliance/vhost"
@@ -45,6 +46,10 @@ type Server struct {
 	// accepted; 0 means no limit.
 	MaxConnections      int `toml:"max_connections"`
 	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// AccessLog is a file path, "stdout" (journald under systemd) or ""
+	// for none; SIGUSR1 reopens the file after rotation.
+	AccessLog       string `toml:"access_log"`
+	AccessLogFormat string `toml:"access_log_format"` // combined (default) or json
 }
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
@@ -74,6 +79,7 @@ type Site struct {
 	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
+	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -151,6 +157,9 @@ type CORS struct {
 
 // Follow reports whether symbolic links inside the root are followed.
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
+
+// Logged reports whether the site's requests go to the access log.
+func (s *Site) Logged() bool { return s.AccessLog == nil || *s.AccessLog }
 
 // Sidecars reports whether precompressed sidecar files are served.
 func (s *Site) Sidecars() bool { return s.Precompressed == nil || *s.Precompressed }
@@ -376,6 +385,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if s.MaxHeaderBytes < 1024 {
 		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")
+	}
+	if _, err := accesslog.ParseFormat(s.AccessLogFormat); err != nil {
+		v.errorf("server.access_log_format", "%v", err)
 	}
 	if s.MaxConnections < 0 {
 		v.errorf("server.max_connections", "max_connections must not be negative")

@@ -89,13 +89,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 
 	srv, err := newServer(cfg, log)
 	if err != nil {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	if err := srv.run(ctx, hup, func() (*config.Config, error) { return loadConfig(*path) }); err != nil {
+	if err := srv.run(ctx, hup, usr1, func() (*config.Config, error) { return loadConfig(*path) }); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}

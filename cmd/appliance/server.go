@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"appliance/accesslog"
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
@@ -32,6 +33,7 @@ var demoFiles embed.FS
 // swaps atomically: a request sees the old sites or the new, never half.
 type server struct {
 	log     *slog.Logger
+	access  *accesslog.Logger // nil without an access log
 	cfg     *config.Config
 	cache   *serve.Cache
 	handler atomic.Pointer[http.Handler]
@@ -42,7 +44,15 @@ type server struct {
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, cfg: cfg, cache: newCache(cfg)}
-	h, closers, err := buildSites(cfg, s.cache)
+	if path := cfg.Server.AccessLog; path != "" {
+		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
+		a, err := accesslog.Open(path, format, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.access = a
+	}
+	h, closers, err := buildSites(cfg, s.cache, s.access)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +97,7 @@ func newCache(cfg *config.Config) *serve.Cache {
 }
 
 // buildSites opens every site's root and routes hosts to its handler.
-func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Closer, error) {
+func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger) (http.Handler, []io.Closer, error) {
 	rt := vhost.New()
 	var closers []io.Closer
 	fail := func(err error) (http.Handler, []io.Closer, error) {
@@ -138,6 +148,9 @@ func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Clos
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
+		if access != nil && site.Logged() {
+			siteHandler = access.Handler(hosts[0], siteHandler)
+		}
 		for _, host := range hosts {
 			if err := rt.Add(host, siteHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -147,8 +160,9 @@ func buildSites(cfg *config.Config, cache *serve.Cache) (http.Handler, []io.Clos
 	return rt, closers, nil
 }
 
-// run serves until ctx ends, reloading the sites on every value from hup.
-func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*config.Config, error)) error {
+// run serves until ctx ends, reloading the sites on every value from hup
+// and reopening the access log on every value from usr1.
+func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
 	passed, err := activated()
 	if err != nil {
 		return err
@@ -181,6 +195,14 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 		select {
 		case err := <-errc:
 			return err
+		case <-usr1:
+			if s.access != nil {
+				if err := s.access.Reopen(); err != nil {
+					s.log.Error("reopening the access log", "err", err)
+				} else {
+					s.log.Info("access log reopened", "dropped_lines", s.access.Dropped())
+				}
+			}
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
@@ -193,6 +215,12 @@ func (s *server) run(ctx context.Context, hup <-chan os.Signal, reload func() (*
 			err := s.fast.Shutdown(sctx) // and the fallback server with it
 			for _, c := range s.closers {
 				c.Close()
+			}
+			if s.access != nil {
+				s.access.Close()
+				if d := s.access.Dropped(); d > 0 {
+					s.log.Warn("access log lines dropped while the writer was behind", "dropped_lines", d)
+				}
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("grace period over; closing remaining connections")
@@ -214,7 +242,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Server != s.cfg.Server {
 		s.log.Warn("reload: [server] changes need a restart; sites are reloaded")
 	}
-	h, closers, err := buildSites(cfg, s.cache)
+	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
+		s.log.Warn("reload: access log changes need a restart")
+	}
+	h, closers, err := buildSites(cfg, s.cache, s.access)
 	if err != nil {
 		s.log.Error("reload refused; keeping the running configuration", "err", err)
 		return

@@ -1,0 +1,374 @@
+// Package accesslog writes one line per request, in Apache/nginx
+// "combined" format or as JSON, without ever making a request wait: lines
+// go through a bounded buffer to a single writer, and when the buffer is
+// full they are counted as dropped instead.
+package accesslog
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Format is how a line is written.
+type Format int
+
+const (
+	Combined Format = iota // Apache/nginx combined: existing log tools read it
+	JSON                   // one JSON object per line
+)
+
+// ParseFormat reads "combined" or "json".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "", "combined":
+		return Combined, nil
+	case "json":
+		return JSON, nil
+	}
+	return 0, fmt.Errorf("access log format %q: want combined or json", s)
+}
+
+// Logger is an access log sink shared by the sites that log.
+type Logger struct {
+	format Format
+	path   string // file path, or "stdout"
+	lines  chan []byte
+	pool   sync.Pool
+
+	dropped atomic.Int64
+	reopen  chan chan error
+	done    chan struct{}
+	closed  sync.Once
+
+	now func() time.Time // for tests
+}
+
+// DefaultBuffer is how many lines may wait for the writer.
+const DefaultBuffer = 4096
+
+// Open starts a logger writing to path ("stdout" for standard output,
+// which journald collects under systemd).
+func Open(path string, format Format, buffer int) (*Logger, error) {
+	if buffer <= 0 {
+		buffer = DefaultBuffer
+	}
+	l := newLogger(path, format, buffer)
+	w, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	go l.write(w)
+	return l, nil
+}
+
+func newLogger(path string, format Format, buffer int) *Logger {
+	return &Logger{
+		format: format, path: path, lines: make(chan []byte, buffer),
+		reopen: make(chan chan error), done: make(chan struct{}), now: time.Now,
+	}
+}
+
+func (l *Logger) open() (io.WriteCloser, error) {
+	if l.path == "stdout" || l.path == "-" {
+		return nopCloser{os.Stdout}, nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	return f, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// write is the single writer: it batches what is waiting and flushes
+// whenever the buffer runs empty.
+func (l *Logger) write(w io.WriteCloser) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer func() {
+		bw.Flush()
+		w.Close()
+		close(l.done)
+	}()
+	for {
+		select {
+		case line, ok := <-l.lines:
+			if !ok {
+				return
+			}
+			bw.Write(line)
+			l.put(line)
+			for more := true; more; {
+				select {
+				case line, ok := <-l.lines:
+					if !ok {
+						return
+					}
+					bw.Write(line)
+					l.put(line)
+				default:
+					more = false
+				}
+			}
+			bw.Flush()
+		case reply := <-l.reopen:
+			// What was logged before the rotation belongs in the old file.
+			for drained := false; !drained; {
+				select {
+				case line, ok := <-l.lines:
+					if !ok {
+						reply <- nil
+						return
+					}
+					bw.Write(line)
+					l.put(line)
+				default:
+					drained = true
+				}
+			}
+			bw.Flush()
+			nw, err := l.open()
+			if err == nil {
+				w.Close()
+				w = nw
+				bw.Reset(w)
+			}
+			reply <- err
+		}
+	}
+}
+
+// Reopen closes and reopens the file, after logrotate moved it.
+func (l *Logger) Reopen() error {
+	reply := make(chan error)
+	select {
+	case l.reopen <- reply:
+		return <-reply
+	case <-l.done:
+		return fmt.Errorf("access log closed")
+	}
+}
+
+// Close writes what is buffered and closes the file.
+func (l *Logger) Close() error {
+	l.closed.Do(func() { close(l.lines) })
+	<-l.done
+	return nil
+}
+
+// Dropped reports how many lines were lost to a full buffer.
+func (l *Logger) Dropped() int64 { return l.dropped.Load() }
+
+func (l *Logger) get() []byte {
+	if b, ok := l.pool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 256)
+}
+
+func (l *Logger) put(b []byte) {
+	if cap(b) <= 4096 {
+		l.pool.Put(&b)
+	}
+}
+
+// Handler logs every request that next answers for site.
+func (l *Logger) Handler(site string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := l.now()
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		line := l.get()
+		if l.format == JSON {
+			line = l.appendJSON(line, site, r, rec, start)
+		} else {
+			line = appendCombined(line, r, rec, start)
+		}
+		select {
+		case l.lines <- line:
+		default:
+			l.dropped.Add(1) // never stall a request for the log
+			l.put(line)
+		}
+	})
+}
+
+// appendCombined writes:
+// host - - [22/Nov/2026:21:07:50 +0000] "GET / HTTP/1.1" 200 1024 "referer" "agent"
+func appendCombined(b []byte, r *http.Request, rec *recorder, t time.Time) []byte {
+	b = append(b, clientIP(r.RemoteAddr)...)
+	b = append(b, " - - ["...)
+	b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
+	b = append(b, `] "`...)
+	b = appendEscaped(b, r.Method)
+	b = append(b, ' ')
+	b = appendEscaped(b, r.RequestURI)
+	b = append(b, ' ')
+	b = appendEscaped(b, r.Proto)
+	b = append(b, `" `...)
+	b = strconv.AppendInt(b, int64(rec.status), 10)
+	b = append(b, ' ')
+	if rec.bytes == 0 {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendInt(b, rec.bytes, 10)
+	}
+	b = append(b, ` "`...)
+	b = appendField(b, r.Header.Get("Referer"))
+	b = append(b, `" "`...)
+	b = appendField(b, r.Header.Get("User-Agent"))
+	return append(b, "\"\n"...)
+}
+
+func appendField(b []byte, v string) []byte {
+	if v == "" {
+		return append(b, '-')
+	}
+	return appendEscaped(b, v)
+}
+
+// appendEscaped escapes quotes, backslashes, control and non-UTF-8 bytes
+// as nginx does (\xHH), so no request can forge or break a log line.
+func appendEscaped(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c >= 0x80 {
+			if r, n := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError {
+				b = append(b, s[i:i+n]...)
+				i += n
+				continue
+			}
+		}
+		b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+		i++
+	}
+	return b
+}
+
+func (l *Logger) appendJSON(b []byte, site string, r *http.Request, rec *recorder, start time.Time) []byte {
+	b = append(b, `{"time":`...)
+	b = appendJSONString(b, start.UTC().Format(time.RFC3339Nano))
+	for _, kv := range [...][2]string{
+		{"remote", clientIP(r.RemoteAddr)}, {"site", site}, {"host", r.Host}, {"method", r.Method},
+		{"uri", r.RequestURI}, {"proto", r.Proto},
+	} {
+		b = append(b, `,"`...)
+		b = append(b, kv[0]...)
+		b = append(b, `":`...)
+		b = appendJSONString(b, kv[1])
+	}
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(rec.status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, rec.bytes, 10)
+	b = append(b, `,"duration_us":`...)
+	b = strconv.AppendInt(b, l.now().Sub(start).Microseconds(), 10)
+	b = append(b, `,"referer":`...)
+	b = appendJSONString(b, r.Header.Get("Referer"))
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONString(b, r.Header.Get("User-Agent"))
+	return append(b, "}\n"...)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20 || c == 0x7f:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			i++
+		case c < 0x80:
+			b = append(b, c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return append(b, '"')
+}
+
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// recorder notes the status and the body bytes sent.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps sendfile for the writer underneath.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
+	}
+	r.bytes += n
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,139 @@
+package accesslog
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var at = time.Date(2026, 11, 22, 21, 7, 50, 123456789, time.UTC)
+
+func handler(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/missing":
+		http.Error(w, "not found", 404)
+	case "/file":
+		f := strings.NewReader(strings.Repeat("x", 1000))
+		w.(io.ReaderFrom).ReadFrom(f)
+	default:
+		io.WriteString(w, "hello")
+	}
+}
+
+// run logs requests to a file and returns its lines.
+func run(t *testing.T, format Format, reqs ...*http.Request) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "access.log")
+	l, err := Open(path, format, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.now = func() time.Time { return at }
+	h := l.Handler("example", http.HandlerFunc(handler))
+	for _, r := range reqs {
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	l.Close()
+	b, _ := os.ReadFile(path)
+	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+func request(method, target string, header ...string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = "192.0.2.7:51234"
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Set(header[i], header[i+1])
+	}
+	return r
+}
+
+func TestCombinedGolden(t *testing.T) {
+	lines := run(t, Combined,
+		request("GET", "/index.html?a=1", "Referer", "https://ref.test/", "User-Agent", "curl/8.0"),
+		request("GET", "/missing"),
+		request("HEAD", "/"),
+		request("GET", "/file"),
+		request("GET", "/x", "User-Agent", "evil\" \"injected\nline\\"),
+	)
+	want := []string{
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /index.html?a=1 HTTP/1.1" 200 5 "https://ref.test/" "curl/8.0"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /missing HTTP/1.1" 404 10 "-" "-"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "HEAD / HTTP/1.1" 200 5 "-" "-"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /file HTTP/1.1" 200 1000 "-" "-"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /x HTTP/1.1" 200 5 "-" "evil\x22 \x22injected\x0Aline\x5C"`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, lines[i], want[i])
+		}
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	lines := run(t, JSON, request("GET", "/a?b=\"c\"", "User-Agent", "ua\x01\xff"))
+	want := `{"time":"2026-11-22T21:07:50.123456789Z","remote":"192.0.2.7","site":"example","host":"example.com","method":"GET","uri":"/a?b=\"c\"","proto":"HTTP/1.1","status":200,"bytes":5,"duration_us":0,"referer":"","user_agent":"ua\u0001\ufffd"}`
+	if lines[0] != want {
+		t.Fatalf("\n got %s\nwant %s", lines[0], want)
+	}
+}
+
+// blocked is a writer that holds every write until released, and counts
+// the lines it got.
+type blocked struct {
+	release chan struct{}
+	lines   *int
+}
+
+func (b blocked) Write(p []byte) (int, error) {
+	<-b.release
+	*b.lines += strings.Count(string(p), "\n")
+	return len(p), nil
+}
+func (b blocked) Close() error { return nil }
+
+func TestFullBufferDropsInsteadOfStalling(t *testing.T) {
+	l := newLogger("", Combined, 2)
+	written := 0
+	w := blocked{release: make(chan struct{}), lines: &written}
+	go l.write(w)
+	h := l.Handler("s", http.HandlerFunc(handler))
+	for range 100 { // would hang here if a request waited for the log
+		h.ServeHTTP(httptest.NewRecorder(), request("GET", "/"))
+	}
+	dropped := l.Dropped()
+	close(w.release)
+	l.Close()
+	if dropped < 50 || int(dropped)+written != 100 {
+		t.Fatalf("%d dropped and %d written of 100, with room for 2 waiting", dropped, written)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	l, err := Open(path, Combined, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Handler("s", http.HandlerFunc(handler))
+	h.ServeHTTP(httptest.NewRecorder(), request("GET", "/before"))
+	os.Rename(path, path+".1") // logrotate
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), request("GET", "/after"))
+	l.Close()
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), "/before") || strings.Contains(string(old), "/after") || !strings.Contains(string(cur), "/after") {
+		t.Fatalf("old %q, new %q", old, cur)
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+func TestAccessLogAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	p := start(t, "-config", siteConfig(t, fmt.Sprintf("access_log = %q\n", logPath)))
+	get := func(path string) {
+		res, err := http.Get("http://" + p.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(res)
+	}
+	get("/before")
+	os.Rename(logPath, logPath+".1")
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	p.waitLog(t, "access log reopened")
+	get("/after")
+	p.cmd.Process.Signal(syscall.SIGTERM) // flushes
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(logPath + ".1")
+	cur, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(old), `"GET /before HTTP/1.1" 404 `) || !strings.Contains(string(cur), `"GET /after HTTP/1.1" 404 `) ||
+		strings.Contains(string(old), "/after") {
+		t.Fatalf("rotated %q\ncurrent %q", old, cur)
+	}
+}
+
+// TestReloadUnderLoad swaps configurations, good and bad, while a client
+// keeps requesting: not one request may fail, and the answers follow the
+// good configurations only.
+func TestReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "one/index.html", "one")
+	writeFile(t, dir, "two/index.html", "two")
+	cfgPath := filepath.Join(dir, "appliance.toml")
+	conf := func(root string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\n[[site]]\nroot = %q\n", root)), 0o644)
+	}
+	conf(filepath.Join(dir, "one"))
+	p := start(t, "-config", cfgPath)
+
+	var failures, requests atomic.Int64
+	var seen sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := http.Get("http://" + p.addr + "/")
+				requests.Add(1)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				b := readBody(res)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					failures.Add(1)
+				}
+				seen.Store(b, true)
+			}
+		}()
+	}
+	reload := func(want string) {
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitLog(t, want)
+	}
+	conf(filepath.Join(dir, "two"))
+	reload("msg=reloaded")
+	os.WriteFile(cfgPath, []byte("[server]\nhttp = \"127.0.0.1:0\"\n[[site]]\nroot = \"/nonexistent\"\n"), 0o644)
+	reload("reload refused")
+	conf(filepath.Join(dir, "one"))
+	reload("msg=reloaded")
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across reloads", failures.Load(), requests.Load())
+	}
+	if _, ok := seen.Load("two"); !ok {
+		t.Error("the reloaded site was never served")
+	}
+	res, _ := http.Get("http://" + p.addr + "/")
+	if b := readBody(res); b != "one" {
+		t.Fatalf("after the last reload: %q", b)
+	}
+}
+
+// TestStopFinishesDownloads: SIGTERM while a large download is under way;
+// the download completes, then the process exits 0.
+func TestStopFinishesDownloads(t *testing.T) {
+	dir := t.TempDir()
+	big := make([]byte, 32<<20)
+	rand.Read(big)
+	writeFile(t, dir, "root/big.bin", string(big))
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\n[[site]]\nroot = %q\n", filepath.Join(dir, "root")))
+	p := start(t, "-config", cfg)
+	res, err := http.Get("http://" + p.addr + "/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(res.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "shutting down")
+	rest, err := io.ReadAll(res.Body)
+	if err != nil || !bytes.Equal(append(first, rest...), big) {
+		t.Fatalf("download cut short: %d of %d bytes, %v", len(first)+len(rest), len(big), err)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
