@@ -49,7 +49,7 @@ type Logger struct {
 	done    chan struct{}
 	closed  sync.Once
 
-	now func() time.Time // for tests
+	now func() time.Time // the end of a request, for its duration; tests fix it
 }
 
 // DefaultBuffer is how many lines may wait for the writer.
@@ -185,31 +185,42 @@ func (l *Logger) put(b []byte) {
 
 // Handler logs every request that next answers for site.
 func (l *Logger) Handler(site string, next http.Handler) http.Handler {
+	return Observe(next, func(r *http.Request, rec *Recorder, start time.Time) { l.Log(site, r, rec, start) })
+}
+
+// Observe calls after once next has answered each request, with what
+// was sent. The access log and the metrics share it.
+func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start time.Time)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := l.now()
-		rec := &recorder{ResponseWriter: w}
+		start := time.Now()
+		rec := &Recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		if rec.Status == 0 {
+			rec.Status = http.StatusOK
 		}
-		line := l.get()
-		if l.format == JSON {
-			line = l.appendJSON(line, site, r, rec, start)
-		} else {
-			line = appendCombined(line, r, rec, start)
-		}
-		select {
-		case l.lines <- line:
-		default:
-			l.dropped.Add(1) // never stall a request for the log
-			l.put(line)
-		}
+		after(r, rec, start)
 	})
+}
+
+// Log queues one line for a request; it never waits.
+func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Time) {
+	line := l.get()
+	if l.format == JSON {
+		line = l.appendJSON(line, site, r, rec, start)
+	} else {
+		line = appendCombined(line, r, rec, start)
+	}
+	select {
+	case l.lines <- line:
+	default:
+		l.dropped.Add(1) // never stall a request for the log
+		l.put(line)
+	}
 }
 
 // appendCombined writes:
 // host - - [22/Nov/2026:21:07:50 +0000] "GET / HTTP/1.1" 200 1024 "referer" "agent"
-func appendCombined(b []byte, r *http.Request, rec *recorder, t time.Time) []byte {
+func appendCombined(b []byte, r *http.Request, rec *Recorder, t time.Time) []byte {
 	b = append(b, clientIP(r.RemoteAddr)...)
 	b = append(b, " - - ["...)
 	b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
@@ -220,12 +231,12 @@ func appendCombined(b []byte, r *http.Request, rec *recorder, t time.Time) []byt
 	b = append(b, ' ')
 	b = appendEscaped(b, r.Proto)
 	b = append(b, `" `...)
-	b = strconv.AppendInt(b, int64(rec.status), 10)
+	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, ' ')
-	if rec.bytes == 0 {
+	if rec.Bytes == 0 {
 		b = append(b, '-')
 	} else {
-		b = strconv.AppendInt(b, rec.bytes, 10)
+		b = strconv.AppendInt(b, rec.Bytes, 10)
 	}
 	b = append(b, ` "`...)
 	b = appendField(b, r.Header.Get("Referer"))
@@ -265,7 +276,7 @@ func appendEscaped(b []byte, s string) []byte {
 	return b
 }
 
-func (l *Logger) appendJSON(b []byte, site string, r *http.Request, rec *recorder, start time.Time) []byte {
+func (l *Logger) appendJSON(b []byte, site string, r *http.Request, rec *Recorder, start time.Time) []byte {
 	b = append(b, `{"time":`...)
 	b = appendJSONString(b, start.UTC().Format(time.RFC3339Nano))
 	for _, kv := range [...][2]string{
@@ -278,9 +289,9 @@ func (l *Logger) appendJSON(b []byte, site string, r *http.Request, rec *recorde
 		b = appendJSONString(b, kv[1])
 	}
 	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(rec.status), 10)
+	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, rec.bytes, 10)
+	b = strconv.AppendInt(b, rec.Bytes, 10)
 	b = append(b, `,"duration_us":`...)
 	b = strconv.AppendInt(b, l.now().Sub(start).Microseconds(), 10)
 	b = append(b, `,"referer":`...)
@@ -325,33 +336,33 @@ func clientIP(remote string) string {
 	return remote
 }
 
-// recorder notes the status and the body bytes sent.
-type recorder struct {
+// Recorder notes the status and the body bytes a handler sent.
+type Recorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	Status int
+	Bytes  int64
 }
 
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
-		r.status = code
+func (r *Recorder) WriteHeader(code int) {
+	if r.Status == 0 && code >= 200 {
+		r.Status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *recorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+func (r *Recorder) Write(p []byte) (int, error) {
+	if r.Status == 0 {
+		r.Status = http.StatusOK
 	}
 	n, err := r.ResponseWriter.Write(p)
-	r.bytes += int64(n)
+	r.Bytes += int64(n)
 	return n, err
 }
 
 // ReadFrom keeps sendfile for the writer underneath.
-func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+func (r *Recorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.Status == 0 {
+		r.Status = http.StatusOK
 	}
 	var n int64
 	var err error
@@ -360,15 +371,15 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	} else {
 		n, err = io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
 	}
-	r.bytes += n
+	r.Bytes += n
 	return n, err
 }
 
-func (r *recorder) Flush() {
+func (r *Recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -34,7 +34,7 @@ func run(t *testing.T, format Format, reqs ...*http.Request) []string {
 		t.Fatal(err)
 	}
 	l.now = func() time.Time { return at }
-	h := l.Handler("example", http.HandlerFunc(handler))
+	h := Observe(http.HandlerFunc(handler), func(r *http.Request, rec *Recorder, _ time.Time) { l.Log("example", r, rec, at) })
 	for _, r := range reqs {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 	}

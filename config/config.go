@@ -24,6 +24,7 @@ import (
 // Config is the whole configuration file.
 type Config struct {
 	Server Server `toml:"server"`
+	Admin  Admin  `toml:"admin"`
 	Cache  Cache  `toml:"cache"`
 	Sites  []Site `toml:"site"`
 
@@ -54,6 +55,12 @@ type Server struct {
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
 func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
+
+// Admin is the operator's listener: /healthz and Prometheus /metrics.
+// Off unless listen is set; keep it on loopback or a private network.
+type Admin struct {
+	Listen string `toml:"listen"`
+}
 
 // Cache bounds the in-memory file cache shared by all sites.
 type Cache struct {
@@ -382,6 +389,13 @@ func (c *Config) validate(v *validator) {
 		v.errorf("server.http", "no listener: set server.http (for example \"127.0.0.1:8080\")")
 	} else if err := checkAddr(s.HTTP); err != nil {
 		v.errorf("server.http", "server.http: %v", err)
+	}
+	if a := c.Admin.Listen; a != "" {
+		if err := checkAddr(a); err != nil {
+			v.errorf("admin.listen", "admin.listen: %v", err)
+		} else if a == s.HTTP && !strings.HasSuffix(a, ":0") {
+			v.errorf("admin.listen", "admin.listen must differ from server.http")
+		}
 	}
 	if s.MaxHeaderBytes < 1024 {
 		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")

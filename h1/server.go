@@ -138,6 +138,14 @@ func (s *Server) admit(nc net.Conn) (netip.Addr, bool) {
 	return ip, true
 }
 
+// Open reports how many connections are open, handed-off ones included.
+func (s *Server) Open() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
 // Rejected reports how many connections the limits have closed.
 func (s *Server) Rejected() int64 { return s.rejected.Load() }
 

@@ -32,6 +32,8 @@ type Cache struct {
 
 	loadMu  sync.Mutex
 	loading map[cacheKey]*load // in-flight rebuilds
+
+	hits, rebuilds atomic.Int64
 }
 
 // maxNegatives caps cached "not found" entries, so that a flood of
@@ -215,6 +217,7 @@ func (c *Cache) rebuild(k cacheKey, stale *entry, build func() *entry) *entry {
 	c.loadMu.Unlock()
 
 	l.e = build()
+	c.rebuilds.Add(1)
 	c.put(k, l.e)
 	c.loadMu.Lock()
 	delete(c.loading, k)
@@ -239,6 +242,10 @@ func (c *Cache) Purge() {
 	c.bytes, c.negatives = 0, 0
 	c.mu.Unlock()
 }
+
+// Counters reports requests answered from a fresh entry and entries
+// (re)built from the file system.
+func (c *Cache) Counters() (hits, rebuilds int64) { return c.hits.Load(), c.rebuilds.Load() }
 
 // Stats reports the number of entries and the bytes they account for.
 func (c *Cache) Stats() (entries int, bytes int64) {

@@ -144,6 +144,7 @@ func (h *Handler) lookup(k cacheKey) *entry {
 	now := time.Now().UnixNano()
 	e := h.cache.get(k, now)
 	if e != nil && e.fresh(now, h.cache.opts.Revalidate) {
+		h.cache.hits.Add(1)
 		return e
 	}
 	res := h.resolve(k.path)

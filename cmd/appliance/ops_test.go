@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,4 +137,54 @@ func TestStopFinishesDownloads(t *testing.T) {
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
+}
+
+func TestAdminListener(t *testing.T) {
+	cfg := siteConfig(t, "")
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append(b, "[admin]\nlisten = \"127.0.0.1:0\"\n"...), 0o644)
+	p := start(t, "-config", cfg)
+	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
+	for range 3 {
+		res, err := http.Get("http://" + p.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(res)
+	}
+	http.Get("http://" + p.addr + "/missing")
+	res, err := http.Get("http://" + admin + "/healthz")
+	if err != nil || res.StatusCode != 200 || readBody(res) != "ok\n" {
+		t.Fatalf("healthz: %v", err)
+	}
+	res, _ = http.Get("http://" + admin + "/metrics")
+	m := readBody(res)
+	// The health probe is a real request through the pipeline: it counts.
+	for _, want := range []string{
+		`appliance_requests_total{site="*",code="200"} 4`,
+		`appliance_requests_total{site="*",code="404"} 1`,
+		`appliance_request_duration_seconds_count{site="*"} 5`,
+		"# TYPE appliance_request_duration_seconds histogram",
+		"appliance_connections_open ",
+		"appliance_cache_hits_total ",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+	if res, _ := http.Get("http://" + p.addr + "/metrics"); res.StatusCode != 404 {
+		t.Error("metrics leak onto the public listener")
+	}
+}
+
+var regexpAdmin = regexp.MustCompile(`addr=(\S+)`)
+
+// waitLogSeen finds a line already read or still to come.
+func (p *proc) waitLogSeen(t *testing.T, s string) string {
+	for _, line := range strings.Split(p.log.String(), "\n") {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return p.waitLog(t, s)
 }

@@ -21,6 +21,7 @@ import (
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
+	"appliance/metrics"
 	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
@@ -34,6 +35,7 @@ var demoFiles embed.FS
 type server struct {
 	log     *slog.Logger
 	access  *accesslog.Logger // nil without an access log
+	metrics *metrics.Registry // nil without an admin listener
 	cfg     *config.Config
 	cache   *serve.Cache
 	handler atomic.Pointer[http.Handler]
@@ -52,7 +54,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		}
 		s.access = a
 	}
-	h, closers, err := buildSites(cfg, s.cache, s.access)
+	if cfg.Admin.Listen != "" {
+		s.metrics = metrics.New()
+	}
+	h, closers, err := buildSites(cfg, s.cache, s.access, s.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +102,7 @@ func newCache(cfg *config.Config) *serve.Cache {
 }
 
 // buildSites opens every site's root and routes hosts to its handler.
-func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger) (http.Handler, []io.Closer, error) {
+func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger, reg *metrics.Registry) (http.Handler, []io.Closer, error) {
 	rt := vhost.New()
 	var closers []io.Closer
 	fail := func(err error) (http.Handler, []io.Closer, error) {
@@ -148,9 +153,7 @@ func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
-		if access != nil && site.Logged() {
-			siteHandler = access.Handler(hosts[0], siteHandler)
-		}
+		siteHandler = observe(hosts[0], siteHandler, access, site.Logged(), reg)
 		for _, host := range hosts {
 			if err := rt.Add(host, siteHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -158,6 +161,29 @@ func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger
 		}
 	}
 	return rt, closers, nil
+}
+
+// observe wraps a site's handler for the access log and the metrics,
+// once for both, or not at all when neither is on.
+func observe(site string, h http.Handler, access *accesslog.Logger, logged bool, reg *metrics.Registry) http.Handler {
+	if access == nil || !logged {
+		access = nil
+	}
+	if access == nil && reg == nil {
+		return h
+	}
+	var m *metrics.Site
+	if reg != nil {
+		m = reg.Site(site)
+	}
+	return accesslog.Observe(h, func(r *http.Request, rec *accesslog.Recorder, start time.Time) {
+		if access != nil {
+			access.Log(site, r, rec, start)
+		}
+		if m != nil {
+			m.Observe(rec.Status, rec.Bytes, time.Since(start))
+		}
+	})
 }
 
 // run serves until ctx ends, reloading the sites on every value from hup
@@ -187,6 +213,14 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	status := func() string {
 		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), ln.Addr())
 	}
+	if s.cfg.Admin.Listen != "" {
+		stopAdmin, err := s.serveAdmin(ln.Addr())
+		if err != nil {
+			s.fast.Close()
+			return err
+		}
+		defer stopAdmin()
+	}
 	notify(s.log, daemon.SdNotifyReady+"\n"+status())
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
@@ -206,6 +240,14 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
+			if s.cfg.Admin.Listen != "" {
+				stopAdmin, err := s.serveAdmin(ln.Addr())
+				if err != nil {
+					s.fast.Close()
+					return err
+				}
+				defer stopAdmin()
+			}
 			notify(s.log, daemon.SdNotifyReady+"\n"+status())
 		case <-ctx.Done():
 			notify(s.log, daemon.SdNotifyStopping)
@@ -245,7 +287,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
 		s.log.Warn("reload: access log changes need a restart")
 	}
-	h, closers, err := buildSites(cfg, s.cache, s.access)
+	if cfg.Admin != s.cfg.Admin {
+		s.log.Warn("reload: [admin] changes need a restart")
+	}
+	h, closers, err := buildSites(cfg, s.cache, s.access, s.metrics)
 	if err != nil {
 		s.log.Error("reload refused; keeping the running configuration", "err", err)
 		return

@@ -1,0 +1,129 @@
+// Package metrics counts requests per site and writes them, with gauges
+// the rest of the server provides, in the Prometheus text format. It is
+// written by hand: the client library would add megabytes to a binary
+// meant for small boards.
+package metrics
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Buckets of the request duration histogram, in seconds.
+var Buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Registry holds every site's counters and the gauges to report.
+type Registry struct {
+	mu     sync.Mutex
+	sites  map[string]*Site
+	gauges []gauge
+}
+
+type gauge struct {
+	name, help, kind string
+	value            func() float64
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{sites: map[string]*Site{}} }
+
+// Site counts one site's requests.
+type Site struct {
+	name     string
+	codes    [600]atomic.Int64
+	bytes    atomic.Int64
+	buckets  []atomic.Int64 // cumulative counts per bucket, +Inf last
+	sumNanos atomic.Int64
+}
+
+// Site returns the counters for a site, made on first use; they survive
+// configuration reloads.
+func (r *Registry) Site(name string) *Site {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sites[name]
+	if !ok {
+		s = &Site{name: name, buckets: make([]atomic.Int64, len(Buckets)+1)}
+		r.sites[name] = s
+	}
+	return s
+}
+
+// Gauge reports value under name at every scrape; kind is "gauge" or
+// "counter".
+func (r *Registry) Gauge(name, help, kind string, value func() float64) {
+	r.mu.Lock()
+	r.gauges = append(r.gauges, gauge{name, help, kind, value})
+	r.mu.Unlock()
+}
+
+// Observe counts one answered request.
+func (s *Site) Observe(code int, bytes int64, d time.Duration) {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if code >= 100 && code < 600 {
+		s.codes[code].Add(1)
+	}
+	s.bytes.Add(bytes)
+	s.sumNanos.Add(int64(d))
+	sec := d.Seconds()
+	i, _ := slices.BinarySearch(Buckets, sec)
+	s.buckets[i].Add(1)
+}
+
+// ServeHTTP writes every metric in the Prometheus text format.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	r.Write(w)
+}
+
+// Write writes every metric in the Prometheus text format.
+func (r *Registry) Write(w io.Writer) {
+	r.mu.Lock()
+	sites := make([]*Site, 0, len(r.sites))
+	for _, s := range r.sites {
+		sites = append(sites, s)
+	}
+	gauges := slices.Clone(r.gauges)
+	r.mu.Unlock()
+	slices.SortFunc(sites, func(a, b *Site) int { return strings.Compare(a.name, b.name) })
+
+	var b strings.Builder
+	b.WriteString("# HELP appliance_requests_total Requests answered, by site and status code.\n# TYPE appliance_requests_total counter\n")
+	for _, s := range sites {
+		for code := range s.codes {
+			if n := s.codes[code].Load(); n > 0 {
+				fmt.Fprintf(&b, "appliance_requests_total{site=%q,code=\"%d\"} %d\n", s.name, code, n)
+			}
+		}
+	}
+	b.WriteString("# HELP appliance_response_bytes_total Body bytes sent, by site.\n# TYPE appliance_response_bytes_total counter\n")
+	for _, s := range sites {
+		fmt.Fprintf(&b, "appliance_response_bytes_total{site=%q} %d\n", s.name, s.bytes.Load())
+	}
+	b.WriteString("# HELP appliance_request_duration_seconds Time to answer a request, by site.\n# TYPE appliance_request_duration_seconds histogram\n")
+	for _, s := range sites {
+		var cum int64
+		for i, le := range Buckets {
+			cum += s.buckets[i].Load()
+			fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%q,le=\"%s\"} %d\n", s.name, strconv.FormatFloat(le, 'g', -1, 64), cum)
+		}
+		cum += s.buckets[len(Buckets)].Load()
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%q,le=\"+Inf\"} %d\n", s.name, cum)
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_sum{site=%q} %g\n", s.name, float64(s.sumNanos.Load())/1e9)
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_count{site=%q} %d\n", s.name, cum)
+	}
+	for _, g := range gauges {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.name, g.help, g.name, g.kind, g.name, g.value())
+	}
+	io.WriteString(w, b.String())
+}
