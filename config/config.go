@@ -51,6 +51,9 @@ type Server struct {
 	// for none; SIGUSR1 reopens the file after rotation.
 	AccessLog       string `toml:"access_log"`
 	AccessLogFormat string `toml:"access_log_format"` // combined (default) or json
+	// PIDFile, when set, names where the server writes its process ID, so
+	// that `appliance reload` finds it (under systemd, use systemctl).
+	PIDFile string `toml:"pid_file"`
 }
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -33,6 +34,8 @@ commands:
   serve     serve the configured sites (the default); without -config,
             an embedded demo site on http://localhost:8080
   check     validate a configuration and exit
+  reload    validate a configuration, then tell the server named by its
+            server.pid_file to load it (SIGHUP)
   hash-password
             read a password from standard input and print its argon2id
             hash, for [[site.auth]] users
@@ -45,7 +48,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "serve", "check":
+	case "serve", "check", "reload":
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -69,8 +72,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "appliance: unexpected argument %q\n", fl.Arg(0))
 		return 2
 	}
-	if cmd == "check" && *path == "" {
-		fmt.Fprintln(stderr, "appliance check: -config FILE is required")
+	if (cmd == "check" || cmd == "reload") && *path == "" {
+		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", cmd)
 		return 2
 	}
 	cfg, err := loadConfig(*path)
@@ -81,6 +84,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if cmd == "check" {
 		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", *path, len(cfg.Sites))
 		return 0
+	}
+	if cmd == "reload" {
+		return signalServer(cfg, stdout, stderr)
 	}
 
 	log := newLogger(stderr)
@@ -102,6 +108,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		log.Error("server failed", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// signalServer sends SIGHUP to the server whose PID is in the
+// configuration's pid_file.
+func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
+	pf := cfg.Server.PIDFile
+	if pf == "" {
+		fmt.Fprintln(stderr, "appliance reload: the configuration sets no server.pid_file (under systemd: systemctl reload appliance)")
+		return 1
+	}
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		fmt.Fprintln(stderr, "appliance reload:", err)
+		return 1
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		fmt.Fprintf(stderr, "appliance reload: %s does not hold a process ID\n", pf)
+		return 1
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		fmt.Fprintf(stderr, "appliance reload: process %d: %v\n", pid, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "configuration valid; asked process %d to reload it\n", pid)
 	return 0
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -187,4 +188,38 @@ func (p *proc) waitLogSeen(t *testing.T, s string) string {
 		}
 	}
 	return p.waitLog(t, s)
+}
+
+func TestReloadCommand(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "one/index.html", "one")
+	writeFile(t, dir, "two/index.html", "two")
+	pidFile := filepath.Join(dir, "appliance.pid")
+	cfgPath := filepath.Join(dir, "appliance.toml")
+	conf := func(root string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\npid_file = %q\n[[site]]\nroot = %q\n", pidFile, root)), 0o644)
+	}
+	conf(filepath.Join(dir, "one"))
+	p := start(t, "-config", cfgPath)
+	conf(filepath.Join(dir, "two"))
+	if out, err := exec.Command(binary, "reload", "-config", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("reload: %v %s", err, out)
+	}
+	p.waitLog(t, "msg=reloaded")
+	res, _ := http.Get("http://" + p.addr + "/")
+	if b := readBody(res); b != "two" {
+		t.Fatalf("after appliance reload: %q", b)
+	}
+	// A broken configuration is refused by the command itself, with its
+	// line, and the server is not disturbed.
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\npid_file = %q\n[[site]]\nroot = \"/nope\"\n", pidFile)), 0o644)
+	out, err := exec.Command(binary, "reload", "-config", cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), cfgPath+":5:") {
+		t.Fatalf("broken config: %v %s", err, out)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Error("pid file left behind")
+	}
 }

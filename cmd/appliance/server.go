@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -210,6 +211,13 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String(), "listener", how)
 	errc := make(chan error, 1)
 	go func() { errc <- s.fast.Serve(ln) }()
+	if pf := s.cfg.Server.PIDFile; pf != "" {
+		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			s.fast.Close()
+			return fmt.Errorf("pid_file: %w", err)
+		}
+		defer os.Remove(pf)
+	}
 	status := func() string {
 		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), ln.Addr())
 	}
