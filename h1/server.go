@@ -83,7 +83,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.closing.Load() || !s.serving(ln) {
 				return http.ErrServerClosed
 			}
 			var ne net.Error
@@ -120,6 +120,22 @@ func errTemporary(err error) error {
 		return err
 	}
 	return nil
+}
+
+func (s *Server) serving(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.listeners[ln]
+	return ok
+}
+
+// Retire stops accepting on ln and closes it; its Serve returns
+// ErrServerClosed while the connections it accepted go on.
+func (s *Server) Retire(ln net.Listener) error {
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+	return ln.Close()
 }
 
 // admit counts a new connection against the limits.

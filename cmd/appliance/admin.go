@@ -12,7 +12,7 @@ import (
 // serveAdmin starts the admin listener: /healthz answers 200 while a real
 // request over the main listener gets an answer, /metrics the Prometheus
 // text. It returns a function that stops it.
-func (s *server) serveAdmin(main net.Addr) (func(), error) {
+func (s *server) serveAdmin() (func(), error) {
 	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func (s *server) serveAdmin(main net.Addr) (func(), error) {
 	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if err := probe(main, 2*time.Second); err != nil {
+		if err := probe(s.addr(), 2*time.Second); err != nil {
 			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

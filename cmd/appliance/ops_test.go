@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -221,5 +222,41 @@ func TestReloadCommand(t *testing.T) {
 	p.cmd.Wait()
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Error("pid file left behind")
+	}
+}
+
+// TestReloadMovesListener: a new server.http is bound on reload, the old
+// address stops accepting, and the admin listener survives the reload.
+func TestReloadMovesListener(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "root/index.html", "moved")
+	cfgPath := filepath.Join(dir, "appliance.toml")
+	conf := func(addr string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\nhttp = %q\n[admin]\nlisten = \"127.0.0.1:0\"\n[[site]]\nroot = %q\n", addr, filepath.Join(dir, "root"))), 0o644)
+	}
+	conf("127.0.0.1:0")
+	p := start(t, "-config", cfgPath)
+	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
+	// A free port for the new address.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	next := ln.Addr().String()
+	ln.Close()
+	conf(next)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "listener moved")
+	p.waitLog(t, "msg=reloaded")
+	res, err := http.Get("http://" + next + "/")
+	if err != nil || readBody(res) != "moved" {
+		t.Fatalf("new address: %v", err)
+	}
+	if _, err := http.Get("http://" + p.addr + "/"); err == nil {
+		t.Error("the old address still accepts")
+	}
+	if res, err := http.Get("http://" + admin + "/healthz"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz after the move: %v", err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log.String())
 	}
 }

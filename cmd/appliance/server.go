@@ -43,6 +43,9 @@ type server struct {
 	closers []io.Closer
 	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
 	fast    *h1.Server   // accepts every connection: limits, fast path, shutdown
+
+	ln   atomic.Pointer[net.Listener] // the plain-HTTP listener now
+	errc chan error                   // a listener that failed
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -209,8 +212,8 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		}
 	}
 	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String(), "listener", how)
-	errc := make(chan error, 1)
-	go func() { errc <- s.fast.Serve(ln) }()
+	s.errc = make(chan error, 1)
+	s.listen(ln)
 	if pf := s.cfg.Server.PIDFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			s.fast.Close()
@@ -219,10 +222,10 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		defer os.Remove(pf)
 	}
 	status := func() string {
-		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), ln.Addr())
+		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), (*s.ln.Load()).Addr())
 	}
 	if s.cfg.Admin.Listen != "" {
-		stopAdmin, err := s.serveAdmin(ln.Addr())
+		stopAdmin, err := s.serveAdmin()
 		if err != nil {
 			s.fast.Close()
 			return err
@@ -232,10 +235,10 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	notify(s.log, daemon.SdNotifyReady+"\n"+status())
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
-	go watchdog(wctx, s.log, ln.Addr())
+	go watchdog(wctx, s.log, s.addr)
 	for {
 		select {
-		case err := <-errc:
+		case err := <-s.errc:
 			return err
 		case <-usr1:
 			if s.access != nil {
@@ -248,14 +251,6 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
-			if s.cfg.Admin.Listen != "" {
-				stopAdmin, err := s.serveAdmin(ln.Addr())
-				if err != nil {
-					s.fast.Close()
-					return err
-				}
-				defer stopAdmin()
-			}
 			notify(s.log, daemon.SdNotifyReady+"\n"+status())
 		case <-ctx.Done():
 			notify(s.log, daemon.SdNotifyStopping)
@@ -281,6 +276,19 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	}
 }
 
+// listen makes ln the plain-HTTP listener.
+func (s *server) listen(ln net.Listener) {
+	s.ln.Store(&ln)
+	go func() {
+		if err := s.fast.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- err
+		}
+	}()
+}
+
+// addr is where the plain-HTTP listener is now, for health probes.
+func (s *server) addr() net.Addr { return (*s.ln.Load()).Addr() }
+
 // reload swaps in a new site set; a config that fails to load or open is
 // refused and the running one stays.
 func (s *server) reload(load func() (*config.Config, error)) {
@@ -289,8 +297,17 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.log.Error("reload refused; keeping the running configuration", "err", err)
 		return
 	}
-	if cfg.Server != s.cfg.Server {
-		s.log.Warn("reload: [server] changes need a restart; sites are reloaded")
+	var newLn net.Listener
+	if cfg.Server.HTTP != s.cfg.Server.HTTP {
+		if newLn, err = net.Listen("tcp", cfg.Server.HTTP); err != nil {
+			s.log.Error("reload refused; keeping the running configuration", "err", fmt.Errorf("server.http: %w", err))
+			return
+		}
+	}
+	old := s.cfg.Server
+	old.HTTP = cfg.Server.HTTP
+	if cfg.Server != old {
+		s.log.Warn("reload: [server] changes other than http need a restart; sites and the listener are reloaded")
 	}
 	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
 		s.log.Warn("reload: access log changes need a restart")
@@ -300,8 +317,18 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	}
 	h, closers, err := buildSites(cfg, s.cache, s.access, s.metrics)
 	if err != nil {
+		if newLn != nil {
+			newLn.Close()
+		}
 		s.log.Error("reload refused; keeping the running configuration", "err", err)
 		return
+	}
+	if newLn != nil {
+		// Connections accepted on the old address finish there.
+		oldLn := *s.ln.Load()
+		s.listen(newLn)
+		s.fast.Retire(oldLn)
+		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
 	s.handler.Store(&h)
 	// The old roots are not closed: requests may still be using them, and

@@ -57,7 +57,7 @@ func activated() (map[string]net.Listener, error) {
 // watchdog pings systemd at half of WATCHDOG_USEC for as long as a real
 // request over the listener gets an HTTP answer: a wedged accept loop or
 // handler stops the pings and systemd restarts the service.
-func watchdog(ctx context.Context, log *slog.Logger, addr net.Addr) {
+func watchdog(ctx context.Context, log *slog.Logger, addr func() net.Addr) {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil || interval <= 0 {
 		return
@@ -65,7 +65,7 @@ func watchdog(ctx context.Context, log *slog.Logger, addr net.Addr) {
 	t := time.NewTicker(interval / 2)
 	defer t.Stop()
 	for {
-		if err := probe(addr, interval/2); err != nil {
+		if err := probe(addr(), interval/2); err != nil {
 			log.Error("health probe failed; withholding the watchdog ping", "err", err)
 		} else {
 			notify(log, daemon.SdNotifyWatchdog)
