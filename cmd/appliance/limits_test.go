@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,46 @@ func TestSlowloris(t *testing.T) {
 		if b := readBody(res); res.StatusCode != 200 || !strings.Contains(b, "hello") {
 			t.Fatalf("%d %q", res.StatusCode, b)
 		}
+	}
+}
+
+// TestSlowhttptest runs Debian's slowhttptest in slowloris mode with a
+// thousand connections while a normal client keeps asking: every one of
+// its requests must succeed.
+func TestSlowhttptest(t *testing.T) {
+	tool, err := exec.LookPath("slowhttptest")
+	if err != nil {
+		t.Skip("slowhttptest not installed (apt-get install slowhttptest); .ci/run installs it")
+	}
+	p := start(t, "-config", siteConfig(t, ""))
+	cmd := exec.Command(tool, "-H", "-c", "1000", "-r", "500", "-i", "2", "-l", "8", "-p", "3", "-u", "http://"+p.addr+"/")
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	client := &http.Client{Timeout: 3 * time.Second}
+	var ok, failed int
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			res, err := client.Get("http://" + p.addr + "/")
+			if err != nil || res.StatusCode != 200 {
+				failed++
+				continue
+			}
+			readBody(res)
+			ok++
+		}
+	}
+	if failed > 0 || ok == 0 {
+		t.Fatalf("normal client under slowloris: %d ok, %d failed\n%s", ok, failed, out.String())
+	}
+	if !strings.Contains(out.String(), "service available") {
+		t.Fatalf("slowhttptest did not run its test:\n%s", out.String())
 	}
 }
