@@ -53,6 +53,10 @@ type Server struct {
 
 const tick = 250 * time.Millisecond
 
+// newConnGrace is how long Shutdown waits for the first byte of a
+// connection that has just been accepted (net/http waits 5 s).
+const newConnGrace = time.Second
+
 func (s *Server) init() {
 	s.start.Do(func() {
 		s.conns = map[*conn]struct{}{}
@@ -101,7 +105,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		c := &conn{s: s, nc: nc, ip: ip}
+		c := &conn{s: s, nc: nc, ip: ip, accepted: time.Now().UnixNano()}
 		if s.HandOffAll {
 			c.handoff()
 			continue
@@ -228,8 +232,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
+		now := time.Now().UnixNano()
 		for c := range s.conns {
-			if c.idle.Load() {
+			// Idle keep-alive connections go at once; new ones that have
+			// sent nothing get newConnGrace for their first request.
+			if c.idle.Load() || !c.received.Load() && now-c.accepted > int64(newConnGrace) {
 				c.nc.Close()
 			}
 		}
@@ -301,6 +308,8 @@ type conn struct {
 	s        *Server
 	nc       net.Conn
 	ip       netip.Addr
+	accepted int64       // unix nanoseconds
+	received atomic.Bool // a byte has arrived
 	released atomic.Bool
 	deadline atomic.Int64 // unix nanoseconds; 0: none
 	idle     atomic.Bool  // waiting for a request with nothing buffered
@@ -330,11 +339,15 @@ func (c *conn) serve() {
 	c.rbuf = make([]byte, 0, readBufSize)
 	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
 	remote := c.nc.RemoteAddr().String()
-	for {
+	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	for served := 0; ; served++ {
 		// Parse what is buffered; read more only when needed.
 		req, st := parse(c.rbuf)
 		for st == needMore {
-			if len(c.rbuf) == 0 {
+			if len(c.rbuf) == 0 && served > 0 {
+				// Between requests of a keep-alive connection: idle, which
+				// Shutdown may close. A new connection is not: its first
+				// request is on its way, and it is served.
 				if err := c.w.flush(); err != nil {
 					return
 				}
@@ -352,6 +365,9 @@ func (c *conn) serve() {
 				c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
 			}
 			n, err := c.nc.Read(c.rbuf[len(c.rbuf):cap(c.rbuf)])
+			if n > 0 && !c.received.Load() {
+				c.received.Store(true)
+			}
 			if n > 0 && c.idle.Load() {
 				c.idle.Store(false)
 				c.setDeadline(s.ReadHeaderTimeout)
@@ -386,6 +402,9 @@ func (c *conn) serve() {
 			Close:      req.close,
 		}
 		c.w.reset(hr)
+		if s.closing.Load() {
+			c.w.closeAfter = true // shutting down: say so, then close
+		}
 		s.Handler.ServeHTTP(&c.w, hr)
 		if err := c.w.finish(); err != nil || c.w.closeAfter {
 			c.w.flush()

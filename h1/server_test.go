@@ -244,6 +244,14 @@ func TestGracefulShutdown(t *testing.T) {
 	idle, _ := net.Dial("tcp", addr)
 	defer idle.Close()
 	idle.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(idle)
+	if res, err := http.ReadResponse(br, nil); err != nil || text(res) != "done" {
+		t.Fatal(err) // now a keep-alive connection between requests
+	}
+	fresh, _ := net.Dial("tcp", addr) // accepted, its request still to come
+	defer fresh.Close()
+	fresh.SetDeadline(time.Now().Add(10 * time.Second))
 	busy, _ := net.Dial("tcp", addr)
 	defer busy.Close()
 	busy.SetDeadline(time.Now().Add(10 * time.Second))
@@ -252,11 +260,17 @@ func TestGracefulShutdown(t *testing.T) {
 
 	stopped := make(chan error)
 	go func() { stopped <- s.Shutdown(context.Background()) }()
-	if _, err := io.ReadAll(idle); err != nil { // the idle connection is closed
+	if _, err := io.ReadAll(br); err != nil { // the idle connection is closed
 		t.Fatal(err)
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Error("still accepting after Shutdown")
+	}
+	// A connection accepted just before Shutdown is still served, and told
+	// that the server closes it.
+	io.WriteString(fresh, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if res, err := http.ReadResponse(bufio.NewReader(fresh), nil); err != nil || text(res) != "done" || !res.Close {
+		t.Fatalf("new connection during shutdown: %v", err)
 	}
 	close(release)
 	res, err := http.ReadResponse(bufio.NewReader(busy), nil)

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -149,5 +152,73 @@ func TestJournaldLogFormat(t *testing.T) {
 	line := strings.TrimSpace(p.log.String())
 	if !strings.HasPrefix(line, "<6>msg=serving ") || strings.Contains(line, "time=") {
 		t.Fatalf("journald line %q: want a <6> priority and no timestamp", line)
+	}
+}
+
+// TestRestartWithSocketActivation: the test plays systemd, holding the
+// listening socket while the appliance is stopped and started again, as
+// systemctl restart does with a .socket unit. Clients that open a new
+// connection for every request see no failure: connections made while no
+// process runs wait in the socket's backlog for the next one.
+func TestRestartWithSocketActivation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := ln.(*net.TCPListener).File()
+	defer f.Close()
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := siteConfig(t, "")
+	launch := func() *proc {
+		cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
+		cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=http")
+		cmd.ExtraFiles = []*os.File{f}
+		p := &proc{cmd: cmd, lines: make(chan string, 100)}
+		startProc(t, p)
+		return p
+	}
+	first := launch()
+
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := client.Get("http://" + addr + "/")
+				if err != nil || res.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				readBody(res)
+				ok.Add(1)
+			}
+		}()
+	}
+	for ok.Load() < 50 {
+		runtime.Gosched()
+	}
+	first.cmd.Process.Signal(syscall.SIGTERM)
+	if err := first.cmd.Wait(); err != nil {
+		t.Fatalf("first process: %v", err)
+	}
+	before := ok.Load()
+	launch()
+	for ok.Load() < before+50 {
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across the restart", failed.Load(), ok.Load()+failed.Load())
 	}
 }
