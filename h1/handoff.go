@@ -1,8 +1,11 @@
 package h1
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 )
 
@@ -55,6 +58,33 @@ type prefixConn struct {
 	net.Conn
 	prefix  []byte
 	release func() // gives the connection's place back to the limits
+	tls     *tls.ConnectionState
+}
+
+type tlsKey struct{}
+
+// chainConnContext lets handlers of handed-off HTTPS connections see
+// their TLS state (net/http sets r.TLS only for a bare *tls.Conn).
+func chainConnContext(next func(context.Context, net.Conn) context.Context) func(context.Context, net.Conn) context.Context {
+	return func(ctx context.Context, c net.Conn) context.Context {
+		if pc, ok := c.(*prefixConn); ok && pc.tls != nil {
+			ctx = context.WithValue(ctx, tlsKey{}, pc.tls)
+		}
+		if next != nil {
+			ctx = next(ctx, c)
+		}
+		return ctx
+	}
+}
+
+// TLS returns a request's TLS state, wherever it was served; nil for
+// plain HTTP.
+func TLS(r *http.Request) *tls.ConnectionState {
+	if r.TLS != nil {
+		return r.TLS
+	}
+	st, _ := r.Context().Value(tlsKey{}).(*tls.ConnectionState)
+	return st
 }
 
 func (c *prefixConn) Close() error {

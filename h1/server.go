@@ -9,6 +9,7 @@ package h1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log"
 	"net"
@@ -29,6 +30,10 @@ type Server struct {
 	WriteTimeout      time.Duration
 	MaxHeaderBytes    int
 	ErrorLog          *log.Logger
+	// TLSConfig, when set, makes this an HTTPS listener: connections that
+	// negotiate h2 go to Fallback (net/http's HTTP/2), HTTP/1.1 ones take
+	// the fast path with r.TLS set.
+	TLSConfig *tls.Config
 	// HandOffAll sends every connection to Fallback unread: the fast path
 	// is off, but connection limits and shutdown stay here.
 	HandOffAll bool
@@ -42,9 +47,11 @@ type Server struct {
 	perIP     map[netip.Addr]int // open connections by client address
 	rejected  atomic.Int64
 	conns     map[*conn]struct{}
+	handedTLS map[*tls.Conn]*conn // HTTP/2 connections net/http serves
 	listeners map[net.Listener]struct{}
 	fallback  *chanListener
 	start     sync.Once
+	accepting sync.WaitGroup // Serve loops still running
 	closing   atomic.Bool
 	done      chan struct{}
 
@@ -61,11 +68,14 @@ func (s *Server) init() {
 	s.start.Do(func() {
 		s.conns = map[*conn]struct{}{}
 		s.perIP = map[netip.Addr]int{}
+		s.handedTLS = map[*tls.Conn]*conn{}
 		s.listeners = map[net.Listener]struct{}{}
 		s.done = make(chan struct{})
 		s.fallback = newChanListener()
 		s.updateDate(time.Now())
 		if s.Fallback != nil {
+			s.Fallback.ConnContext = chainConnContext(s.Fallback.ConnContext)
+			s.Fallback.ConnState = s.chainConnState(s.Fallback.ConnState)
 			go s.Fallback.Serve(s.fallback)
 		}
 		go s.reaper()
@@ -82,7 +92,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.fallback.addr = ln.Addr()
+	s.accepting.Add(1)
 	s.mu.Unlock()
+	defer s.accepting.Done()
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -105,16 +117,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		c := &conn{s: s, nc: nc, ip: ip, accepted: time.Now().UnixNano()}
+		c := &conn{s: s, nc: nc, raw: nc, ip: ip, accepted: time.Now().UnixNano()}
 		if s.HandOffAll {
 			c.handoff()
 			continue
 		}
-		if !s.track(c) {
-			c.release()
-			nc.Close()
-			return http.ErrServerClosed
-		}
+		s.track(c) // even while shutting down: the client is waiting for it
 		go c.serve()
 	}
 }
@@ -169,14 +177,10 @@ func (s *Server) Open() int {
 // Rejected reports how many connections the limits have closed.
 func (s *Server) Rejected() int64 { return s.rejected.Load() }
 
-func (s *Server) track(c *conn) bool {
+func (s *Server) track(c *conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
 	s.conns[c] = struct{}{}
-	return true
+	s.mu.Unlock()
 }
 
 func (s *Server) untrack(c *conn) {
@@ -201,7 +205,7 @@ func (s *Server) reaper() {
 			s.mu.Lock()
 			for c := range s.conns {
 				if d := c.deadline.Load(); d != 0 && n > d {
-					c.nc.Close()
+					c.raw.Close()
 				}
 			}
 			s.mu.Unlock()
@@ -220,6 +224,7 @@ func (s *Server) updateDate(now time.Time) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
 	s.closeListeners()
+	s.accepting.Wait() // every accepted connection is tracked from here on
 	var fbErr error
 	fbDone := make(chan struct{})
 	go func() {
@@ -237,7 +242,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// Idle keep-alive connections go at once; new ones that have
 			// sent nothing get newConnGrace for their first request.
 			if c.idle.Load() || !c.received.Load() && now-c.accepted > int64(newConnGrace) {
-				c.nc.Close()
+				c.raw.Close()
 			}
 		}
 		n := len(s.conns)
@@ -264,7 +269,7 @@ func (s *Server) Close() error {
 	s.closeListeners()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.raw.Close()
 	}
 	s.mu.Unlock()
 	if s.Fallback != nil {
@@ -306,7 +311,9 @@ func (s *Server) logf(format string, args ...any) {
 // conn is one client connection on the fast path.
 type conn struct {
 	s        *Server
-	nc       net.Conn
+	nc       net.Conn // what requests are read from: raw, or TLS over it
+	raw      net.Conn // the socket, which the reaper and Shutdown close
+	tls      *tls.ConnectionState
 	ip       netip.Addr
 	accepted int64       // unix nanoseconds
 	received atomic.Bool // a byte has arrived
@@ -336,10 +343,23 @@ func (c *conn) serve() {
 	if maxHead <= 0 {
 		maxHead = http.DefaultMaxHeaderBytes
 	}
+	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	if s.TLSConfig != nil {
+		tc := tls.Server(c.raw, s.TLSConfig)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		c.received.Store(true)
+		st := tc.ConnectionState()
+		c.nc, c.tls = tc, &st
+		if st.NegotiatedProtocol == "h2" {
+			c.handoffTLS(tc)
+			return
+		}
+	}
 	c.rbuf = make([]byte, 0, readBufSize)
 	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
 	remote := c.nc.RemoteAddr().String()
-	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
 	for served := 0; ; served++ {
 		// Parse what is buffered; read more only when needed.
 		req, st := parse(c.rbuf)
@@ -400,6 +420,7 @@ func (c *conn) serve() {
 			RemoteAddr: remote,
 			RequestURI: req.target,
 			Close:      req.close,
+			TLS:        c.tls,
 		}
 		c.w.reset(hr)
 		if s.closing.Load() {
@@ -443,9 +464,47 @@ func (c *conn) handoff() {
 		c.w.flush()
 	}
 	c.s.untrack(c)
-	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...), release: c.release}
+	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...), release: c.release, tls: c.tls}
 	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
 		pc.Close()
 	}
 	c.nc = nil
+}
+
+// handoffTLS gives an HTTP/2 connection to net/http as the *tls.Conn it
+// must see; its place in the limits comes back through ConnState.
+func (c *conn) handoffTLS(tc *tls.Conn) {
+	c.s.untrack(c)
+	c.s.mu.Lock()
+	c.s.handedTLS[tc] = c
+	c.s.mu.Unlock()
+	if c.s.Fallback == nil || !c.s.fallback.give(tc) {
+		tc.Close()
+		c.s.mu.Lock()
+		delete(c.s.handedTLS, tc)
+		c.s.mu.Unlock()
+		c.release()
+	}
+	c.nc = nil
+}
+
+// chainConnState releases an HTTP/2 connection's place when net/http
+// closes it, then calls next.
+func (s *Server) chainConnState(next func(net.Conn, http.ConnState)) func(net.Conn, http.ConnState) {
+	return func(nc net.Conn, st http.ConnState) {
+		if st == http.StateClosed || st == http.StateHijacked {
+			if tc, ok := nc.(*tls.Conn); ok {
+				s.mu.Lock()
+				c := s.handedTLS[tc]
+				delete(s.handedTLS, tc)
+				s.mu.Unlock()
+				if c != nil {
+					c.release()
+				}
+			}
+		}
+		if next != nil {
+			next(nc, st)
+		}
+	}
 }
