@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"appliance/accesslog"
+	"appliance/certs"
 	"appliance/compress"
 	"appliance/rewrite"
 	"appliance/vhost"
@@ -34,6 +35,8 @@ type Config struct {
 // Server holds the listeners and the limits that protect them.
 type Server struct {
 	HTTP              string   `toml:"http"`                // plain-HTTP listen address; "" disables
+	HTTPS             string   `toml:"https"`               // HTTPS listen address; "" disables
+	StateDir          string   `toml:"state_dir"`           // certificates and keys
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"` // whole request head
 	ReadTimeout       Duration `toml:"read_timeout"`        // whole request, body included
 	WriteTimeout      Duration `toml:"write_timeout"`       // a response may stall this long
@@ -102,6 +105,15 @@ type Site struct {
 	CORS            []CORS     `toml:"cors"`             // cross-origin access per path glob
 	Headers         []Headers  `toml:"headers"`          // response header changes per path
 	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
+
+	// TLS: "off" (the default without server.https), "manual" (Cert and
+	// Key files), "local" (the private CA in state_dir) or "acme".
+	TLS  string `toml:"tls"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	HSTS string `toml:"hsts"` // Strict-Transport-Security on HTTPS; default max-age=31536000, "off" for none
+
+	Manual *certs.Manual `toml:"-"` // the loaded certificate of a manual site
 
 	Demo  bool          `toml:"-"` // serves the embedded demo site instead of Root
 	Rules rewrite.Rules `toml:"-"` // the rules above, compiled
@@ -208,6 +220,8 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultMaxHeaderBytes    = 32 << 10
 	DefaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
+	DefaultStateDir          = "/var/lib/appliance"
+	DefaultHSTS              = "max-age=31536000"
 	DefaultCacheBytes        = 64 << 20
 	DefaultCacheFileBytes    = 1 << 20
 	DefaultRevalidate        = time.Second
@@ -306,6 +320,9 @@ func (c *Config) applyDefaults() {
 	if s.MaxConnections == 0 {
 		s.MaxConnections = DefaultMaxConnections
 	}
+	if s.StateDir == "" {
+		s.StateDir = DefaultStateDir
+	}
 	if c.Cache.MaxBytes == 0 {
 		c.Cache.MaxBytes = DefaultCacheBytes
 	}
@@ -324,6 +341,15 @@ func (c *Config) applyDefaults() {
 		}
 		if c.Sites[i].CompressMinBytes == 0 {
 			c.Sites[i].CompressMinBytes = DefaultCompressMinBytes
+		}
+		if c.Sites[i].TLS == "" {
+			c.Sites[i].TLS = "off"
+			if s.HTTPS != "" {
+				c.Sites[i].TLS = "acme"
+			}
+		}
+		if c.Sites[i].HSTS == "" {
+			c.Sites[i].HSTS = DefaultHSTS
 		}
 	}
 }
@@ -388,10 +414,20 @@ func stripIndexes(key string) string {
 
 func (c *Config) validate(v *validator) {
 	s := c.Server
-	if s.HTTP == "" {
-		v.errorf("server.http", "no listener: set server.http (for example \"127.0.0.1:8080\")")
-	} else if err := checkAddr(s.HTTP); err != nil {
-		v.errorf("server.http", "server.http: %v", err)
+	if s.HTTP == "" && s.HTTPS == "" {
+		v.errorf("server", "no listener: set server.http (for example \"127.0.0.1:8080\") or server.https")
+	}
+	if s.HTTP != "" {
+		if err := checkAddr(s.HTTP); err != nil {
+			v.errorf("server.http", "server.http: %v", err)
+		}
+	}
+	if s.HTTPS != "" {
+		if err := checkAddr(s.HTTPS); err != nil {
+			v.errorf("server.https", "server.https: %v", err)
+		} else if s.HTTPS == s.HTTP && !strings.HasSuffix(s.HTTPS, ":0") {
+			v.errorf("server.https", "server.https must differ from server.http")
+		}
 	}
 	if a := c.Admin.Listen; a != "" {
 		if err := checkAddr(a); err != nil {
@@ -421,6 +457,7 @@ func (c *Config) validate(v *validator) {
 	hosts := map[string]int{}
 	for i := range c.Sites {
 		c.Sites[i].validate(v, fmt.Sprintf("site.%d", i), len(c.Sites), hosts)
+		c.Sites[i].validateTLS(v, fmt.Sprintf("site.%d", i), s.HTTPS != "")
 	}
 }
 
@@ -506,6 +543,56 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			v.errorf(key+".types."+ext, "types: %q is not a media type", t)
 		}
 	}
+}
+
+// validateTLS checks the site's certificate settings and loads a manual
+// certificate.
+func (s *Site) validateTLS(v *validator, key string, https bool) {
+	switch s.TLS {
+	case "off":
+		return
+	case "manual", "local":
+	case "acme":
+		v.errorf(key+".tls", "tls = \"acme\" is not available in this version yet: use tls = \"manual\" (cert and key files) or \"local\" (the private CA), or tls = \"off\"")
+		return
+	default:
+		v.errorf(key+".tls", "tls %q: want acme, manual, local or off", s.TLS)
+		return
+	}
+	if !https {
+		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
+	}
+	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
+		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)
+	}
+	if s.TLS != "manual" {
+		if s.Cert != "" || s.Key != "" {
+			v.errorf(key+".cert", "cert and key are for tls = \"manual\"")
+		}
+		return
+	}
+	if s.Cert == "" || s.Key == "" {
+		v.errorf(key+".tls", "tls = \"manual\" needs cert and key files")
+		return
+	}
+	m, err := certs.NewManual(s.Cert, s.Key)
+	if err != nil {
+		v.errorf(key+".cert", "%v", err)
+		return
+	}
+	for _, h := range s.Hosts {
+		name := strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(h), "."), "*.")
+		if h == "*" {
+			continue
+		}
+		if strings.HasPrefix(h, "*.") {
+			name = "x." + name
+		}
+		if err := m.Leaf().VerifyHostname(name); err != nil {
+			v.errorf(key+".cert", "certificate %s does not cover host %q", s.Cert, h)
+		}
+	}
+	s.Manual = m
 }
 
 // compileRules compiles the site's rules into s.Rules, reporting each

@@ -191,3 +191,29 @@ func TestRuleErrorsHaveLines(t *testing.T) {
 		t.Fatalf("valid rules: %v", err)
 	}
 }
+
+func TestTLSErrors(t *testing.T) {
+	dir := t.TempDir()
+	site := "[[site]]\nhosts = [\"a.test\"]\nroot = \"" + dir + "\"\n"
+	tests := []struct{ name, toml, want string }{
+		{"acme not yet", "[server]\nhttps = \":443\"\n" + site, `a.toml:3: tls = "acme" is not available in this version yet`},
+		{"tls without https", "[server]\nhttp = \":80\"\n" + site + "tls = \"local\"\n", `a.toml:6: tls = "local" needs server.https`},
+		{"manual without files", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\n", `a.toml:6: tls = "manual" needs cert and key files`},
+		{"missing cert file", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\ncert = \"/nope.crt\"\nkey = \"/nope.key\"\n", "a.toml:7: certificate /nope.crt"},
+		{"bad tls", "[server]\nhttps = \":443\"\n" + site + "tls = \"maybe\"\n", `a.toml:6: tls "maybe"`},
+		{"bad hsts", "[server]\nhttps = \":443\"\n" + site + "tls = \"local\"\nhsts = \"forever\"\n", `a.toml:7: hsts "forever"`},
+		{"cert for local", "[server]\nhttps = \":443\"\n" + site + "tls = \"local\"\ncert = \"x\"\n", "a.toml:7: cert and key are for tls = \"manual\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("a.toml", []byte(tt.toml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	c, err := Parse("a.toml", []byte("[server]\nhttps = \":443\"\n"+site+"tls = \"local\"\n"))
+	if err != nil || c.Server.StateDir != "/var/lib/appliance" || c.Sites[0].HSTS != "max-age=31536000" {
+		t.Fatalf("https-only local site: %v", err)
+	}
+}

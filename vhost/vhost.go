@@ -11,44 +11,73 @@ import (
 	"strings"
 )
 
-// Router dispatches requests to the handler of the matching site.
-type Router struct {
-	exact    map[string]http.Handler
-	wildcard map[string]http.Handler // keyed by the suffix after "*."
-	fallback http.Handler
+// Table maps host patterns to values: exact names, one-label wildcards
+// and a catch-all. The router uses it for Host headers, the TLS listener
+// for SNI names.
+type Table[T any] struct {
+	exact       map[string]T
+	wildcard    map[string]T // keyed by the suffix after "*."
+	fallback    T
+	hasFallback bool
 }
 
-// New returns an empty router.
-func New() *Router {
-	return &Router{exact: map[string]http.Handler{}, wildcard: map[string]http.Handler{}}
+// NewTable returns an empty table.
+func NewTable[T any]() *Table[T] {
+	return &Table[T]{exact: map[string]T{}, wildcard: map[string]T{}}
 }
 
-// Add registers h for a host pattern: "name", "*.suffix" or "*".
+// Add registers v for a host pattern: "name", "*.suffix" or "*".
 // A pattern already taken is an error.
-func (rt *Router) Add(pattern string, h http.Handler) error {
+func (t *Table[T]) Add(pattern string, v T) error {
 	p, err := NormalizePattern(pattern)
 	if err != nil {
 		return err
 	}
 	switch {
 	case p == "*":
-		if rt.fallback != nil {
+		if t.hasFallback {
 			return fmt.Errorf("duplicate catch-all host %q", pattern)
 		}
-		rt.fallback = h
+		t.fallback, t.hasFallback = v, true
 	case strings.HasPrefix(p, "*."):
-		if _, dup := rt.wildcard[p[2:]]; dup {
+		if _, dup := t.wildcard[p[2:]]; dup {
 			return fmt.Errorf("duplicate host %q", pattern)
 		}
-		rt.wildcard[p[2:]] = h
+		t.wildcard[p[2:]] = v
 	default:
-		if _, dup := rt.exact[p]; dup {
+		if _, dup := t.exact[p]; dup {
 			return fmt.Errorf("duplicate host %q", pattern)
 		}
-		rt.exact[p] = h
+		t.exact[p] = v
 	}
 	return nil
 }
+
+// Lookup returns the value for a host (a Host header or an SNI name).
+func (t *Table[T]) Lookup(host string) (T, bool) {
+	host = Normalize(host)
+	if v, ok := t.exact[host]; ok {
+		return v, true
+	}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		if v, ok := t.wildcard[host[i+1:]]; ok {
+			return v, true
+		}
+	}
+	return t.fallback, t.hasFallback
+}
+
+// Router dispatches requests to the handler of the matching site.
+type Router struct {
+	t *Table[http.Handler]
+}
+
+// New returns an empty router.
+func New() *Router { return &Router{t: NewTable[http.Handler]()} }
+
+// Add registers h for a host pattern: "name", "*.suffix" or "*".
+// A pattern already taken is an error.
+func (rt *Router) Add(pattern string, h http.Handler) error { return rt.t.Add(pattern, h) }
 
 // NormalizePattern validates a host pattern and returns its canonical form.
 func NormalizePattern(pattern string) (string, error) {
@@ -82,16 +111,8 @@ func Normalize(host string) string {
 
 // Lookup returns the handler for a Host value, or nil.
 func (rt *Router) Lookup(host string) http.Handler {
-	host = Normalize(host)
-	if h, ok := rt.exact[host]; ok {
-		return h
-	}
-	if i := strings.IndexByte(host, '.'); i > 0 {
-		if h, ok := rt.wildcard[host[i+1:]]; ok {
-			return h
-		}
-	}
-	return rt.fallback
+	h, _ := rt.t.Lookup(host)
+	return h
 }
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {

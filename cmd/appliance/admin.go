@@ -40,7 +40,9 @@ func (s *server) serveAdmin() (func(), error) {
 	mux.Handle("GET /metrics", reg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if err := probe(s.addr(), 2*time.Second); err != nil {
+		if a := s.addr(); a == nil {
+			// HTTPS only: no plain listener to probe.
+		} else if err := probe(a, 2*time.Second); err != nil {
 			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

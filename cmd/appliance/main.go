@@ -36,6 +36,8 @@ commands:
   check     validate a configuration and exit
   reload    validate a configuration, then tell the server named by its
             server.pid_file to load it (SIGHUP)
+  ca-cert   print the root certificate of the local CA (tls = "local"),
+            creating it in server.state_dir if needed, to install in clients
   hash-password
             read a password from standard input and print its argon2id
             hash, for [[site.auth]] users
@@ -48,7 +50,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "serve", "check", "reload":
+	case "serve", "check", "reload", "ca-cert":
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -87,6 +89,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if cmd == "reload" {
 		return signalServer(cfg, stdout, stderr)
+	}
+	if cmd == "ca-cert" {
+		ca, err := openLocalCA(cfg)
+		if err != nil {
+			fmt.Fprintln(stderr, "appliance ca-cert:", err)
+			return 1
+		}
+		stdout.Write(ca.RootPEM())
+		return 0
 	}
 
 	log := newLogger(stderr)

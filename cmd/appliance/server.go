@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"appliance/accesslog"
+	"appliance/certs"
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
@@ -39,13 +40,24 @@ type server struct {
 	metrics *metrics.Registry // nil without an admin listener
 	cfg     *config.Config
 	cache   *serve.Cache
-	handler atomic.Pointer[http.Handler]
+	sites   atomic.Pointer[siteSet]
+	localCA *certs.LocalCA // nil unless a site has tls = "local"
 	closers []io.Closer
 	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
-	fast    *h1.Server   // accepts every connection: limits, fast path, shutdown
+	fast    *h1.Server   // accepts every plain connection: limits, fast path, shutdown
+	https   *http.Server // HTTP/2, and what the HTTPS fast path hands over
+	tls     *h1.Server   // accepts every HTTPS connection
 
-	ln   atomic.Pointer[net.Listener] // the plain-HTTP listener now
-	errc chan error                   // a listener that failed
+	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
+	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
+	errc      chan error                   // a listener that failed
+}
+
+// siteSet is one configuration's sites, swapped whole on reload.
+type siteSet struct {
+	plain http.Handler    // the plain-HTTP listener's router
+	https http.Handler    // the HTTPS listener's router
+	certs *certs.Selector // certificates by SNI
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -61,15 +73,18 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	h, closers, err := buildSites(cfg, s.cache, s.access, s.metrics)
+	if err := s.openCA(cfg); err != nil {
+		return nil, err
+	}
+	set, closers, err := s.buildSites(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.handler.Store(&h)
+	s.sites.Store(set)
 	s.closers = closers
 	sc := cfg.Server
 	s.http = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -89,11 +104,50 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		MaxConns:          sc.MaxConnections,
 		MaxConnsPerIP:     sc.MaxConnectionsPerIP,
 	}
+	if sc.HTTPS != "" {
+		s.https = &http.Server{
+			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }),
+			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
+			ReadTimeout:       s.http.ReadTimeout,
+			WriteTimeout:      s.http.WriteTimeout,
+			IdleTimeout:       s.http.IdleTimeout,
+			MaxHeaderBytes:    s.http.MaxHeaderBytes,
+			ErrorLog:          s.http.ErrorLog,
+		}
+		s.tls = &h1.Server{
+			Handler:           s.https.Handler,
+			Fallback:          s.https,
+			TLSConfig:         s.tlsConfig(),
+			HandOffAll:        !sc.Fast(),
+			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
+			IdleTimeout:       s.http.IdleTimeout,
+			WriteTimeout:      s.http.WriteTimeout,
+			MaxHeaderBytes:    s.http.MaxHeaderBytes,
+			ErrorLog:          s.http.ErrorLog,
+			MaxConns:          sc.MaxConnections,
+			MaxConnsPerIP:     sc.MaxConnectionsPerIP,
+		}
+	}
 	return s, nil
 }
 
-func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	(*s.handler.Load()).ServeHTTP(w, r)
+// openCA opens the local CA once some site needs it; it stays across
+// reloads.
+func (s *server) openCA(cfg *config.Config) error {
+	if s.localCA != nil {
+		return nil
+	}
+	for i := range cfg.Sites {
+		if cfg.Sites[i].TLS == "local" {
+			ca, err := openLocalCA(cfg)
+			if err != nil {
+				return err
+			}
+			s.localCA = ca
+			return nil
+		}
+	}
+	return nil
 }
 
 func newCache(cfg *config.Config) *serve.Cache {
@@ -105,11 +159,15 @@ func newCache(cfg *config.Config) *serve.Cache {
 	})
 }
 
-// buildSites opens every site's root and routes hosts to its handler.
-func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger, reg *metrics.Registry) (http.Handler, []io.Closer, error) {
-	rt := vhost.New()
+// buildSites opens every site's root and routes hosts to its handler, on
+// the plain listener and, for TLS sites, on the HTTPS one.
+func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
+	cache, access, reg := s.cache, s.access, s.metrics
+	plain, secure := vhost.New(), vhost.New()
+	tlsSites := vhost.NewTable[int]()
+	selector := certs.NewSelector()
 	var closers []io.Closer
-	fail := func(err error) (http.Handler, []io.Closer, error) {
+	fail := func(err error) (*siteSet, []io.Closer, error) {
 		for _, c := range closers {
 			c.Close()
 		}
@@ -158,13 +216,29 @@ func buildSites(cfg *config.Config, cache *serve.Cache, access *accesslog.Logger
 			hosts = []string{"*"}
 		}
 		siteHandler = observe(hosts[0], siteHandler, access, site.Logged(), reg)
+		plainHandler := siteHandler
+		if tlsSite(site) {
+			plainHandler = toHTTPS(&s.httpsPort, siteHandler)
+			var src certs.Source = s.localCA
+			if site.TLS == "manual" {
+				src = site.Manual
+				site.Manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
+			}
+			for _, host := range hosts {
+				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
+					return fail(fmt.Errorf("site %d: %w", i+1, err))
+				}
+				selector.Add(host, src)
+				tlsSites.Add(host, i)
+			}
+		}
 		for _, host := range hosts {
-			if err := rt.Add(host, siteHandler); err != nil {
+			if err := plain.Add(host, plainHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
 			}
 		}
 	}
-	return rt, closers, nil
+	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector}, closers, nil
 }
 
 // observe wraps a site's handler for the access log and the metrics,
@@ -197,23 +271,60 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	if err != nil {
 		return err
 	}
-	ln := passed["http"]
-	how := "socket activation"
-	if ln == nil {
-		how = "bound"
-		if ln, err = net.Listen("tcp", s.cfg.Server.HTTP); err != nil {
+	// Each listener is passed by systemd or bound here.
+	bind := func(name, addr string) (net.Listener, string, error) {
+		if ln := passed[name]; ln != nil {
+			delete(passed, name)
+			return ln, "socket activation", nil
+		}
+		if addr == "" {
+			return nil, "", nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		return ln, "bound", err
+	}
+	ln, how, err := bind("http", s.cfg.Server.HTTP)
+	if err != nil {
+		return err
+	}
+	var tlsLn net.Listener
+	if s.tls != nil {
+		var howTLS string
+		if tlsLn, howTLS, err = bind("https", s.cfg.Server.HTTPS); err != nil {
+			if ln != nil {
+				ln.Close()
+			}
 			return err
+		}
+		_, port, _ := net.SplitHostPort(tlsLn.Addr().String())
+		s.httpsPort.Store(port)
+		if how == "" {
+			how = howTLS
 		}
 	}
 	for name, l := range passed {
-		if name != "http" {
-			s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
-			l.Close()
-		}
+		s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
+		l.Close()
 	}
-	s.log.Info("serving", "sites", len(s.cfg.Sites), "http", "http://"+ln.Addr().String(), "listener", how)
-	s.errc = make(chan error, 1)
-	s.listen(ln)
+	attrs := []any{"sites", len(s.cfg.Sites), "listener", how}
+	if ln != nil {
+		attrs = append(attrs, "http", "http://"+ln.Addr().String())
+	}
+	if tlsLn != nil {
+		attrs = append(attrs, "https", "https://"+tlsLn.Addr().String())
+	}
+	s.log.Info("serving", attrs...)
+	s.errc = make(chan error, 2)
+	if ln != nil {
+		s.listen(ln)
+	}
+	if tlsLn != nil {
+		go func() {
+			if err := s.tls.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
+				s.errc <- err
+			}
+		}()
+	}
 	if pf := s.cfg.Server.PIDFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			s.fast.Close()
@@ -222,7 +333,14 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		defer os.Remove(pf)
 	}
 	status := func() string {
-		return fmt.Sprintf("STATUS=serving %d site(s) on http://%s", len(s.cfg.Sites), (*s.ln.Load()).Addr())
+		st := fmt.Sprintf("STATUS=serving %d site(s)", len(s.cfg.Sites))
+		if p := s.ln.Load(); p != nil {
+			st += fmt.Sprintf(" on http://%s", (*p).Addr())
+		}
+		if tlsLn != nil {
+			st += fmt.Sprintf(" and https://%s", tlsLn.Addr())
+		}
+		return st
 	}
 	if s.cfg.Admin.Listen != "" {
 		stopAdmin, err := s.serveAdmin()
@@ -257,7 +375,19 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
 			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
 			defer cancel()
+			var tlsErr error
+			tlsDone := make(chan struct{})
+			go func() {
+				if s.tls != nil {
+					tlsErr = s.tls.Shutdown(sctx)
+				}
+				close(tlsDone)
+			}()
 			err := s.fast.Shutdown(sctx) // and the fallback server with it
+			<-tlsDone
+			if err == nil {
+				err = tlsErr
+			}
 			for _, c := range s.closers {
 				c.Close()
 			}
@@ -269,6 +399,9 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("grace period over; closing remaining connections")
+				if s.tls != nil {
+					s.tls.Close()
+				}
 				return s.fast.Close()
 			}
 			return err
@@ -286,8 +419,14 @@ func (s *server) listen(ln net.Listener) {
 	}()
 }
 
-// addr is where the plain-HTTP listener is now, for health probes.
-func (s *server) addr() net.Addr { return (*s.ln.Load()).Addr() }
+// addr is where the plain-HTTP listener is now, for health probes (nil
+// without one).
+func (s *server) addr() net.Addr {
+	if p := s.ln.Load(); p != nil {
+		return (*p).Addr()
+	}
+	return nil
+}
 
 // reload swaps in a new site set; a config that fails to load or open is
 // refused and the running one stays.
@@ -298,6 +437,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		return
 	}
 	var newLn net.Listener
+	if (cfg.Server.HTTPS == "") != (s.cfg.Server.HTTPS == "") || (cfg.Server.HTTP == "") != (s.cfg.Server.HTTP == "") {
+		s.log.Error("reload refused; keeping the running configuration", "err", "turning a listener on or off needs a restart")
+		return
+	}
 	if cfg.Server.HTTP != s.cfg.Server.HTTP {
 		if newLn, err = net.Listen("tcp", cfg.Server.HTTP); err != nil {
 			s.log.Error("reload refused; keeping the running configuration", "err", fmt.Errorf("server.http: %w", err))
@@ -307,6 +450,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	old := s.cfg.Server
 	old.HTTP = cfg.Server.HTTP
 	if cfg.Server != old {
+		// Including server.https: the HTTPS socket stays where it is.
 		s.log.Warn("reload: [server] changes other than http need a restart; sites and the listener are reloaded")
 	}
 	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
@@ -315,7 +459,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
-	h, closers, err := buildSites(cfg, s.cache, s.access, s.metrics)
+	if err := s.openCA(cfg); err != nil {
+		s.log.Error("reload refused; keeping the running configuration", "err", err)
+		return
+	}
+	set, closers, err := s.buildSites(cfg)
 	if err != nil {
 		if newLn != nil {
 			newLn.Close()
@@ -330,7 +478,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.fast.Retire(oldLn)
 		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
-	s.handler.Store(&h)
+	s.sites.Store(set)
 	// The old roots are not closed: requests may still be using them, and
 	// os.Root closes itself once the garbage collector finds it unused.
 	s.closers, s.cfg = closers, cfg

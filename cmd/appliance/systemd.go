@@ -65,7 +65,9 @@ func watchdog(ctx context.Context, log *slog.Logger, addr func() net.Addr) {
 	t := time.NewTicker(interval / 2)
 	defer t.Stop()
 	for {
-		if err := probe(addr(), interval/2); err != nil {
+		if a := addr(); a == nil {
+			notify(log, daemon.SdNotifyWatchdog) // HTTPS only: the handshake path has no probe yet
+		} else if err := probe(a, interval/2); err != nil {
 			log.Error("health probe failed; withholding the watchdog ping", "err", err)
 		} else {
 			notify(log, daemon.SdNotifyWatchdog)

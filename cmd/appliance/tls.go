@@ -1,0 +1,93 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"appliance/certs"
+	"appliance/config"
+	"appliance/h1"
+	"appliance/vhost"
+)
+
+// tlsSite reports whether a site is served over HTTPS.
+func tlsSite(s *config.Site) bool { return s.TLS == "manual" || s.TLS == "local" }
+
+// openLocalCA opens the private CA in the state directory.
+func openLocalCA(cfg *config.Config) (*certs.LocalCA, error) {
+	return certs.OpenLocalCA(filepath.Join(cfg.Server.StateDir, "local-ca"))
+}
+
+// toHTTPS redirects plain-HTTP requests of a TLS site to HTTPS (308 keeps
+// the method of a non-GET request), except ACME HTTP-01 challenges.
+func toHTTPS(port *atomic.Value, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if p, _ := port.Load().(string); p != "" && p != "443" {
+			host += ":" + p
+		}
+		status := http.StatusMovedPermanently
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			status = http.StatusPermanentRedirect
+		}
+		w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(status)
+	})
+}
+
+// hsts adds Strict-Transport-Security to a site's HTTPS responses.
+func hsts(value string, next http.Handler) http.Handler {
+	if value == "off" {
+		return next
+	}
+	v := []string{value}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Strict-Transport-Security"] = v
+		next.ServeHTTP(w, r)
+	})
+}
+
+// misdirected answers 421 when a request's Host belongs to another site
+// than the one its TLS handshake (SNI) chose (RFC 9110 15.5.20).
+func misdirected(sites *vhost.Table[int], next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st := h1.TLS(r); st != nil && st.ServerName != "" {
+			bySNI, ok1 := sites.Lookup(st.ServerName)
+			byHost, ok2 := sites.Lookup(r.Host)
+			if ok1 && (!ok2 || bySNI != byHost) {
+				body := "421 Misdirected Request\n"
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				w.WriteHeader(http.StatusMisdirectedRequest)
+				w.Write([]byte(body))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tlsConfig returns the HTTPS listener's configuration, whose certificate
+// selection follows reloads.
+func (s *server) tlsConfig() *tls.Config {
+	return certs.ServerConfig(func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return s.sites.Load().certs.GetCertificate(hello)
+	})
+}

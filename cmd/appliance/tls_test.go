@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// testCA issues a certificate for names, as an operator's own CA would
+// for tls = "manual"; it returns the CA certificate and the files.
+func testCA(t *testing.T, dir string, names ...string) (*x509.Certificate, string, string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "b.crt"), filepath.Join(dir, "b.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return ca, certFile, keyFile
+}
+
+var httpsRe = regexp.MustCompile(`https=https://(\S+)`)
+
+func TestHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range []string{"a", "b", "c"} {
+		writeFile(t, dir, s+"/index.html", "site "+s)
+	}
+	testRoot, certFile, keyFile := testCA(t, dir, "b.test")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+https = "127.0.0.1:0"
+state_dir = %q
+[[site]]
+hosts = ["a.test"]
+root = %q
+tls = "local"
+hsts = "max-age=63072000; includeSubDomains"
+[[site]]
+hosts = ["b.test"]
+root = %q
+tls = "manual"
+cert = %q
+key = %q
+[[site]]
+hosts = ["c.test"]
+root = %q
+tls = "off"
+`, filepath.Join(dir, "state"), filepath.Join(dir, "a"), filepath.Join(dir, "b"), certFile, keyFile, filepath.Join(dir, "c")))
+	p := start(t, "-config", cfg)
+	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	_, httpsPort, _ := net.SplitHostPort(httpsAddr)
+
+	rootPEM, err := exec.Command(binary, "ca-cert", "-config", cfg).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(rootPEM) {
+		t.Fatal("ca-cert printed no certificate")
+	}
+	pool.AddCert(testRoot)
+	if fi, _ := os.Stat(filepath.Join(dir, "state", "local-ca", "root.key")); fi == nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("local CA key mode %v, want 0600", fi.Mode())
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "state", "local-ca")); fi.Mode().Perm() != 0o700 {
+		t.Errorf("local CA directory mode %v, want 0700", fi.Mode())
+	}
+
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, httpsAddr)
+	}
+	h2 := &http.Client{Transport: &http.Transport{DialContext: dial, ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	h11 := &http.Client{Transport: &http.Transport{DialContext: dial, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+		TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer h2.CloseIdleConnections()
+	defer h11.CloseIdleConnections()
+
+	for _, tt := range []struct {
+		name   string
+		client *http.Client
+		url    string
+		proto  string
+		body   string
+		hsts   string
+	}{
+		{"local CA over HTTP/2", h2, "https://a.test/", "HTTP/2.0", "site a", "max-age=63072000; includeSubDomains"},
+		{"local CA over HTTP/1.1 (fast path)", h11, "https://a.test/", "HTTP/1.1", "site a", "max-age=63072000; includeSubDomains"},
+		{"manual certificate", h2, "https://b.test/", "HTTP/2.0", "site b", "max-age=31536000"},
+		{"manual certificate, HTTP/1.1", h11, "https://b.test/", "HTTP/1.1", "site b", "max-age=31536000"},
+	} {
+		res, err := tt.client.Get(tt.url)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if b := readBody(res); res.StatusCode != 200 || b != tt.body || res.Proto != tt.proto || res.Header.Get("Strict-Transport-Security") != tt.hsts {
+			t.Errorf("%s: %d %s %q HSTS %q", tt.name, res.StatusCode, res.Proto, b, res.Header.Get("Strict-Transport-Security"))
+		}
+	}
+
+	// The handshake chose a.test; a request for b.test on it is misdirected.
+	for _, c := range []*http.Client{h2, h11} {
+		req, _ := http.NewRequest("GET", "https://a.test/", nil)
+		req.Host = "b.test"
+		res, err := c.Do(req)
+		if err != nil || res.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("SNI a.test, Host b.test: %v %v", err, res)
+		}
+	}
+	if _, err := h2.Get("https://c.test/"); err == nil {
+		t.Error("a site without TLS got a certificate")
+	}
+	old := &http.Client{Transport: &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get("https://a.test/"); err == nil {
+		t.Error("TLS 1.1 accepted")
+	}
+
+	// Plain HTTP: TLS sites redirect, except ACME challenges; others serve.
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, host, path string) *http.Response {
+		req, _ := http.NewRequest(method, "http://"+p.addr+path, nil)
+		req.Host = host
+		res, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(res)
+		return res
+	}
+	if res := do("GET", "a.test", "/x?y=1"); res.StatusCode != 301 || res.Header.Get("Location") != "https://a.test:"+httpsPort+"/x?y=1" {
+		t.Errorf("redirect: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := do("POST", "a.test", "/form"); res.StatusCode != 308 {
+		t.Errorf("POST redirect: %d, want 308", res.StatusCode)
+	}
+	if res := do("GET", "a.test", "/.well-known/acme-challenge/token"); res.StatusCode != 404 {
+		t.Errorf("ACME challenge path: %d, want it served (404 here), not redirected", res.StatusCode)
+	}
+	if res := do("GET", "c.test", "/"); res.StatusCode != 200 {
+		t.Errorf("plain site: %d", res.StatusCode)
+	}
+
+	// The local CA survives a restart: clients keep trusting it.
+	p.cmd.Process.Signal(os.Interrupt)
+	p.cmd.Wait()
+	again, _ := exec.Command(binary, "ca-cert", "-config", cfg).Output()
+	if string(again) != string(rootPEM) {
+		t.Error("the local CA changed across a restart")
+	}
+}
