@@ -349,6 +349,7 @@ func (c *conn) serve() {
 		if err := tc.Handshake(); err != nil {
 			return
 		}
+		quickAck(c.raw) // no 40 ms wait for clients that leave Nagle on
 		c.received.Store(true)
 		st := tc.ConnectionState()
 		c.nc, c.tls = tc, &st

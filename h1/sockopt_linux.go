@@ -1,0 +1,41 @@
+package h1
+
+import (
+	"net"
+	"syscall"
+)
+
+// cork holds back partial TCP segments while a file is sent, so that the
+// head and the file's bytes go out in full segments (TCP_CORK, what
+// nginx's tcp_nopush does). Uncorking sends what is left at once.
+func cork(c net.Conn, on bool) bool {
+	v := 0
+	if on {
+		v = 1
+	}
+	return setsockopt(c, syscall.TCP_CORK, v)
+}
+
+// quickAck sends the ACK the kernel is holding back at once. After a TLS
+// 1.3 handshake Go's server has nothing to send (its session tickets left
+// in the first flight), so the ACK of the client's Finished waits for the
+// delayed-ACK timer (~40 ms); a client that leaves Nagle on (ab, many
+// scripts) holds its request until that ACK comes. OpenSSL sends its
+// tickets after the client's Finished, which carries the ACK.
+func quickAck(c net.Conn) { setsockopt(c, syscall.TCP_QUICKACK, 1) }
+
+func setsockopt(c net.Conn, opt, v int) bool {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, opt, v)
+	})
+	return err == nil && serr == nil
+}
