@@ -101,6 +101,21 @@ func (l *Logger) write(w io.WriteCloser) {
 		w.Close()
 		close(l.done)
 	}()
+	// drain writes what is waiting; false once the logger is closed.
+	drain := func() bool {
+		for {
+			select {
+			case line, ok := <-l.lines:
+				if !ok {
+					return false
+				}
+				bw.Write(line)
+				l.put(line)
+			default:
+				return true
+			}
+		}
+	}
 	for {
 		select {
 		case line, ok := <-l.lines:
@@ -109,35 +124,18 @@ func (l *Logger) write(w io.WriteCloser) {
 			}
 			bw.Write(line)
 			l.put(line)
-			for more := true; more; {
-				select {
-				case line, ok := <-l.lines:
-					if !ok {
-						return
-					}
-					bw.Write(line)
-					l.put(line)
-				default:
-					more = false
-				}
+			if !drain() {
+				return
 			}
 			bw.Flush()
 		case reply := <-l.reopen:
 			// What was logged before the rotation belongs in the old file.
-			for drained := false; !drained; {
-				select {
-				case line, ok := <-l.lines:
-					if !ok {
-						reply <- nil
-						return
-					}
-					bw.Write(line)
-					l.put(line)
-				default:
-					drained = true
-				}
-			}
+			open := drain()
 			bw.Flush()
+			if !open {
+				reply <- nil
+				return
+			}
 			nw, err := l.open()
 			if err == nil {
 				w.Close()

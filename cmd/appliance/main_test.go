@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -452,4 +454,47 @@ func rewriteHash(t *testing.T, pw string) string {
 		t.Fatalf("hash-password: %q %v", out, err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// loadLoop keeps four clients requesting url until the returned stop is
+// called, which reports the successes, the failures and the bodies seen.
+func loadLoop(client *http.Client, url string) (stop func() (ok, failed int64, seen map[string]bool), ok func() int64) {
+	var okN, failedN atomic.Int64
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				res, err := client.Get(url)
+				if err != nil {
+					failedN.Add(1)
+					continue
+				}
+				b := readBody(res)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					failedN.Add(1)
+					continue
+				}
+				okN.Add(1)
+				mu.Lock()
+				seen[b] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	return func() (int64, int64, map[string]bool) {
+		close(done)
+		wg.Wait()
+		return okN.Load(), failedN.Load(), seen
+	}, okN.Load
 }

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -60,35 +58,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	conf(filepath.Join(dir, "one"))
 	p := start(t, "-config", cfgPath)
 
-	var failures, requests atomic.Int64
-	var seen sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				res, err := http.Get("http://" + p.addr + "/")
-				requests.Add(1)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				b := readBody(res)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					failures.Add(1)
-				}
-				seen.Store(b, true)
-			}
-		}()
-	}
+	stop, _ := loadLoop(http.DefaultClient, "http://"+p.addr+"/")
 	reload := func(want string) {
 		p.cmd.Process.Signal(syscall.SIGHUP)
 		p.waitLog(t, want)
@@ -99,12 +69,11 @@ func TestReloadUnderLoad(t *testing.T) {
 	reload("reload refused")
 	conf(filepath.Join(dir, "one"))
 	reload("msg=reloaded")
-	close(stop)
-	wg.Wait()
-	if failures.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across reloads", failures.Load(), requests.Load())
+	ok, failed, seen := stop()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed across reloads", failed, ok+failed)
 	}
-	if _, ok := seen.Load("two"); !ok {
+	if !seen["two"] {
 		t.Error("the reloaded site was never served")
 	}
 	res, _ := http.Get("http://" + p.addr + "/")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"errors"
 	"fmt"
@@ -92,18 +93,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	s.fast = &h1.Server{
-		Handler:           s.http.Handler,
-		Fallback:          s.http,
-		HandOffAll:        !sc.Fast(),
-		ReadHeaderTimeout: s.http.ReadHeaderTimeout,
-		IdleTimeout:       s.http.IdleTimeout,
-		WriteTimeout:      s.http.WriteTimeout,
-		MaxHeaderBytes:    s.http.MaxHeaderBytes,
-		ErrorLog:          s.http.ErrorLog,
-		MaxConns:          sc.MaxConnections,
-		MaxConnsPerIP:     sc.MaxConnectionsPerIP,
-	}
+	s.fast = transport(sc, s.http, nil)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
 			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }),
@@ -114,21 +104,28 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			MaxHeaderBytes:    s.http.MaxHeaderBytes,
 			ErrorLog:          s.http.ErrorLog,
 		}
-		s.tls = &h1.Server{
-			Handler:           s.https.Handler,
-			Fallback:          s.https,
-			TLSConfig:         s.tlsConfig(),
-			HandOffAll:        !sc.Fast(),
-			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
-			IdleTimeout:       s.http.IdleTimeout,
-			WriteTimeout:      s.http.WriteTimeout,
-			MaxHeaderBytes:    s.http.MaxHeaderBytes,
-			ErrorLog:          s.http.ErrorLog,
-			MaxConns:          sc.MaxConnections,
-			MaxConnsPerIP:     sc.MaxConnectionsPerIP,
-		}
+		s.tls = transport(sc, s.https, s.tlsConfig())
 	}
 	return s, nil
+}
+
+// transport is the h1 server that accepts a listener's connections and
+// hands what it does not serve itself to fallback, which has the same
+// handler and limits.
+func transport(sc config.Server, fallback *http.Server, tc *tls.Config) *h1.Server {
+	return &h1.Server{
+		Handler:           fallback.Handler,
+		Fallback:          fallback,
+		TLSConfig:         tc,
+		HandOffAll:        !sc.Fast(),
+		ReadHeaderTimeout: fallback.ReadHeaderTimeout,
+		IdleTimeout:       fallback.IdleTimeout,
+		WriteTimeout:      fallback.WriteTimeout,
+		MaxHeaderBytes:    fallback.MaxHeaderBytes,
+		ErrorLog:          fallback.ErrorLog,
+		MaxConns:          sc.MaxConnections,
+		MaxConnsPerIP:     sc.MaxConnectionsPerIP,
+	}
 }
 
 // openCA opens the local CA once some site needs it; it stays across

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -180,45 +178,22 @@ func TestRestartWithSocketActivation(t *testing.T) {
 	}
 	first := launch()
 
-	var ok, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				res, err := client.Get("http://" + addr + "/")
-				if err != nil || res.StatusCode != 200 {
-					failed.Add(1)
-					continue
-				}
-				readBody(res)
-				ok.Add(1)
-			}
-		}()
-	}
-	for ok.Load() < 50 {
+	stop, okSoFar := loadLoop(client, "http://"+addr+"/")
+	for okSoFar() < 50 {
 		runtime.Gosched()
 	}
 	first.cmd.Process.Signal(syscall.SIGTERM)
 	if err := first.cmd.Wait(); err != nil {
 		t.Fatalf("first process: %v", err)
 	}
-	before := ok.Load()
+	before := okSoFar()
 	launch()
-	for ok.Load() < before+50 {
+	for okSoFar() < before+50 {
 		runtime.Gosched()
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed across the restart", failed.Load(), ok.Load()+failed.Load())
+	ok, failed, _ := stop()
+	if failed != 0 {
+		t.Fatalf("%d of %d requests failed across the restart", failed, ok+failed)
 	}
 }
