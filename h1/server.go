@@ -385,7 +385,9 @@ func (c *conn) serve() {
 			if len(c.rbuf) == cap(c.rbuf) {
 				c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
 			}
-			n, err := c.nc.Read(c.rbuf[len(c.rbuf):cap(c.rbuf)])
+			// Never read past the limit: append may have grown the buffer
+			// beyond it, and a head that fits would then be accepted.
+			n, err := c.nc.Read(c.rbuf[len(c.rbuf):min(cap(c.rbuf), maxHead)])
 			if n > 0 && !c.received.Load() {
 				c.received.Store(true)
 			}
