@@ -51,7 +51,7 @@ type fakeConn struct {
 func (f fakeConn) LocalAddr() net.Addr { return f.addr }
 
 func TestServerConfig(t *testing.T) {
-	c := ServerConfig(nil)
+	c := ServerConfig(nil, nil)
 	if c.MinVersion != tls.VersionTLS12 || c.NextProtos[0] != "h2" {
 		t.Fatalf("%+v", c)
 	}

@@ -7,7 +7,10 @@ package certs
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"os"
 
 	"appliance/vhost"
 )
@@ -20,10 +23,13 @@ type Source interface {
 // ServerConfig returns the HTTPS listener's configuration: TLS 1.2 and
 // 1.3 only, forward-secret AEAD suites only, HTTP/2 by ALPN, the
 // certificate chosen by get. Session ticket keys are random and rotated
-// by crypto/tls itself.
-func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+// by crypto/tls itself. forClient, if set, may return another
+// configuration for a handshake (a site that requires client
+// certificates).
+func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), forClient func(*tls.ClientHelloInfo) (*tls.Config, error)) *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: forClient,
+		MinVersion:         tls.VersionTLS12,
 		CipherSuites: []uint16{ // TLS 1.2; TLS 1.3's suites are all AEAD
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -40,23 +46,64 @@ func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls
 // ErrNoCertificate is returned for a name no TLS site answers.
 var ErrNoCertificate = errors.New("certs: no certificate for this name")
 
-// Selector picks the source by SNI name, with the site host patterns.
+// Selector picks a site's certificate, and its client-certificate
+// requirement, by SNI name with the site host patterns.
 type Selector struct {
-	t *vhost.Table[Source]
+	t *vhost.Table[*site]
+}
+
+type site struct {
+	src    Source
+	mutual *tls.Config // requires client certificates; nil if the site does not
 }
 
 // NewSelector returns an empty selector.
-func NewSelector() *Selector { return &Selector{t: vhost.NewTable[Source]()} }
+func NewSelector() *Selector { return &Selector{t: vhost.NewTable[*site]()} }
 
-// Add routes a host pattern's handshakes to src.
-func (s *Selector) Add(pattern string, src Source) error { return s.t.Add(pattern, src) }
+// Add routes a host pattern's handshakes to src. With clientCAs, clients
+// must present a certificate that chains to them (mutual TLS); base is
+// the listener's configuration that the site's own derives from.
+func (s *Selector) Add(pattern string, src Source, clientCAs *x509.CertPool, base *tls.Config) error {
+	st := &site{src: src}
+	if clientCAs != nil {
+		st.mutual = base.Clone()
+		st.mutual.GetConfigForClient = nil
+		st.mutual.ClientAuth = tls.RequireAndVerifyClientCert
+		st.mutual.ClientCAs = clientCAs
+	}
+	return s.t.Add(pattern, st)
+}
 
 // GetCertificate implements tls.Config.GetCertificate. A client that
 // sends no SNI (it connected by address) gets the catch-all site's.
 func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	src, ok := s.t.Lookup(hello.ServerName)
-	if !ok || src == nil {
+	st, ok := s.t.Lookup(hello.ServerName)
+	if !ok || st == nil || st.src == nil {
 		return nil, ErrNoCertificate
 	}
-	return src.GetCertificate(hello)
+	return st.src.GetCertificate(hello)
+}
+
+// ConfigForClient implements tls.Config.GetConfigForClient: a site that
+// requires client certificates gets its own configuration, others the
+// listener's (nil).
+func (s *Selector) ConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if st, ok := s.t.Lookup(hello.ServerName); ok && st != nil && st.mutual != nil {
+		return st.mutual, nil
+	}
+	return nil, nil
+}
+
+// LoadClientCAs reads a PEM bundle of the CAs whose client certificates
+// a site accepts.
+func LoadClientCAs(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -112,8 +113,12 @@ type Site struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
 	HSTS string `toml:"hsts"` // Strict-Transport-Security on HTTPS; default max-age=31536000, "off" for none
+	// ClientCA, a PEM bundle, makes the site require client certificates
+	// that chain to it (mutual TLS).
+	ClientCA string `toml:"client_ca"`
 
-	Manual *certs.Manual `toml:"-"` // the loaded certificate of a manual site
+	Manual    *certs.Manual  `toml:"-"` // the loaded certificate of a manual site
+	ClientCAs *x509.CertPool `toml:"-"` // the loaded client_ca
 
 	Demo  bool          `toml:"-"` // serves the embedded demo site instead of Root
 	Rules rewrite.Rules `toml:"-"` // the rules above, compiled
@@ -550,6 +555,9 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 func (s *Site) validateTLS(v *validator, key string, https bool) {
 	switch s.TLS {
 	case "off":
+		if s.ClientCA != "" {
+			v.errorf(key+".client_ca", "client_ca needs tls = \"manual\" or \"local\"")
+		}
 		return
 	case "manual", "local":
 	case "acme":
@@ -561,6 +569,13 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	}
 	if !https {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
+	}
+	if s.ClientCA != "" {
+		pool, err := certs.LoadClientCAs(s.ClientCA)
+		if err != nil {
+			v.errorf(key+".client_ca", "client_ca: %v", err)
+		}
+		s.ClientCAs = pool
 	}
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)

@@ -121,7 +121,9 @@ func startProc(t *testing.T, p *proc) {
 		close(p.lines)
 	}()
 	line := p.waitLog(t, "msg=serving")
-	p.addr = addrRe.FindStringSubmatch(line)[1]
+	if m := addrRe.FindStringSubmatch(line); m != nil { // none when HTTPS only
+		p.addr = m[1]
+	}
 }
 
 // waitLog returns the first log line containing s.

@@ -42,6 +42,7 @@ type server struct {
 	cfg     *config.Config
 	cache   *serve.Cache
 	sites   atomic.Pointer[siteSet]
+	tlsBase *tls.Config    // the HTTPS listener's configuration, which mTLS sites derive from
 	localCA *certs.LocalCA // nil unless a site has tls = "local"
 	closers []io.Closer
 	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
@@ -77,6 +78,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if err := s.openCA(cfg); err != nil {
 		return nil, err
 	}
+	s.tlsBase = s.tlsConfig()
 	set, closers, err := s.buildSites(cfg)
 	if err != nil {
 		return nil, err
@@ -104,7 +106,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			MaxHeaderBytes:    s.http.MaxHeaderBytes,
 			ErrorLog:          s.http.ErrorLog,
 		}
-		s.tls = transport(sc, s.https, s.tlsConfig())
+		s.tls = transport(sc, s.https, s.tlsBase)
 	}
 	return s, nil
 }
@@ -225,7 +227,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, src)
+				selector.Add(host, src, site.ClientCAs, s.tlsBase)
 				tlsSites.Add(host, i)
 			}
 		}

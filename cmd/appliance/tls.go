@@ -89,5 +89,7 @@ func misdirected(sites *vhost.Table[int], next http.Handler) http.Handler {
 func (s *server) tlsConfig() *tls.Config {
 	return certs.ServerConfig(func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return s.sites.Load().certs.GetCertificate(hello)
+	}, func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		return s.sites.Load().certs.ConfigForClient(hello)
 	})
 }

@@ -171,3 +171,75 @@ tls = "off"
 		t.Error("the local CA changed across a restart")
 	}
 }
+
+// clientCert makes a CA and a client certificate it signed.
+func clientCert(t *testing.T, dir string) (caFile string, cert tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(10), Subject: pkix.Name{CommonName: "clients CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(11), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	caFile = filepath.Join(dir, "clients.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "m/index.html", "members only")
+	writeFile(t, dir, "o/index.html", "open")
+	caFile, cert := clientCert(t, dir)
+	_, otherCert := clientCert(t, t.TempDir()) // signed by a CA the site does not know
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+https = "127.0.0.1:0"
+state_dir = %q
+[[site]]
+hosts = ["m.test"]
+root = %q
+tls = "local"
+client_ca = %q
+[[site]]
+hosts = ["o.test"]
+root = %q
+tls = "local"
+`, filepath.Join(dir, "state"), filepath.Join(dir, "m"), caFile, filepath.Join(dir, "o")))
+	p := start(t, "-config", cfg)
+	addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	rootPEM, _ := exec.Command(binary, "ca-cert", "-config", cfg).Output()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(rootPEM)
+	client := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+			ForceAttemptHTTP2: true,
+			TLSClientConfig:   &tls.Config{RootCAs: pool, Certificates: certs},
+		}}
+	}
+	if _, err := client().Get("https://m.test/"); err == nil {
+		t.Error("served without a client certificate")
+	}
+	if _, err := client(otherCert).Get("https://m.test/"); err == nil {
+		t.Error("served with a certificate from an unknown CA")
+	}
+	res, err := client(cert).Get("https://m.test/")
+	if err != nil || readBody(res) != "members only" {
+		t.Fatalf("with the client certificate: %v", err)
+	}
+	if res, err := client().Get("https://o.test/"); err != nil || readBody(res) != "open" {
+		t.Fatalf("the open site: %v", err)
+	}
+	// A connection made for the open site cannot reach the members' site.
+	req, _ := http.NewRequest("GET", "https://o.test/", nil)
+	req.Host = "m.test"
+	if res, err := client().Do(req); err != nil || res.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("Host m.test over a connection for o.test: %v %v", err, res)
+	}
+}
