@@ -74,3 +74,5 @@ func TestSocketNames(t *testing.T) {
 		}
 	}
 }
+
+func regexpMatch(expr, s string) bool { return regexp.MustCompile(expr).MatchString(s) }

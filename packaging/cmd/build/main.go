@@ -1,0 +1,193 @@
+// Command build makes the appliance's packages from this tree:
+//
+//	go run ./packaging/cmd/build deb [-arch amd64,arm64,armhf] [-out packaging/out]
+//
+// deb builds Debian packages (Raspberry Pi OS is armhf) with dpkg-deb.
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/md5"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+const maintainer = "appliance developers <appliance@example.invalid>"
+
+func main() {
+	if len(os.Args) < 2 || (os.Args[1] != "deb" && os.Args[1] != "all") {
+		fmt.Fprintln(os.Stderr, "usage: build deb|all [-arch amd64,arm64,armhf] [-out DIR]")
+		os.Exit(2)
+	}
+	fl := flag.NewFlagSet("build", flag.ExitOnError)
+	archs := fl.String("arch", "amd64,arm64,armhf", "Debian architectures")
+	out := fl.String("out", "packaging/out", "output directory")
+	fl.Parse(os.Args[2:])
+	version := debVersion()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fatal(err)
+	}
+	for _, arch := range strings.Split(*archs, ",") {
+		path, err := buildDeb(arch, version, *out)
+		if err != nil {
+			fatal(fmt.Errorf("%s: %w", arch, err))
+		}
+		fmt.Println(path)
+	}
+}
+
+// debVersion is 0.1.0~git<date>.<commit>, or 0.1.0~dev outside git.
+func debVersion() string {
+	out, err := exec.Command("git", "log", "-1", "--format=%cd.%h", "--date=format:%Y%m%d").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return "0.1.0~dev"
+	}
+	return "0.1.0~git" + strings.TrimSpace(string(out))
+}
+
+var goArch = map[string][2]string{"amd64": {"amd64", ""}, "arm64": {"arm64", ""}, "armhf": {"arm", "6"}}
+
+func buildDeb(arch, version, out string) (string, error) {
+	ga, ok := goArch[arch]
+	if !ok {
+		return "", fmt.Errorf("unknown architecture (want amd64, arm64 or armhf)")
+	}
+	root, err := os.MkdirTemp("", "appliance-deb")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(root)
+	if err := os.Chmod(root, 0o755); err != nil { // it becomes /
+		return "", err
+	}
+
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version,
+		"-o", filepath.Join(root, "usr/bin/appliance"), "./cmd/appliance")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ga[0], "GOARM="+ga[1])
+	if o, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, o)
+	}
+	files := map[string]string{ // destination -> source
+		"lib/systemd/system/appliance.service":        "packaging/systemd/appliance.service",
+		"lib/systemd/system/appliance.socket":         "packaging/systemd/appliance.socket",
+		"lib/systemd/system/appliance-https.socket":   "packaging/systemd/appliance-https.socket",
+		"etc/appliance/appliance.toml":                "packaging/deb/appliance.toml",
+		"usr/share/doc/appliance/copyright":           "packaging/deb/copyright",
+		"usr/share/doc/appliance/config.example.toml": "config.example.toml",
+		"usr/share/lintian/overrides/appliance":       "packaging/deb/lintian-overrides",
+	}
+	demo, _ := filepath.Glob("cmd/appliance/demo/*")
+	for _, f := range demo {
+		files["usr/share/appliance/www/"+filepath.Base(f)] = f
+	}
+	for dst, src := range files {
+		if err := copyFile(src, filepath.Join(root, dst), 0o644); err != nil {
+			return "", err
+		}
+	}
+	changelog := fmt.Sprintf("appliance (%s) unstable; urgency=medium\n\n  * Built from the appliance repository.\n\n -- %s  %s\n",
+		version, maintainer, time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	// A version without a Debian revision is a native package's: changelog.gz.
+	if err := writeGzip(filepath.Join(root, "usr/share/doc/appliance/changelog.gz"), changelog); err != nil {
+		return "", err
+	}
+
+	ctl := filepath.Join(root, "DEBIAN")
+	if err := os.MkdirAll(ctl, 0o755); err != nil {
+		return "", err
+	}
+	for _, s := range []string{"postinst", "prerm", "postrm"} {
+		if err := copyFile("packaging/deb/"+s, filepath.Join(ctl, s), 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "conffiles"), []byte("/etc/appliance/appliance.toml\n"), 0o644); err != nil {
+		return "", err
+	}
+	sums, size, err := md5sums(root)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "md5sums"), []byte(sums), 0o644); err != nil {
+		return "", err
+	}
+	control := fmt.Sprintf(`Package: appliance
+Version: %s
+Architecture: %s
+Maintainer: %s
+Installed-Size: %d
+Section: httpd
+Priority: optional
+Provides: httpd
+Description: static-site HTTPS server for small machines
+ One binary serves many static sites: virtual hosts, redirects and
+ rewrites, content-coding negotiation with cached variants, conditional
+ and range requests as RFC 9110 says, and HTTPS with manual or locally
+ issued certificates. It runs as a hardened, socket-activated systemd
+ service.
+`, version, arch, maintainer, (size+1023)/1024)
+	if err := os.WriteFile(filepath.Join(ctl, "control"), []byte(control), 0o644); err != nil {
+		return "", err
+	}
+	deb := filepath.Join(out, fmt.Sprintf("appliance_%s_%s.deb", version, arch))
+	if o, err := exec.Command("dpkg-deb", "--root-owner-group", "-Zxz", "--build", root, deb).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb: %v\n%s", err, o)
+	}
+	return deb, nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, mode)
+}
+
+func writeGzip(path, text string) error {
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write([]byte(text))
+	zw.Close()
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// md5sums lists the payload's files as dpkg wants, and their total size.
+func md5sums(root string) (string, int64, error) {
+	var lines []string
+	var size int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(rel, "DEBIAN") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		size += int64(len(b))
+		lines = append(lines, fmt.Sprintf("%x  %s", md5.Sum(b), rel))
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n", size, err
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "build:", err)
+	os.Exit(1)
+}
