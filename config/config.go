@@ -20,6 +20,7 @@ import (
 	"appliance/certs"
 	"appliance/compress"
 	"appliance/rewrite"
+	"appliance/serve"
 	"appliance/vhost"
 )
 
@@ -227,11 +228,11 @@ const (
 	DefaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
 	DefaultStateDir          = "/var/lib/appliance"
 	DefaultHSTS              = "max-age=31536000"
-	DefaultCacheBytes        = 64 << 20
-	DefaultCacheFileBytes    = 1 << 20
-	DefaultRevalidate        = time.Second
-	DefaultCompressBytes     = 8 << 20
-	DefaultCompressMinBytes  = 512
+	DefaultCacheBytes        = serve.DefaultCacheBytes
+	DefaultCacheFileBytes    = serve.DefaultCacheFileBytes
+	DefaultRevalidate        = serve.DefaultRevalidate
+	DefaultCompressBytes     = serve.DefaultCompressBytes
+	DefaultCompressMinBytes  = serve.DefaultCompressMinBytes
 )
 
 // Default is the configuration used without a file: the embedded demo

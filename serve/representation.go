@@ -69,15 +69,6 @@ func (r *Representation) prepareHeader() {
 	}
 }
 
-// Tags returns the entity tags of every representation of this file
-// version built so far, identity first.
-func (r *Representation) Tags() []string {
-	if t := r.tags.Load(); t != nil {
-		return *t
-	}
-	return []string{r.ETag}
-}
-
 func (r *Representation) addTag(tag string) {
 	for {
 		old := r.tags.Load()
