@@ -343,7 +343,7 @@ func (c *Config) applyDefaults() {
 			c.Sites[i].Index = []string{"index.html"}
 		}
 		if c.Sites[i].CacheControl == "" {
-			c.Sites[i].CacheControl = "no-cache"
+			c.Sites[i].CacheControl = serve.DefaultCacheControl
 		}
 		if c.Sites[i].CompressMinBytes == 0 {
 			c.Sites[i].CompressMinBytes = DefaultCompressMinBytes
