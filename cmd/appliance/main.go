@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"appliance/config"
 	"appliance/rewrite"
@@ -38,6 +40,8 @@ commands:
             server.pid_file to load it (SIGHUP)
   ca-cert   print the root certificate of the local CA (tls = "local"),
             creating it in server.state_dir if needed, to install in clients
+  health    exit 0 if the server of this configuration answers on its
+            plain-HTTP listener (a container healthcheck)
   hash-password
             read a password from standard input and print its argon2id
             hash, for [[site.auth]] users
@@ -50,7 +54,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "serve", "check", "reload", "ca-cert":
+	case "serve", "check", "reload", "ca-cert", "health":
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -89,6 +93,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if cmd == "reload" {
 		return signalServer(cfg, stdout, stderr)
+	}
+	if cmd == "health" {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.Server.HTTP)
+		if err != nil || cfg.Server.HTTP == "" {
+			fmt.Fprintln(stderr, "appliance health: no plain-HTTP listener to probe")
+			return 1
+		}
+		if err := probe(addr, 5*time.Second); err != nil {
+			fmt.Fprintln(stderr, "appliance health:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "ok")
+		return 0
 	}
 	if cmd == "ca-cert" {
 		ca, err := openLocalCA(cfg)

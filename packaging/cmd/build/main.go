@@ -2,7 +2,9 @@
 //
 //	go run ./packaging/cmd/build deb [-arch amd64,arm64,armhf] [-out packaging/out]
 //
-// deb builds Debian packages (Raspberry Pi OS is armhf) with dpkg-deb.
+// deb builds Debian packages (Raspberry Pi OS is armhf) with dpkg-deb;
+// oci a multi-arch OCI image (linux/amd64, arm64, arm/v7) without a
+// container daemon; all builds both.
 package main
 
 import (
@@ -23,8 +25,12 @@ import (
 const maintainer = "appliance developers <appliance@example.invalid>"
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "deb" && os.Args[1] != "all") {
-		fmt.Fprintln(os.Stderr, "usage: build deb|all [-arch amd64,arm64,armhf] [-out DIR]")
+	what := ""
+	if len(os.Args) > 1 {
+		what = os.Args[1]
+	}
+	if what != "deb" && what != "oci" && what != "all" {
+		fmt.Fprintln(os.Stderr, "usage: build deb|oci|all [-arch amd64,arm64,armhf] [-out DIR]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet("build", flag.ExitOnError)
@@ -34,6 +40,14 @@ func main() {
 	version := debVersion()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
+	}
+	if what == "oci" || what == "all" {
+		if err := buildOCI(version, *out); err != nil {
+			fatal(fmt.Errorf("oci: %w", err))
+		}
+	}
+	if what == "oci" {
+		return
 	}
 	for _, arch := range strings.Split(*archs, ",") {
 		path, err := buildDeb(arch, version, *out)
