@@ -103,7 +103,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				return http.ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+			if errors.As(err, &ne) && ne.Timeout() || temporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay) // back off on EMFILE and friends, like net/http
 				continue
@@ -127,11 +127,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func errTemporary(err error) error {
-	if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
-		return err
-	}
-	return nil
+// temporary reports an accept error worth retrying (EMFILE, ENFILE...).
+func temporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
 }
 
 func (s *Server) serving(ln net.Listener) bool {
