@@ -48,7 +48,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds; the median is reported")
 	conns := flag.Int("c", 50, "wrk connections")
 	out := flag.String("out", "bench/out", "work directory")
-	only := flag.String("servers", "appliance,nginx,lighttpd,gofileserver", "servers to compare")
+	only := flag.String("servers", "appliance,nginx,lighttpd,caddy,gofileserver", "servers to compare")
 	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip")
 	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
 	flag.Parse()
@@ -158,6 +158,17 @@ func (s *server) start(dir, root string) error {
 		conf := filepath.Join(ld, "lighttpd.conf")
 		os.WriteFile(conf, []byte(fmt.Sprintf(lighttpdConf, root, s.port, ld, ld, ld)), 0o644)
 		s.cmd = exec.Command("lighttpd", "-D", "-f", conf)
+	case "caddy":
+		bin, err := exec.LookPath("caddy")
+		if err != nil {
+			bin = filepath.Join(dir, "bin", "caddy")
+		}
+		cd := filepath.Join(dir, "caddy")
+		os.MkdirAll(cd, 0o755)
+		conf := filepath.Join(cd, "Caddyfile")
+		os.WriteFile(conf, []byte(fmt.Sprintf(caddyfile, s.port, root)), 0o644)
+		s.cmd = exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
+		s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+cd, "XDG_CONFIG_HOME="+cd)
 	case "gofileserver":
 		self, err := os.Executable()
 		if err != nil {
@@ -447,6 +458,20 @@ mimetype.assign = (".html" => "text/html", ".js" => "text/javascript", ".bin" =>
 deflate.mimetypes = ("text/html", "text/javascript")
 deflate.allowed-encodings = ("br", "gzip", "deflate")
 deflate.cache-dir = "%s/cache"
+`
+
+// caddyfile is Caddy's idiomatic static configuration: file_server with
+// on-the-fly compression, no admin endpoint, no automatic HTTPS, no
+// access log (Caddy logs none unless asked).
+const caddyfile = `{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:%d {
+	root * %s
+	encode zstd gzip
+	file_server
+}
 `
 
 const luaScript = `

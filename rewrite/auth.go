@@ -105,7 +105,7 @@ func (a *Auth) check(r *http.Request) bool {
 	}
 	ph, known := a.users[user]
 	if !known {
-		ph = dummyHash // spend the same time, so names cannot be probed
+		ph = dummyHash() // spend the same time, so names cannot be probed
 	}
 	hashSem <- struct{}{}
 	good := ph.verify(pass) && known
@@ -133,7 +133,13 @@ type argonParams struct {
 	salt, key    []byte
 }
 
-var dummyHash, _ = parseHash(HashPassword("not a password"))
+// dummyHash is what an unknown user is checked against. It is made on
+// first use: argon2id takes 19 MiB, which no process without auth rules
+// should pay at startup.
+var dummyHash = sync.OnceValue(func() passwordHash {
+	h, _ := parseHash(HashPassword("not a password"))
+	return h
+})
 
 func parseHash(s string) (passwordHash, error) {
 	switch {

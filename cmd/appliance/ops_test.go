@@ -229,3 +229,24 @@ func TestReloadMovesListener(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, p.log.String())
 	}
 }
+
+// TestIdleMemory guards the small-board budget: a started server with a
+// site holds little memory. (A package-level argon2id hash once made it
+// 29 MiB in every process.)
+func TestIdleMemory(t *testing.T) {
+	p := start(t, "-config", siteConfig(t, ""))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Skip("no /proc")
+	}
+	var kb int
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			fmt.Sscanf(strings.TrimPrefix(line, "VmRSS:"), "%d", &kb)
+		}
+	}
+	t.Logf("idle RSS %d KiB", kb)
+	if kb == 0 || kb > 16<<10 {
+		t.Fatalf("idle RSS %d KiB, want under 16 MiB (the goal is 12)", kb)
+	}
+}
