@@ -622,68 +622,50 @@ func (s *Site) compileRules(v *validator, key string) {
 		RedirectTo: s.RedirectTo, TrailingSlash: s.TrailingSlash,
 		Fallback: s.Fallback, SecurityHeaders: s.SecurityHeaders,
 	}
-	at := func(kind string, i int) string { return fmt.Sprintf("%s.%s.%d", key, kind, i) }
-	for i, rd := range s.Redirects {
-		c, err := rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
+	r.Redirects = compileEach(v, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
+		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
+	})
+	r.Rewrites = compileEach(v, key, "rewrite", s.Rewrites, func(rw Rewrite) (*rewrite.Rewrite, error) {
+		return rewrite.NewRewrite(rw.From, rw.To, rw.Last, rw.cond())
+	})
+	r.Headers = compileEach(v, key, "headers", s.Headers, func(h Headers) (*rewrite.Headers, error) {
+		return rewrite.NewHeaders(h.Path, h.Match, h.Set, h.Remove)
+	})
+	r.Auth = compileEach(v, key, "auth", s.Auth, func(a Auth) (*rewrite.Auth, error) {
+		return rewrite.NewAuth(a.Path, a.Realm, a.Users)
+	})
+	r.Access = compileEach(v, key, "access", s.Access, func(a Access) (*rewrite.Access, error) {
+		return rewrite.NewAccess(a.Path, a.Allow, a.Deny)
+	})
+	r.CORS = compileEach(v, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
+		return rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
+	})
+	for field, err := range map[string]error{
+		"redirect_to":      rewrite.CheckRedirectTo(s.RedirectTo),
+		"trailing_slash":   rewrite.CheckTrailingSlash(s.TrailingSlash),
+		"fallback":         rewrite.CheckFallback(s.Fallback),
+		"security_headers": rewrite.CheckPreset(s.SecurityHeaders),
+	} {
 		if err != nil {
-			v.errorf(at("redirect", i), "redirect: %v", err)
-			continue
+			v.errorf(key+"."+field, "%v", err)
 		}
-		r.Redirects = append(r.Redirects, c)
-	}
-	for i, rw := range s.Rewrites {
-		c, err := rewrite.NewRewrite(rw.From, rw.To, rw.Last, rw.cond())
-		if err != nil {
-			v.errorf(at("rewrite", i), "rewrite: %v", err)
-			continue
-		}
-		r.Rewrites = append(r.Rewrites, c)
-	}
-	for i, h := range s.Headers {
-		c, err := rewrite.NewHeaders(h.Path, h.Match, h.Set, h.Remove)
-		if err != nil {
-			v.errorf(at("headers", i), "headers: %v", err)
-			continue
-		}
-		r.Headers = append(r.Headers, c)
-	}
-	for i, a := range s.Auth {
-		c, err := rewrite.NewAuth(a.Path, a.Realm, a.Users)
-		if err != nil {
-			v.errorf(at("auth", i), "auth: %v", err)
-			continue
-		}
-		r.Auth = append(r.Auth, c)
-	}
-	for i, a := range s.Access {
-		c, err := rewrite.NewAccess(a.Path, a.Allow, a.Deny)
-		if err != nil {
-			v.errorf(at("access", i), "access: %v", err)
-			continue
-		}
-		r.Access = append(r.Access, c)
-	}
-	for i, c := range s.CORS {
-		cc, err := rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
-		if err != nil {
-			v.errorf(at("cors", i), "cors: %v", err)
-			continue
-		}
-		r.CORS = append(r.CORS, cc)
-	}
-	if _, err := rewrite.New(r, nil, nil); err != nil {
-		field := "redirect_to"
-		switch {
-		case strings.HasPrefix(err.Error(), "security_headers"):
-			field = "security_headers"
-		case strings.HasPrefix(err.Error(), "trailing_slash"):
-			field = "trailing_slash"
-		case strings.HasPrefix(err.Error(), "fallback"):
-			field = "fallback"
-		}
-		v.errorf(key+"."+field, "%v", err)
 	}
 	s.Rules = r
+}
+
+// compileEach compiles the rules of one kind ([[site.redirect]] ...),
+// reporting each failure at its rule's line.
+func compileEach[S, R any](v *validator, key, kind string, specs []S, compile func(S) (R, error)) []R {
+	var out []R
+	for i, spec := range specs {
+		r, err := compile(spec)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func siteIndex(key string) int {

@@ -44,38 +44,46 @@ type Engine struct {
 // there are no rules.
 func New(rules Rules, exists Exists, next http.Handler) (http.Handler, error) {
 	e := &Engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
-	if err := CheckPreset(rules.SecurityHeaders); err != nil {
-		return nil, err
-	}
-	if err := CheckTrailingSlash(rules.TrailingSlash); err != nil {
-		return nil, err
-	}
-	if rules.RedirectTo != "" {
-		u, err := urlParse(rules.RedirectTo)
-		if err != nil {
+	for _, check := range []func() error{
+		func() error { return CheckPreset(rules.SecurityHeaders) },
+		func() error { return CheckTrailingSlash(rules.TrailingSlash) },
+		func() error { return CheckFallback(rules.Fallback) },
+		func() error { return CheckRedirectTo(rules.RedirectTo) },
+	} {
+		if err := check(); err != nil {
 			return nil, err
 		}
-		e.redirect = u
 	}
-	if rules.Fallback != "" && (!strings.HasPrefix(rules.Fallback, "/") || strings.Contains(rules.Fallback, "..")) {
-		return nil, fmt.Errorf("fallback %q must be a file path starting with /", rules.Fallback)
-	}
+	e.redirect = strings.TrimSuffix(rules.RedirectTo, "/")
 	if e.empty() {
 		return next, nil
 	}
 	return e, nil
 }
 
-func urlParse(s string) (string, error) {
+// CheckRedirectTo validates a whole-host redirect target: "" (none) or
+// http(s)://host[:port] without a path.
+func CheckRedirectTo(s string) error {
+	if s == "" {
+		return nil
+	}
 	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
-		return "", fmt.Errorf("redirect_to %q: want http(s)://host", s)
+		return fmt.Errorf("redirect_to %q: want http(s)://host", s)
 	}
 	rest := s[strings.Index(s, "//")+2:]
 	host, p, _ := strings.Cut(rest, "/")
 	if host == "" || strings.ContainsAny(host, "$?#\\@ ") || strings.Trim(p, "/") != "" {
-		return "", fmt.Errorf("redirect_to %q: want http(s)://host[:port] without a path", s)
+		return fmt.Errorf("redirect_to %q: want http(s)://host[:port] without a path", s)
 	}
-	return strings.TrimSuffix(s, "/"), nil
+	return nil
+}
+
+// CheckFallback validates a single-page-app shell path: "" or a file path.
+func CheckFallback(s string) error {
+	if s != "" && (!strings.HasPrefix(s, "/") || strings.Contains(s, "..")) {
+		return fmt.Errorf("fallback %q must be a file path starting with /", s)
+	}
+	return nil
 }
 
 func (e *Engine) empty() bool {
