@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -195,5 +196,46 @@ func TestRestartWithSocketActivation(t *testing.T) {
 	ok, failed, _ := stop()
 	if failed != 0 {
 		t.Fatalf("%d of %d requests failed across the restart", failed, ok+failed)
+	}
+}
+
+// TestSocketActivationHTTPS passes two sockets, named as the units name
+// them: http serves plain HTTP, https the TLS sites.
+func TestSocketActivationHTTPS(t *testing.T) {
+	var files []*os.File
+	var addrs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := ln.(*net.TCPListener).File()
+		files, addrs = append(files, f), append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "root/index.html", "over TLS")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \":80\"\nhttps = \":443\"\nstate_dir = %q\n[[site]]\nroot = %q\ntls = \"local\"\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "root")))
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
+	cmd.ExtraFiles = files
+	p := &proc{cmd: cmd, lines: make(chan string, 100)}
+	startProc(t, p)
+	for _, f := range files {
+		f.Close()
+	}
+	line := p.waitLogSeen(t, "msg=serving")
+	if p.addr != addrs[0] || !strings.Contains(line, "https=https://"+addrs[1]) {
+		t.Fatalf("want http on %s and https on %s (the passed sockets, not :80/:443):\n%s", addrs[0], addrs[1], line)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := client.Get("https://" + addrs[1] + "/")
+	if err != nil || readBody(res) != "over TLS" {
+		t.Fatalf("https socket: %v", err)
+	}
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if res, err := plain.Get("http://" + addrs[0] + "/"); err != nil || res.StatusCode != 301 {
+		t.Fatalf("http socket: %v %v", err, res)
 	}
 }
