@@ -181,11 +181,6 @@ func (l *Logger) put(b []byte) {
 	}
 }
 
-// Handler logs every request that next answers for site.
-func (l *Logger) Handler(site string, next http.Handler) http.Handler {
-	return Observe(next, func(r *http.Request, rec *Recorder, start time.Time) { l.Log(site, r, rec, start) })
-}
-
 // Observe calls after once next has answered each request, with what
 // was sent. The access log and the metrics share it.
 func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start time.Time)) http.Handler {

@@ -104,7 +104,7 @@ func TestFullBufferDropsInsteadOfStalling(t *testing.T) {
 	written := 0
 	w := blocked{release: make(chan struct{}), lines: &written}
 	go l.write(w)
-	h := l.Handler("s", http.HandlerFunc(handler))
+	h := logged(l, http.HandlerFunc(handler))
 	for range 100 { // would hang here if a request waited for the log
 		h.ServeHTTP(httptest.NewRecorder(), request("GET", "/"))
 	}
@@ -123,7 +123,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := l.Handler("s", http.HandlerFunc(handler))
+	h := logged(l, http.HandlerFunc(handler))
 	h.ServeHTTP(httptest.NewRecorder(), request("GET", "/before"))
 	os.Rename(path, path+".1") // logrotate
 	if err := l.Reopen(); err != nil {
@@ -136,4 +136,9 @@ func TestReopen(t *testing.T) {
 	if !strings.Contains(string(old), "/before") || strings.Contains(string(old), "/after") || !strings.Contains(string(cur), "/after") {
 		t.Fatalf("old %q, new %q", old, cur)
 	}
+}
+
+// logged logs what next answers, as the command wires it.
+func logged(l *Logger, next http.Handler) http.Handler {
+	return Observe(next, func(r *http.Request, rec *Recorder, start time.Time) { l.Log("s", r, rec, start) })
 }

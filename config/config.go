@@ -30,8 +30,6 @@ type Config struct {
 	Admin  Admin  `toml:"admin"`
 	Cache  Cache  `toml:"cache"`
 	Sites  []Site `toml:"site"`
-
-	File string `toml:"-"` // where it was loaded from; "" for the built-in default
 }
 
 // Server holds the listeners and the limits that protect them.
@@ -283,7 +281,7 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates a configuration; file names it in errors.
 func Parse(file string, data []byte) (*Config, error) {
-	c := &Config{File: file}
+	c := &Config{}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
 		var pe toml.ParseError
