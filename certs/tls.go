@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/crypto/acme"
+
 	"appliance/vhost"
 )
 
@@ -38,7 +40,9 @@ func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), forC
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		NextProtos:     []string{"h2", "http/1.1"},
+		// acme-tls/1 answers the CA's TLS-ALPN-01 challenges; clients
+		// that offer h2 or http/1.1 never get it.
+		NextProtos:     []string{"h2", "http/1.1", acme.ALPNProto},
 		GetCertificate: get,
 	}
 }

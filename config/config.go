@@ -4,9 +4,11 @@ package config
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -28,8 +30,29 @@ import (
 type Config struct {
 	Server Server `toml:"server"`
 	Admin  Admin  `toml:"admin"`
+	ACME   ACME   `toml:"acme"`
 	Cache  Cache  `toml:"cache"`
 	Sites  []Site `toml:"site"`
+}
+
+// ACME is the account that obtains certificates for tls = "acme" sites.
+type ACME struct {
+	Email     string `toml:"email"`     // contact for expiry notices; optional
+	Directory string `toml:"directory"` // the CA's directory URL; default Let's Encrypt
+	// CARoot is a PEM bundle that the CA's own HTTPS certificate chains
+	// to, for a private ACME CA; default the system's roots.
+	CARoot string `toml:"ca_root"`
+	// External account binding, for CAs that require it.
+	EABKeyID string `toml:"eab_kid"`
+	EABHMAC  string `toml:"eab_hmac"` // base64url, as CAs hand it out
+
+	Roots *x509.CertPool `toml:"-"` // the loaded ca_root
+	HMAC  []byte         `toml:"-"` // the decoded eab_hmac
+}
+
+// Same reports whether two ACME settings name the same account.
+func (a ACME) Same(b ACME) bool {
+	return a.Email == b.Email && a.Directory == b.Directory && a.CARoot == b.CARoot && a.EABKeyID == b.EABKeyID && a.EABHMAC == b.EABHMAC
 }
 
 // Server holds the listeners and the limits that protect them.
@@ -107,7 +130,9 @@ type Site struct {
 	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
 
 	// TLS: "off" (the default without server.https), "manual" (Cert and
-	// Key files), "local" (the private CA in state_dir) or "acme".
+	// Key files), "local" (the private CA in state_dir) or "acme"
+	// (certificates from [acme]). With server.https the default is "acme"
+	// when every host is a public DNS name, "local" otherwise.
 	TLS  string `toml:"tls"`
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
@@ -327,6 +352,9 @@ func (c *Config) applyDefaults() {
 	if s.StateDir == "" {
 		s.StateDir = DefaultStateDir
 	}
+	if c.ACME.Directory == "" {
+		c.ACME.Directory = certs.LetsEncrypt
+	}
 	if c.Cache.MaxBytes == 0 {
 		c.Cache.MaxBytes = DefaultCacheBytes
 	}
@@ -349,7 +377,10 @@ func (c *Config) applyDefaults() {
 		if c.Sites[i].TLS == "" {
 			c.Sites[i].TLS = "off"
 			if s.HTTPS != "" {
-				c.Sites[i].TLS = "acme"
+				c.Sites[i].TLS = "local"
+				if publicNames(c.Sites[i].Hosts) {
+					c.Sites[i].TLS = "acme"
+				}
 			}
 		}
 		if c.Sites[i].HSTS == "" {
@@ -459,9 +490,76 @@ func (c *Config) validate(v *validator) {
 		v.errorf("", "no [[site]]: add at least one site with a root")
 	}
 	hosts := map[string]int{}
+	acmeSites := false
 	for i := range c.Sites {
 		c.Sites[i].validate(v, fmt.Sprintf("site.%d", i), len(c.Sites), hosts)
 		c.Sites[i].validateTLS(v, fmt.Sprintf("site.%d", i), s.HTTPS != "")
+		acmeSites = acmeSites || c.Sites[i].TLS == "acme"
+	}
+	if acmeSites {
+		c.ACME.validate(v)
+	}
+}
+
+// publicNames reports whether hosts are all names that a public CA can
+// certify: no catch-all, wildcard, address, single label or name under
+// a suffix reserved for private networks.
+func publicNames(hosts []string) bool {
+	if len(hosts) == 0 {
+		return false
+	}
+	for _, h := range hosts {
+		if acmeName(h) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// acmeName says why an ACME CA cannot certify host ("" if it can).
+func acmeName(host string) string {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	switch {
+	case h == "*":
+		return "the catch-all site has no name to certify"
+	case strings.Contains(h, "*"):
+		return "ACME here issues exact names only, no wildcards"
+	case net.ParseIP(strings.Trim(h, "[]")) != nil:
+		return "an address, not a DNS name"
+	case !strings.Contains(h, "."):
+		return "a single-label name"
+	}
+	for _, suffix := range []string{".local", ".lan", ".home", ".internal", ".localhost", ".home.arpa", ".test", ".example", ".invalid", ".localdomain"} {
+		if strings.HasSuffix(h, suffix) {
+			return "a private name (" + suffix + ")"
+		}
+	}
+	return ""
+}
+
+// validate checks the ACME account settings and loads ca_root.
+func (a *ACME) validate(v *validator) {
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.errorf("acme.directory", "acme.directory %q: want the CA's https:// directory URL", a.Directory)
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
+		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
+	}
+	if a.CARoot != "" {
+		pool, err := certs.LoadClientCAs(a.CARoot)
+		if err != nil {
+			v.errorf("acme.ca_root", "ca_root: %v", err)
+		}
+		a.Roots = pool
+	}
+	if (a.EABKeyID == "") != (a.EABHMAC == "") {
+		v.errorf("acme.eab_kid", "external account binding needs both eab_kid and eab_hmac")
+	} else if a.EABHMAC != "" {
+		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMAC, "="))
+		if err != nil || len(key) == 0 {
+			v.errorf("acme.eab_hmac", "eab_hmac: want the base64url key the CA gave")
+		}
+		a.HMAC = key
 	}
 }
 
@@ -555,13 +653,16 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	switch s.TLS {
 	case "off":
 		if s.ClientCA != "" {
-			v.errorf(key+".client_ca", "client_ca needs tls = \"manual\" or \"local\"")
+			v.errorf(key+".client_ca", "client_ca needs a TLS site")
 		}
 		return
 	case "manual", "local":
 	case "acme":
-		v.errorf(key+".tls", "tls = \"acme\" is not available in this version yet: use tls = \"manual\" (cert and key files) or \"local\" (the private CA), or tls = \"off\"")
-		return
+		for _, h := range s.Hosts {
+			if why := acmeName(h); why != "" && !strings.HasPrefix(why, "a private name") {
+				v.errorf(key+".hosts", "host %q cannot have an ACME certificate: %s; use tls = \"manual\" (a wildcard certificate from files) or \"local\" (the private CA)", h, why)
+			}
+		}
 	default:
 		v.errorf(key+".tls", "tls %q: want acme, manual, local or off", s.TLS)
 		return

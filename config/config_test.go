@@ -196,7 +196,13 @@ func TestTLSErrors(t *testing.T) {
 	dir := t.TempDir()
 	site := "[[site]]\nhosts = [\"a.test\"]\nroot = \"" + dir + "\"\n"
 	tests := []struct{ name, toml, want string }{
-		{"acme not yet", "[server]\nhttps = \":443\"\n" + site, `a.toml:3: tls = "acme" is not available in this version yet`},
+		{"acme wildcard", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"*.example.com\"]\nroot = \"" + dir + "\"\ntls = \"acme\"\n", `a.toml:4: host "*.example.com" cannot have an ACME certificate: ACME here issues exact names only, no wildcards; use tls = "manual"`},
+		{"acme address", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"192.0.2.1\"]\nroot = \"" + dir + "\"\ntls = \"acme\"\n", `a.toml:4: host "192.0.2.1" cannot have an ACME certificate: an address`},
+		{"acme catch-all", "[server]\nhttps = \":443\"\n[[site]]\nroot = \"" + dir + "\"\ntls = \"acme\"\n", `host "*" cannot have an ACME certificate: the catch-all site`},
+		{"acme http directory", "[server]\nhttps = \":443\"\n[acme]\ndirectory = \"http://ca.test/dir\"\n" + site + "tls = \"acme\"\n", `a.toml:4: acme.directory "http://ca.test/dir"`},
+		{"acme half eab", "[server]\nhttps = \":443\"\n[acme]\neab_kid = \"k\"\n" + site + "tls = \"acme\"\n", `a.toml:4: external account binding needs both`},
+		{"acme bad hmac", "[server]\nhttps = \":443\"\n[acme]\neab_kid = \"k\"\neab_hmac = \"!!\"\n" + site + "tls = \"acme\"\n", `a.toml:5: eab_hmac`},
+		{"acme bad ca_root", "[server]\nhttps = \":443\"\n[acme]\nca_root = \"/nope.pem\"\n" + site + "tls = \"acme\"\n", `a.toml:4: ca_root: open /nope.pem`},
 		{"tls without https", "[server]\nhttp = \":80\"\n" + site + "tls = \"local\"\n", `a.toml:6: tls = "local" needs server.https`},
 		{"manual without files", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\n", `a.toml:6: tls = "manual" needs cert and key files`},
 		{"missing cert file", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\ncert = \"/nope.crt\"\nkey = \"/nope.key\"\n", "a.toml:7: certificate /nope.crt"},
@@ -215,5 +221,24 @@ func TestTLSErrors(t *testing.T) {
 	c, err := Parse("a.toml", []byte("[server]\nhttps = \":443\"\n"+site+"tls = \"local\"\n"))
 	if err != nil || c.Server.StateDir != "/var/lib/appliance" || c.Sites[0].HSTS != "max-age=31536000" {
 		t.Fatalf("https-only local site: %v", err)
+	}
+	// Without tls, public names get ACME and the rest the local CA.
+	for hosts, want := range map[string]string{
+		`["example.com", "www.example.com"]`: "acme",
+		`["example.com", "pi.lan"]`:          "local",
+		`["*.example.com"]`:                  "local",
+		`["*"]`:                              "local",
+		`["192.168.1.2"]`:                    "local",
+	} {
+		c, err := Parse("a.toml", []byte("[server]\nhttps = \":443\"\n[[site]]\nhosts = "+hosts+"\nroot = \""+dir+"\"\n"))
+		if err != nil {
+			t.Errorf("hosts %s: %v", hosts, err)
+		} else if c.Sites[0].TLS != want {
+			t.Errorf("hosts %s: tls %q, want %s", hosts, c.Sites[0].TLS, want)
+		}
+	}
+	c, err = Parse("a.toml", []byte("[server]\nhttps = \":443\"\n[acme]\nemail = \"ops@example.test\"\neab_kid = \"kid\"\neab_hmac = \"c2VjcmV0\"\n"+site+"tls = \"acme\"\n"))
+	if err != nil || c.ACME.Directory != "https://acme-v02.api.letsencrypt.org/directory" || string(c.ACME.HMAC) != "secret" {
+		t.Fatalf("acme site: %+v %v", c.ACME, err)
 	}
 }

@@ -352,9 +352,12 @@ func (c *conn) serve() {
 		c.received.Store(true)
 		st := tc.ConnectionState()
 		c.nc, c.tls = tc, &st
-		if st.NegotiatedProtocol == "h2" {
+		switch st.NegotiatedProtocol {
+		case "h2":
 			c.handoffTLS(tc)
 			return
+		case "acme-tls/1":
+			return // a CA checked a TLS-ALPN-01 challenge; nothing follows
 		}
 	}
 	c.rbuf = make([]byte, 0, readBufSize)

@@ -29,6 +29,13 @@ type Registry struct {
 type gauge struct {
 	name, help, kind string
 	value            func() float64
+	samples          func() []Sample // instead of value, for a labelled metric
+}
+
+// Sample is one value of a labelled metric.
+type Sample struct {
+	Labels []string // name, value, name, value...
+	Value  float64
 }
 
 // New returns an empty registry.
@@ -60,7 +67,15 @@ func (r *Registry) Site(name string) *Site {
 // "counter".
 func (r *Registry) Gauge(name, help, kind string, value func() float64) {
 	r.mu.Lock()
-	r.gauges = append(r.gauges, gauge{name, help, kind, value})
+	r.gauges = append(r.gauges, gauge{name: name, help: help, kind: kind, value: value})
+	r.mu.Unlock()
+}
+
+// Labelled reports the samples under name at every scrape; kind is
+// "gauge" or "counter".
+func (r *Registry) Labelled(name, help, kind string, samples func() []Sample) {
+	r.mu.Lock()
+	r.gauges = append(r.gauges, gauge{name: name, help: help, kind: kind, samples: samples})
 	r.mu.Unlock()
 }
 
@@ -123,7 +138,25 @@ func (r *Registry) Write(w io.Writer) {
 		fmt.Fprintf(&b, "appliance_request_duration_seconds_count{site=%q} %d\n", s.name, cum)
 	}
 	for _, g := range gauges {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", g.name, g.help, g.name, g.kind, g.name, g.value())
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.name, g.help, g.name, g.kind)
+		if g.samples == nil {
+			fmt.Fprintf(&b, "%s %g\n", g.name, g.value())
+			continue
+		}
+		for _, smp := range g.samples() {
+			b.WriteString(g.name)
+			for i := 0; i+1 < len(smp.Labels); i += 2 {
+				sep := ","
+				if i == 0 {
+					sep = "{"
+				}
+				fmt.Fprintf(&b, "%s%s=%q", sep, smp.Labels[i], smp.Labels[i+1])
+			}
+			if len(smp.Labels) >= 2 {
+				b.WriteByte('}')
+			}
+			fmt.Fprintf(&b, " %s\n", strconv.FormatFloat(smp.Value, 'f', -1, 64))
+		}
 	}
 	io.WriteString(w, b.String())
 }

@@ -14,6 +14,9 @@ func TestExposition(t *testing.T) {
 	s.Observe(404, 10, 20*time.Second)
 	r.Site("example.test").Observe(304, 0, time.Millisecond) // same counters after a reload
 	r.Gauge("appliance_cache_bytes", "Bytes.", "gauge", func() float64 { return 42 })
+	r.Labelled("appliance_certificate_expiry_timestamp_seconds", "Expiry.", "gauge", func() []Sample {
+		return []Sample{{Labels: []string{"name", "a.test", "source", "acme"}, Value: 1800000000}, {Labels: []string{"name", `q"`}, Value: 0}}
+	})
 	var b strings.Builder
 	r.Write(&b)
 	out := b.String()
@@ -29,6 +32,9 @@ func TestExposition(t *testing.T) {
 		`appliance_request_duration_seconds_bucket{site="example.test",le="+Inf"} 4`,
 		`appliance_request_duration_seconds_count{site="example.test"} 4`,
 		"# TYPE appliance_cache_bytes gauge\nappliance_cache_bytes 42\n",
+		"# TYPE appliance_certificate_expiry_timestamp_seconds gauge\n" +
+			"appliance_certificate_expiry_timestamp_seconds{name=\"a.test\",source=\"acme\"} 1800000000\n" +
+			"appliance_certificate_expiry_timestamp_seconds{name=\"q\\\"\"} 0\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

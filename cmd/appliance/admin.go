@@ -6,7 +6,11 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
+
+	"appliance/metrics"
 )
 
 // serveAdmin starts the admin listener: /healthz answers 200 while a real
@@ -28,6 +32,11 @@ func (s *server) serveAdmin() (func(), error) {
 	counter("appliance_cache_rebuilds_total", "Cache entries built or rebuilt from the file system.", func() float64 { _, r := s.cache.Counters(); return float64(r) })
 	if s.access != nil {
 		counter("appliance_access_log_dropped_total", "Access log lines dropped while the writer was behind.", func() float64 { return float64(s.access.Dropped()) })
+	}
+	reg.Labelled("appliance_certificate_expiry_timestamp_seconds", "When each HTTPS name's certificate expires, in Unix seconds; 0 while an ACME name has none.", "gauge", s.certSamples)
+	if s.acme != nil {
+		counter("appliance_acme_errors_total", "Failed attempts to obtain a certificate from the ACME CA.", func() float64 { return float64(s.acme.Errors()) })
+		counter("appliance_acme_certificates_stored_total", "Certificates obtained from the ACME CA, first ones and renewals.", func() float64 { return float64(s.acme.Obtained()) })
 	}
 	gauge("appliance_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
 	gauge("appliance_heap_bytes", "Heap bytes in use.", func() float64 {
@@ -56,4 +65,26 @@ func (s *server) serveAdmin() (func(), error) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// certSamples lists the expiry of every certificate the sites use, by
+// name: ACME names and manual certificates (the local CA renews its
+// own well before expiry).
+func (s *server) certSamples() []metrics.Sample {
+	set := s.sites.Load()
+	var out []metrics.Sample
+	if s.acme != nil {
+		for _, c := range s.acme.Certificates() {
+			v := 0.0
+			if !c.NotAfter.IsZero() {
+				v = float64(c.NotAfter.Unix())
+			}
+			out = append(out, metrics.Sample{Labels: []string{"name", c.Name, "source", "acme"}, Value: v})
+		}
+	}
+	for name, m := range set.manual {
+		out = append(out, metrics.Sample{Labels: []string{"name", name, "source", "manual"}, Value: float64(m.Leaf().NotAfter.Unix())})
+	}
+	slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
+	return out
 }

@@ -36,22 +36,25 @@ var demoFiles embed.FS
 // server owns the listeners and the current site set, which a reload
 // swaps atomically: a request sees the old sites or the new, never half.
 type server struct {
-	log     *slog.Logger
-	access  *accesslog.Logger // nil without an access log
-	metrics *metrics.Registry // nil without an admin listener
-	cfg     *config.Config
-	cache   *serve.Cache
-	sites   atomic.Pointer[siteSet]
-	tlsBase *tls.Config    // the HTTPS listener's configuration, which mTLS sites derive from
-	localCA *certs.LocalCA // nil unless a site has tls = "local"
-	closers []io.Closer
-	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
-	fast    *h1.Server   // accepts every plain connection: limits, fast path, shutdown
-	https   *http.Server // HTTP/2, and what the HTTPS fast path hands over
-	tls     *h1.Server   // accepts every HTTPS connection
+	log      *slog.Logger
+	access   *accesslog.Logger // nil without an access log
+	metrics  *metrics.Registry // nil without an admin listener
+	cfg      *config.Config
+	cache    *serve.Cache
+	sites    atomic.Pointer[siteSet]
+	tlsBase  *tls.Config    // the HTTPS listener's configuration, which mTLS sites derive from
+	localCA  *certs.LocalCA // nil unless a site has tls = "local"
+	acme     *certs.ACME    // nil unless a site has tls = "acme"
+	acmeHTTP http.Handler   // its HTTP-01 responder
+	closers  []io.Closer
+	http     *http.Server // the requests the fast path hands over (all, with fast_http1 off)
+	fast     *h1.Server   // accepts every plain connection: limits, fast path, shutdown
+	https    *http.Server // HTTP/2, and what the HTTPS fast path hands over
+	tls      *h1.Server   // accepts every HTTPS connection
 
 	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
+	tlsAddr   atomic.Value                 // string: the HTTPS listener's address
 	errc      chan error                   // a listener that failed
 }
 
@@ -60,6 +63,48 @@ type siteSet struct {
 	plain http.Handler    // the plain-HTTP listener's router
 	https http.Handler    // the HTTPS listener's router
 	certs *certs.Selector // certificates by SNI
+	acme  []string        // the names of tls = "acme" sites
+	// manual maps the hosts of tls = "manual" sites to their certificates.
+	manual map[string]*certs.Manual
+	sites  int
+	local  int // sites with tls = "local"
+}
+
+// status is the STATUS= line for systemd: sites, listeners and
+// certificates.
+func (s *server) status() string {
+	set := s.sites.Load()
+	st := fmt.Sprintf("STATUS=serving %d site(s)", set.sites)
+	if p := s.ln.Load(); p != nil {
+		st += fmt.Sprintf(" on http://%s", (*p).Addr())
+	}
+	if a, _ := s.tlsAddr.Load().(string); a != "" {
+		st += fmt.Sprintf(" and https://%s", a)
+		var parts []string
+		if s.acme != nil && len(set.acme) > 0 {
+			pending := 0
+			for _, c := range s.acme.Certificates() {
+				if c.NotAfter.IsZero() {
+					pending++
+				}
+			}
+			p := fmt.Sprintf("%d acme", len(set.acme))
+			if pending > 0 {
+				p += fmt.Sprintf(" (%d pending)", pending)
+			}
+			parts = append(parts, p)
+		}
+		if len(set.manual) > 0 {
+			parts = append(parts, fmt.Sprintf("%d manual", len(set.manual)))
+		}
+		if set.local > 0 {
+			parts = append(parts, fmt.Sprintf("%d local", set.local))
+		}
+		if len(parts) > 0 {
+			st += "; certificates: " + strings.Join(parts, ", ")
+		}
+	}
+	return st
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
@@ -84,6 +129,9 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		return nil, err
 	}
 	s.sites.Store(set)
+	if s.acme != nil {
+		s.acme.SetHosts(set.acme)
+	}
 	s.closers = closers
 	sc := cfg.Server
 	s.http = &http.Server{
@@ -130,20 +178,23 @@ func transport(sc config.Server, fallback *http.Server, tc *tls.Config) *h1.Serv
 	}
 }
 
-// openCA opens the local CA once some site needs it; it stays across
-// reloads.
+// openCA opens the local CA and the ACME account once some site needs
+// them; they stay across reloads.
 func (s *server) openCA(cfg *config.Config) error {
-	if s.localCA != nil {
-		return nil
-	}
 	for i := range cfg.Sites {
-		if cfg.Sites[i].TLS == "local" {
+		switch {
+		case cfg.Sites[i].TLS == "local" && s.localCA == nil:
 			ca, err := openLocalCA(cfg)
 			if err != nil {
 				return err
 			}
 			s.localCA = ca
-			return nil
+		case cfg.Sites[i].TLS == "acme" && s.acme == nil:
+			a, err := openACME(cfg, s.log, func(string) { notify(s.log, s.status()) })
+			if err != nil {
+				return fmt.Errorf("acme: %w", err)
+			}
+			s.acme, s.acmeHTTP = a, a.HTTPHandler()
 		}
 	}
 	return nil
@@ -166,6 +217,9 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 	tlsSites := vhost.NewTable[int]()
 	selector := certs.NewSelector()
 	var closers []io.Closer
+	var acmeNames []string
+	manual := map[string]*certs.Manual{}
+	local := 0
 	fail := func(err error) (*siteSet, []io.Closer, error) {
 		for _, c := range closers {
 			c.Close()
@@ -219,9 +273,19 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 		if tlsSite(site) {
 			plainHandler = toHTTPS(&s.httpsPort, siteHandler)
 			var src certs.Source = s.localCA
-			if site.TLS == "manual" {
+			switch site.TLS {
+			case "local":
+				local += len(hosts)
+			case "manual":
 				src = site.Manual
 				site.Manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
+				for _, h := range hosts {
+					manual[h] = site.Manual
+				}
+			case "acme":
+				src = s.acme
+				plainHandler = toHTTPS(&s.httpsPort, s.acmeHTTP)
+				acmeNames = append(acmeNames, hosts...)
 			}
 			for _, host := range hosts {
 				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
@@ -237,7 +301,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 			}
 		}
 	}
-	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector}, closers, nil
+	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // observe wraps a site's handler for the access log and the metrics,
@@ -324,6 +388,14 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 			}
 		}()
 	}
+	if s.acme != nil {
+		s.acme.Start() // the listeners are up for the CA's challenges
+	}
+	defer func() {
+		if s.acme != nil {
+			s.acme.Close()
+		}
+	}()
 	if pf := s.cfg.Server.PIDFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			s.fast.Close()
@@ -331,15 +403,8 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		}
 		defer os.Remove(pf)
 	}
-	status := func() string {
-		st := fmt.Sprintf("STATUS=serving %d site(s)", len(s.cfg.Sites))
-		if p := s.ln.Load(); p != nil {
-			st += fmt.Sprintf(" on http://%s", (*p).Addr())
-		}
-		if tlsLn != nil {
-			st += fmt.Sprintf(" and https://%s", tlsLn.Addr())
-		}
-		return st
+	if tlsLn != nil {
+		s.tlsAddr.Store(tlsLn.Addr().String())
 	}
 	if s.cfg.Admin.Listen != "" {
 		stopAdmin, err := s.serveAdmin()
@@ -349,7 +414,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		}
 		defer stopAdmin()
 	}
-	notify(s.log, daemon.SdNotifyReady+"\n"+status())
+	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go watchdog(wctx, s.log, s.addr)
@@ -368,7 +433,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
-			notify(s.log, daemon.SdNotifyReady+"\n"+status())
+			notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 		case <-ctx.Done():
 			notify(s.log, daemon.SdNotifyStopping)
 			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
@@ -458,6 +523,9 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
+	if s.acme != nil && !cfg.ACME.Same(s.cfg.ACME) {
+		s.log.Warn("reload: [acme] changes need a restart; the running account stays")
+	}
 	if err := s.openCA(cfg); err != nil {
 		s.log.Error("reload refused; keeping the running configuration", "err", err)
 		return
@@ -478,6 +546,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
 	s.sites.Store(set)
+	if s.acme != nil {
+		s.acme.SetHosts(set.acme)
+		s.acme.Start() // if this reload brought the first ACME site
+	}
 	// The old roots are not closed: requests may still be using them, and
 	// os.Root closes itself once the garbage collector finds it unused.
 	s.closers, s.cfg = closers, cfg

@@ -3,11 +3,14 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/crypto/acme"
 
 	"appliance/certs"
 	"appliance/config"
@@ -16,19 +19,38 @@ import (
 )
 
 // tlsSite reports whether a site is served over HTTPS.
-func tlsSite(s *config.Site) bool { return s.TLS == "manual" || s.TLS == "local" }
+func tlsSite(s *config.Site) bool { return s.TLS != "off" }
 
 // openLocalCA opens the private CA in the state directory.
 func openLocalCA(cfg *config.Config) (*certs.LocalCA, error) {
 	return certs.OpenLocalCA(filepath.Join(cfg.Server.StateDir, "local-ca"))
 }
 
+// openACME sets up the ACME account, its cache in the state directory;
+// onReady is told when a name gets its first certificate.
+func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*certs.ACME, error) {
+	var eab *acme.ExternalAccountBinding
+	if cfg.ACME.EABKeyID != "" {
+		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.HMAC}
+	}
+	return certs.NewACME(certs.ACMEOptions{
+		Dir:          filepath.Join(cfg.Server.StateDir, "acme"),
+		DirectoryURL: cfg.ACME.Directory,
+		Email:        cfg.ACME.Email,
+		Roots:        cfg.ACME.Roots,
+		EAB:          eab,
+		Log:          log.With("component", "acme"),
+		OnReady:      onReady,
+	})
+}
+
 // toHTTPS redirects plain-HTTP requests of a TLS site to HTTPS (308 keeps
-// the method of a non-GET request), except ACME HTTP-01 challenges.
-func toHTTPS(port *atomic.Value, next http.Handler) http.Handler {
+// the method of a non-GET request), except ACME HTTP-01 challenges,
+// which go to challenge.
+func toHTTPS(port *atomic.Value, challenge http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
-			next.ServeHTTP(w, r)
+			challenge.ServeHTTP(w, r)
 			return
 		}
 		host := r.Host
