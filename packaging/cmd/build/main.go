@@ -2,9 +2,14 @@
 //
 //	go run ./packaging/cmd/build deb [-arch amd64,arm64,armhf] [-out packaging/out]
 //
+//	go run ./packaging/cmd/build pi [-config FILE] [-site DIR] [-out packaging/out]
+//
 // deb builds Debian packages (Raspberry Pi OS is armhf) with dpkg-deb;
 // oci a multi-arch OCI image (linux/amd64, arm64, arm/v7) without a
-// container daemon; all builds both.
+// container daemon; all builds the three. pi writes appliance-rpi.img, a
+// disk image to flash on an SD card for a Raspberry Pi 3, 4, 5 or Zero
+// 2 W (gokrazy, arm64): -config and -site go onto its writable /perm
+// partition (the default serves the demo site on port 80).
 package main
 
 import (
@@ -29,13 +34,17 @@ func main() {
 	if len(os.Args) > 1 {
 		what = os.Args[1]
 	}
-	if what != "deb" && what != "oci" && what != "all" {
-		fmt.Fprintln(os.Stderr, "usage: build deb|oci|all [-arch amd64,arm64,armhf] [-out DIR]")
+	if what != "deb" && what != "oci" && what != "pi" && what != "all" {
+		fmt.Fprintln(os.Stderr, "usage: build deb|oci|pi|all [-arch amd64,arm64,armhf] [-config FILE] [-site DIR] [-out DIR]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet("build", flag.ExitOnError)
 	archs := fl.String("arch", "amd64,arm64,armhf", "Debian architectures")
 	out := fl.String("out", "packaging/out", "output directory")
+	piConfig := fl.String("config", "", "pi: appliance.toml for the image (default: the site on port 80)")
+	piSite := fl.String("site", "", "pi: the site's files (default: the demo site)")
+	piHost := fl.String("hostname", "appliance", "pi: the board's host name")
+	permMB := fl.Int64("perm-mb", defaultPermMB, "pi: size of the writable /perm partition in MiB")
 	fl.Parse(os.Args[2:])
 	version := debVersion()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -48,6 +57,16 @@ func main() {
 	}
 	if what == "oci" {
 		return
+	}
+	if what == "pi" || what == "all" {
+		img := filepath.Join(*out, "appliance-rpi.img")
+		if err := buildPi(piOptions{out: img, config: *piConfig, site: *piSite, hostname: *piHost, permMB: *permMB}); err != nil {
+			fatal(fmt.Errorf("pi: %w", err))
+		}
+		fmt.Println(img)
+		if what == "pi" {
+			return
+		}
 	}
 	for _, arch := range strings.Split(*archs, ",") {
 		path, err := buildDeb(arch, version, *out)

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// The gokrazy platform the Raspberry Pi image is made of, pinned. The
+// kernel is arm64: Raspberry Pi 3, 3+, 4, 400, 5, Zero 2 W, CM3/4/5.
+const (
+	kernelRPi = "github.com/gokrazy/kernel.rpi@v0.0.0-20251127164438-9778ec0261de"
+	firmware  = "github.com/gokrazy/firmware@v0.0.0-20260522070551-527ce0ed43cf"
+)
+
+// Partition layout, in 512-byte sectors, as gokrazy expects it: boot
+// (FAT), root A (squashfs, read-only), root B (empty: for a later
+// gokrazy-style update), perm (ext4, writable).
+const (
+	sector        = 512
+	bootStart     = 8192 // 4 MiB, aligned for SD cards
+	bootSectors   = 100 << 20 / sector
+	rootSectors   = 256 << 20 / sector
+	defaultPermMB = 512
+)
+
+type piOptions struct {
+	out      string // the image file
+	config   string // appliance.toml for /perm/appliance; "" the default
+	site     string // the site's files for /perm/appliance/site; "" the demo
+	hostname string
+	permMB   int64
+}
+
+// defaultPiConfig serves the site on /perm over plain HTTP on every
+// interface; the state directory is on /perm too.
+const defaultPiConfig = `# The appliance on a Raspberry Pi: this file is /perm/appliance/appliance.toml
+# on the fourth (ext4) partition of the card. Every key is in
+# config.example.toml; sites and state must stay under /perm.
+[server]
+http = ":80"
+state_dir = "/perm/appliance/state"
+
+[[site]]
+root = "/perm/appliance/site"
+clean_urls = true
+error_pages = { 404 = "/404.html" }
+`
+
+// buildPi writes a disk image to flash on an SD card.
+func buildPi(opt piOptions) error {
+	tmp, err := os.MkdirTemp("", "appliance-pi")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	stamp := time.Now().UTC().Format(time.RFC3339)
+
+	// The programs, for linux/arm64.
+	bins := map[string]string{
+		"appliance": "./cmd/appliance",
+		"init":      "./packaging/pi/init",
+		"dhcp":      "github.com/gokrazy/gokrazy/cmd/dhcp",
+		"ntp":       "github.com/gokrazy/gokrazy/cmd/ntp",
+		"randomd":   "github.com/gokrazy/gokrazy/cmd/randomd",
+	}
+	for name, pkg := range bins {
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "gokrazy,netgo,osusergo",
+			"-ldflags", "-s -w -X main.buildTimestamp="+stamp+" -X main.version="+debVersion(),
+			"-o", filepath.Join(tmp, name), pkg)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building %s: %w", pkg, err)
+		}
+	}
+	kernelDir, err := moduleDir(kernelRPi)
+	if err != nil {
+		return err
+	}
+	firmwareDir, err := moduleDir(firmware)
+	if err != nil {
+		return err
+	}
+
+	var sig [4]byte // the disk signature: root=PARTUUID=<sig>-02
+	rand.Read(sig[:])
+	partuuid := fmt.Sprintf("%08x", binary.LittleEndian.Uint32(sig[:]))
+
+	f, err := os.Create(opt.out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	permStart := int64(bootStart + bootSectors + 2*rootSectors)
+	permSectors := opt.permMB << 20 / sector
+	if err := f.Truncate((permStart + permSectors) * sector); err != nil { // sparse
+		return err
+	}
+
+	// Boot: FAT, made with dosfstools and filled with mtools.
+	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic"
+	bootDir, bootImg := filepath.Join(tmp, "boot"), filepath.Join(tmp, "boot.img")
+	if err := stageBoot(bootDir, kernelDir, firmwareDir, cmdline); err != nil {
+		return fmt.Errorf("boot partition: %w", err)
+	}
+	if err := run("dosfstools", "mkfs.vfat", "-C", "-F", "16", "-n", "BOOT", bootImg, fmt.Sprint(bootSectors*sector/1024)); err != nil {
+		return err
+	}
+	entries, _ := filepath.Glob(filepath.Join(bootDir, "*"))
+	if err := run("mtools", "mcopy", append(append([]string{"-s", "-Q", "-i", bootImg}, entries...), "::/")...); err != nil {
+		return err
+	}
+	if err := copyAt(f, bootStart, bootSectors, bootImg); err != nil {
+		return fmt.Errorf("boot partition: %w", err)
+	}
+
+	// Root: read-only squashfs, made with squashfs-tools.
+	configFile := []byte(defaultPiConfig)
+	if opt.config != "" {
+		if configFile, err = os.ReadFile(opt.config); err != nil {
+			return err
+		}
+	}
+	rootDir, rootImg := filepath.Join(tmp, "root"), filepath.Join(tmp, "root.squashfs")
+	if err := stageRoot(rootDir, tmp, kernelDir, opt.hostname, configFile); err != nil {
+		return fmt.Errorf("root file system: %w", err)
+	}
+	if err := run("squashfs-tools", "mksquashfs", rootDir, rootImg, "-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress"); err != nil {
+		return err
+	}
+	if err := copyAt(f, bootStart+bootSectors, rootSectors, rootImg); err != nil {
+		return fmt.Errorf("root partition: %w", err)
+	}
+
+	// Perm: ext4 with the config, the site and an empty state_dir.
+	perm := filepath.Join(tmp, "perm")
+	site := filepath.Join(perm, "appliance", "site")
+	if err := os.MkdirAll(filepath.Join(perm, "appliance"), 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(perm, "appliance", "state"), 0o700); err != nil {
+		return err
+	}
+	src := opt.site
+	if src == "" {
+		src = "cmd/appliance/demo"
+	}
+	if err := os.CopyFS(site, os.DirFS(src)); err != nil {
+		return fmt.Errorf("site %s: %w", src, err)
+	}
+	if err := os.WriteFile(filepath.Join(perm, "appliance", "appliance.toml"), configFile, 0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := run("e2fsprogs", "mkfs.ext4", "-q", "-F", "-L", "perm", "-d", perm,
+		"-E", fmt.Sprintf("offset=%d,root_owner=0:0", permStart*sector),
+		opt.out, fmt.Sprintf("%dk", permSectors*sector/1024)); err != nil {
+		return err
+	}
+
+	// The partition table last: MBR, the disk signature in it.
+	mbr := make([]byte, sector)
+	copy(mbr[440:], sig[:])
+	parts := []struct {
+		typ          byte
+		start, count int64
+	}{
+		{0x0e, bootStart, bootSectors},                             // FAT16 (LBA)
+		{0x83, bootStart + bootSectors, rootSectors},               // Linux
+		{0x83, bootStart + bootSectors + rootSectors, rootSectors}, // Linux
+		{0x83, permStart, permSectors},                             // Linux
+	}
+	for i, p := range parts {
+		e := mbr[446+16*i:]
+		copy(e[1:4], []byte{0xfe, 0xff, 0xff}) // CHS unused: LBA only
+		e[4] = p.typ
+		copy(e[5:8], []byte{0xfe, 0xff, 0xff})
+		binary.LittleEndian.PutUint32(e[8:], uint32(p.start))
+		binary.LittleEndian.PutUint32(e[12:], uint32(p.count))
+	}
+	mbr[510], mbr[511] = 0x55, 0xaa
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// moduleDir downloads a module (verified against go.sum's checksum
+// database) and returns its directory.
+func moduleDir(mod string) (string, error) {
+	out, err := exec.Command("go", "mod", "download", "-json", mod).Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s: %w", mod, err)
+	}
+	var m struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Error != "" {
+		return "", fmt.Errorf("go mod download %s: %v %s", mod, err, m.Error)
+	}
+	return m.Dir, nil
+}
+
+// copyAt copies file into the partition at start, count sectors long.
+func copyAt(f *os.File, start, count int64, file string) error {
+	src, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if fi, err := src.Stat(); err != nil || fi.Size() > count*sector {
+		return fmt.Errorf("%s does not fit its partition (%d MiB)", filepath.Base(file), count*sector>>20)
+	}
+	_, err = io.Copy(io.NewOffsetWriter(f, start*sector), src)
+	return err
+}
+
+// stageBoot lays out the FAT boot file system the Raspberry Pi
+// firmware reads: firmware, kernel, device trees, config.txt,
+// cmdline.txt.
+func stageBoot(dir, kernelDir, firmwareDir, cmdline string) error {
+	for _, src := range []struct {
+		dir   string
+		globs []string
+	}{
+		{kernelDir, []string{"vmlinuz", "*.dtb", "overlays/*.dtbo", "overlays/overlay_map.dtb", "config.txt"}},
+		{firmwareDir, []string{"*.bin", "*.dat", "*.elf"}},
+	} {
+		for _, g := range src.globs {
+			matches, err := filepath.Glob(filepath.Join(src.dir, g))
+			if err != nil {
+				return err
+			}
+			for _, m := range matches {
+				rel, _ := filepath.Rel(src.dir, m)
+				if err := copyFile(m, filepath.Join(dir, rel), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte(cmdline+"\n"), 0o644)
+}
+
+// stageRoot lays out gokrazy's root file system: its init and services
+// in /gokrazy, the appliance in /user, the kernel's modules, /etc, and
+// the mount points.
+func stageRoot(dir, bins, kernelDir, hostname string, config []byte) error {
+	for _, d := range []string{"bin", "dev", "etc/appliance", "etc/gokrazy", "etc/ssl", "gokrazy", "lib", "mnt", "perm", "proc", "run", "sys", "tmp", "user"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, b := range []struct{ name, to string }{
+		{"dhcp", "gokrazy/dhcp"}, {"init", "gokrazy/init"}, {"ntp", "gokrazy/ntp"}, {"randomd", "gokrazy/randomd"},
+		{"appliance", "user/appliance"},
+	} {
+		if err := copyFile(filepath.Join(bins, b.name), filepath.Join(dir, b.to), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.CopyFS(filepath.Join(dir, "lib"), os.DirFS(filepath.Join(kernelDir, "lib"))); err != nil {
+		return err
+	}
+	cas, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
+		return fmt.Errorf("CA certificates for the image (Debian package ca-certificates): %w", err)
+	}
+	for name, data := range map[string][]byte{
+		"etc/appliance/appliance.toml":  config,
+		"etc/gokrazy/mountdevices.json": []byte("[]"),
+		"etc/hostname":                  []byte(hostname),
+		"etc/hosts":                     []byte("127.0.0.1 localhost\n::1 localhost\n"),
+		"etc/ssl/ca-bundle.pem":         cas, // one of the paths Go's crypto/x509 reads
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o444); err != nil {
+			return err
+		}
+	}
+	if err := os.Symlink("/tmp/resolv.conf", filepath.Join(dir, "etc/resolv.conf")); err != nil { // written by DHCP
+		return err
+	}
+	return os.Symlink("/perm/var", filepath.Join(dir, "var"))
+}
+
+// run runs a command from a Debian package, saying which when it is
+// missing.
+func run(pkg string, name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("%s (Debian package %s) is needed for the Raspberry Pi image: install it", name, pkg)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", name, err, out)
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package packaging
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// kernelQEMU is gokrazy's arm64 kernel for qemu's virt machine: the
+// smoke test boots the Raspberry Pi image's root file system with it.
+const kernelQEMU = "github.com/gokrazy/kernel.arm64@v0.0.0-20260705071517-37841c4d6ff1"
+
+// TestPiImage builds the Raspberry Pi image with an injected config and
+// site, checks its partition table and file systems with the standard
+// tools, and boots it under qemu-system-aarch64: the site answers
+// through a forwarded port.
+func TestPiImage(t *testing.T) {
+	for _, tool := range []string{"mkfs.vfat", "mcopy", "mksquashfs", "mkfs.ext4", "sfdisk", "fsck.vfat", "unsquashfs", "e2fsck", "debugfs", "qemu-system-aarch64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages dosfstools, mtools, squashfs-tools, e2fsprogs, fdisk, qemu-system-arm)", tool)
+		}
+	}
+	dir := t.TempDir()
+	site := filepath.Join(dir, "site")
+	os.MkdirAll(site, 0o755)
+	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>hello from the board</h1>\n"), 0o644)
+	config := filepath.Join(dir, "appliance.toml")
+	os.WriteFile(config, []byte("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[[site]]\nroot = \"/perm/appliance/site\"\n"), 0o644)
+	build := exec.Command("go", "run", "./packaging/cmd/build", "pi", "-out", dir, "-config", config, "-site", site, "-hostname", "pi-test")
+	build.Dir = ".."
+	b, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	img := strings.TrimSpace(string(b))
+
+	// The partition table: boot FAT, root A, root B, perm.
+	out, err := exec.Command("sfdisk", "--json", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		PartitionTable struct {
+			ID         string
+			Partitions []struct {
+				Start, Size int64
+				Type        string
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &table); err != nil {
+		t.Fatal(err)
+	}
+	parts := table.PartitionTable.Partitions
+	if len(parts) != 4 || parts[0].Type != "e" || parts[0].Start != 8192 || parts[1].Type != "83" || parts[3].Type != "83" {
+		t.Fatalf("partition table: %s", out)
+	}
+	for i := 1; i < 4; i++ {
+		if parts[i].Start != parts[i-1].Start+parts[i-1].Size {
+			t.Errorf("partition %d does not follow %d: %s", i+1, i, out)
+		}
+	}
+	extract := func(i int) string {
+		p := filepath.Join(dir, fmt.Sprintf("part%d", i+1))
+		src, _ := os.Open(img)
+		defer src.Close()
+		dst, _ := os.Create(p)
+		defer dst.Close()
+		if _, err := io.Copy(dst, io.NewSectionReader(src, parts[i].Start*512, parts[i].Size*512)); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	check := func(want string, name string, args ...string) {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("%s %s: %v, want %q in:\n%s", name, strings.Join(args, " "), err, want, out)
+		}
+	}
+	boot, root, perm := extract(0), extract(1), extract(3)
+	check("files", "fsck.vfat", "-n", boot)
+	for _, f := range []string{"::/cmdline.txt", "::/config.txt", "::/vmlinuz", "::/start4.elf", "::/bcm2711-rpi-4-b.dtb", "::/bcm2712-rpi-5-b.dtb"} {
+		check("", "mdir", "-i", boot, f)
+	}
+	cmdline, _ := exec.Command("mtype", "-i", boot, "::/cmdline.txt").Output()
+	partuuid := strings.TrimPrefix(table.PartitionTable.ID, "0x")
+	if !strings.Contains(string(cmdline), "root=PARTUUID="+partuuid+"-02 init=/gokrazy/init") {
+		t.Errorf("cmdline.txt %q, disk %s", cmdline, partuuid)
+	}
+	for _, f := range []string{"gokrazy/init", "gokrazy/dhcp", "gokrazy/ntp", "user/appliance", "etc/ssl/ca-bundle.pem", "etc/resolv.conf -> /tmp/resolv.conf", "etc/appliance/appliance.toml", "lib/modules/", "var -> /perm/var"} {
+		check("squashfs-root/"+f, "unsquashfs", "-lls", root)
+	}
+	check("perm: ", "e2fsck", "-fn", perm) // exit status 0: no errors
+	check("hello from the board", "debugfs", "-R", "cat /appliance/site/index.html", perm)
+	check(`root = "/perm/appliance/site"`, "debugfs", "-R", "cat /appliance/appliance.toml", perm)
+	check("pi-test", "unsquashfs", "-cat", root, "etc/hostname")
+
+	// Boot it: the arm64 kernel for qemu, the image as a virtio disk
+	// (not modified: snapshot), port 80 forwarded.
+	mod, err := exec.Command("go", "mod", "download", "-json", kernelQEMU).Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", kernelQEMU, err)
+	}
+	var m struct{ Dir string }
+	json.Unmarshal(mod, &m)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	qemu := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
+		"-nographic", "-no-reboot", "-kernel", filepath.Join(m.Dir, "vmlinuz"),
+		"-append", "console=ttyAMA0 root=PARTUUID="+partuuid+"-02 init=/gokrazy/init rootwait panic=10 oops=panic",
+		"-drive", "file="+img+",format=raw,if=virtio,snapshot=on",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80", port), "-device", "virtio-net-pci,netdev=n0")
+	console, _ := qemu.StdoutPipe()
+	qemu.Stderr = qemu.Stdout
+	if err := qemu.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		qemu.Process.Kill()
+		qemu.Wait()
+	})
+	var (
+		mu  sync.Mutex
+		log strings.Builder
+	)
+	consoleLog := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
+	}
+	supervising := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(console)
+		once := false
+		for sc.Scan() {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			// gokrazy's HTTP socket comes up once its services are started.
+			if !once && strings.Contains(sc.Text(), "now listening on /run/gokrazy-http.sock") {
+				once = true
+				close(supervising)
+			}
+		}
+	}()
+	select {
+	case <-supervising:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("the image did not boot:\n%s", consoleLog())
+	}
+	// The appliance and DHCP start in parallel: poll until the address
+	// is up and the appliance answers (qemu's forwarder resets until then).
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Minute)
+	for {
+		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(body), "hello from the board") || res.Header.Get("Etag") == "" {
+				t.Fatalf("%d %q", res.StatusCode, body)
+			}
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no answer from the booted image: %v\n%s", err, consoleLog())
+		}
+	}
+}
