@@ -37,10 +37,14 @@ type scenario struct {
 	id, name, path string
 	script         string // wrk Lua script, for the 1000-file case
 	accept         string // Accept-Encoding sent, if any
+	conns          int    // connections; 0: the -c flag
+	// How: "" wrk over HTTP, "https" wrk over HTTPS keep-alive, "h2"
+	// h2load, "full" and "resumed" one request per TLS connection.
+	how string
 }
 
 type result struct {
-	rps, mbps, p99ms, cpuUS, rssMiB float64
+	rps, mbps, p99ms, cpuUS, rssMiB, peakMiB float64
 }
 
 func main() {
@@ -49,35 +53,59 @@ func main() {
 	conns := flag.Int("c", 50, "wrk connections")
 	out := flag.String("out", "bench/out", "work directory")
 	only := flag.String("servers", "appliance,nginx,lighttpd,caddy,gofileserver", "servers to compare")
-	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip")
+	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip,page-200,https,h2,full,resumed")
+	chart := flag.String("chart", "", "internal: render RESULTS.json as an SVG chart to this file and exit")
 	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
 	flag.Parse()
 	if *fileserver != "" {
 		addr, root, _ := strings.Cut(*fileserver, "=")
-		fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, http.FileServer(http.Dir(root))))
+		h := http.FileServer(http.Dir(root))
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		go func() {
+			dir := filepath.Dir(root)
+			fmt.Fprintln(os.Stderr, http.ListenAndServeTLS(net.JoinHostPort(host, strconv.Itoa(p+tlsOffset)), filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), h))
+			os.Exit(1)
+		}()
+		fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, h))
 		os.Exit(1)
 	}
-	for _, tool := range []string{"wrk", "nginx", "lighttpd"} {
+	if *chart != "" {
+		check(renderChart(filepath.Join(*out, "results.json"), *chart))
+		return
+	}
+	for _, tool := range []string{"wrk", "nginx", "lighttpd", "h2load"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			fatal(fmt.Errorf("%s not found: apt-get install -y wrk nginx-light lighttpd", tool))
+			fatal(fmt.Errorf("%s not found: apt-get install -y wrk nginx-light lighttpd lighttpd-mod-openssl nghttp2-client", tool))
 		}
 	}
 	dir, err := filepath.Abs(*out)
 	check(err)
 	root := filepath.Join(dir, "root")
 	check(generateRoot(root))
+	check(writeCert(dir))
 	script := filepath.Join(dir, "small.lua")
 	check(os.WriteFile(script, []byte(luaScript), 0o644))
 
 	scenarios := []scenario{
-		{"page", "1 KB page", "/page.html", "", ""},
-		{"js", "100 KB JS", "/app.js", "", ""},
-		{"big", "10 MiB file", "/big.bin", "", ""},
-		{"small", "1000 small files", "/", script, ""},
-		{"js-gzip", "100 KB JS, gzip", "/app.js", "", "gzip"},
-		{"js-br", "100 KB JS, br", "/app.js", "", "br"},
-		{"small-gzip", "1000 small files, gzip+br", "/", script, "gzip, br"},
+		{id: "page", name: "1 KB page", path: "/page.html"},
+		{id: "js", name: "100 KB JS", path: "/app.js"},
+		{id: "big", name: "10 MiB file", path: "/big.bin"},
+		{id: "small", name: "1000 small files", path: "/", script: script},
+		{id: "js-gzip", name: "100 KB JS, gzip", path: "/app.js", accept: "gzip"},
+		{id: "js-br", name: "100 KB JS, br", path: "/app.js", accept: "br"},
+		{id: "small-gzip", name: "1000 small files, gzip+br", path: "/", script: script, accept: "gzip, br"},
 	}
+	for i := range scenarios {
+		scenarios[i].conns = *conns
+	}
+	scenarios = append(scenarios,
+		scenario{id: "page-200", name: "1 KB page, 200 conns", path: "/page.html", conns: 200},
+		scenario{id: "https", name: "1 KB page, HTTPS keep-alive", path: "/page.html", conns: *conns, how: "https"},
+		scenario{id: "h2", name: "1 KB page, HTTP/2 (h2load -c50 -m10)", path: "/page.html", conns: *conns, how: "h2"},
+		scenario{id: "full", name: "TLS full handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "full"},
+		scenario{id: "resumed", name: "TLS resumed handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "resumed"},
+	)
 	if *pick != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool {
 			return !slices.Contains(strings.Split(*pick, ","), sc.id)
@@ -117,7 +145,7 @@ func main() {
 				results[sc.name] = map[string][]result{}
 			}
 			for _, s := range order {
-				r, err := runWrk(s, sc, *conns, *duration)
+				r, err := run(s, sc, *duration)
 				check(err)
 				results[sc.name][s.name] = append(results[sc.name][s.name], r)
 				fmt.Fprintf(os.Stderr, "round %d %-16s %-13s %9.0f req/s %8.1f MB/s p99 %6.2f ms %6.1f µs CPU/req\n",
@@ -126,7 +154,11 @@ func main() {
 		}
 	}
 	report(servers, scenarios, results, idle, sizes, *rounds, *duration, *conns)
+	check(writeJSON(filepath.Join(dir, "results.json"), servers, scenarios, results, idle))
 }
+
+// tlsOffset is where each server's HTTPS port is, from its HTTP port.
+const tlsOffset = 100
 
 func (s *server) start(dir, root string) error {
 	switch s.name {
@@ -136,7 +168,8 @@ func (s *server) start(dir, root string) error {
 			return fmt.Errorf("go build: %v\n%s", err, out)
 		}
 		cfg := filepath.Join(dir, s.name+".toml")
-		conf := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\n[[site]]\nroot = %q\n", s.port, root)
+		conf := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\nhttps = \"127.0.0.1:%d\"\nstate_dir = %q\n[[site]]\nroot = %q\ntls = \"manual\"\ncert = %q\nkey = %q\nhsts = \"off\"\nhttps_redirect = false\n",
+			s.port, s.port+tlsOffset, filepath.Join(dir, "state"), root, filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
 		if s.name == "appliance-50rules" {
 			// The rewrite issue's case: fifty rules of the usual shape, none matching.
 			for i := range 25 {
@@ -150,13 +183,13 @@ func (s *server) start(dir, root string) error {
 		nd := filepath.Join(dir, "nginx")
 		os.MkdirAll(nd, 0o755)
 		conf := filepath.Join(nd, "nginx.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, nd, nd, s.port, root)), 0o644)
+		os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, nd, nd, s.port, root, s.port+tlsOffset, dir, dir, root)), 0o644)
 		s.cmd = exec.Command("nginx", "-p", nd, "-c", conf)
 	case "lighttpd":
 		ld := filepath.Join(dir, "lighttpd")
 		os.MkdirAll(filepath.Join(ld, "cache"), 0o755)
 		conf := filepath.Join(ld, "lighttpd.conf")
-		os.WriteFile(conf, []byte(fmt.Sprintf(lighttpdConf, root, s.port, ld, ld, ld)), 0o644)
+		os.WriteFile(conf, []byte(fmt.Sprintf(lighttpdConf, root, s.port, ld, ld, ld, s.port+tlsOffset, dir, dir)), 0o644)
 		s.cmd = exec.Command("lighttpd", "-D", "-f", conf)
 	case "caddy":
 		bin, err := exec.LookPath("caddy")
@@ -166,7 +199,7 @@ func (s *server) start(dir, root string) error {
 		cd := filepath.Join(dir, "caddy")
 		os.MkdirAll(cd, 0o755)
 		conf := filepath.Join(cd, "Caddyfile")
-		os.WriteFile(conf, []byte(fmt.Sprintf(caddyfile, s.port, root)), 0o644)
+		os.WriteFile(conf, []byte(fmt.Sprintf(caddyfile, s.port, root, s.port+tlsOffset, dir, dir, root)), 0o644)
 		s.cmd = exec.Command(bin, "run", "--config", conf, "--adapter", "caddyfile")
 		s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+cd, "XDG_CONFIG_HOME="+cd)
 	case "gofileserver":
@@ -234,12 +267,18 @@ func cpuSeconds(pids []int) float64 {
 	return ticks / 100 // USER_HZ
 }
 
-func rssMiB(pids []int) float64 {
+func rssMiB(pids []int) float64 { return procStatus(pids, "VmRSS:") }
+
+// peakMiB is the processes' high-water mark of resident memory.
+func peakMiB(pids []int) float64 { return procStatus(pids, "VmHWM:") }
+
+// procStatus sums a kB field of /proc/PID/status over pids, in MiB.
+func procStatus(pids []int, field string) float64 {
 	var kb float64
 	for _, pid := range pids {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		for line := range strings.SplitSeq(string(b), "\n") {
-			if strings.HasPrefix(line, "VmRSS:") {
+			if strings.HasPrefix(line, field) {
 				v, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
 				kb += v
 			}
@@ -259,15 +298,30 @@ func waitUp(port int) error {
 	return fmt.Errorf("port %d never opened", port)
 }
 
-func runWrk(s *server, sc scenario, conns int, d time.Duration) (result, error) {
-	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+// run measures one scenario against one server.
+func run(s *server, sc scenario, d time.Duration) (result, error) {
+	switch sc.how {
+	case "h2":
+		return runH2load(s, sc, d)
+	case "full", "resumed":
+		return runHandshakes(s, sc, d)
+	}
+	return runWrk(s, sc, d)
+}
+
+func runWrk(s *server, sc scenario, d time.Duration) (result, error) {
+	args := []string{"-t1", "-c" + strconv.Itoa(sc.conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
 	if sc.accept != "" {
 		args = append(args, "-H", "Accept-Encoding: "+sc.accept)
 	}
 	if sc.script != "" {
 		args = append(args, "-s", sc.script)
 	}
-	args = append(args, fmt.Sprintf("http://127.0.0.1:%d%s", s.port, sc.path))
+	url := fmt.Sprintf("http://127.0.0.1:%d%s", s.port, sc.path)
+	if sc.how == "https" {
+		url = fmt.Sprintf("https://127.0.0.1:%d%s", s.port+tlsOffset, sc.path)
+	}
+	args = append(args, url)
 	pids := s.pids()
 	cpu0 := cpuSeconds(pids)
 	out, err := exec.Command("wrk", args...).CombinedOutput()
@@ -295,7 +349,7 @@ func runWrk(s *server, sc scenario, conns int, d time.Duration) (result, error) 
 	if requests > 0 {
 		r.cpuUS = (cpu1 - cpu0) / requests * 1e6
 	}
-	r.rssMiB = rssMiB(pids)
+	r.rssMiB, r.peakMiB = rssMiB(pids), peakMiB(pids)
 	return r, nil
 }
 
@@ -320,6 +374,14 @@ func parseLatency(s string) float64 {
 		}
 	}
 	return 0
+}
+
+func values(rs []result, f func(result) float64) []float64 {
+	v := []float64{0}
+	for _, r := range rs {
+		v = append(v, f(r))
+	}
+	return v
 }
 
 func median(rs []result, f func(result) float64) float64 {
@@ -360,8 +422,8 @@ func report(servers []*server, scenarios []scenario, results map[string]map[stri
 	host, _ := os.Hostname()
 	fmt.Printf("Measured %s on %s (%d CPUs, %s/%s), wrk -t1 -c%d, %d interleaved rounds of %s, medians; ratio = server / nginx.\n\n",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, conns, rounds, d)
-	fmt.Println("| scenario | server | response | req/s | ratio | MB/s | p99 ms | CPU µs/req | ratio | RSS MiB |")
-	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| scenario | server | response | req/s | ratio | MB/s | p99 ms | CPU µs/req | ratio | RSS MiB | peak MiB |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sc := range scenarios {
 		base := results[sc.name]["nginx"]
 		for _, s := range servers {
@@ -373,9 +435,9 @@ func report(servers []*server, scenarios []scenario, results map[string]map[stri
 				ratio = fmt.Sprintf("%.2fx", rps/median(base, func(r result) float64 { return r.rps }))
 				cratio = fmt.Sprintf("%.2fx", cpu/median(base, func(r result) float64 { return r.cpuUS }))
 			}
-			fmt.Printf("| %s | %s | %s | %.0f | %s | %.1f | %.2f | %.1f | %s | %.1f |\n", sc.name, s.name, sizes[sc.name][s.name], rps, ratio,
+			fmt.Printf("| %s | %s | %s | %.0f | %s | %.1f | %.2f | %.1f | %s | %.1f | %.1f |\n", sc.name, s.name, sizes[sc.name][s.name], rps, ratio,
 				median(rs, func(r result) float64 { return r.mbps }), median(rs, func(r result) float64 { return r.p99ms }),
-				cpu, cratio, median(rs, func(r result) float64 { return r.rssMiB }))
+				cpu, cratio, median(rs, func(r result) float64 { return r.rssMiB }), slices.Max(values(rs, func(r result) float64 { return r.peakMiB })))
 		}
 	}
 	fmt.Println()
@@ -440,6 +502,15 @@ http {
         listen 127.0.0.1:%d;
         root %s;
     }
+    server {
+        listen 127.0.0.1:%d ssl http2;
+        ssl_certificate %s/tls.crt;
+        ssl_certificate_key %s/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+        root %s;
+    }
 }
 `
 
@@ -458,6 +529,12 @@ mimetype.assign = (".html" => "text/html", ".js" => "text/javascript", ".bin" =>
 deflate.mimetypes = ("text/html", "text/javascript")
 deflate.allowed-encodings = ("br", "gzip", "deflate")
 deflate.cache-dir = "%s/cache"
+server.modules += ("mod_openssl")
+$SERVER["socket"] == "127.0.0.1:%d" {
+    ssl.engine = "enable"
+    ssl.pemfile = "%s/tls.crt"
+    ssl.privkey = "%s/tls.key"
+}
 `
 
 // caddyfile is Caddy's idiomatic static configuration: file_server with
@@ -468,6 +545,12 @@ const caddyfile = `{
 	auto_https off
 }
 http://127.0.0.1:%d {
+	root * %s
+	encode zstd gzip
+	file_server
+}
+https://127.0.0.1:%d {
+	tls %s/tls.crt %s/tls.key
 	root * %s
 	encode zstd gzip
 	file_server

@@ -89,6 +89,9 @@ func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
 // Off unless listen is set; keep it on loopback or a private network.
 type Admin struct {
 	Listen string `toml:"listen"`
+	// PProf serves Go's CPU and memory profiles under /debug/pprof/
+	// (profile?seconds=N, allocs, heap, goroutine) for diagnosis.
+	PProf bool `toml:"pprof"`
 }
 
 // Cache bounds the in-memory file cache shared by all sites.
@@ -137,6 +140,9 @@ type Site struct {
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
 	HSTS string `toml:"hsts"` // Strict-Transport-Security on HTTPS; default max-age=31536000, "off" for none
+	// HTTPSRedirect, on by default, sends a TLS site's plain-HTTP
+	// requests to HTTPS; false serves them over plain HTTP as well.
+	HTTPSRedirect *bool `toml:"https_redirect"`
 	// ClientCA, a PEM bundle, makes the site require client certificates
 	// that chain to it (mutual TLS).
 	ClientCA string `toml:"client_ca"`
@@ -228,6 +234,10 @@ func (s *Site) Codings() []compress.Coding {
 	}
 	return cs
 }
+
+// RedirectsToHTTPS reports whether a TLS site's plain-HTTP requests are
+// redirected to HTTPS.
+func (s *Site) RedirectsToHTTPS() bool { return s.HTTPSRedirect == nil || *s.HTTPSRedirect }
 
 // Pages returns the error pages keyed by status code.
 func (s *Site) Pages() map[int]string {

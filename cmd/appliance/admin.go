@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +49,9 @@ func (s *server) serveAdmin() (func(), error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg)
+	if s.cfg.Admin.PProf {
+		mux.HandleFunc("GET /debug/pprof/{name}", servePProf)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if a := s.addr(); a == nil {
@@ -57,7 +62,7 @@ func (s *server) serveAdmin() (func(), error) {
 		}
 		io.WriteString(w, "ok\n")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 70 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	s.log.Info("admin listener", "addr", "http://"+ln.Addr().String())
 	return func() {
@@ -87,4 +92,39 @@ func (s *server) certSamples() []metrics.Sample {
 	}
 	slices.SortFunc(out, func(a, b metrics.Sample) int { return strings.Compare(a.Labels[1], b.Labels[1]) })
 	return out
+}
+
+// servePProf writes a profile in pprof's format: "profile" is the CPU
+// for ?seconds= (default 30, at most 60), any other name a runtime
+// profile (allocs, heap, goroutine, block, mutex, threadcreate).
+// Written with runtime/pprof alone: net/http/pprof would link
+// html/template into the binary.
+func servePProf(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	name := r.PathValue("name")
+	if name != "profile" {
+		p := pprof.Lookup(name)
+		if p == nil {
+			http.NotFound(w, r)
+			return
+		}
+		p.WriteTo(w, 0)
+		return
+	}
+	sec, err := strconv.Atoi(r.FormValue("seconds"))
+	if err != nil || sec <= 0 || sec > 60 {
+		sec = 30
+	}
+	if err := pprof.StartCPUProfile(w); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict) // one at a time
+		return
+	}
+	t := time.NewTimer(time.Duration(sec) * time.Second)
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
+	}
+	pprof.StopCPUProfile()
 }

@@ -113,7 +113,7 @@ func TestStopFinishesDownloads(t *testing.T) {
 func TestAdminListener(t *testing.T) {
 	cfg := siteConfig(t, "")
 	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, append(b, "[admin]\nlisten = \"127.0.0.1:0\"\n"...), 0o644)
+	os.WriteFile(cfg, append(b, "[admin]\nlisten = \"127.0.0.1:0\"\npprof = true\n"...), 0o644)
 	p := start(t, "-config", cfg)
 	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
 	for range 3 {
@@ -145,6 +145,19 @@ func TestAdminListener(t *testing.T) {
 	}
 	if res, _ := http.Get("http://" + p.addr + "/metrics"); res.StatusCode != 404 {
 		t.Error("metrics leak onto the public listener")
+	}
+	// Profiles, in pprof's gzipped protocol buffer format.
+	for _, path := range []string{"/debug/pprof/profile?seconds=1", "/debug/pprof/allocs", "/debug/pprof/goroutine"} {
+		res, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := readBody(res); res.StatusCode != 200 || !strings.HasPrefix(b, "\x1f\x8b") {
+			t.Errorf("%s: %d, %d bytes", path, res.StatusCode, len(b))
+		}
+	}
+	if res, _ := http.Get("http://" + admin + "/debug/pprof/nothing"); res.StatusCode != 404 {
+		t.Errorf("unknown profile: %d", res.StatusCode)
 	}
 }
 

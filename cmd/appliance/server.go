@@ -287,6 +287,12 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				plainHandler = toHTTPS(&s.httpsPort, s.acmeHTTP)
 				acmeNames = append(acmeNames, hosts...)
 			}
+			if !site.RedirectsToHTTPS() {
+				plainHandler = siteHandler
+				if site.TLS == "acme" {
+					plainHandler = acmeChallenges(s.acmeHTTP, siteHandler)
+				}
+			}
 			for _, host := range hosts {
 				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))

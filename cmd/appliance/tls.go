@@ -49,7 +49,7 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 // which go to challenge.
 func toHTTPS(port *atomic.Value, challenge http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+		if strings.HasPrefix(r.URL.Path, acmeChallengePath) {
 			challenge.ServeHTTP(w, r)
 			return
 		}
@@ -73,6 +73,21 @@ func toHTTPS(port *atomic.Value, challenge http.Handler) http.Handler {
 		w.WriteHeader(status)
 	})
 }
+
+// acmeChallenges answers ACME HTTP-01 challenges with challenge and
+// everything else with next.
+func acmeChallenges(challenge, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, acmeChallengePath) {
+			challenge.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acmeChallengePath is where ACME CAs fetch HTTP-01 tokens.
+const acmeChallengePath = "/.well-known/acme-challenge/"
 
 // hsts adds Strict-Transport-Security to a site's HTTPS responses.
 func hsts(value string, next http.Handler) http.Handler {

@@ -89,6 +89,7 @@ root = %q
 tls = "manual"
 cert = %q
 key = %q
+https_redirect = false
 [[site]]
 hosts = ["c.test"]
 root = %q
@@ -185,6 +186,9 @@ tls = "off"
 	}
 	if res := do("GET", "c.test", "/"); res.StatusCode != 200 {
 		t.Errorf("plain site: %d", res.StatusCode)
+	}
+	if res := do("GET", "b.test", "/"); res.StatusCode != 200 || res.Header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("TLS site with https_redirect = false over plain HTTP: %d, HSTS %q", res.StatusCode, res.Header.Get("Strict-Transport-Security"))
 	}
 
 	// The local CA survives a restart: clients keep trusting it.
