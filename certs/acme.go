@@ -240,13 +240,7 @@ func (a *ACME) loop() {
 		case <-a.kick:
 		}
 		for _, name := range a.due() {
-			hello := &tls.ClientHelloInfo{
-				ServerName:       name,
-				CipherSuites:     []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
-				SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
-				SupportedCurves:  []tls.CurveID{tls.CurveP256},
-			}
-			a.GetCertificate(hello) // logs and schedules a retry itself
+			a.GetCertificate(ecdsaHello(name)) // logs and schedules a retry itself
 			select {
 			case <-a.done:
 				return
@@ -301,9 +295,22 @@ type CertInfo struct {
 	Err      error     // the last failure, if the name has no certificate
 }
 
-// Certificates lists the configured names, sorted, with their
-// certificates' expiry.
+// Certificates lists the configured names, sorted, with the expiry of
+// the certificates they serve now (after a renewal, the new one's).
 func (a *ACME) Certificates() []CertInfo {
+	// Ask autocert for the names that have a certificate: it answers
+	// from memory, renewed or not, without contacting the CA.
+	a.mu.Lock()
+	var have []string
+	for name := range *a.hosts.Load() {
+		if st := a.names[name]; st != nil && st.leaf != nil {
+			have = append(have, name)
+		}
+	}
+	a.mu.Unlock()
+	for _, name := range have {
+		a.GetCertificate(ecdsaHello(name))
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []CertInfo
@@ -319,6 +326,17 @@ func (a *ACME) Certificates() []CertInfo {
 	}
 	slices.SortFunc(out, func(x, y CertInfo) int { return strings.Compare(x.Name, y.Name) })
 	return out
+}
+
+// ecdsaHello is a ClientHello for name from a client that supports
+// ECDSA certificates.
+func ecdsaHello(name string) *tls.ClientHelloInfo {
+	return &tls.ClientHelloInfo{
+		ServerName:       name,
+		CipherSuites:     []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256},
+		SupportedCurves:  []tls.CurveID{tls.CurveP256},
+	}
 }
 
 // Errors counts failed attempts to obtain a certificate.

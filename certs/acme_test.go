@@ -260,6 +260,10 @@ func TestACMERenews(t *testing.T) {
 			if !leaf.NotAfter.After(first.NotAfter) {
 				t.Errorf("renewed certificate expires %v, first %v", leaf.NotAfter, first.NotAfter)
 			}
+			// The expiry reported (for metrics) follows without a handshake.
+			if got := s.acme.Certificates(); len(got) != 1 || !got[0].NotAfter.After(first.NotAfter) {
+				t.Errorf("Certificates() = %+v after renewal", got)
+			}
 			return
 		}
 	}
