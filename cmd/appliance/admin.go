@@ -54,9 +54,9 @@ func (s *server) serveAdmin() (func(), error) {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if a := s.addr(); a == nil {
-			// HTTPS only: no plain listener to probe.
-		} else if err := probe(a, 2*time.Second); err != nil {
+		if a, secure := s.probeTarget(); a == nil {
+			// No listener yet.
+		} else if err := probe(a, secure, 2*time.Second); err != nil {
 			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -41,7 +41,7 @@ commands:
   ca-cert   print the root certificate of the local CA (tls = "local"),
             creating it in server.state_dir if needed, to install in clients
   health    exit 0 if the server of this configuration answers on its
-            plain-HTTP listener (a container healthcheck)
+            plain-HTTP listener, or HTTPS without one (a container healthcheck)
   hash-password
             read a password from standard input and print its argon2id
             hash, for [[site.auth]] users
@@ -95,12 +95,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return signalServer(cfg, stdout, stderr)
 	}
 	if cmd == "health" {
-		addr, err := net.ResolveTCPAddr("tcp", cfg.Server.HTTP)
-		if err != nil || cfg.Server.HTTP == "" {
-			fmt.Fprintln(stderr, "appliance health: no plain-HTTP listener to probe")
+		listen, secure := cfg.Server.HTTP, false
+		if listen == "" {
+			listen, secure = cfg.Server.HTTPS, true
+		}
+		addr, err := net.ResolveTCPAddr("tcp", listen)
+		if err != nil {
+			fmt.Fprintln(stderr, "appliance health:", err)
 			return 1
 		}
-		if err := probe(addr, 5*time.Second); err != nil {
+		if err := probe(addr, secure, 5*time.Second); err != nil {
 			fmt.Fprintln(stderr, "appliance health:", err)
 			return 1
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestAccessLogAndRotation(t *testing.T) {
@@ -261,5 +262,30 @@ func TestIdleMemory(t *testing.T) {
 	t.Logf("idle RSS %d KiB", kb)
 	if kb == 0 || kb > 16<<10 {
 		t.Fatalf("idle RSS %d KiB, want under 16 MiB (the goal is 12)", kb)
+	}
+}
+
+// TestHealthHTTPSOnly: without a plain-HTTP listener, /healthz (and the
+// watchdog) probe the HTTPS one.
+func TestHealthHTTPSOnly(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "root/index.html", "secure")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[admin]\nlisten = \"127.0.0.1:0\"\n[[site]]\nhosts = [\"pi.lan\"]\nroot = %q\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "root")))
+	p := start(t, "-config", cfg)
+	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
+	res, err := http.Get("http://" + admin + "/healthz")
+	if err != nil || res.StatusCode != 200 || readBody(res) != "ok\n" {
+		t.Fatalf("healthz over HTTPS: %v %d %s", err, res.StatusCode, readBody(res))
+	}
+	// A stopped listener fails the probe.
+	addr, _ := net.ResolveTCPAddr("tcp", httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1])
+	if err := probe(addr, true, time.Second); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	p.cmd.Wait()
+	if err := probe(addr, true, time.Second); err == nil {
+		t.Error("probe of a stopped server succeeded")
 	}
 }

@@ -423,7 +423,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
-	go watchdog(wctx, s.log, s.addr)
+	go watchdog(wctx, s.log, s.probeTarget)
 	for {
 		select {
 		case err := <-s.errc:
@@ -489,13 +489,19 @@ func (s *server) listen(ln net.Listener) {
 	}()
 }
 
-// addr is where the plain-HTTP listener is now, for health probes (nil
-// without one).
-func (s *server) addr() net.Addr {
+// probeTarget is the listener health probes use: the plain-HTTP one
+// when there is one, else the HTTPS one (secure); nil before either.
+func (s *server) probeTarget() (addr net.Addr, secure bool) {
 	if p := s.ln.Load(); p != nil {
-		return (*p).Addr()
+		return (*p).Addr(), false
 	}
-	return nil
+	if a, _ := s.tlsAddr.Load().(string); a != "" {
+		ta, err := net.ResolveTCPAddr("tcp", a)
+		if err == nil {
+			return ta, true
+		}
+	}
+	return nil, false
 }
 
 // reload swaps in a new site set; a config that fails to load or open is
