@@ -203,7 +203,11 @@ func (a *ACME) state(name string) *nameState {
 }
 
 // failed records a failed attempt for name and schedules the next one.
+// Handshakes that waited on the same attempt fail with it and count once.
 func (a *ACME) failed(name string, st *nameState, err error) {
+	if time.Now().Before(st.next) {
+		return
+	}
 	a.errs.Add(1)
 	st.failures++
 	wait := a.retryMax
