@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,37 +13,6 @@ import (
 
 	"appliance/certs/pebbletest"
 )
-
-// activatedListeners makes an http and an https socket to pass to the
-// server as systemd would; the ports are known before it starts, so the
-// CA's validation can be pointed at them.
-func activatedListeners(t *testing.T) (files []*os.File, httpAddr, httpsAddr string) {
-	t.Helper()
-	var addrs []string
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, _ := ln.(*net.TCPListener).File()
-		files, addrs = append(files, f), append(addrs, ln.Addr().String())
-		ln.Close()
-	}
-	return files, addrs[0], addrs[1]
-}
-
-func startActivated(t *testing.T, cfg string, files []*os.File) *proc {
-	t.Helper()
-	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
-	cmd.ExtraFiles = files
-	p := &proc{cmd: cmd, lines: make(chan string, 100)}
-	startProc(t, p)
-	for _, f := range files {
-		f.Close()
-	}
-	return p
-}
 
 // closingPort is a port whose connections are closed at once: a CA's
 // validation that reaches it fails.

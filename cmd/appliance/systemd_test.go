@@ -202,29 +202,13 @@ func TestRestartWithSocketActivation(t *testing.T) {
 // TestSocketActivationHTTPS passes two sockets, named as the units name
 // them: http serves plain HTTP, https the TLS sites.
 func TestSocketActivationHTTPS(t *testing.T) {
-	var files []*os.File
-	var addrs []string
-	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, _ := ln.(*net.TCPListener).File()
-		files, addrs = append(files, f), append(addrs, ln.Addr().String())
-		ln.Close()
-	}
+	files, httpAddr, httpsAddr := activatedListeners(t)
+	addrs := []string{httpAddr, httpsAddr}
 	dir := t.TempDir()
 	writeFile(t, dir, "root/index.html", "over TLS")
 	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \":80\"\nhttps = \":443\"\nstate_dir = %q\n[[site]]\nroot = %q\ntls = \"local\"\n",
 		filepath.Join(dir, "state"), filepath.Join(dir, "root")))
-	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
-	cmd.ExtraFiles = files
-	p := &proc{cmd: cmd, lines: make(chan string, 100)}
-	startProc(t, p)
-	for _, f := range files {
-		f.Close()
-	}
+	p := startActivated(t, cfg, files)
 	line := p.waitLogSeen(t, "msg=serving")
 	if p.addr != addrs[0] || !strings.Contains(line, "https=https://"+addrs[1]) {
 		t.Fatalf("want http on %s and https on %s (the passed sockets, not :80/:443):\n%s", addrs[0], addrs[1], line)
@@ -238,4 +222,35 @@ func TestSocketActivationHTTPS(t *testing.T) {
 	if res, err := plain.Get("http://" + addrs[0] + "/"); err != nil || res.StatusCode != 301 {
 		t.Fatalf("http socket: %v %v", err, res)
 	}
+}
+
+// activatedListeners makes an http and an https socket to pass to the
+// server as systemd would; the ports are known before it starts, so the
+// CA's validation can be pointed at them.
+func activatedListeners(t *testing.T) (files []*os.File, httpAddr, httpsAddr string) {
+	t.Helper()
+	var addrs []string
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := ln.(*net.TCPListener).File()
+		files, addrs = append(files, f), append(addrs, ln.Addr().String())
+		ln.Close()
+	}
+	return files, addrs[0], addrs[1]
+}
+
+func startActivated(t *testing.T, cfg string, files []*os.File) *proc {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
+	cmd.ExtraFiles = files
+	p := &proc{cmd: cmd, lines: make(chan string, 100)}
+	startProc(t, p)
+	for _, f := range files {
+		f.Close()
+	}
+	return p
 }
