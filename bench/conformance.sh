@@ -44,6 +44,7 @@ for p in index second third; do
   cat >"$out/pages/$p.html" <<EOF
 <!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Generated site: $p</title>
+<link rel="icon" href="/logo.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/site.css"><script src="/app.js" defer></script></head>
 <body><nav><a href="/second">second</a><a href="/third">third</a><a href="/">home</a></nav>
 <h1><img src="/logo.svg" alt="" width="40" height="40"> Page $p</h1>
