@@ -63,3 +63,24 @@ func TestServerConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectorByAddress: a client that connects by address sends no
+// SNI; the site for that address answers, not only a catch-all.
+func TestSelectorByAddress(t *testing.T) {
+	ca, err := OpenLocalCA(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := NewSelector()
+	sel.Add("192.168.1.20", ca, nil, nil)
+	sel.Add("pi.lan", ca, nil, nil)
+	hello := &tls.ClientHelloInfo{Conn: fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("192.168.1.20"), Port: 443}}}
+	c, err := sel.GetCertificate(hello)
+	if err != nil || len(c.Leaf.IPAddresses) != 1 || !c.Leaf.IPAddresses[0].Equal(net.ParseIP("192.168.1.20")) {
+		t.Fatalf("by address: %v %v", c, err)
+	}
+	hello.Conn = fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 443}}
+	if _, err := sel.GetCertificate(hello); err != ErrNoCertificate {
+		t.Errorf("another address, no catch-all: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 
 	"golang.org/x/crypto/acme"
@@ -79,9 +80,10 @@ func (s *Selector) Add(pattern string, src Source, clientCAs *x509.CertPool, bas
 }
 
 // GetCertificate implements tls.Config.GetCertificate. A client that
-// sends no SNI (it connected by address) gets the catch-all site's.
+// sends no SNI (it connected by address) gets the certificate of the
+// site for the address it connected to, else the catch-all site's.
 func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	st, ok := s.t.Lookup(hello.ServerName)
+	st, ok := s.lookup(hello)
 	if !ok || st == nil || st.src == nil {
 		return nil, ErrNoCertificate
 	}
@@ -92,10 +94,24 @@ func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 // requires client certificates gets its own configuration, others the
 // listener's (nil).
 func (s *Selector) ConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if st, ok := s.t.Lookup(hello.ServerName); ok && st != nil && st.mutual != nil {
+	if st, ok := s.lookup(hello); ok && st != nil && st.mutual != nil {
 		return st.mutual, nil
 	}
 	return nil, nil
+}
+
+// lookup finds the site for the SNI name or, without one, for the local
+// address of the connection.
+func (s *Selector) lookup(hello *tls.ClientHelloInfo) (*site, bool) {
+	name := hello.ServerName
+	if name == "" && hello.Conn != nil {
+		if host, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
+			if st, ok := s.t.Lookup(host); ok {
+				return st, true
+			}
+		}
+	}
+	return s.t.Lookup(name)
 }
 
 // LoadClientCAs reads a PEM bundle of the CAs whose client certificates

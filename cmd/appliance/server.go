@@ -153,6 +153,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			IdleTimeout:       s.http.IdleTimeout,
 			MaxHeaderBytes:    s.http.MaxHeaderBytes,
 			ErrorLog:          s.http.ErrorLog,
+			// HTTP/2 frames from clients stay at the protocol's default
+			// size: a static server receives only small requests, and a
+			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
+			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
 		s.tls = transport(sc, s.https, s.tlsBase)
 	}
