@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -85,5 +86,30 @@ func BenchmarkEncodeSmall(b *testing.B) {
 				Encode(c, sample[:800])
 			}
 		})
+	}
+}
+
+// TestBrotliMemory: a cached brotli variant of a small file does not
+// allocate the 34 MB tables of a full-window quality-9 encoder (a burst
+// of first requests after a deploy would otherwise spike a small
+// board's memory).
+func TestBrotliMemory(t *testing.T) {
+	src := bytes.Repeat([]byte("function serve(path) { return cache.get(path) || load(path); }\n"), 64) // 4 KiB
+	Encode(Brotli, src) // warm up anything lazily made
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, err := Encode(Brotli, src)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("brotli of 4 KiB allocated %d bytes", got)
+	}
+	if brotliFit(len(src)) != 12 || brotliFit(1<<30) != brotliWindow || brotliFit(1) != 10 {
+		t.Errorf("window for %d bytes: %d", len(src), brotliFit(len(src)))
+	}
+	if dec := roundTrip(t, Brotli, out); !bytes.Equal(dec, src) {
+		t.Error("round trip")
 	}
 }
