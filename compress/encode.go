@@ -27,7 +27,7 @@ const (
 // from 34 MB at quality 9 to under 2 MB for files up to 64 KiB (the
 // usual page, style sheet or script).
 func brotliFit(n int) int {
-	lg := 10 // brotli's smallest window
+	lg := 10                                // brotli's smallest window
 	for lg < brotliWindow && 1<<lg-16 < n { // a window holds 2^lg - 16 bytes
 		lg++
 	}

@@ -95,7 +95,7 @@ func BenchmarkEncodeSmall(b *testing.B) {
 // board's memory).
 func TestBrotliMemory(t *testing.T) {
 	src := bytes.Repeat([]byte("function serve(path) { return cache.get(path) || load(path); }\n"), 64) // 4 KiB
-	Encode(Brotli, src) // warm up anything lazily made
+	Encode(Brotli, src)                                                                                 // warm up anything lazily made
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	out, err := Encode(Brotli, src)
