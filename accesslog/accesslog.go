@@ -183,17 +183,24 @@ func (l *Logger) put(b []byte) {
 
 // Observe calls after once next has answered each request, with what
 // was sent. The access log and the metrics share it.
+// The Recorder is only valid during after: it is reused.
 func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start time.Time)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &Recorder{ResponseWriter: w}
+		rec := recorders.Get().(*Recorder)
+		*rec = Recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		if rec.Status == 0 {
 			rec.Status = http.StatusOK
 		}
 		after(r, rec, start)
+		*rec = Recorder{}
+		recorders.Put(rec)
 	})
 }
+
+// recorders spares the fast path an allocation per request.
+var recorders = sync.Pool{New: func() any { return new(Recorder) }}
 
 // Log queues one line for a request; it never waits.
 func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Time) {

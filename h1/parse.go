@@ -8,14 +8,17 @@ import (
 	"strings"
 )
 
-// request is what the parser extracts from one request head.
+// request is what the parser extracts from one request head. A
+// connection reuses one for all its requests: the header map is cleared
+// and the values' backing array kept.
 type request struct {
 	method    string
 	target    string
 	host      string
 	header    http.Header
-	close     bool // Connection: close
-	headBytes int  // length of the head, CRLFCRLF included
+	values    []string // backing array of the header's values
+	close     bool     // Connection: close
+	headBytes int      // length of the head, CRLFCRLF included
 }
 
 // Outcomes of parse.
@@ -32,45 +35,64 @@ const (
 // Transfer-Encoding), Expect or Upgrade. Everything else returns fallback,
 // so net/http answers it, errors included.
 func parse(b []byte) (*request, int) {
+	req := new(request)
+	st := req.parse(b)
+	return req, st
+}
+
+// parse reads one request head from b into r (see the function parse),
+// reusing r's header map and values.
+func (req *request) parse(b []byte) int {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
 		if bytes.IndexByte(b, '\n') >= 0 && !bytes.Contains(b, crlf) {
-			return nil, fallback // bare LF line endings
+			return fallback // bare LF line endings
 		}
-		return nil, needMore
+		return needMore
 	}
 	// One conversion: the target, names and values are slices of it.
+	// The head is a new string per request, so a value a handler keeps
+	// stays valid.
 	head := string(b[:end+2]) // through the last field line's CRLF
 	lineEnd := strings.Index(head, "\r\n")
 	line := head[:lineEnd]
-	req := &request{headBytes: end + 4}
+	header, values := req.header, req.values
+	*req = request{headBytes: end + 4}
 
 	method, rest, ok := strings.Cut(line, " ")
 	switch {
 	case !ok:
-		return nil, fallback
+		return fallback
 	case method == "GET":
 		req.method = http.MethodGet
 	case method == "HEAD":
 		req.method = http.MethodHead
 	default:
-		return nil, fallback
+		return fallback
 	}
 	target, version, ok := strings.Cut(rest, " ")
 	if !ok || version != "HTTP/1.1" || target == "" || target[0] != '/' {
-		return nil, fallback
+		return fallback
 	}
 	for i := 0; i < len(target); i++ {
 		if c := target[i]; c <= ' ' || c >= 0x7f || c == '#' {
-			return nil, fallback
+			return fallback
 		}
 	}
 	req.target = target
 
 	fields := head[lineEnd+2:]
 	n := strings.Count(fields, "\r\n")
-	values := make([]string, n) // one backing array for every field's value
-	req.header = make(http.Header, n)
+	if cap(values) < n {
+		values = make([]string, n) // one backing array for every field's value
+	}
+	values = values[:n]
+	if header == nil {
+		header = make(http.Header, n)
+	} else {
+		clear(header)
+	}
+	req.header, req.values = header, values
 	hosts := 0
 	for i := 0; len(fields) > 0; i++ {
 		j := strings.Index(fields, "\r\n")
@@ -78,18 +100,18 @@ func parse(b []byte) (*request, int) {
 		fields = fields[j+2:]
 		colon := strings.IndexByte(fl, ':')
 		if colon <= 0 {
-			return nil, fallback // also obs-fold: a line starting with SP or HTAB
+			return fallback // also obs-fold: a line starting with SP or HTAB
 		}
 		name := fl[:colon]
 		for k := 0; k < len(name); k++ {
 			if !isTokenChar(name[k]) {
-				return nil, fallback
+				return fallback
 			}
 		}
 		value := strings.Trim(fl[colon+1:], " \t")
 		for k := 0; k < len(value); k++ {
 			if c := value[k]; c < ' ' && c != '\t' || c == 0x7f {
-				return nil, fallback
+				return fallback
 			}
 		}
 		key := canonicalKey(name)
@@ -97,23 +119,23 @@ func parse(b []byte) (*request, int) {
 		case "Host":
 			hosts++
 			if !validHost(value) {
-				return nil, fallback
+				return fallback
 			}
 			req.host = value
 			continue
 		case "Content-Length":
 			if value != "0" {
-				return nil, fallback
+				return fallback
 			}
 		case "Transfer-Encoding", "Expect", "Upgrade":
-			return nil, fallback
+			return fallback
 		case "Connection":
 			for tok := range strings.SplitSeq(value, ",") {
 				switch tok = strings.Trim(tok, " \t"); {
 				case strings.EqualFold(tok, "close"):
 					req.close = true
 				case strings.EqualFold(tok, "upgrade"):
-					return nil, fallback
+					return fallback
 				}
 			}
 		}
@@ -125,9 +147,9 @@ func parse(b []byte) (*request, int) {
 		}
 	}
 	if hosts != 1 {
-		return nil, fallback
+		return fallback
 	}
-	return req, parsed
+	return parsed
 }
 
 var (
@@ -138,14 +160,25 @@ var (
 // url returns the parsed request target; percent-encoded targets go
 // through net/url exactly as net/http would parse them.
 func (r *request) url() (*url.URL, bool) {
+	u := new(url.URL)
+	return u, r.parseURL(u)
+}
+
+// parseURL sets u to the parsed request target.
+func (r *request) parseURL(u *url.URL) bool {
 	path, query, _ := cutByte(r.target, '?')
 	for i := 0; i < len(path); i++ {
 		if path[i] == '%' {
-			u, err := url.ParseRequestURI(r.target)
-			return u, err == nil
+			parsed, err := url.ParseRequestURI(r.target)
+			if err != nil {
+				return false
+			}
+			*u = *parsed
+			return true
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query}, true
+	*u = url.URL{Path: path, RawQuery: query}
+	return true
 }
 
 func cutByte(s string, c byte) (string, string, bool) {

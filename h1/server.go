@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -322,6 +323,11 @@ type conn struct {
 
 	rbuf []byte
 	w    response
+	// One request's state, reused by the next on the connection: nothing
+	// on the fast path keeps the request past ServeHTTP.
+	req  request
+	hreq http.Request
+	url  url.URL
 }
 
 const readBufSize = 4096
@@ -365,7 +371,8 @@ func (c *conn) serve() {
 	remote := c.nc.RemoteAddr().String()
 	for served := 0; ; served++ {
 		// Parse what is buffered; read more only when needed.
-		req, st := parse(c.rbuf)
+		req := &c.req
+		st := req.parse(c.rbuf)
 		for st == needMore {
 			if len(c.rbuf) == 0 && served > 0 {
 				// Between requests of a keep-alive connection: idle, which
@@ -401,21 +408,21 @@ func (c *conn) serve() {
 			if err != nil {
 				return
 			}
-			req, st = parse(c.rbuf)
+			st = req.parse(c.rbuf)
 		}
 		if st == fallback {
 			c.handoff()
 			return
 		}
-		u, ok := req.url()
-		if !ok {
+		if !req.parseURL(&c.url) {
 			c.handoff()
 			return
 		}
 		c.setDeadline(s.WriteTimeout)
-		hr := &http.Request{
+		hr := &c.hreq
+		*hr = http.Request{
 			Method:     req.method,
-			URL:        u,
+			URL:        &c.url,
 			Proto:      "HTTP/1.1",
 			ProtoMajor: 1,
 			ProtoMinor: 1,
