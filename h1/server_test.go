@@ -3,11 +3,13 @@ package h1
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,28 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 		}
 		if r.Header.Get("Date") == "" {
 			t.Errorf("response %d has no Date", i+1)
+		}
+	}
+}
+
+// TestRequestStateIsFresh: the connection reuses its request state, so
+// nothing of one request may show in the next: headers, URL, query.
+func TestRequestStateIsFresh(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var keys []string
+		for k := range r.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(w, "%s %s?%s %v %s", r.Method, r.URL.Path, r.URL.RawQuery, keys, r.Header.Get("X-B"))
+	}))
+	raw := "GET /a%20b?q=1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: one\r\nX-B: two\r\n\r\n" +
+		"HEAD /c HTTP/1.1\r\nHost: a\r\n\r\n" +
+		"GET /d HTTP/1.1\r\nHost: a\r\nX-B: three\r\nConnection: close\r\n\r\n"
+	rs := exchange(t, addr, raw, "GET", "HEAD", "GET")
+	for i, want := range []string{"GET /a b?q=1 [X-A X-B] one", "", "GET /d? [Connection X-B] three"} {
+		if got := text(rs[i]); got != want {
+			t.Errorf("request %d saw %q, want %q", i+1, got, want)
 		}
 	}
 }
