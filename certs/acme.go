@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -19,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
+
+	"appliance/vhost"
 )
 
 // LetsEncrypt is the default ACME directory.
@@ -128,7 +129,7 @@ func NewACME(opt ACMEOptions) (*ACME, error) {
 func (a *ACME) SetHosts(names []string) {
 	set := make(map[string]bool, len(names))
 	for _, n := range names {
-		set[normalize(n)] = true
+		set[vhost.Normalize(n)] = true
 	}
 	a.hosts.Store(&set)
 	select {
@@ -137,14 +138,10 @@ func (a *ACME) SetHosts(names []string) {
 	}
 }
 
-func normalize(name string) string { return strings.TrimSuffix(strings.ToLower(name), ".") }
-
-// allowed is the host policy: exact configured names only.
+// allowed is the host policy: exact configured names only. host may
+// carry a port (an HTTP-01 request's Host).
 func (a *ACME) allowed(_ context.Context, host string) error {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if !(*a.hosts.Load())[normalize(host)] {
+	if !(*a.hosts.Load())[vhost.Normalize(host)] {
 		return fmt.Errorf("acme: %q is not a configured host", host)
 	}
 	return nil
@@ -162,7 +159,7 @@ func (a *ACME) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, err
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acme.ALPNProto {
 		return a.m.GetCertificate(hello) // the CA validating a TLS-ALPN-01 challenge
 	}
-	name := normalize(hello.ServerName)
+	name := vhost.Normalize(hello.ServerName)
 	if err := a.allowed(context.Background(), name); err != nil {
 		return nil, ErrNoCertificate
 	}

@@ -188,18 +188,8 @@ func TestACMEHTTP01(t *testing.T) {
 	// The CA's TLS-ALPN-01 connections reach a port that only closes
 	// them, as behind a proxy that owns 443: autocert falls back to
 	// HTTP-01 on the plain listener.
-	closer := listen(t)
-	go func() {
-		for {
-			c, err := closer.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	s := &acmeServer{tlsLn: listen(t), httpLn: listen(t)}
-	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: port(closer), HTTPPort: port(s.httpLn)})
+	ca := pebbletest.Start(t, pebbletest.Options{TLSPort: pebbletest.ClosingPort(t), HTTPPort: port(s.httpLn)})
 	s.serve(t, ca, t.TempDir(), "web.example.test")
 	if _, err := s.get("web.example.test", ca.Issuer); err != nil {
 		t.Fatalf("%v\n%s", err, s.log)

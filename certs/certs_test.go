@@ -1,12 +1,19 @@
 package certs
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestLocalCA(t *testing.T) {
@@ -82,5 +89,82 @@ func TestSelectorByAddress(t *testing.T) {
 	hello.Conn = fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 443}}
 	if _, err := sel.GetCertificate(hello); err != ErrNoCertificate {
 		t.Errorf("another address, no catch-all: %v", err)
+	}
+}
+
+// writePair writes a self-signed certificate for name and its key into dir.
+func writePair(t *testing.T, dir, name string) *x509.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	leaf, _ := x509.ParseCertificate(der)
+	return leaf
+}
+
+// TestManualReload: a manual certificate follows its files, rewritten
+// in place or swapped the way Kubernetes updates a Secret volume (a
+// "..data" symlink to a new directory); a broken update keeps the old
+// certificate and is reported.
+func TestManualReload(t *testing.T) {
+	dir := t.TempDir()
+	serving := func(m *Manual) *big.Int {
+		m.mu.Lock()
+		m.checked = time.Time{} // the next handshake checks the files (at most once a second otherwise)
+		m.mu.Unlock()
+		c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "a.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf.SerialNumber
+	}
+
+	// Kubernetes' layout: tls.crt -> ..data/tls.crt, ..data -> ..v1.
+	writePair(t, filepath.Join(dir, "..v1"), "a.test")
+	os.Symlink("..v1", filepath.Join(dir, "..data"))
+	for _, f := range []string{"tls.crt", "tls.key"} {
+		os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f))
+	}
+	m, err := NewManual(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failures []error
+	m.OnError = func(err error) { failures = append(failures, err) }
+	first := serving(m)
+
+	v2 := writePair(t, filepath.Join(dir, "..v2"), "a.test")
+	os.Symlink("..v2", filepath.Join(dir, "..data.tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data.tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if got := serving(m); got.Cmp(v2.SerialNumber) != 0 || got.Cmp(first) == 0 {
+		t.Fatal("the Secret-style swap was not picked up")
+	}
+
+	// Rewritten in place (a new modification time).
+	v3 := writePair(t, filepath.Join(dir, "..v2"), "a.test")
+	future := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(dir, "..v2", "tls.crt"), future, future)
+	if got := serving(m); got.Cmp(v3.SerialNumber) != 0 {
+		t.Fatal("the rewritten files were not picked up")
+	}
+
+	// A broken update: the old certificate stays, the error is reported.
+	os.WriteFile(filepath.Join(dir, "..v2", "tls.key"), []byte("garbage"), 0o600)
+	if got := serving(m); got.Cmp(v3.SerialNumber) != 0 {
+		t.Fatal("a broken update replaced the certificate")
+	}
+	if len(failures) != 1 {
+		t.Errorf("%d failures reported, want 1", len(failures))
 	}
 }

@@ -28,20 +28,13 @@ const (
 	fallback        // not the fast path's business: hand the connection to net/http
 )
 
-// parse reads one request head from b. It accepts only the strict common
-// subset: GET or HEAD, origin-form target of visible ASCII, HTTP/1.1,
+// parse reads one request head from b into req, reusing its header map
+// and values. It accepts only the strict common subset: GET or HEAD,
+// origin-form target of visible ASCII, HTTP/1.1,
 // CRLF line endings, token field names, no obs-fold, exactly one valid
 // Host, and no body framing (Content-Length other than 0,
 // Transfer-Encoding), Expect or Upgrade. Everything else returns fallback,
 // so net/http answers it, errors included.
-func parse(b []byte) (*request, int) {
-	req := new(request)
-	st := req.parse(b)
-	return req, st
-}
-
-// parse reads one request head from b into r (see the function parse),
-// reusing r's header map and values.
 func (req *request) parse(b []byte) int {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
@@ -157,14 +150,8 @@ var (
 	crlfcrlf = []byte("\r\n\r\n")
 )
 
-// url returns the parsed request target; percent-encoded targets go
-// through net/url exactly as net/http would parse them.
-func (r *request) url() (*url.URL, bool) {
-	u := new(url.URL)
-	return u, r.parseURL(u)
-}
-
-// parseURL sets u to the parsed request target.
+// parseURL sets u to the parsed request target; percent-encoded targets
+// go through net/url exactly as net/http would parse them.
 func (r *request) parseURL(u *url.URL) bool {
 	path, query, _ := cutByte(r.target, '?')
 	for i := 0; i < len(path); i++ {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -96,4 +97,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("fast path accepted a body: %q", b)
 		}
 	})
+}
+
+// parse parses b into a new request.
+func parse(b []byte) (*request, int) {
+	req := new(request)
+	st := req.parse(b)
+	return req, st
+}
+
+// url returns the parsed request target.
+func (r *request) url() (*url.URL, bool) {
+	u := new(url.URL)
+	return u, r.parseURL(u)
 }

@@ -108,6 +108,27 @@ func Start(t testing.TB, opt Options) *CA {
 	return c
 }
 
+// ClosingPort returns a loopback port whose connections are closed at
+// once, until the test ends: pointing Options.TLSPort or HTTPPort at it
+// makes that challenge type fail, so that the CA validates by the other.
+func ClosingPort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // Requests counts requests to the ACME API so far.
 func (c *CA) Requests() int64 { return c.requests.Load() }
 

@@ -14,26 +14,6 @@ import (
 	"appliance/certs/pebbletest"
 )
 
-// closingPort is a port whose connections are closed at once: a CA's
-// validation that reaches it fails.
-func closingPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func portOf(addr string) int {
 	_, p, _ := net.SplitHostPort(addr)
 	var n int
@@ -63,9 +43,9 @@ func TestACME(t *testing.T) {
 
 func testACME(t *testing.T, challenge string) {
 	files, httpAddr, httpsAddr := activatedListeners(t)
-	opt := pebbletest.Options{TLSPort: portOf(httpsAddr), HTTPPort: closingPort(t)}
+	opt := pebbletest.Options{TLSPort: portOf(httpsAddr), HTTPPort: pebbletest.ClosingPort(t)}
 	if challenge == "http-01" {
-		opt = pebbletest.Options{TLSPort: closingPort(t), HTTPPort: portOf(httpAddr)}
+		opt = pebbletest.Options{TLSPort: pebbletest.ClosingPort(t), HTTPPort: portOf(httpAddr)}
 	}
 	ca := pebbletest.Start(t, opt)
 	dir := t.TempDir()
@@ -95,10 +75,17 @@ hsts = "max-age=600; includeSubDomains"
 %s`, state, ca.URL, ca.RootsPEM, filepath.Join(dir, "shop"), filepath.Join(dir, "docs"), extra))
 	}
 	cfg := config("")
-	p := startActivated(t, cfg, files)
-	// The certificates come in the background, before any visitor.
+	notify, sock := notifySocket(t)
+	p := startActivated(t, cfg, files, "NOTIFY_SOCKET="+sock)
+	// The certificates come in the background, before any visitor;
+	// systemd's STATUS says so, then says again once both are there.
 	p.waitLog(t, "certificate ready")
 	p.waitLog(t, "certificate ready")
+	for msg := nextNotify(t, notify, true); !strings.Contains(msg, "certificates: 2 acme") || strings.Contains(msg, "pending"); msg = nextNotify(t, notify, true) {
+		if strings.HasPrefix(msg, "READY=1") && !strings.Contains(msg, "certificates: 2 acme") {
+			t.Fatalf("STATUS without the certificates: %q", msg)
+		}
+	}
 
 	client := httpsClient(httpsAddr, &tls.Config{RootCAs: ca.Issuer})
 	serials := map[string]string{}

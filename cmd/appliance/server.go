@@ -54,7 +54,7 @@ type server struct {
 
 	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
-	tlsAddr   atomic.Value                 // string: the HTTPS listener's address
+	tlsAddr   atomic.Pointer[net.Addr]     // the HTTPS listener's address (nil: none yet)
 	errc      chan error                   // a listener that failed
 }
 
@@ -78,8 +78,8 @@ func (s *server) status() string {
 	if p := s.ln.Load(); p != nil {
 		st += fmt.Sprintf(" on http://%s", (*p).Addr())
 	}
-	if a, _ := s.tlsAddr.Load().(string); a != "" {
-		st += fmt.Sprintf(" and https://%s", a)
+	if a := s.tlsAddr.Load(); a != nil {
+		st += fmt.Sprintf(" and https://%s", *a)
 		var parts []string
 		if s.acme != nil && len(set.acme) > 0 {
 			pending := 0
@@ -275,7 +275,14 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 		siteHandler = observe(hosts[0], siteHandler, access, site.Logged(), reg)
 		plainHandler := siteHandler
 		if tlsSite(site) {
-			plainHandler = toHTTPS(&s.httpsPort, siteHandler)
+			// Plain HTTP: ACME's HTTP-01 challenges (or, for other TLS
+			// sites, whatever the root has there), then the redirect to
+			// HTTPS unless the site serves plain HTTP too.
+			rest := siteHandler
+			if site.RedirectsToHTTPS() {
+				rest = toHTTPS(&s.httpsPort)
+				plainHandler = acmeChallenges(siteHandler, rest)
+			}
 			var src certs.Source = s.localCA
 			switch site.TLS {
 			case "local":
@@ -288,14 +295,8 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				}
 			case "acme":
 				src = s.acme
-				plainHandler = toHTTPS(&s.httpsPort, s.acmeHTTP)
+				plainHandler = acmeChallenges(s.acmeHTTP, rest)
 				acmeNames = append(acmeNames, hosts...)
-			}
-			if !site.RedirectsToHTTPS() {
-				plainHandler = siteHandler
-				if site.TLS == "acme" {
-					plainHandler = acmeChallenges(s.acmeHTTP, siteHandler)
-				}
 			}
 			for _, host := range hosts {
 				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
@@ -414,7 +415,8 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		defer os.Remove(pf)
 	}
 	if tlsLn != nil {
-		s.tlsAddr.Store(tlsLn.Addr().String())
+		a := tlsLn.Addr()
+		s.tlsAddr.Store(&a)
 	}
 	if s.cfg.Admin.Listen != "" {
 		stopAdmin, err := s.serveAdmin()
@@ -499,11 +501,8 @@ func (s *server) probeTarget() (addr net.Addr, secure bool) {
 	if p := s.ln.Load(); p != nil {
 		return (*p).Addr(), false
 	}
-	if a, _ := s.tlsAddr.Load().(string); a != "" {
-		ta, err := net.ResolveTCPAddr("tcp", a)
-		if err == nil {
-			return ta, true
-		}
+	if a := s.tlsAddr.Load(); a != nil {
+		return *a, true
 	}
 	return nil, false
 }

@@ -242,10 +242,10 @@ func activatedListeners(t *testing.T) (files []*os.File, httpAddr, httpsAddr str
 	return files, addrs[0], addrs[1]
 }
 
-func startActivated(t *testing.T, cfg string, files []*os.File) *proc {
+func startActivated(t *testing.T, cfg string, files []*os.File, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary, "-config", cfg)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https")
+	cmd.Env = append(append(os.Environ(), "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https"), env...)
 	cmd.ExtraFiles = files
 	p := &proc{cmd: cmd, lines: make(chan string, 100)}
 	startProc(t, p)

@@ -45,14 +45,9 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 }
 
 // toHTTPS redirects plain-HTTP requests of a TLS site to HTTPS (308 keeps
-// the method of a non-GET request), except ACME HTTP-01 challenges,
-// which go to challenge.
-func toHTTPS(port *atomic.Value, challenge http.Handler) http.Handler {
+// the method of a non-GET request).
+func toHTTPS(port *atomic.Value) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, acmeChallengePath) {
-			challenge.ServeHTTP(w, r)
-			return
-		}
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h

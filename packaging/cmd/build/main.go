@@ -77,6 +77,21 @@ func main() {
 	}
 }
 
+// goBuild builds pkg, stripped and static, for linux/goarch into out;
+// ldflags are added to -s -w.
+func goBuild(out, pkg, goarch, goarm, ldflags string, tags ...string) error {
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w " + ldflags, "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	build := exec.Command("go", append(args, pkg)...)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm)
+	if o, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
+	}
+	return nil
+}
+
 // debVersion is 0.1.0~git<date>.<commit>, or 0.1.0~dev outside git.
 func debVersion() string {
 	out, err := exec.Command("git", "log", "-1", "--format=%cd.%h", "--date=format:%Y%m%d").Output()
@@ -102,11 +117,8 @@ func buildDeb(arch, version, out string) (string, error) {
 		return "", err
 	}
 
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version,
-		"-o", filepath.Join(root, "usr/bin/appliance"), "./cmd/appliance")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+ga[0], "GOARM="+ga[1])
-	if o, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, o)
+	if err := goBuild(filepath.Join(root, "usr/bin/appliance"), "./cmd/appliance", ga[0], ga[1], "-X main.version="+version); err != nil {
+		return "", err
 	}
 	files := map[string]string{ // destination -> source
 		"lib/systemd/system/appliance.service":        "packaging/systemd/appliance.service",

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"time"
@@ -86,10 +85,8 @@ func image(p platform, version string) (v1.Image, error) {
 	}
 	bin.Close()
 	defer os.Remove(bin.Name())
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+version, "-o", bin.Name(), "./cmd/appliance")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+p.arch, "GOARM="+p.goarm)
-	if o, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v\n%s", err, o)
+	if err := goBuild(bin.Name(), "./cmd/appliance", p.arch, p.goarm, "-X main.version="+version); err != nil {
+		return nil, err
 	}
 	binary, err := os.ReadFile(bin.Name())
 	if err != nil {

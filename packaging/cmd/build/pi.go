@@ -72,13 +72,12 @@ func buildPi(opt piOptions) error {
 		"randomd":   "github.com/gokrazy/gokrazy/cmd/randomd",
 	}
 	for name, pkg := range bins {
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "gokrazy,netgo,osusergo",
-			"-ldflags", "-s -w -X main.buildTimestamp="+stamp+" -X main.version="+debVersion(),
-			"-o", filepath.Join(tmp, name), pkg)
-		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("building %s: %w", pkg, err)
+		ldflags := "-X main.buildTimestamp=" + stamp
+		if name == "appliance" {
+			ldflags = "-X main.version=" + debVersion()
+		}
+		if err := goBuild(filepath.Join(tmp, name), pkg, "arm64", "", ldflags, "gokrazy", "netgo", "osusergo"); err != nil {
+			return err
 		}
 	}
 	kernelDir, err := moduleDir(kernelRPi)
