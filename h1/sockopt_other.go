@@ -7,3 +7,5 @@ import "net"
 func cork(net.Conn, bool) bool { return false }
 
 func quickAck(net.Conn) {}
+
+func limitUnsent(net.Conn) {}

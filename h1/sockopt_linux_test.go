@@ -1,0 +1,38 @@
+package h1
+
+import (
+	"net"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestLimitUnsent checks that the kernel takes the TCP_NOTSENT_LOWAT
+// that h1 connections are served with.
+func TestLimitUnsent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	limitUnsent(sc)
+	rc, _ := sc.(*net.TCPConn).SyscallConn()
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) {
+		v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT)
+	})
+	if gerr != nil || v != notSentLowat {
+		t.Fatalf("TCP_NOTSENT_LOWAT = %d, %v; want %d", v, gerr, notSentLowat)
+	}
+}
