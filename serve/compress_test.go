@@ -216,6 +216,40 @@ func TestCompressionSelection(t *testing.T) {
 	}
 }
 
+// TestCrossSiteHTMLOverTLS: an HTML page over TLS is not compressed for
+// requests another site can trigger and measure (BREACH, see crossSite).
+func TestCrossSiteHTMLOverTLS(t *testing.T) {
+	h, _ := site(t, map[string]string{"app.js": jsText, "page.html": jsText}, Options{}, CacheOptions{})
+	const google = "https://google.com/"
+	tests := []struct {
+		name, target, encoding string
+		header                 []string
+	}{
+		{"no Referer", "https://a.example/page.html", "br", nil},
+		{"cross-site Referer (testssl's probe)", "https://a.example/page.html", "", []string{"Referer", google}},
+		{"identity refused", "https://a.example/page.html", "br", []string{"Referer", google, "Accept-Encoding", "identity;q=0"}},
+		{"same-host Referer", "https://a.example/page.html", "br", []string{"Referer", "https://A.example:8443/x"}},
+		{"plain HTTP", "http://a.example/page.html", "br", []string{"Referer", google}},
+		{"not HTML", "https://a.example/app.js", "br", []string{"Referer", google}},
+		{"cross-site image", "https://a.example/page.html", "", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "image"}},
+		{"cross-site frame", "https://a.example/page.html", "", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "iframe"}},
+		{"link from a search engine", "https://a.example/page.html", "br", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document", "Referer", google}},
+		{"same-site fetch", "https://a.example/page.html", "br", []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "cors", "Referer", "https://b.a.example/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := append([]string{"Accept-Encoding", "br, gzip"}, tt.header...)
+			res := do(h, "GET", tt.target, header...)
+			if res.StatusCode != 200 || res.Header.Get("Content-Encoding") != tt.encoding || res.Header.Get("Vary") != "Accept-Encoding" {
+				t.Fatalf("%d, Content-Encoding %q, Vary %q; want %q", res.StatusCode, res.Header.Get("Content-Encoding"), res.Header.Get("Vary"), tt.encoding)
+			}
+			if b := decode(t, res.Header.Get("Content-Encoding"), []byte(body(t, res))); string(b) != jsText {
+				t.Fatalf("body differs")
+			}
+		})
+	}
+}
+
 func TestSidecars(t *testing.T) {
 	h, root := site(t, map[string]string{"app.js": jsText, "logo.png": "png"}, Options{}, CacheOptions{Revalidate: time.Nanosecond})
 	// Sidecars whose bytes we can recognise: precompressed content is

@@ -3,7 +3,9 @@ package serve
 import (
 	"crypto/sha256"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"appliance/compress"
@@ -93,7 +95,14 @@ func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) *Representati
 	if base.offered == 0 && !excludesSomething(accept) {
 		return base // the common case: only identity, and nothing said against it
 	}
-	c, ok := compress.Negotiate(accept, base.offered)
+	offered := base.offered
+	if r.TLS != nil && offered != 0 && strings.HasPrefix(base.ContentType, "text/html") && crossSite(r) {
+		offered = 0 // see crossSite
+	}
+	c, ok := compress.Negotiate(accept, offered)
+	if !ok && offered != base.offered {
+		c, ok = compress.Negotiate(accept, base.offered) // identity refused
+	}
 	if !ok {
 		return nil
 	}
@@ -126,4 +135,39 @@ func excludesSomething(accept []string) bool {
 		}
 	}
 	return false
+}
+
+// crossSite reports whether r was made on another site's behalf in a way
+// that site could repeat and measure unseen: an image, a script, a fetch,
+// a frame. An HTML page over TLS then goes out uncompressed, which is
+// what BREACH needs to be impossible (it guesses a page's secret from
+// the compressed length of responses to requests it triggers); a static
+// page holds no secret, but a scanner (testssl) cannot know that, and
+// neither can the server for pages it did not write. Top-level
+// navigations from other sites (a search result) keep compression, and
+// so does every request from the site itself or with no Referer. The
+// decision rests on Fetch Metadata, or, from clients that send none, on
+// the Referer's host. It is not listed in Vary: every client accepts
+// either representation, and varying on these headers would defeat
+// browser caches (a reload differs in Sec-Fetch-Site from a link).
+func crossSite(r *http.Request) bool {
+	if site := r.Header["Sec-Fetch-Site"]; len(site) > 0 {
+		if site[0] != "cross-site" {
+			return false
+		}
+		return !(r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document")
+	}
+	ref := r.Header["Referer"]
+	if len(ref) == 0 {
+		return false
+	}
+	u, err := url.Parse(ref[0])
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return !strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
 }
