@@ -63,8 +63,8 @@ type prefixConn struct {
 
 type tlsKey struct{}
 
-// chainConnContext lets handlers of handed-off HTTPS connections see
-// their TLS state (net/http sets r.TLS only for a bare *tls.Conn).
+// chainConnContext keeps a handed-off HTTPS connection's TLS state in its
+// context (net/http sets r.TLS only for a bare *tls.Conn).
 func chainConnContext(next func(context.Context, net.Conn) context.Context) func(context.Context, net.Conn) context.Context {
 	return func(ctx context.Context, c net.Conn) context.Context {
 		if pc, ok := c.(*prefixConn); ok && pc.tls != nil {
@@ -77,14 +77,19 @@ func chainConnContext(next func(context.Context, net.Conn) context.Context) func
 	}
 }
 
-// TLS returns a request's TLS state, wherever it was served; nil for
-// plain HTTP.
-func TLS(r *http.Request) *tls.ConnectionState {
-	if r.TLS != nil {
-		return r.TLS
+// withTLS sets r.TLS on requests of handed-off HTTPS connections, so that
+// handlers see it wherever a request was served.
+func withTLS(next http.Handler) http.Handler {
+	if next == nil {
+		next = http.DefaultServeMux
 	}
-	st, _ := r.Context().Value(tlsKey{}).(*tls.ConnectionState)
-	return st
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st, ok := r.Context().Value(tlsKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
+			r = r.WithContext(r.Context()) // a copy: the caller's request stays as it was
+			r.TLS = st
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (c *prefixConn) Close() error {

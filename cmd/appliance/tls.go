@@ -14,7 +14,6 @@ import (
 
 	"appliance/certs"
 	"appliance/config"
-	"appliance/h1"
 	"appliance/vhost"
 )
 
@@ -100,7 +99,7 @@ func hsts(value string, next http.Handler) http.Handler {
 // than the one its TLS handshake (SNI) chose (RFC 9110 15.5.20).
 func misdirected(sites *vhost.Table[int], next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := h1.TLS(r); st != nil && st.ServerName != "" {
+		if st := r.TLS; st != nil && st.ServerName != "" {
 			bySNI, ok1 := sites.Lookup(st.ServerName)
 			byHost, ok2 := sites.Lookup(r.Host)
 			if ok1 && (!ok2 || bySNI != byHost) {
