@@ -351,7 +351,8 @@ func (c *conn) serve() {
 	}
 	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
 	if s.TLSConfig != nil {
-		tc := tls.Server(c.raw, s.TLSConfig)
+		bc := newBatchConn(c.raw)
+		tc := tls.Server(bc, s.TLSConfig)
 		if err := tc.Handshake(); err != nil {
 			return
 		}
@@ -361,6 +362,7 @@ func (c *conn) serve() {
 		c.nc, c.tls = tc, &st
 		switch st.NegotiatedProtocol {
 		case "h2":
+			bc.batch()
 			c.handoffTLS(tc)
 			return
 		case "acme-tls/1":

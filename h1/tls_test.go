@@ -18,13 +18,7 @@ import (
 // TestTLSStateOnBothPaths: handlers see r.TLS whether the fast path or
 // net/http (a handed-off connection) served the request.
 func TestTLSStateOnBothPaths(t *testing.T) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"a.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	cfg := &tls.Config{Certificates: []tls.Certificate{testCert(t)}}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sni := "none"
 		if r.TLS != nil {
@@ -51,4 +45,16 @@ func TestTLSStateOnBothPaths(t *testing.T) {
 			t.Errorf("%q:\n%s", raw, s)
 		}
 	}
+}
+
+// testCert is a self-signed certificate for a.test.
+func testCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"a.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
