@@ -35,8 +35,9 @@ type batchConn struct {
 const batchSize = 64 << 10
 
 // drainGrace bounds how long a deadline change or Close waits for the
-// queue to reach a client that does not read.
-var drainGrace = 5 * time.Second
+// queue to reach a client that does not read; short, since net/http's
+// Server.Close closes its connections one after another.
+var drainGrace = time.Second
 
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, batchSize); return &b }}
 
