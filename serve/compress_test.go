@@ -6,6 +6,7 @@ import (
 	"compress/zlib"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,4 +308,33 @@ func TestCompressedVariantsAreCachedOnce(t *testing.T) {
 	if _, b := h.cache.Stats(); b != bytesAfterFirst || b < int64(len(jsText)+len(first)) {
 		t.Fatalf("cache holds %d bytes, %d after the first request; want the file and its variant once", b, bytesAfterFirst)
 	}
+}
+
+// FuzzCrossSite: the BREACH guard's reading of untrusted headers never
+// panics, never calls a request cross-site without a reason, and always
+// trusts Fetch Metadata over the Referer.
+func FuzzCrossSite(f *testing.F) {
+	f.Add("a.example", "https://google.com/", "", "", "")
+	f.Add("a.example:8443", "https://A.EXAMPLE/x", "", "", "")
+	f.Add("[::1]:443", "https://[::1]/", "", "", "")
+	f.Add("a.example", "https://google.com/", "cross-site", "navigate", "document")
+	f.Add("a.example", "", "cross-site", "no-cors", "image")
+	f.Add("a.example", "//evil/%zz", "same-origin", "cors", "empty")
+	f.Fuzz(func(t *testing.T, host, referer, site, mode, dest string) {
+		r := &http.Request{Host: host, Header: http.Header{}}
+		for k, v := range map[string]string{"Referer": referer, "Sec-Fetch-Site": site, "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		got := crossSite(r)
+		switch {
+		case site != "" && site != "cross-site" && got:
+			t.Fatalf("Sec-Fetch-Site %q called cross-site", site)
+		case site == "cross-site" && mode == "navigate" && dest == "document" && got:
+			t.Fatal("a top-level navigation called cross-site")
+		case site == "" && referer == "" && got:
+			t.Fatal("no Referer and no Fetch Metadata called cross-site")
+		}
+	})
 }
