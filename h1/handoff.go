@@ -84,9 +84,11 @@ func withTLS(next http.Handler) http.Handler {
 		next = http.DefaultServeMux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st, ok := r.Context().Value(tlsKey{}).(*tls.ConnectionState); ok && r.TLS == nil {
-			r = r.WithContext(r.Context()) // a copy: the caller's request stays as it was
-			r.TLS = st
+		if r.TLS == nil { // HTTP/2 requests have it: no context lookup for them
+			if st, ok := r.Context().Value(tlsKey{}).(*tls.ConnectionState); ok {
+				r = r.WithContext(r.Context()) // a copy: the caller's request stays as it was
+				r.TLS = st
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -31,7 +31,6 @@ type response struct {
 	written     int64
 	chunked     bool
 	closeAfter  bool
-	corked      bool
 }
 
 func (w *response) reset(r *http.Request) {
@@ -44,7 +43,6 @@ func (w *response) reset(r *http.Request) {
 	w.written = 0
 	w.chunked = false
 	w.closeAfter = r.Close
-	w.corked = false
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -189,8 +187,8 @@ func (w *response) ReadFrom(r io.Reader) (int64, error) {
 	// goes out uncorked, as the window opens (see notSentLowat). Corked
 	// through the whole file, the last partial segment of every sendfile
 	// waits for the next, which halved 10 MiB throughput on loopback.
-	if w.written == 0 && !w.corked {
-		w.corked = cork(w.c.nc, true)
+	if w.written == 0 && cork(w.c.nc, true) {
+		defer cork(w.c.nc, false)
 	}
 	if err := w.flush(); err != nil {
 		return 0, err
@@ -206,10 +204,6 @@ func (w *response) ReadFrom(r io.Reader) (int64, error) {
 	}
 	n, err := io.Copy(w.c.nc, r)
 	w.written += n
-	if w.corked {
-		w.corked = false
-		cork(w.c.nc, false)
-	}
 	if err != nil {
 		w.closeAfter = true
 	}
@@ -264,14 +258,6 @@ func (w *response) finish() error {
 	}
 	if w.length >= 0 && !w.head && w.bodyAllowed && w.written != w.length {
 		w.closeAfter = true // the client cannot frame what follows
-	}
-	if w.corked {
-		err := w.flush()
-		cork(w.c.nc, false)
-		if err != nil || w.closeAfter {
-			return err
-		}
-		return nil
 	}
 	if w.closeAfter {
 		return w.flush()

@@ -10,21 +10,7 @@ import (
 // TestLimitUnsent checks that the kernel takes the TCP_NOTSENT_LOWAT
 // that h1 connections are served with.
 func TestLimitUnsent(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
+	sc, _ := tcpPair(t)
 	limitUnsent(sc)
 	rc, _ := sc.(*net.TCPConn).SyscallConn()
 	var v int
