@@ -40,8 +40,8 @@ var hashSem = make(chan struct{}, 2)
 // NewAuth compiles an auth rule; users maps names to bcrypt ($2a$, $2b$,
 // $2y$) or argon2id ($argon2id$) hashes.
 func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
-	if !strings.HasPrefix(prefix, "/") {
-		return nil, fmt.Errorf("auth path %q must start with /", prefix)
+	if err := checkPrefix("auth", prefix); err != nil {
+		return nil, err
 	}
 	if realm == "" {
 		realm = "restricted"
@@ -75,7 +75,7 @@ func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
 // covers reports whether the rule protects path: the prefix itself, with
 // or without its trailing slash, and everything below it.
 func (a *Auth) covers(path string) bool {
-	return strings.HasPrefix(path, a.prefix) || path == strings.TrimSuffix(a.prefix, "/")
+	return hasPrefixFold(path, a.prefix) || strings.EqualFold(path, strings.TrimSuffix(a.prefix, "/"))
 }
 
 // check reports whether r carries valid credentials for this rule.

@@ -103,7 +103,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
 			target := rd.to.expand(orig, m)
 			if !rd.abs {
-				target = "/" + strings.TrimLeft(target, "/\\") // never //host
+				target = local(target)
 			}
 			if !strings.Contains(rd.to.raw, "?") && r.URL.RawQuery != "" {
 				target += "?" + r.URL.RawQuery
@@ -126,7 +126,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if target, q, hasQ = strings.Cut(target, "?"); hasQ {
 				rawQuery = q
 			}
-			p = "/" + strings.TrimLeft(target, "/")
+			p = clean(local(target))
 			applied++
 			if rw.last {
 				break
@@ -139,12 +139,12 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case pol == "add" && last != "" && !strings.Contains(last, "."):
 			if ok, dir := e.exists(p); !ok || dir { // a file keeps its name
-				e.sendRedirect(w, r, (&urlPath{p + "/"}).escaped()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+				e.sendRedirect(w, r, local((&urlPath{p + "/"}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
 				return
 			}
 		case pol == "remove" && last == "":
 			if _, dir := e.exists(p); !dir {
-				e.sendRedirect(w, r, (&urlPath{strings.TrimRight(p, "/")}).escaped()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+				e.sendRedirect(w, r, local((&urlPath{strings.TrimRight(p, "/")}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
 				return
 			}
 		}
@@ -199,6 +199,33 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !hw.applied {
 		hw.apply()
 	}
+}
+
+// local makes a path-only redirect or rewrite target start with exactly
+// one slash: "//host/x" or "/\\host/x" in a Location would send the
+// client to another host.
+func local(target string) string {
+	return "/" + strings.TrimLeft(target, "/\\")
+}
+
+// clean puts a rewritten path in canonical form, as the request's own
+// path already is, so that access and auth rules see what is served.
+func clean(p string) string {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring case: access and auth rules
+// also cover "/PRIVATE/", which a case-insensitive file system serves as
+// "/private/".
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func query(raw string) string {
@@ -285,7 +312,7 @@ func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 	}
 	for _, p := range paths {
 		for _, a := range e.rules.Access {
-			if strings.HasPrefix(p, a.prefix) && (!addr.IsValid() || !a.allows(addr)) {
+			if a.covers(p) && (!addr.IsValid() || !a.allows(addr)) {
 				plain(w, r, http.StatusForbidden)
 				return false
 			}

@@ -420,3 +420,45 @@ func Benchmark50RulesNoMatch(b *testing.B) {
 	}
 	benchRules(b, rules)
 }
+
+// TestRulesOnOddPaths covers what the engine does on its own with paths
+// that the server's edge would have made canonical first: rules still
+// hold, in any letter case, and no redirect leaves the site.
+func TestRulesOnOddPaths(t *testing.T) {
+	rules := Rules{
+		Access:   []*Access{must(NewAccess("/admin/", nil, []string{"all"}))},
+		Auth:     []*Auth{must(NewAuth("/private/", "staff", map[string]string{"alice": HashPassword("x")}))},
+		Rewrites: []*Rewrite{must(NewRewrite(`^/r/(.*)$`, "/x//$1", false, Cond{}))},
+	}
+	for target, status := range map[string]int{
+		"/ADMIN/x": 403, "/Admin": 403, "/admin": 403, "/PRIVATE/x.html": 401, "/Private": 401,
+		"/r/private/x.html": 200, // "/x/private/x.html": not the protected directory
+	} {
+		if res := serve(t, rules, "GET", target); res.StatusCode != status {
+			t.Errorf("%s: %d, want %d", target, res.StatusCode, status)
+		}
+	}
+	rules.Rewrites = []*Rewrite{must(NewRewrite(`^/r/(.*)$`, "/.//$1", false, Cond{}))}
+	if res := serve(t, rules, "GET", "/r/private/x.html"); res.StatusCode != 401 {
+		t.Errorf("a rewrite to a non-canonical path slipped past auth: %d", res.StatusCode)
+	}
+	for _, pol := range []string{"add", "remove"} {
+		for _, target := range []string{"//evil.test/x", "//evil.test/", "/\\evil.test/x", "/\\evil.test/"} {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.URL.Path = target
+			rec := httptest.NewRecorder()
+			must(New(Rules{TrailingSlash: pol}, exists, echo)).ServeHTTP(rec, req)
+			if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
+				t.Errorf("trailing_slash %s, %q: Location %q", pol, target, loc)
+			}
+		}
+	}
+	for _, bad := range []string{"/a//b/", "/a/./b/", "/a/../b/", "/a\\b/", "a/"} {
+		if _, err := NewAuth(bad, "r", map[string]string{"u": HashPassword("x")}); err == nil {
+			t.Errorf("auth path %q accepted", bad)
+		}
+		if _, err := NewAccess(bad, nil, []string{"all"}); err == nil {
+			t.Errorf("access path %q accepted", bad)
+		}
+	}
+}

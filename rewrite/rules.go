@@ -241,8 +241,8 @@ type Access struct {
 // not empty, a client outside it is refused. Entries are CIDR prefixes
 // or single addresses.
 func NewAccess(prefix string, allow, deny []string) (*Access, error) {
-	if !strings.HasPrefix(prefix, "/") {
-		return nil, fmt.Errorf("access path %q must start with /", prefix)
+	if err := checkPrefix("access", prefix); err != nil {
+		return nil, err
 	}
 	a := &Access{prefix: prefix}
 	for _, l := range []struct {
@@ -261,6 +261,25 @@ func NewAccess(prefix string, allow, deny []string) (*Access, error) {
 		return nil, fmt.Errorf("access %q: give allow or deny", prefix)
 	}
 	return a, nil
+}
+
+// checkPrefix refuses a rule path that no canonical request path can
+// match, such as "/a//b/" or "/a/../b/": a rule written so would protect
+// nothing.
+func checkPrefix(kind, prefix string) error {
+	if !strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf("%s path %q must start with /", kind, prefix)
+	}
+	if c := clean(prefix); c != prefix || strings.Contains(prefix, "/..") || strings.ContainsAny(prefix, "\\\x00") {
+		return fmt.Errorf("%s path %q is not in canonical form (no empty, \".\" or \"..\" segments, no backslash)", kind, prefix)
+	}
+	return nil
+}
+
+// covers reports whether the rule applies to path: the prefix itself, with
+// or without its trailing slash, and everything below it.
+func (a *Access) covers(path string) bool {
+	return hasPrefixFold(path, a.prefix) || strings.EqualFold(path, strings.TrimSuffix(a.prefix, "/"))
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

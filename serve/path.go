@@ -10,11 +10,14 @@ import (
 // maxPathLen bounds the decoded request path; longer ones get 414.
 const maxPathLen = 2048
 
-// cleanPath validates a decoded URL path and returns it in canonical form
-// (no empty or "." segments, trailing slash kept) or the status to answer
-// with. It fails closed: ".." segments, NUL, backslashes and invalid UTF-8
-// are 400, dotfiles and dot-directories are 404 except /.well-known/.
-func cleanPath(p string) (string, int) {
+// CleanPath is the canonical form of a decoded URL path, the one every
+// rule and the file lookup see, or the status that refuses it. Empty and
+// "." segments are dropped ("//a/./b" is "/a/b", as nginx's merge_slashes
+// and Caddy's path matchers do); a trailing slash is kept. It fails
+// closed: a path not starting with "/", a ".." segment, NUL, a backslash
+// or invalid UTF-8 is 400, one longer than maxPathLen 414. A path that is
+// already canonical comes back as it is, without allocating.
+func CleanPath(p string) (string, int) {
 	if len(p) == 0 || p[0] != '/' {
 		return "", http.StatusBadRequest
 	}
@@ -25,7 +28,6 @@ func cleanPath(p string) (string, int) {
 		return "", http.StatusBadRequest
 	}
 	clean := true
-	first := true
 	for i := 1; i <= len(p); {
 		j := strings.IndexByte(p[i:], '/')
 		if j < 0 {
@@ -35,22 +37,15 @@ func cleanPath(p string) (string, int) {
 		if strings.IndexByte(seg, 0) >= 0 || strings.IndexByte(seg, '\\') >= 0 {
 			return "", http.StatusBadRequest
 		}
-		switch {
-		case seg == "":
+		switch seg {
+		case "":
 			if i+j < len(p) { // "//" inside the path
 				clean = false
 			}
-		case seg == ".":
+		case ".":
 			clean = false
-		case seg == "..":
+		case "..":
 			return "", http.StatusBadRequest
-		case seg[0] == '.':
-			if !first || seg != ".well-known" {
-				return "", http.StatusNotFound
-			}
-		}
-		if seg != "" && seg != "." {
-			first = false
 		}
 		i += j + 1
 	}
@@ -60,6 +55,21 @@ func cleanPath(p string) (string, int) {
 	c := path.Clean(p)
 	if strings.HasSuffix(p, "/") && c != "/" {
 		c += "/"
+	}
+	return c, 0
+}
+
+// cleanPath is CleanPath with the file server's own refusal: dotfiles and
+// dot-directories are 404, except /.well-known/.
+func cleanPath(p string) (string, int) {
+	c, status := CleanPath(p)
+	if status != 0 || !strings.Contains(c, "/.") {
+		return c, status
+	}
+	for i, seg := range strings.Split(c[1:], "/") {
+		if seg != "" && seg[0] == '.' && (i > 0 || seg != ".well-known") {
+			return "", http.StatusNotFound
+		}
 	}
 	return c, 0
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -117,23 +118,28 @@ func (rt *Router) Lookup(host string) http.Handler {
 
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Host == "" && r.ProtoAtLeast(1, 1) {
-		plain(w, http.StatusBadRequest) // RFC 9112 3.2: Host is required
+		Error(w, r, http.StatusBadRequest) // RFC 9112 3.2: Host is required
 		return
 	}
 	h := rt.Lookup(r.Host)
 	if h == nil {
-		plain(w, http.StatusNotFound) // says nothing of the sites we do have
+		Error(w, r, http.StatusNotFound) // says nothing of the sites we do have
 		return
 	}
 	h.ServeHTTP(w, r)
 }
 
-func plain(w http.ResponseWriter, status int) {
-	body := fmt.Sprintf("%d %s\n", status, http.StatusText(status))
+// Error answers a request that no site serves with status and a short
+// plain-text body.
+func Error(w http.ResponseWriter, r *http.Request, status int) {
+	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
 	hd := w.Header()
 	hd.Set("Content-Type", "text/plain; charset=utf-8")
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
-	io.WriteString(w, body)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, body)
+	}
 }

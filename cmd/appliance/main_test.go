@@ -75,7 +75,7 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, dir, name, content string) string {
+func writeFile(t testing.TB, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	os.MkdirAll(filepath.Dir(p), 0o755)

@@ -312,7 +312,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 			}
 		}
 	}
-	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(tlsSites, secure)), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // observe wraps a site's handler for the access log and the metrics,
