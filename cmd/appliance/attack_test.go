@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -503,4 +504,35 @@ func FuzzRuleBypass(f *testing.F) {
 		s.sites.Load().plain.ServeHTTP(rec, req)
 		checkExchange(t, fmt.Sprintf("%s %q", host, target), exchange{rec.Code, rec.Header(), rec.Body.Bytes()})
 	})
+}
+
+// TestSymlinkIntoProtectedDirectory checks what the README promises of
+// links: rules protect URL paths, so a link the site's author placed from
+// a public path into a protected directory is served like any public
+// path, and follow_symlinks = false refuses it.
+func TestSymlinkIntoProtectedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "site/private/SECRET-AUTH.txt", "SECRET-AUTH file")
+	if err := os.Symlink("private", filepath.Join(dir, "site", "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for _, follow := range []bool{true, false} {
+		cfg := writeFile(t, dir, fmt.Sprintf("follow-%v.toml", follow), fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+[[site]]
+root = %q
+follow_symlinks = %v
+[[site.auth]]
+path = "/private/"
+users = { alice = %q }
+`, filepath.Join(dir, "site"), follow, rewrite.HashPassword("x")))
+		p := start(t, "-config", cfg)
+		res := raw(t, p.addr, "GET /private/SECRET-AUTH.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /alias/SECRET-AUTH.txt HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+		if res[0].StatusCode != 401 {
+			t.Errorf("follow_symlinks=%v: the protected path: %d", follow, res[0].StatusCode)
+		}
+		if want := map[bool]int{true: 200, false: 404}[follow]; res[1].StatusCode != want {
+			t.Errorf("follow_symlinks=%v: the link: %d, want %d", follow, res[1].StatusCode, want)
+		}
+	}
 }
