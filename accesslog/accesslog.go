@@ -182,7 +182,9 @@ func (l *Logger) put(b []byte) {
 }
 
 // Observe calls after once next has answered each request, with what
-// was sent. The access log and the metrics share it.
+// was sent and the site that Attribute recorded. The access log and the
+// metrics share it: wrap a listener's whole handler, so that every
+// response, refusals included, is seen once.
 // The Recorder is only valid during after: it is reused.
 func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start time.Time)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -336,11 +338,34 @@ func clientIP(remote string) string {
 	return remote
 }
 
-// Recorder notes the status and the body bytes a handler sent.
+// Recorder notes the status and the body bytes a handler sent, and
+// which site answered.
 type Recorder struct {
 	http.ResponseWriter
 	Status int
 	Bytes  int64
+	// Site is what Attribute recorded about the site that answered; nil
+	// when none did (an unknown host, a refusal before a site was chosen).
+	Site any
+}
+
+// Attribute records site on the Recorder that w is or wraps, for the
+// function Observe calls after the request; without one it does nothing.
+// Whatever picks the site that answers calls it, so that a single
+// observer at the edge of a listener knows the site without knowing how
+// it was chosen. A pointer does not allocate.
+func Attribute(w http.ResponseWriter, site any) {
+	for {
+		switch v := w.(type) {
+		case *Recorder:
+			v.Site = site
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 func (r *Recorder) WriteHeader(code int) {
