@@ -135,7 +135,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.http = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }),
+		Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) })),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -146,7 +146,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.fast = transport(sc, s.http, nil)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }),
+			Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) })),
 			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
 			ReadTimeout:       s.http.ReadTimeout,
 			WriteTimeout:      s.http.WriteTimeout,
@@ -216,7 +216,7 @@ func newCache(cfg *config.Config) *serve.Cache {
 // buildSites opens every site's root and routes hosts to its handler, on
 // the plain listener and, for TLS sites, on the HTTPS one.
 func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
-	cache, access, reg := s.cache, s.access, s.metrics
+	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
 	tlsSites := vhost.NewTable[int]()
 	selector := certs.NewSelector()
@@ -272,7 +272,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
-		siteHandler = observe(hosts[0], siteHandler, access, site.Logged(), reg)
+		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
 			// Plain HTTP: ACME's HTTP-01 challenges (or, for other TLS
@@ -298,14 +298,17 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				plainHandler = acmeChallenges(s.acmeHTTP, rest)
 				acmeNames = append(acmeNames, hosts...)
 			}
+			secureHandler := attribute(obs, hsts(site.HSTS, siteHandler))
 			for _, host := range hosts {
-				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
+				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
 				selector.Add(host, src, site.ClientCAs, s.tlsBase)
 				tlsSites.Add(host, i)
 			}
 		}
+		// The redirect to HTTPS and the challenge answers are the site's.
+		plainHandler = attribute(obs, plainHandler)
 		for _, host := range hosts {
 			if err := plain.Add(host, plainHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -315,25 +318,64 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
-// observe wraps a site's handler for the access log and the metrics,
-// once for both, or not at all when neither is on.
-func observe(site string, h http.Handler, access *accesslog.Logger, logged bool, reg *metrics.Registry) http.Handler {
-	if access == nil || !logged {
-		access = nil
+// noSite labels, in the access log and the metrics, the responses that
+// no site answered: unknown hosts, requests without Host, 421s. A fixed
+// label, so that the Host values of requests cannot make new series.
+const noSite = "-"
+
+// siteObserver is what the edge observer needs of the site that answered
+// a request; the site's handlers attribute their requests to it.
+type siteObserver struct {
+	name    string
+	logged  bool          // false: the site's requests are counted, not logged
+	metrics *metrics.Site // nil without metrics
+}
+
+// siteObserver returns the observer of the site named name (its first
+// host), or nil when neither the access log nor the metrics are on.
+func (s *server) siteObserver(name string, logged bool) *siteObserver {
+	if s.access == nil && s.metrics == nil {
+		return nil
 	}
-	if access == nil && reg == nil {
+	o := &siteObserver{name: name, logged: logged}
+	if s.metrics != nil {
+		o.metrics = s.metrics.Site(name)
+	}
+	return o
+}
+
+// attribute makes h tell the edge observer that o's site answers.
+func attribute(o *siteObserver, h http.Handler) http.Handler {
+	if o == nil {
 		return h
 	}
-	var m *metrics.Site
-	if reg != nil {
-		m = reg.Site(site)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accesslog.Attribute(w, o)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// observe wraps a listener's whole handler for the access log and the
+// metrics, once for both, or not at all when neither is on: every
+// response is seen once, whether a site answered it (attribute says
+// which) or the routing refused it first (noSite). The fast path, the
+// net/http fallback and HTTP/2 all run this handler.
+func (s *server) observe(h http.Handler) http.Handler {
+	none := s.siteObserver(noSite, true)
+	if none == nil {
+		return h
 	}
+	access := s.access
 	return accesslog.Observe(h, func(r *http.Request, rec *accesslog.Recorder, start time.Time) {
-		if access != nil {
-			access.Log(site, r, rec, start)
+		o, ok := rec.Site.(*siteObserver)
+		if !ok {
+			o = none
 		}
-		if m != nil {
-			m.Observe(rec.Status, rec.Bytes, time.Since(start))
+		if access != nil && o.logged {
+			access.Log(o.name, r, rec, start)
+		}
+		if o.metrics != nil {
+			o.metrics.Observe(rec.Status, rec.Bytes, time.Since(start))
 		}
 	})
 }
