@@ -155,6 +155,28 @@ tls = "off"
 	}
 }
 
+// TestReloadSameConfig: reloading an unchanged configuration warns of
+// nothing, even with settings held as pointers (fast_http1).
+func TestReloadSameConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a/index.html", "a")
+	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nfast_http1 = true\n[[site]]\nroot = %q\n", filepath.Join(dir, "a")))
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(s.closers) })
+	s.reload(func() (*config.Config, error) { return loadConfig(path) })
+	if l := logs.String(); !strings.Contains(l, "msg=reloaded") || strings.Contains(l, "need a restart") {
+		t.Fatalf("reload of the same configuration:\n%s", l)
+	}
+}
+
 func closeAll(cs []io.Closer) {
 	for _, c := range cs {
 		c.Close()

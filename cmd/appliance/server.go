@@ -629,9 +629,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	}
 
 	// Commit: nothing below fails.
-	old := s.cfg.Server
-	old.HTTP = cfg.Server.HTTP
-	if cfg.Server != old {
+	if !sameServer(cfg.Server, s.cfg.Server) {
 		// Including server.https: the HTTPS socket stays where it is.
 		s.log.Warn("reload: [server] changes other than http need a restart; sites and the listener are reloaded")
 	}
@@ -662,4 +660,16 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	s.closers, s.cfg = closers, cfg
 	s.cache.Purge()
 	s.log.Info("reloaded", "sites", len(cfg.Sites))
+}
+
+// sameServer reports whether two [server] sections agree on all but
+// http, the one setting a reload applies, comparing settings held as
+// pointers by value.
+func sameServer(a, b config.Server) bool {
+	if a.Fast() != b.Fast() {
+		return false
+	}
+	a.HTTP, b.HTTP = "", ""
+	a.FastHTTP1, b.FastHTTP1 = nil, nil
+	return a == b
 }
