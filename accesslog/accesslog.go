@@ -40,8 +40,8 @@ func ParseFormat(s string) (Format, error) {
 // Logger is an access log sink shared by the sites that log.
 type Logger struct {
 	format Format
-	path   string // file path, or "stdout"
-	lines  chan []byte
+	path   string       // file path, or "stdout"
+	lines  chan *[]byte // pooled, so that giving a line back allocates nothing
 	pool   sync.Pool
 
 	dropped atomic.Int64
@@ -72,7 +72,7 @@ func Open(path string, format Format, buffer int) (*Logger, error) {
 
 func newLogger(path string, format Format, buffer int) *Logger {
 	return &Logger{
-		format: format, path: path, lines: make(chan []byte, buffer),
+		format: format, path: path, lines: make(chan *[]byte, buffer),
 		reopen: make(chan chan error), done: make(chan struct{}), now: time.Now,
 	}
 }
@@ -109,7 +109,7 @@ func (l *Logger) write(w io.WriteCloser) {
 				if !ok {
 					return false
 				}
-				bw.Write(line)
+				bw.Write(*line)
 				l.put(line)
 			default:
 				return true
@@ -122,7 +122,7 @@ func (l *Logger) write(w io.WriteCloser) {
 			if !ok {
 				return
 			}
-			bw.Write(line)
+			bw.Write(*line)
 			l.put(line)
 			if !drain() {
 				return
@@ -168,16 +168,18 @@ func (l *Logger) Close() error {
 // Dropped reports how many lines were lost to a full buffer.
 func (l *Logger) Dropped() int64 { return l.dropped.Load() }
 
-func (l *Logger) get() []byte {
+func (l *Logger) get() *[]byte {
 	if b, ok := l.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
+		*b = (*b)[:0]
+		return b
 	}
-	return make([]byte, 0, 256)
+	b := make([]byte, 0, 256)
+	return &b
 }
 
-func (l *Logger) put(b []byte) {
-	if cap(b) <= 4096 {
-		l.pool.Put(&b)
+func (l *Logger) put(b *[]byte) {
+	if cap(*b) <= 4096 {
+		l.pool.Put(b)
 	}
 }
 
@@ -208,9 +210,9 @@ var recorders = sync.Pool{New: func() any { return new(Recorder) }}
 func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Time) {
 	line := l.get()
 	if l.format == JSON {
-		line = l.appendJSON(line, site, r, rec, start)
+		*line = l.appendJSON(*line, site, r, rec, start)
 	} else {
-		line = appendCombined(line, r, rec, start)
+		*line = appendCombined(*line, r, rec, start)
 	}
 	select {
 	case l.lines <- line:

@@ -201,3 +201,18 @@ func BenchmarkObserve(b *testing.B) {
 		h.ServeHTTP(w, r)
 	}
 }
+
+// TestLogAllocs: a logged line, written or dropped, costs no allocation
+// once the pool is warm.
+func TestLogAllocs(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "access.log"), Combined, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h := logged(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	r, w := request("GET", "/"), discard{h: http.Header{}}
+	if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }); n != 0 {
+		t.Fatalf("%v allocations per logged request, want 0", n)
+	}
+}
