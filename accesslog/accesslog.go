@@ -40,8 +40,8 @@ func ParseFormat(s string) (Format, error) {
 // Logger is an access log sink shared by the sites that log.
 type Logger struct {
 	format Format
-	path   string // file path, or "stdout"
-	lines  chan []byte
+	path   string       // file path, or "stdout"
+	lines  chan *[]byte // pooled, so that giving a line back allocates nothing
 	pool   sync.Pool
 
 	dropped atomic.Int64
@@ -72,7 +72,7 @@ func Open(path string, format Format, buffer int) (*Logger, error) {
 
 func newLogger(path string, format Format, buffer int) *Logger {
 	return &Logger{
-		format: format, path: path, lines: make(chan []byte, buffer),
+		format: format, path: path, lines: make(chan *[]byte, buffer),
 		reopen: make(chan chan error), done: make(chan struct{}), now: time.Now,
 	}
 }
@@ -109,7 +109,7 @@ func (l *Logger) write(w io.WriteCloser) {
 				if !ok {
 					return false
 				}
-				bw.Write(line)
+				bw.Write(*line)
 				l.put(line)
 			default:
 				return true
@@ -122,7 +122,7 @@ func (l *Logger) write(w io.WriteCloser) {
 			if !ok {
 				return
 			}
-			bw.Write(line)
+			bw.Write(*line)
 			l.put(line)
 			if !drain() {
 				return
@@ -168,21 +168,25 @@ func (l *Logger) Close() error {
 // Dropped reports how many lines were lost to a full buffer.
 func (l *Logger) Dropped() int64 { return l.dropped.Load() }
 
-func (l *Logger) get() []byte {
+func (l *Logger) get() *[]byte {
 	if b, ok := l.pool.Get().(*[]byte); ok {
-		return (*b)[:0]
+		*b = (*b)[:0]
+		return b
 	}
-	return make([]byte, 0, 256)
+	b := make([]byte, 0, 256)
+	return &b
 }
 
-func (l *Logger) put(b []byte) {
-	if cap(b) <= 4096 {
-		l.pool.Put(&b)
+func (l *Logger) put(b *[]byte) {
+	if cap(*b) <= 4096 {
+		l.pool.Put(b)
 	}
 }
 
 // Observe calls after once next has answered each request, with what
-// was sent. The access log and the metrics share it.
+// was sent and the site that Attribute recorded. The access log and the
+// metrics share it: wrap a listener's whole handler, so that every
+// response, refusals included, is seen once.
 // The Recorder is only valid during after: it is reused.
 func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start time.Time)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -206,9 +210,9 @@ var recorders = sync.Pool{New: func() any { return new(Recorder) }}
 func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Time) {
 	line := l.get()
 	if l.format == JSON {
-		line = l.appendJSON(line, site, r, rec, start)
+		*line = l.appendJSON(*line, site, r, rec, start)
 	} else {
-		line = appendCombined(line, r, rec, start)
+		*line = appendCombined(*line, r, rec, start)
 	}
 	select {
 	case l.lines <- line:
@@ -336,11 +340,34 @@ func clientIP(remote string) string {
 	return remote
 }
 
-// Recorder notes the status and the body bytes a handler sent.
+// Recorder notes the status and the body bytes a handler sent, and
+// which site answered.
 type Recorder struct {
 	http.ResponseWriter
 	Status int
 	Bytes  int64
+	// Site is what Attribute recorded about the site that answered; nil
+	// when none did (an unknown host, a refusal before a site was chosen).
+	Site any
+}
+
+// Attribute records site on the Recorder that w is or wraps, for the
+// function Observe calls after the request; without one it does nothing.
+// Whatever picks the site that answers calls it, so that a single
+// observer at the edge of a listener knows the site without knowing how
+// it was chosen. A pointer does not allocate.
+func Attribute(w http.ResponseWriter, site any) {
+	for {
+		switch v := w.(type) {
+		case *Recorder:
+			v.Site = site
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 func (r *Recorder) WriteHeader(code int) {

@@ -142,3 +142,77 @@ func TestReopen(t *testing.T) {
 func logged(l *Logger, next http.Handler) http.Handler {
 	return Observe(next, func(r *http.Request, rec *Recorder, start time.Time) { l.Log("s", r, rec, start) })
 }
+
+// wrapper stands for a handler's own ResponseWriter wrapper.
+type wrapper struct{ http.ResponseWriter }
+
+func (w wrapper) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestAttribute(t *testing.T) {
+	site := &struct{ name string }{"example"}
+	var got []any
+	h := Observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/direct":
+			Attribute(w, site)
+		case "/wrapped":
+			Attribute(wrapper{w}, site)
+		}
+		handler(w, r)
+	}), func(_ *http.Request, rec *Recorder, _ time.Time) { got = append(got, rec.Site) })
+	for _, path := range []string{"/direct", "/none", "/wrapped", "/none"} {
+		h.ServeHTTP(httptest.NewRecorder(), request("GET", path))
+	}
+	if len(got) != 4 || got[0] != site || got[1] != nil || got[2] != site || got[3] != nil {
+		t.Fatalf("sites seen: %v", got)
+	}
+	Attribute(httptest.NewRecorder(), site) // no Recorder: nothing to do
+}
+
+// discard is a ResponseWriter that keeps nothing.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header       { return d.h }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}
+
+// observed is the command's wiring: one Observe at the edge and a site
+// that attributes itself.
+func observed() (http.Handler, *http.Request, http.ResponseWriter) {
+	site := &struct{ n int64 }{}
+	h := Observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Attribute(w, site)
+		w.WriteHeader(http.StatusNoContent)
+	}), func(_ *http.Request, rec *Recorder, _ time.Time) { site.n += rec.Bytes })
+	return h, request("GET", "/"), discard{h: http.Header{}}
+}
+
+func TestObserveAllocs(t *testing.T) {
+	h, r, w := observed()
+	if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }); n != 0 {
+		t.Fatalf("%v allocations per request, want 0", n)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	h, r, w := observed()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
+
+// TestLogAllocs: a logged line, written or dropped, costs no allocation
+// once the pool is warm.
+func TestLogAllocs(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "access.log"), Combined, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	h := logged(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	r, w := request("GET", "/"), discard{h: http.Header{}}
+	if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }); n != 0 {
+		t.Fatalf("%v allocations per logged request, want 0", n)
+	}
+}

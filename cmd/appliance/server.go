@@ -58,6 +58,14 @@ type server struct {
 	errc      chan error                   // a listener that failed
 }
 
+// authorities are the certificate sources the sites draw on: the
+// server's localCA, acme and acmeHTTP, or a reload's before it commits.
+type authorities struct {
+	localCA  *certs.LocalCA // nil unless a site has tls = "local"
+	acme     *certs.ACME    // nil unless a site has tls = "acme"
+	acmeHTTP http.Handler   // its HTTP-01 responder
+}
+
 // siteSet is one configuration's sites, swapped whole on reload.
 type siteSet struct {
 	plain http.Handler    // the plain-HTTP listener's router
@@ -120,11 +128,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	if err := s.openCA(cfg); err != nil {
+	ca, err := s.openCA(cfg)
+	s.storeCA(ca)
+	if err != nil {
 		return nil, err
 	}
 	s.tlsBase = s.tlsConfig()
-	set, closers, err := s.buildSites(cfg)
+	set, closers, err := s.buildSites(cfg, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +145,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.http = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }),
+		Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) })),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -146,7 +156,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.fast = transport(sc, s.http, nil)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }),
+			Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) })),
 			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
 			ReadTimeout:       s.http.ReadTimeout,
 			WriteTimeout:      s.http.WriteTimeout,
@@ -182,26 +192,48 @@ func transport(sc config.Server, fallback *http.Server, tc *tls.Config) *h1.Serv
 	}
 }
 
-// openCA opens the local CA and the ACME account once some site needs
-// them; they stay across reloads.
-func (s *server) openCA(cfg *config.Config) error {
+// openCA returns the authorities cfg's sites need: the server's own,
+// with the local CA and the ACME account opened now if some site needs
+// one the server lacks. It changes nothing on s: the caller stores the
+// result, or gives up and calls release, which it must also do on an
+// error (the result then holds what was opened before it).
+func (s *server) openCA(cfg *config.Config) (authorities, error) {
+	ca := s.currentCA()
 	for i := range cfg.Sites {
 		switch {
-		case cfg.Sites[i].TLS == "local" && s.localCA == nil:
-			ca, err := openLocalCA(cfg)
+		case cfg.Sites[i].TLS == "local" && ca.localCA == nil:
+			l, err := openLocalCA(cfg)
 			if err != nil {
-				return err
+				return ca, err
 			}
-			s.localCA = ca
-		case cfg.Sites[i].TLS == "acme" && s.acme == nil:
+			ca.localCA = l
+		case cfg.Sites[i].TLS == "acme" && ca.acme == nil:
 			a, err := openACME(cfg, s.log, func(string) { notify(s.log, s.status()) })
 			if err != nil {
-				return fmt.Errorf("acme: %w", err)
+				return ca, fmt.Errorf("acme: %w", err)
 			}
-			s.acme, s.acmeHTTP = a, a.HTTPHandler()
+			ca.acme, ca.acmeHTTP = a, a.HTTPHandler()
 		}
 	}
-	return nil
+	return ca, nil
+}
+
+// currentCA returns the certificate sources the server holds; once
+// opened, they stay across reloads.
+func (s *server) currentCA() authorities {
+	return authorities{localCA: s.localCA, acme: s.acme, acmeHTTP: s.acmeHTTP}
+}
+
+func (s *server) storeCA(ca authorities) {
+	s.localCA, s.acme, s.acmeHTTP = ca.localCA, ca.acme, ca.acmeHTTP
+}
+
+// release closes what openCA opened in ca that the server does not hold.
+// The local CA holds nothing open (its files stay for the next use).
+func (s *server) release(ca authorities) {
+	if ca.acme != nil && ca.acme != s.acme {
+		ca.acme.Close()
+	}
 }
 
 func newCache(cfg *config.Config) *serve.Cache {
@@ -214,9 +246,10 @@ func newCache(cfg *config.Config) *serve.Cache {
 }
 
 // buildSites opens every site's root and routes hosts to its handler, on
-// the plain listener and, for TLS sites, on the HTTPS one.
-func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
-	cache, access, reg := s.cache, s.access, s.metrics
+// the plain listener and, for TLS sites, on the HTTPS one, with the
+// certificates of ca. On an error it closes what it opened.
+func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
+	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
 	tlsSites := vhost.NewTable[int]()
 	selector := certs.NewSelector()
@@ -272,7 +305,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
 		}
-		siteHandler = observe(hosts[0], siteHandler, access, site.Logged(), reg)
+		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
 			// Plain HTTP: ACME's HTTP-01 challenges (or, for other TLS
@@ -283,7 +316,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				rest = toHTTPS(&s.httpsPort)
 				plainHandler = acmeChallenges(siteHandler, rest)
 			}
-			var src certs.Source = s.localCA
+			var src certs.Source = ca.localCA
 			switch site.TLS {
 			case "local":
 				local += len(hosts)
@@ -294,18 +327,21 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 					manual[h] = site.Manual
 				}
 			case "acme":
-				src = s.acme
-				plainHandler = acmeChallenges(s.acmeHTTP, rest)
+				src = ca.acme
+				plainHandler = acmeChallenges(ca.acmeHTTP, rest)
 				acmeNames = append(acmeNames, hosts...)
 			}
+			secureHandler := attribute(obs, hsts(site.HSTS, siteHandler))
 			for _, host := range hosts {
-				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
+				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
 				selector.Add(host, src, site.ClientCAs, s.tlsBase)
 				tlsSites.Add(host, i)
 			}
 		}
+		// The redirect to HTTPS and the challenge answers are the site's.
+		plainHandler = attribute(obs, plainHandler)
 		for _, host := range hosts {
 			if err := plain.Add(host, plainHandler); err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -315,25 +351,64 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 	return &siteSet{plain: canonical(plain), https: canonical(misdirected(tlsSites, secure)), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
-// observe wraps a site's handler for the access log and the metrics,
-// once for both, or not at all when neither is on.
-func observe(site string, h http.Handler, access *accesslog.Logger, logged bool, reg *metrics.Registry) http.Handler {
-	if access == nil || !logged {
-		access = nil
+// noSite labels, in the access log and the metrics, the responses that
+// no site answered: unknown hosts, requests without Host, 421s. A fixed
+// label, so that the Host values of requests cannot make new series.
+const noSite = "-"
+
+// siteObserver is what the edge observer needs of the site that answered
+// a request; the site's handlers attribute their requests to it.
+type siteObserver struct {
+	name    string
+	logged  bool          // false: the site's requests are counted, not logged
+	metrics *metrics.Site // nil without metrics
+}
+
+// siteObserver returns the observer of the site named name (its first
+// host), or nil when neither the access log nor the metrics are on.
+func (s *server) siteObserver(name string, logged bool) *siteObserver {
+	if s.access == nil && s.metrics == nil {
+		return nil
 	}
-	if access == nil && reg == nil {
+	o := &siteObserver{name: name, logged: logged}
+	if s.metrics != nil {
+		o.metrics = s.metrics.Site(name)
+	}
+	return o
+}
+
+// attribute makes h tell the edge observer that o's site answers.
+func attribute(o *siteObserver, h http.Handler) http.Handler {
+	if o == nil {
 		return h
 	}
-	var m *metrics.Site
-	if reg != nil {
-		m = reg.Site(site)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accesslog.Attribute(w, o)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// observe wraps a listener's whole handler for the access log and the
+// metrics, once for both, or not at all when neither is on: every
+// response is seen once, whether a site answered it (attribute says
+// which) or the routing refused it first (noSite). The fast path, the
+// net/http fallback and HTTP/2 all run this handler.
+func (s *server) observe(h http.Handler) http.Handler {
+	none := s.siteObserver(noSite, true)
+	if none == nil {
+		return h
 	}
+	access := s.access
 	return accesslog.Observe(h, func(r *http.Request, rec *accesslog.Recorder, start time.Time) {
-		if access != nil {
-			access.Log(site, r, rec, start)
+		o, ok := rec.Site.(*siteObserver)
+		if !ok {
+			o = none
 		}
-		if m != nil {
-			m.Observe(rec.Status, rec.Bytes, time.Since(start))
+		if access != nil && o.logged {
+			access.Log(o.name, r, rec, start)
+		}
+		if o.metrics != nil {
+			o.metrics.Observe(rec.Status, rec.Bytes, time.Since(start))
 		}
 	})
 }
@@ -508,27 +583,53 @@ func (s *server) probeTarget() (addr net.Addr, secure bool) {
 }
 
 // reload swaps in a new site set; a config that fails to load or open is
-// refused and the running one stays.
+// refused and the running one stays. It prepares everything first (the
+// new listener, the certificate authorities, the sites) without touching
+// the server, then commits; refuse is the one way back, releasing all a
+// refused reload acquired.
 func (s *server) reload(load func() (*config.Config, error)) {
+	var (
+		newLn   net.Listener
+		ca      = s.currentCA()
+		closers []io.Closer
+	)
+	refuse := func(err any) {
+		if newLn != nil {
+			newLn.Close()
+		}
+		for _, c := range closers {
+			c.Close()
+		}
+		s.release(ca)
+		s.log.Error("reload refused; keeping the running configuration", "err", err)
+	}
 	cfg, err := load()
 	if err != nil {
-		s.log.Error("reload refused; keeping the running configuration", "err", err)
+		refuse(err)
 		return
 	}
-	var newLn net.Listener
 	if (cfg.Server.HTTPS == "") != (s.cfg.Server.HTTPS == "") || (cfg.Server.HTTP == "") != (s.cfg.Server.HTTP == "") {
-		s.log.Error("reload refused; keeping the running configuration", "err", "turning a listener on or off needs a restart")
+		refuse("turning a listener on or off needs a restart")
 		return
 	}
 	if cfg.Server.HTTP != s.cfg.Server.HTTP {
 		if newLn, err = net.Listen("tcp", cfg.Server.HTTP); err != nil {
-			s.log.Error("reload refused; keeping the running configuration", "err", fmt.Errorf("server.http: %w", err))
+			refuse(fmt.Errorf("server.http: %w", err))
 			return
 		}
 	}
-	old := s.cfg.Server
-	old.HTTP = cfg.Server.HTTP
-	if cfg.Server != old {
+	if ca, err = s.openCA(cfg); err != nil {
+		refuse(err)
+		return
+	}
+	set, closers, err := s.buildSites(cfg, ca)
+	if err != nil {
+		refuse(err)
+		return
+	}
+
+	// Commit: nothing below fails.
+	if !sameServer(cfg.Server, s.cfg.Server) {
 		// Including server.https: the HTTPS socket stays where it is.
 		s.log.Warn("reload: [server] changes other than http need a restart; sites and the listener are reloaded")
 	}
@@ -541,18 +642,6 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if s.acme != nil && !cfg.ACME.Same(s.cfg.ACME) {
 		s.log.Warn("reload: [acme] changes need a restart; the running account stays")
 	}
-	if err := s.openCA(cfg); err != nil {
-		s.log.Error("reload refused; keeping the running configuration", "err", err)
-		return
-	}
-	set, closers, err := s.buildSites(cfg)
-	if err != nil {
-		if newLn != nil {
-			newLn.Close()
-		}
-		s.log.Error("reload refused; keeping the running configuration", "err", err)
-		return
-	}
 	if newLn != nil {
 		// Connections accepted on the old address finish there.
 		oldLn := *s.ln.Load()
@@ -560,6 +649,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		s.fast.Retire(oldLn)
 		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
+	s.storeCA(ca)
 	s.sites.Store(set)
 	if s.acme != nil {
 		s.acme.SetHosts(set.acme)
@@ -570,4 +660,16 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	s.closers, s.cfg = closers, cfg
 	s.cache.Purge()
 	s.log.Info("reloaded", "sites", len(cfg.Sites))
+}
+
+// sameServer reports whether two [server] sections agree on all but
+// http, the one setting a reload applies, comparing settings held as
+// pointers by value.
+func sameServer(a, b config.Server) bool {
+	if a.Fast() != b.Fast() {
+		return false
+	}
+	a.HTTP, b.HTTP = "", ""
+	a.FastHTTP1, b.FastHTTP1 = nil, nil
+	return a == b
 }

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"appliance/config"
+)
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestRefusedReloadReleasesListener: a reload that binds a new
+// server.http and then fails (here on a state_dir that cannot be made,
+// for a new tls = "local" site) closes the new socket, and the old
+// address keeps serving the old sites.
+func TestRefusedReloadReleasesListener(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "root/index.html", "old")
+	blocker := writeFile(t, dir, "blocker", "a file, so no directory can be made under it")
+	cfgPath := filepath.Join(dir, "appliance.toml")
+	conf := func(addr, extra string) {
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf(`[server]
+http = %q
+https = "127.0.0.1:0"
+state_dir = %q
+[[site]]
+hosts = ["a.test"]
+root = %q
+tls = "off"
+%s`, addr, filepath.Join(blocker, "state"), filepath.Join(dir, "root"), extra)), 0o644)
+	}
+	conf("127.0.0.1:0", "")
+	p := start(t, "-config", cfgPath)
+	next := freeAddr(t)
+	conf(next, fmt.Sprintf("[[site]]\nhosts = [\"pi.lan\"]\nroot = %q\ntls = \"local\"\n", filepath.Join(dir, "root")))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "reload refused")
+	if c, err := net.Dial("tcp", next); err == nil {
+		c.Close()
+		t.Errorf("the refused reload left %s listening", next)
+	}
+	req, _ := http.NewRequest("GET", "http://"+p.addr+"/", nil)
+	req.Host = "a.test"
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || readBody(res) != "old" {
+		t.Fatalf("the old address after a refused reload: %v", err)
+	}
+	res.Body.Close()
+	// The next good reload still moves the listener.
+	conf(next, "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "listener moved")
+	p.waitLog(t, "msg=reloaded")
+	req, _ = http.NewRequest("GET", "http://"+next+"/", nil)
+	req.Host = "a.test"
+	if res, err := http.DefaultClient.Do(req); err != nil || readBody(res) != "old" {
+		t.Fatalf("after the good reload: %v", err)
+	} else {
+		res.Body.Close()
+	}
+}
+
+// syncBuffer is a log sink that the test reads while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRefusedReloadLeavesServerAsBefore: a reload that gets as far as
+// binding a listener and opening the local CA and an ACME account, then
+// fails on a site root, leaves the server exactly as it was: nothing it
+// opened stays open or on the server.
+func TestRefusedReloadLeavesServerAsBefore(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range []string{"a", "gone"} {
+		writeFile(t, dir, s+"/index.html", s)
+	}
+	base := fmt.Sprintf("[server]\nhttp = %%q\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"off\"\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "a"))
+	first := writeFile(t, dir, "first.toml", fmt.Sprintf(base, "127.0.0.1:0"))
+	cfg, err := loadConfig(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(s.closers) })
+	next := freeAddr(t)
+	second := writeFile(t, dir, "second.toml", fmt.Sprintf(base, next)+fmt.Sprintf(`[[site]]
+hosts = ["pi.lan"]
+root = %q
+tls = "local"
+[[site]]
+hosts = ["www.example.com"]
+root = %q
+tls = "acme"
+[[site]]
+hosts = ["gone.test"]
+root = %q
+tls = "off"
+`, filepath.Join(dir, "a"), filepath.Join(dir, "a"), filepath.Join(dir, "gone")))
+	set, closers, oldCfg := s.sites.Load(), len(s.closers), s.cfg
+	s.reload(func() (*config.Config, error) {
+		c, err := loadConfig(second)
+		os.RemoveAll(filepath.Join(dir, "gone")) // after validation, before the roots are opened
+		return c, err
+	})
+	if !strings.Contains(logs.String(), "reload refused") {
+		t.Fatalf("reload not refused:\n%s", logs.String())
+	}
+	if c, err := net.Dial("tcp", next); err == nil {
+		c.Close()
+		t.Errorf("the refused reload left %s listening", next)
+	}
+	if s.localCA != nil || s.acme != nil || s.acmeHTTP != nil {
+		t.Errorf("the refused reload kept what it opened: local CA %v, ACME %v", s.localCA != nil, s.acme != nil)
+	}
+	if s.sites.Load() != set || len(s.closers) != closers || s.cfg != oldCfg {
+		t.Error("the refused reload changed the running sites or configuration")
+	}
+}
+
+// TestReloadSameConfig: reloading an unchanged configuration warns of
+// nothing, even with settings held as pointers (fast_http1).
+func TestReloadSameConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a/index.html", "a")
+	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nfast_http1 = true\n[[site]]\nroot = %q\n", filepath.Join(dir, "a")))
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeAll(s.closers) })
+	s.reload(func() (*config.Config, error) { return loadConfig(path) })
+	if l := logs.String(); !strings.Contains(l, "msg=reloaded") || strings.Contains(l, "need a restart") {
+		t.Fatalf("reload of the same configuration:\n%s", l)
+	}
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
