@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"appliance/certs"
 	"appliance/metrics"
 )
 
@@ -37,8 +38,16 @@ func (s *server) serveAdmin() (func(), error) {
 	}
 	reg.Labelled("appliance_certificate_expiry_timestamp_seconds", "When each HTTPS name's certificate expires, in Unix seconds; 0 while an ACME name has none.", "gauge", s.certSamples)
 	if s.acme != nil {
-		counter("appliance_acme_errors_total", "Failed attempts to obtain a certificate from the ACME CA.", func() float64 { return float64(s.acme.Errors()) })
-		counter("appliance_acme_certificates_stored_total", "Certificates obtained from the ACME CA, first ones and renewals.", func() float64 { return float64(s.acme.Obtained()) })
+		account := func(f func(*certs.ACME) int64) func() float64 {
+			return func() float64 {
+				if a := s.sites.Load().account; a != nil {
+					return float64(f(a))
+				}
+				return 0
+			}
+		}
+		counter("appliance_acme_errors_total", "Failed attempts to obtain a certificate from the ACME CA.", account((*certs.ACME).Errors))
+		counter("appliance_acme_certificates_stored_total", "Certificates obtained from the ACME CA, first ones and renewals.", account((*certs.ACME).Obtained))
 	}
 	gauge("appliance_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
 	gauge("appliance_heap_bytes", "Heap bytes in use.", func() float64 {
@@ -78,8 +87,8 @@ func (s *server) serveAdmin() (func(), error) {
 func (s *server) certSamples() []metrics.Sample {
 	set := s.sites.Load()
 	var out []metrics.Sample
-	if s.acme != nil {
-		for _, c := range s.acme.Certificates() {
+	if set.account != nil {
+		for _, c := range set.account.Certificates() {
 			v := 0.0
 			if !c.NotAfter.IsZero() {
 				v = float64(c.NotAfter.Unix())

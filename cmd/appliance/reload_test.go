@@ -182,3 +182,53 @@ func closeAll(cs []io.Closer) {
 		c.Close()
 	}
 }
+
+// TestReloadWhileObserved reads what systemd's status line and the
+// metrics read, from other goroutines, while reloads bring an ACME
+// account and a local CA: under -race, a reload must not write what they
+// read.
+func TestReloadWhileObserved(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a/index.html", "a")
+	base := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"off\"\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "a"))
+	first := writeFile(t, dir, "first.toml", base)
+	second := writeFile(t, dir, "second.toml", base+fmt.Sprintf("[[site]]\nhosts = [\"pi.lan\"]\nroot = %q\ntls = \"local\"\n[[site]]\nhosts = [\"www.example.com\"]\nroot = %q\ntls = \"acme\"\n",
+		filepath.Join(dir, "a"), filepath.Join(dir, "a")))
+	cfg, err := loadConfig(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		closeAll(s.closers)
+		if s.acme != nil {
+			s.acme.Close()
+		}
+	})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.status()
+				s.certSamples()
+			}
+		}
+	}()
+	for _, c := range []string{second, first, second} {
+		s.reload(func() (*config.Config, error) { return loadConfig(c) })
+	}
+	close(stop)
+	<-done
+	if s.sites.Load().account == nil {
+		t.Error("the sites lost their ACME account")
+	}
+}

@@ -72,6 +72,10 @@ type siteSet struct {
 	https http.Handler    // the HTTPS listener's router
 	certs *certs.Selector // certificates by SNI
 	acme  []string        // the names of tls = "acme" sites
+	// account is the ACME account these sites use (nil: none); read from
+	// here, not from the server, by goroutines other than the one that
+	// reloads (systemd status, metrics).
+	account *certs.ACME
 	// manual maps the hosts of tls = "manual" sites to their certificates.
 	manual map[string]*certs.Manual
 	sites  int
@@ -89,9 +93,9 @@ func (s *server) status() string {
 	if a := s.tlsAddr.Load(); a != nil {
 		st += fmt.Sprintf(" and https://%s", *a)
 		var parts []string
-		if s.acme != nil && len(set.acme) > 0 {
+		if set.account != nil && len(set.acme) > 0 {
 			pending := 0
-			for _, c := range s.acme.Certificates() {
+			for _, c := range set.account.Certificates() {
 				if c.NotAfter.IsZero() {
 					pending++
 				}
@@ -348,7 +352,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 		}
 	}
-	return &siteSet{plain: canonical(plain), https: canonical(misdirected(tlsSites, secure)), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(tlsSites, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // noSite labels, in the access log and the metrics, the responses that
