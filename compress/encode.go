@@ -85,27 +85,8 @@ func Encode(c Coding, src []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// NewWriter returns a streaming encoder for c writing to w, at the level
-// for per-request compression. Close flushes it (it does not close w) and
-// returns the encoder for reuse: the writer must not be used after.
-func NewWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
-	if c == Zstd {
-		if e, ok := zstdStreamed.Get().(*zstd.Encoder); ok {
-			e.Reset(w)
-			return &pooled{resetWriter: e, pool: &zstdStreamed}, nil
-		}
-		e, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(1<<20), zstd.WithZeroFrames(true))
-		if err != nil {
-			return nil, err
-		}
-		return &pooled{resetWriter: e, pool: &zstdStreamed}, nil
-	}
-	return writer(c, w, false)
-}
-
 // writer takes a pooled encoder for c, or makes one.
-func writer(c Coding, w io.Writer, best bool) (io.WriteCloser, error) {
+func writer(c Coding, w io.Writer, best bool) (*pooled, error) {
 	b := 0
 	if best {
 		b = 1
@@ -145,10 +126,12 @@ func writer(c Coding, w io.Writer, best bool) (io.WriteCloser, error) {
 	return &pooled{resetWriter: rw, pool: pool}, nil
 }
 
-// pooled returns its encoder to the pool when closed.
+// pooled returns its encoder to the pool when closed, and then the room
+// it held in the streaming budget.
 type pooled struct {
 	resetWriter
 	pool *sync.Pool
+	res  *Reservation // streaming encoders only
 }
 
 func (p *pooled) Close() error {
@@ -159,5 +142,6 @@ func (p *pooled) Close() error {
 	p.resetWriter.Reset(nil)
 	p.pool.Put(p.resetWriter)
 	p.resetWriter = nil
+	p.res.Release()
 	return err
 }

@@ -45,6 +45,7 @@ func roundTrip(t testing.TB, c Coding, b []byte) []byte {
 // the pooled encoders, one-shot and streaming; serve's tests decode with
 // independent tools.
 func TestEncodersAreReusable(t *testing.T) {
+	defer SetStreamBudget(SetStreamBudget(1 << 30)) // 16 concurrent streams
 	var wg sync.WaitGroup
 	for c := range Identity {
 		for range 4 {

@@ -69,6 +69,15 @@ func TestErrorsHaveFileAndLine(t *testing.T) {
 		{"root does not exist", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"/nonexistent/x\"\n", `a.toml:4: root "/nonexistent/x": no such file or directory`},
 		{"duplicate host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a.test\"]\nroot = \"" + dir + "\"\n[[site]]\nroot = \"" + dir + "\"\nhosts = [\"A.test.\"]\n", `a.toml:8: host "A.test." is already served by site 1`},
 		{"bad host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a.*.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a.*.test"`},
+		{"control character in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a\\u0001.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a\x01.test"`},
+		{"tab in host", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nhosts = [\"ok.test\", \"a\\tb.test\"]\n", `a.toml:5: invalid host pattern "a\tb.test"`},
+		{"newline in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\n  \"ok.test\",\n  \"a\\nb.test\",\n]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a\nb.test"`},
+		{"space in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a b.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a b.test"`},
+		{"DEL in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a\\u007f.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a\x7f.test"`},
+		{"bidi override in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a\\u202e.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a\u202e.test"`},
+		{"unicode host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"bücher.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "bücher.test": a name is ASCII`},
+		{"punctuation in host", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"a/b.test\", \"a@b.test\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "a/b.test"`},
+		{"bracket junk", "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"[::1]x\"]\nroot = \"" + dir + "\"\n", `a.toml:4: invalid host pattern "[::1]x"`},
 		{"hosts required with several sites", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[[site]]\nhosts = [\"*\"]\nroot = \"" + dir + "\"\n", "a.toml:3: site has no hosts"},
 		{"bad duration", "[server]\nhttp = \":80\"\nidle_timeout = \"forever\"\n", `a.toml:3: invalid duration "forever"`},
 		{"bad size", "[cache]\nmax_bytes = \"lots\"\n", `a.toml:2: invalid size "lots"`},
@@ -126,10 +135,22 @@ func FuzzParse(f *testing.F) {
 	f.Add(string(example))
 	f.Add("[server]\nhttp = \":80\"\n[[site]]\nroot = \"/\"\n")
 	f.Add("[[site]]\n[site.x]\n[[site.y]]\na.b.\"c\" = 1\n")
+	for _, h := range []string{`a\u0001.test`, `a\tb`, `a\nb`, "a b", `\u0000`, `a\u007f`, `a\u202e.test`, "bücher.test", "[::1]x", "*.*.a", "ok.test", "[::1]", "*.a.test", "*"} {
+		f.Add("[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"" + h + "\"]\nroot = \"/\"\n")
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := Parse("f.toml", []byte(s))
 		if err == nil && (c == nil || len(c.Sites) == 0) {
 			t.Fatal("accepted a config without sites")
+		}
+		if err == nil {
+			for _, site := range c.Sites {
+				for _, h := range site.Hosts {
+					if strings.IndexFunc(h, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("\"\\/@?#%;,", r) }) >= 0 {
+						t.Fatalf("accepted host %q", h)
+					}
+				}
+			}
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "f.toml") {
 			t.Fatalf("error without the file name: %v", err)

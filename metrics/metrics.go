@@ -117,28 +117,29 @@ func (r *Registry) Write(w io.Writer) {
 	for _, s := range sites {
 		for code := range s.codes {
 			if n := s.codes[code].Load(); n > 0 {
-				fmt.Fprintf(&b, "appliance_requests_total{site=%q,code=\"%d\"} %d\n", s.name, code, n)
+				fmt.Fprintf(&b, "appliance_requests_total{site=%s,code=\"%d\"} %d\n", quote(s.name), code, n)
 			}
 		}
 	}
 	b.WriteString("# HELP appliance_response_bytes_total Body bytes sent, by site.\n# TYPE appliance_response_bytes_total counter\n")
 	for _, s := range sites {
-		fmt.Fprintf(&b, "appliance_response_bytes_total{site=%q} %d\n", s.name, s.bytes.Load())
+		fmt.Fprintf(&b, "appliance_response_bytes_total{site=%s} %d\n", quote(s.name), s.bytes.Load())
 	}
 	b.WriteString("# HELP appliance_request_duration_seconds Time to answer a request, by site.\n# TYPE appliance_request_duration_seconds histogram\n")
 	for _, s := range sites {
 		var cum int64
+		site := quote(s.name)
 		for i, le := range Buckets {
 			cum += s.buckets[i].Load()
-			fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%q,le=\"%s\"} %d\n", s.name, strconv.FormatFloat(le, 'g', -1, 64), cum)
+			fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%s,le=\"%s\"} %d\n", site, strconv.FormatFloat(le, 'g', -1, 64), cum)
 		}
 		cum += s.buckets[len(Buckets)].Load()
-		fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%q,le=\"+Inf\"} %d\n", s.name, cum)
-		fmt.Fprintf(&b, "appliance_request_duration_seconds_sum{site=%q} %g\n", s.name, float64(s.sumNanos.Load())/1e9)
-		fmt.Fprintf(&b, "appliance_request_duration_seconds_count{site=%q} %d\n", s.name, cum)
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%s,le=\"+Inf\"} %d\n", site, cum)
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_sum{site=%s} %g\n", site, float64(s.sumNanos.Load())/1e9)
+		fmt.Fprintf(&b, "appliance_request_duration_seconds_count{site=%s} %d\n", site, cum)
 	}
 	for _, g := range gauges {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.name, g.help, g.name, g.kind)
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.name, helpEscaper.Replace(g.help), g.name, g.kind)
 		if g.samples == nil {
 			fmt.Fprintf(&b, "%s %g\n", g.name, g.value())
 			continue
@@ -150,7 +151,7 @@ func (r *Registry) Write(w io.Writer) {
 				if i == 0 {
 					sep = "{"
 				}
-				fmt.Fprintf(&b, "%s%s=%q", sep, smp.Labels[i], smp.Labels[i+1])
+				fmt.Fprintf(&b, "%s%s=%s", sep, smp.Labels[i], quote(smp.Labels[i+1]))
 			}
 			if len(smp.Labels) >= 2 {
 				b.WriteByte('}')
@@ -159,4 +160,20 @@ func (r *Registry) Write(w io.Writer) {
 		}
 	}
 	io.WriteString(w, b.String())
+}
+
+// The text format escapes only these in label values (and, less the
+// double quote, in HELP text); every other character is written as it
+// is, in UTF-8. Go's %q is not this format: its \t, \x01 or \u2028 are
+// errors to Prometheus, which then rejects the whole scrape.
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+// quote writes v as a label value of the text format, in double quotes.
+// The format is UTF-8 and has no escape for other bytes: invalid
+// sequences become U+FFFD.
+func quote(v string) string {
+	return `"` + labelEscaper.Replace(strings.ToValidUTF8(v, "\uFFFD")) + `"`
 }

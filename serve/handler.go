@@ -87,13 +87,14 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 
 // Shared header values; net/http only reads them.
 var (
-	hdrAllow     = []string{"GET, HEAD, OPTIONS"}
-	hdrBytes     = []string{"bytes"}
-	hdrNosniff   = []string{"nosniff"}
-	hdrNoCache   = []string{"no-cache"}
-	hdrTextPlain = []string{"text/plain; charset=utf-8"}
-	hdrTextHTML  = []string{"text/html; charset=utf-8"}
-	hdrVary      = []string{"Accept-Encoding"}
+	hdrAllow      = []string{"GET, HEAD, OPTIONS"}
+	hdrBytes      = []string{"bytes"}
+	hdrNosniff    = []string{"nosniff"}
+	hdrNoCache    = []string{"no-cache"}
+	hdrTextPlain  = []string{"text/plain; charset=utf-8"}
+	hdrTextHTML   = []string{"text/html; charset=utf-8"}
+	hdrVary       = []string{"Accept-Encoding"}
+	hdrRetryAfter = []string{"1"}
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -288,10 +289,16 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	if base.offered != 0 {
 		hd["Vary"] = hdrVary // on every response about it: 200, 206, 304, 412
 	}
-	rep := h.negotiate(r, k, e)
+	rep, res, status := h.negotiate(r, k, e)
+	if res != nil {
+		defer res.Release() // if no encoder was made from it
+	}
 	if rep == nil {
 		hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
-		h.serveError(w, r, http.StatusNotAcceptable)
+		if status == http.StatusServiceUnavailable {
+			hd["Retry-After"] = hdrRetryAfter // encoders busy, identity refused
+		}
+		h.serveError(w, r, status)
 		return true
 	}
 	h.setRepresentationHeader(hd, rep)
@@ -356,7 +363,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 		case rep.Data != nil:
 			w.Write(rep.Data)
 		case rep.stream:
-			h.streamBody(w, body, rep.Coding)
+			h.streamBody(w, body, res)
 		default:
 			h.copyBody(w, w, body, rep.Size)
 		}

@@ -87,13 +87,17 @@ func (h *Handler) compressible(base *Representation) bool {
 	return base.Size >= h.opts.CompressMinBytes && compress.Compressible(base.ContentType)
 }
 
-// negotiate picks the representation of base to send. It returns nil if
-// the client accepts none of them (406).
-func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) *Representation {
+// negotiate picks the representation of base to send. It returns nil
+// and 406 if the client accepts none of them. A GET of a stream also gets
+// the reservation of its encoder from the streaming budget (see package
+// compress); when the budget has no room, the client gets the next
+// representation it accepts (gzip rather than brotli, say, or identity),
+// and nil and 503 if that leaves none.
+func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) (*Representation, *compress.Reservation, int) {
 	base := e.rep
 	accept := r.Header["Accept-Encoding"]
 	if base.offered == 0 && !excludesSomething(accept) {
-		return base // the common case: only identity, and nothing said against it
+		return base, nil, 0 // the common case: only identity, and nothing said against it
 	}
 	offered := base.offered
 	if r.TLS != nil && offered != 0 && strings.HasPrefix(base.ContentType, "text/html") && crossSite(r) {
@@ -101,24 +105,39 @@ func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) *Representati
 	}
 	c, ok := compress.Negotiate(accept, offered)
 	if !ok && offered != base.offered {
-		c, ok = compress.Negotiate(accept, base.offered) // identity refused
+		offered = base.offered
+		c, ok = compress.Negotiate(accept, offered) // identity refused
 	}
-	if !ok {
-		return nil
-	}
-	v := h.variant(k, e, c)
-	if v.stream && r.Method == http.MethodGet && len(r.Header["Range"]) > 0 {
-		// A stream cannot serve a range; identity can, if the client takes it.
-		if _, ok := compress.Negotiate(accept, 0); ok {
-			return base
+	status := http.StatusNotAcceptable
+	for ok {
+		v := h.variant(k, e, c)
+		if !v.stream {
+			return v, nil, 0
 		}
+		if r.Method == http.MethodGet && len(r.Header["Range"]) > 0 {
+			// A stream cannot serve a range; identity can, if the client takes it.
+			if _, ok := compress.Negotiate(accept, 0); ok {
+				return base, nil, 0
+			}
+		}
+		if res := compress.Reserve(c); res != nil {
+			if r.Method != http.MethodGet {
+				res.Release() // HEAD: the answer a GET would get now, no encoder
+				res = nil
+			}
+			return v, res, 0
+		}
+		offered &^= compress.SetOf(c) // no room for its encoder: the next best
+		c, ok = compress.Negotiate(accept, offered)
+		status = http.StatusServiceUnavailable
 	}
-	return v
+	return nil, nil, status
 }
 
-// streamBody compresses f into w as it is sent.
-func (h *Handler) streamBody(w http.ResponseWriter, f io.Reader, c compress.Coding) {
-	zw, err := compress.NewWriter(c, w)
+// streamBody compresses f into w as it is sent, with the encoder res
+// holds room for.
+func (h *Handler) streamBody(w http.ResponseWriter, f io.Reader, res *compress.Reservation) {
+	zw, err := res.NewWriter(w)
 	if err != nil {
 		return
 	}

@@ -80,21 +80,88 @@ func New() *Router { return &Router{t: NewTable[http.Handler]()} }
 // A pattern already taken is an error.
 func (rt *Router) Add(pattern string, h http.Handler) error { return rt.t.Add(pattern, h) }
 
-// NormalizePattern validates a host pattern and returns its canonical form.
+// NormalizePattern validates a host pattern and returns its canonical form
+// (lower case, no trailing dot, no IPv6 brackets). A pattern is "*", a
+// DNS name, "*." and a DNS name, or an IP address. A name is ASCII
+// letters, digits, hyphens and underscores in dot-separated labels of 1
+// to 63 bytes, 253 in all, no label starting or ending with a hyphen and
+// the last not all digits (that reads as an IPv4 address). Anything else
+// (control characters, spaces, punctuation, raw Unicode: an international
+// name is written in punycode, as Host headers and SNI carry it) is an
+// error, which quotes the pattern with Go escapes.
 func NormalizePattern(pattern string) (string, error) {
 	if pattern == "*" {
 		return pattern, nil
 	}
-	p := Normalize(pattern)
-	name := strings.TrimPrefix(p, "*.")
-	if name == "" || strings.ContainsAny(name, "*/ \t") || strings.Contains(name, "..") ||
-		strings.HasPrefix(name, ".") || name != p && net.ParseIP(name) != nil {
-		return "", fmt.Errorf("invalid host pattern %q: want a name, *.name or *", pattern)
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("invalid host pattern %q: %s", pattern, why)
 	}
-	if strings.ContainsRune(pattern, ':') && net.ParseIP(strings.Trim(pattern, "[]")) == nil {
-		return "", fmt.Errorf("invalid host pattern %q: ports are not part of a host", pattern)
+	if inner, ok := strings.CutPrefix(pattern, "["); ok {
+		if i := strings.LastIndex(inner, "]:"); i >= 0 && inner[i+2:] != "" && !strings.ContainsRune(inner[i+2:], ']') {
+			return bad("ports are not part of a host")
+		}
+		inner, ok = strings.CutSuffix(inner, "]")
+		if !ok || !strings.Contains(inner, ":") || net.ParseIP(inner) == nil {
+			return bad("want an IPv6 address inside brackets")
+		}
+		return strings.ToLower(inner), nil
 	}
-	return p, nil
+	if strings.Contains(pattern, ":") {
+		if net.ParseIP(pattern) != nil {
+			return strings.ToLower(pattern), nil
+		}
+		if strings.Count(pattern, ":") == 1 {
+			return bad("ports are not part of a host")
+		}
+		return bad("want a name, *.name, an IP address or *")
+	}
+	p := strings.TrimSuffix(pattern, ".")
+	if net.ParseIP(p) != nil {
+		return p, nil // IPv4
+	}
+	name, _ := strings.CutPrefix(p, "*.")
+	if why := checkName(name); why != "" {
+		return bad(why)
+	}
+	return strings.ToLower(p), nil // ASCII only, checked before lowering
+}
+
+// checkName says why name is not a DNS host name ("" if it is).
+func checkName(name string) string {
+	if name == "" {
+		return "want a name, *.name, an IP address or *"
+	}
+	if len(name) > 253 {
+		return "a name is at most 253 bytes"
+	}
+	var label string
+	for rest := name; rest != ""; {
+		label, rest, _ = strings.Cut(rest, ".")
+		switch {
+		case label == "":
+			return "empty label"
+		case len(label) > 63:
+			return "a label is at most 63 bytes"
+		case label[0] == '-' || label[len(label)-1] == '-':
+			return fmt.Sprintf("label %q starts or ends with a hyphen", label)
+		}
+		for i := 0; i < len(label); i++ {
+			b := label[i]
+			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+				if b >= 0x80 {
+					return "a name is ASCII: write an international name in punycode (xn--)"
+				}
+				return fmt.Sprintf("%q is not allowed in a host name (letters, digits, '-', '_' and '.')", string(rune(b)))
+			}
+		}
+		if rest == "" && strings.Trim(label, "0123456789") == "" {
+			return "the last label is all digits: not a name, and not an IPv4 address either"
+		}
+	}
+	if strings.HasSuffix(name, ".") {
+		return "empty label"
+	}
+	return ""
 }
 
 // Normalize lowers a Host value and strips its port, IPv6 brackets and a

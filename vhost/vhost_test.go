@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -65,6 +66,39 @@ func TestAddRejects(t *testing.T) {
 	for _, p := range []string{"A.TEST", "a.test.", "*.A.test", "*", "", "a.*.test", "**.a", "*.", "a b", "a.test:80", "a..test", ".a.test", "*.127.0.0.1"} {
 		if err := rt.Add(p, named("x")); err == nil {
 			t.Errorf("Add(%q) accepted", p)
+		}
+	}
+}
+
+// TestPatternSyntax: a host pattern is a DNS name, an IP literal, *.name
+// or *; control characters, spaces, other punctuation and raw Unicode
+// (which no Host header or SNI name carries: those are in punycode)
+// are refused.
+func TestPatternSyntax(t *testing.T) {
+	good := map[string]string{
+		"example.test": "example.test", "Example.TEST.": "example.test", "*.example.test": "*.example.test",
+		"*": "*", "localhost": "localhost", "a-b.c_d.test": "a-b.c_d.test", "xn--bcher-kva.test": "xn--bcher-kva.test",
+		"192.0.2.1": "192.0.2.1", "::1": "::1", "[2001:db8::1]": "2001:db8::1", "1a.test": "1a.test",
+		strings.Repeat("a", 63) + ".test": strings.Repeat("a", 63) + ".test",
+	}
+	for in, want := range good {
+		if got, err := NormalizePattern(in); err != nil || got != want {
+			t.Errorf("NormalizePattern(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{
+		"a\x00.test", "a\x01.test", "a\tb.test", "a\nb.test", "a\rb.test", "a\x7f.test", "a b.test", " a.test", "a.test ",
+		"a\u00a0.test", "b\u00fccher.test", "a\u202e.test", "a\ufeff.test", "\xff.test",
+		"a/b.test", "a\\b.test", "a@b.test", "a%2e.test", "a\"b.test", "a;b.test", "a,b.test", "a=b", "a!.test", "a(b).test",
+		"-a.test", "a-.test", "*.-a.test", "a.test-", "*.*.test", "*a.test", "a*.test", "*.",
+		strings.Repeat("a", 64) + ".test", strings.Repeat("abcdefgh.", 32) + "test",
+		"[::1]x", "[::1", "::1]", "[a.test]", "fe80::1%eth0", "[fe80::1%25eth0]", "1.2.3", "256.0.0.1", "*.192.0.2.1", "*.::1",
+		"a.test:80", "[::1]:443", "",
+	} {
+		if got, err := NormalizePattern(in); err == nil {
+			t.Errorf("NormalizePattern(%q) = %q, accepted", in, got)
+		} else if !strings.Contains(err.Error(), strconv.Quote(in)) {
+			t.Errorf("NormalizePattern(%q): error %q does not quote the pattern", in, err)
 		}
 	}
 }

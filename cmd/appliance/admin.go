@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"appliance/certs"
+	"appliance/compress"
 	"appliance/metrics"
 )
 
@@ -33,6 +34,8 @@ func (s *server) serveAdmin() (func(), error) {
 	gauge("appliance_cache_bytes", "Bytes the file cache accounts for.", func() float64 { _, b := s.cache.Stats(); return float64(b) })
 	counter("appliance_cache_hits_total", "Requests answered from a fresh cache entry.", func() float64 { h, _ := s.cache.Counters(); return float64(h) })
 	counter("appliance_cache_rebuilds_total", "Cache entries built or rebuilt from the file system.", func() float64 { _, r := s.cache.Counters(); return float64(r) })
+	gauge("appliance_compress_stream_bytes", "Memory reserved by live per-request compression encoders, of a 40 MiB budget.", func() float64 { _, held, _ := compress.StreamStats(); return float64(held) })
+	counter("appliance_compress_stream_refused_total", "Per-request encoders refused for want of room in the budget: a cheaper coding or identity went out instead.", func() float64 { _, _, n := compress.StreamStats(); return float64(n) })
 	if s.access != nil {
 		counter("appliance_access_log_dropped_total", "Access log lines dropped while the writer was behind.", func() float64 { return float64(s.access.Dropped()) })
 	}

@@ -139,6 +139,8 @@ func TestAdminListener(t *testing.T) {
 		"# TYPE appliance_request_duration_seconds histogram",
 		"appliance_connections_open ",
 		"appliance_cache_hits_total ",
+		"appliance_compress_stream_bytes 0\n",
+		"# TYPE appliance_compress_stream_refused_total counter\n",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
