@@ -380,13 +380,17 @@ func (c *conn) serve() {
 		req := &c.req
 		st := req.parse(c.rbuf)
 		for st == needMore {
+			// Never block on the client with responses held back: a
+			// complete request followed by part of the next is answered
+			// now, and a client that pipelines small requests split
+			// mid-head cannot pile up their responses here.
+			if err := c.w.flush(); err != nil {
+				return
+			}
 			if len(c.rbuf) == 0 && served > 0 {
 				// Between requests of a keep-alive connection: idle, which
 				// Shutdown may close. A new connection is not: its first
 				// request is on its way, and it is served.
-				if err := c.w.flush(); err != nil {
-					return
-				}
 				c.idle.Store(true)
 				if s.closing.Load() {
 					return
@@ -448,6 +452,15 @@ func (c *conn) serve() {
 		if err := c.w.finish(); err != nil || c.w.closeAfter {
 			c.w.flush()
 			return
+		}
+		// Pipelined responses share writes, up to writeBufSize: beyond
+		// that the connection reads no more requests until the client
+		// has taken these (the write blocks), so what one connection
+		// holds stays under writeBufSize plus one response.
+		if len(c.w.buf) >= writeBufSize {
+			if err := c.w.flush(); err != nil {
+				return
+			}
 		}
 		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
 	}
