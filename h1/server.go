@@ -424,6 +424,10 @@ func (c *conn) serve() {
 			c.handoff()
 			return
 		}
+		if st == reject {
+			c.reject()
+			return
+		}
 		if !req.parseURL(&c.url) {
 			c.handoff()
 			return
@@ -463,6 +467,50 @@ func (c *conn) serve() {
 			}
 		}
 		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
+	}
+}
+
+// lingerTime is how long a connection closed on an error goes on
+// reading what the client still sends (nginx: lingering_close).
+const lingerTime = time.Second
+
+// reject answers a head with untrustworthy framing with 400 and closes
+// the connection, as nginx does; net/http would serve it and read on.
+func (c *conn) reject() {
+	c.setDeadline(c.s.WriteTimeout)
+	w := &c.w
+	w.buf = append(w.buf, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Content-Length: 15\r\nConnection: close\r\n"...)
+	w.buf = append(w.buf, *c.s.date.Load()...)
+	w.buf = append(w.buf, "\r\n400 Bad Request"...)
+	if w.flush() != nil {
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose half-closes the connection and reads and drops what the
+// client still sends until it closes too, for at most lingerTime. Closed
+// with unread bytes, a socket answers with a reset, and the client may
+// lose the response still on its way.
+func (c *conn) lingerClose() {
+	tcp, ok := c.raw.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.CloseWrite() // close_notify
+	}
+	if tcp.CloseWrite() != nil {
+		return
+	}
+	c.idle.Store(true) // nothing more for the client: Shutdown closes it at once
+	c.setDeadline(lingerTime)
+	buf := c.rbuf[:cap(c.rbuf)]
+	for {
+		if _, err := tcp.Read(buf); err != nil {
+			return
+		}
 	}
 }
 
