@@ -86,7 +86,8 @@ func TestDifferential(t *testing.T) {
 	_, dialTLS := startPipe(t, diffHandler, func(s *Server) {
 		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{testCert(t)}}
 	})
-	dialRef := startRef(t, diffHandler)
+	// The reference closes after chunked requests too (closeAfterChunked).
+	dialRef := startRef(t, closeAfterChunked(diffHandler))
 	stride, tlsStride := 1, 7
 	if testing.Short() {
 		stride, tlsStride = 5, 31

@@ -99,3 +99,34 @@ func TestBareLFHeadAnswered(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestHandedOffChunkedCloses: on a connection handed to net/http (after a
+// POST), a head with Content-Length and Transfer-Encoding is served by
+// the chunked body, and the connection closed after it: the request
+// smuggled behind it is never read.
+func TestHandedOffChunkedCloses(t *testing.T) {
+	_, addr := start(t, hello)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"+
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+
+		"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	for i, wantClose := range []bool{false, true} {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i+1, err)
+		}
+		if res.StatusCode != 200 || res.Close != wantClose || res.Header.Get("X-Via") != "net/http" {
+			t.Errorf("response %d: %d close=%v via %q", i+1, res.StatusCode, res.Close, res.Header.Get("X-Via"))
+		}
+		text(res)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the chunked request: %q %v", rest, err)
+	}
+}

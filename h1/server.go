@@ -76,7 +76,7 @@ func (s *Server) init() {
 		s.updateDate(time.Now())
 		if s.Fallback != nil {
 			s.Fallback.ConnContext = chainConnContext(s.Fallback.ConnContext)
-			s.Fallback.Handler = withTLS(s.Fallback.Handler)
+			s.Fallback.Handler = closeAfterChunked(withTLS(s.Fallback.Handler))
 			s.Fallback.ConnState = s.chainConnState(s.Fallback.ConnState)
 			go s.Fallback.Serve(s.fallback)
 		}
