@@ -94,6 +94,21 @@ func withTLS(next http.Handler) http.Handler {
 	})
 }
 
+// closeAfterChunked closes a connection that net/http serves after a
+// request with a chunked body. net/http lets Transfer-Encoding win over a
+// Content-Length sent with it and reads on; RFC 9112 6.1 says to close.
+// The fast path answers such heads 400, but on a connection it has handed
+// off (or with HandOffAll) net/http reads the heads that follow. Chunked
+// uploads are not what a static server sees; they only lose keep-alive.
+func closeAfterChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (c *prefixConn) Close() error {
 	err := c.Conn.Close()
 	if c.release != nil {

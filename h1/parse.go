@@ -26,6 +26,7 @@ const (
 	parsed   = iota // a request
 	needMore        // the head is not complete yet
 	fallback        // not the fast path's business: hand the connection to net/http
+	reject          // framing no server may trust: answer 400 and close (headBytes set)
 )
 
 // parse reads one request head from b into req, reusing its header map
@@ -34,12 +35,35 @@ const (
 // CRLF line endings, token field names, no obs-fold, exactly one valid
 // Host, and no body framing (Content-Length other than 0,
 // Transfer-Encoding), Expect or Upgrade. Everything else returns fallback,
-// so net/http answers it, errors included.
+// so net/http answers it, errors included; but a head whose body framing
+// is ambiguous (see badFraming), which net/http would serve and then read
+// the connection on, returns reject.
 func (req *request) parse(b []byte) int {
+	st := req.parseFast(b)
+	if st == fallback {
+		return req.decline(b)
+	}
+	return st
+}
+
+// decline checks a head the fast path declines before net/http gets it.
+// It runs only off the fast path.
+func (req *request) decline(b []byte) int {
+	n := headEnd(b)
+	if n > 0 && badFraming(b[:n]) {
+		req.headBytes = n
+		return reject
+	}
+	return fallback
+}
+
+func (req *request) parseFast(b []byte) int {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
-		if bytes.IndexByte(b, '\n') >= 0 && !bytes.Contains(b, crlf) {
-			return fallback // bare LF line endings
+		// Without CRLFCRLF, a head can only have ended with a bare LF,
+		// which net/http accepts: hand it over once it is complete.
+		if headEnd(b) > 0 {
+			return fallback
 		}
 		return needMore
 	}
@@ -145,10 +169,54 @@ func (req *request) parse(b []byte) int {
 	return parsed
 }
 
-var (
-	crlf     = []byte("\r\n")
-	crlfcrlf = []byte("\r\n\r\n")
-)
+var crlfcrlf = []byte("\r\n\r\n")
+
+// headEnd returns the length of the head at the start of b, through the
+// empty line that ends it, as net/http reads heads: lines end in LF with
+// an optional CR before it. It returns -1 while no line is empty. Of
+// heads with CRLF line endings only, it finds the same end as CRLFCRLF.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+// badFraming reports a head that RFC 9112 6.1 says to treat as an error
+// and close the connection after: Transfer-Encoding together with
+// Content-Length (request smuggling: a proxy in front may have framed the
+// body by the other one), or Transfer-Encoding in an HTTP/1.0 request
+// (which net/http ignores, reading the body as the next request). The head
+// may have bare LF line endings, as net/http would read it.
+func badFraming(head []byte) bool {
+	var te, cl bool
+	line, rest, _ := bytes.Cut(head, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	http10 := bytes.HasSuffix(line, []byte(" HTTP/1.0"))
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			te = true
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			cl = true
+		}
+	}
+	return te && (cl || http10)
+}
 
 // parseURL sets u to the parsed request target; percent-encoded targets
 // go through net/url exactly as net/http would parse them.

@@ -40,6 +40,24 @@ func TestParse(t *testing.T) {
 		{"fragment", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", fallback},
 		{"non-ASCII target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", fallback},
 		{"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", fallback},
+		// Heads that end with a bare LF go to net/http once complete.
+		{"CRLF then LF", "GET / HTTP/1.1\r\nHost: a\r\n\n", fallback},
+		{"LF fields after CRLF", "GET / HTTP/1.1\r\nHost: a\nX: b\n\n", fallback},
+		{"LF then CRLF", "GET / HTTP/1.1\nHost: a\n\r\n", fallback},
+		{"bare LF incomplete", "GET / HTTP/1.1\nHost: a\n", needMore},
+		{"bare LF in a field", "GET / HTTP/1.1\r\nHost: a\nX: b\r\n", needMore},
+		// RFC 9112 6.1: ambiguous framing is answered 400 and closed.
+		{"CL and TE", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", reject},
+		{"TE and CL 0", "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", reject},
+		{"POST CL and TE", "POST /x HTTP/1.1\r\nHost: a\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n", reject},
+		{"HTTP/1.0 TE", "GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", reject},
+		{"HTTP/1.0 TE obs-fold", "POST / HTTP/1.0\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", reject},
+		{"bare LF CL and TE", "POST / HTTP/1.1\nHost: a\nContent-Length: 3\nTransfer-Encoding: chunked\n\n", reject},
+		{"CRLF then LF CL and TE", "GET / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\n", reject},
+		{"HTTP/1.1 TE alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", fallback},
+		{"HTTP/1.0 CL alone", "POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc", fallback},
+		{"TE in the next head", "GET / HTTP/1.0\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", fallback},
+		{"TE in a value", "GET / HTTP/1.0\r\nX: Transfer-Encoding: chunked\r\n\r\n", fallback},
 	}
 	for _, tt := range tests {
 		_, st := parse([]byte(tt.in))
@@ -64,11 +82,19 @@ func FuzzParse(f *testing.F) {
 		"GET /%2e%2e/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nIf-None-Match: \"x\", W/\"y\"\r\n\r\n",
 		"GET / HTTP/1.1\r\nhost: a\r\nX: \xff\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\n",
+		"GET / HTTP/1.1\r\nHost: a\nX: b\n\n",
+		"HEAD / HTTP/1.1\nHost: a\nContent-Length: 0\nTransfer-Encoding: chunked\n\n",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, st := parse(b)
+		if st == reject && (req.headBytes <= 0 || req.headBytes > len(b)) {
+			t.Fatalf("rejected a head of %d bytes in %d: %q", req.headBytes, len(b), b)
+		}
 		if st != parsed {
 			return
 		}

@@ -76,7 +76,7 @@ func (s *Server) init() {
 		s.updateDate(time.Now())
 		if s.Fallback != nil {
 			s.Fallback.ConnContext = chainConnContext(s.Fallback.ConnContext)
-			s.Fallback.Handler = withTLS(s.Fallback.Handler)
+			s.Fallback.Handler = closeAfterChunked(withTLS(s.Fallback.Handler))
 			s.Fallback.ConnState = s.chainConnState(s.Fallback.ConnState)
 			go s.Fallback.Serve(s.fallback)
 		}
@@ -380,13 +380,17 @@ func (c *conn) serve() {
 		req := &c.req
 		st := req.parse(c.rbuf)
 		for st == needMore {
+			// Never block on the client with responses held back: a
+			// complete request followed by part of the next is answered
+			// now, and a client that pipelines small requests split
+			// mid-head cannot pile up their responses here.
+			if err := c.w.flush(); err != nil {
+				return
+			}
 			if len(c.rbuf) == 0 && served > 0 {
 				// Between requests of a keep-alive connection: idle, which
 				// Shutdown may close. A new connection is not: its first
 				// request is on its way, and it is served.
-				if err := c.w.flush(); err != nil {
-					return
-				}
 				c.idle.Store(true)
 				if s.closing.Load() {
 					return
@@ -420,6 +424,10 @@ func (c *conn) serve() {
 			c.handoff()
 			return
 		}
+		if st == reject {
+			c.reject()
+			return
+		}
 		if !req.parseURL(&c.url) {
 			c.handoff()
 			return
@@ -449,7 +457,60 @@ func (c *conn) serve() {
 			c.w.flush()
 			return
 		}
+		// Pipelined responses share writes, up to writeBufSize: beyond
+		// that the connection reads no more requests until the client
+		// has taken these (the write blocks), so what one connection
+		// holds stays under writeBufSize plus one response.
+		if len(c.w.buf) >= writeBufSize {
+			if err := c.w.flush(); err != nil {
+				return
+			}
+		}
 		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
+	}
+}
+
+// lingerTime is how long a connection closed on an error goes on
+// reading what the client still sends (nginx: lingering_close).
+const lingerTime = time.Second
+
+// reject answers a head with untrustworthy framing with 400 and closes
+// the connection, as nginx does; net/http would serve it and read on.
+func (c *conn) reject() {
+	c.setDeadline(c.s.WriteTimeout)
+	w := &c.w
+	w.buf = append(w.buf, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"+
+		"Content-Length: 15\r\nConnection: close\r\n"...)
+	w.buf = append(w.buf, *c.s.date.Load()...)
+	w.buf = append(w.buf, "\r\n400 Bad Request"...)
+	if w.flush() != nil {
+		return
+	}
+	c.lingerClose()
+}
+
+// lingerClose half-closes the connection and reads and drops what the
+// client still sends until it closes too, for at most lingerTime. Closed
+// with unread bytes, a socket answers with a reset, and the client may
+// lose the response still on its way.
+func (c *conn) lingerClose() {
+	tcp, ok := c.raw.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.CloseWrite() // close_notify
+	}
+	if tcp.CloseWrite() != nil {
+		return
+	}
+	c.idle.Store(true) // nothing more for the client: Shutdown closes it at once
+	c.setDeadline(lingerTime)
+	buf := c.rbuf[:cap(c.rbuf)]
+	for {
+		if _, err := tcp.Read(buf); err != nil {
+			return
+		}
 	}
 }
 

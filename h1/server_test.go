@@ -100,10 +100,12 @@ func TestFastAndFallback(t *testing.T) {
 		{"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", "net/http", 200},
 		{"absolute-form", "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", "net/http", 200},
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", "", 400},
-		// net/http folds obs-fold and lets chunked framing win over
-		// Content-Length (RFC 9112 6.3); either way, the fast path stays out.
+		// net/http folds obs-fold; the fast path stays out.
 		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", "net/http", 200},
-		{"CL and TE", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "net/http", 200},
+		// net/http would let chunked framing win over Content-Length and
+		// read on (RFC 9112 6.1 says close); the fast path refuses it.
+		{"CL and TE", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "", 400},
+		{"bare LF", "GET / HTTP/1.1\r\nHost: a\r\n\n", "net/http", 200},
 		{"bad method", "G@T / HTTP/1.1\r\nHost: a\r\n\r\n", "", 400},
 	}
 	for _, tt := range tests {
