@@ -28,6 +28,7 @@ type batchConn struct {
 	pending *[]byte // nil while idle
 	writing bool    // a flusher goroutine runs
 	err     error
+	waiting int // writers held back by a full queue
 }
 
 // batchSize is the most a connection queues ahead of the socket; an idle
@@ -57,7 +58,9 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for b.err == nil && b.pending != nil && len(*b.pending) > 0 && len(*b.pending)+len(p) > batchSize {
+		b.waiting++
 		b.cond.Wait()
+		b.waiting--
 	}
 	if b.err != nil {
 		return 0, b.err

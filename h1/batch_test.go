@@ -87,10 +87,12 @@ func TestBatchConnStalledClient(t *testing.T) {
 			}
 		}
 	}()
-	// Wait until the writer is stuck: the queue full behind the socket.
+	// Wait until the writer is held back by a full queue behind the
+	// socket. (Not "until the queue is full": the flusher may already have
+	// taken the full queue into a write that never returns, leaving none.)
 	for {
 		bc.mu.Lock()
-		full := bc.pending != nil && len(*bc.pending)+16<<10 > batchSize
+		full := bc.waiting > 0
 		bc.mu.Unlock()
 		if full {
 			break
