@@ -79,10 +79,10 @@ func TestHandOffAllTLS(t *testing.T) {
 	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}
-	clientTLS := &tls.Config{ServerName: "a.test", InsecureSkipVerify: true}
+	clientTLS := func() *tls.Config { return &tls.Config{ServerName: "a.test", InsecureSkipVerify: true} } // one each: h2 adds to NextProtos
 	for proto, tr := range map[string]*http.Transport{
-		"HTTP/1.1": {DialContext: dial, TLSClientConfig: clientTLS, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}},
-		"HTTP/2.0": {DialContext: dial, TLSClientConfig: clientTLS, ForceAttemptHTTP2: true},
+		"HTTP/1.1": {DialContext: dial, TLSClientConfig: clientTLS(), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}},
+		"HTTP/2.0": {DialContext: dial, TLSClientConfig: clientTLS(), ForceAttemptHTTP2: true},
 	} {
 		res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://a.test/")
 		if err != nil {
