@@ -322,6 +322,7 @@ type conn struct {
 	nc       net.Conn // what requests are read from: raw, or TLS over it
 	raw      net.Conn // the socket, which the reaper and Shutdown close
 	tls      *tls.ConnectionState
+	ctx      context.Context // TLS without SNI only: holds the local address the handshake chose its site by
 	ip       netip.Addr
 	accepted int64       // unix nanoseconds
 	received atomic.Bool // a byte has arrived
@@ -367,6 +368,9 @@ func (c *conn) serve() {
 		c.received.Store(true)
 		st := tc.ConnectionState()
 		c.nc, c.tls = tc, &st
+		if st.ServerName == "" {
+			c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
+		}
 		switch st.NegotiatedProtocol {
 		case "h2":
 			bc.batch()
@@ -446,6 +450,9 @@ func (c *conn) serve() {
 			RequestURI: req.target,
 			Close:      req.close,
 			TLS:        c.tls,
+		}
+		if c.ctx != nil {
+			*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
 		}
 		c.w.reset(hr)
 		if s.closing.Load() {

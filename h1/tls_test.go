@@ -171,3 +171,37 @@ func TestHandOffAllTLSLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestLocalAddrWithoutSNI: on a TLS connection without SNI, whose
+// handshake chose its site by the local address, handlers find that
+// address where net/http puts it, on the fast path too.
+func TestLocalAddrWithoutSNI(t *testing.T) {
+	cfg := &tls.Config{Certificates: []tls.Certificate{testCert(t)}}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		io.WriteString(w, fmt.Sprint("local=", local))
+	})
+	_, addr := start(t, h, func(s *Server) { s.TLSConfig = cfg })
+	for raw, via := range map[string]string{
+		"GET / HTTP/1.1\r\nHost: a.test\r\n\r\nGET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n": "fast",
+		"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n":                                                            "net/http",
+	} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // no ServerName: no SNI
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, raw)
+		br := bufio.NewReader(c)
+		for {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break
+			}
+			if b := text(res); res.Header.Get("X-Via") != via || b != "local="+addr {
+				t.Errorf("%q: via %q: %q, want local=%s", raw, res.Header.Get("X-Via"), b, addr)
+			}
+		}
+		c.Close()
+	}
+}

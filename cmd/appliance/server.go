@@ -218,7 +218,6 @@ func newCache(cfg *config.Config) *serve.Cache {
 func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 	cache, access, reg := s.cache, s.access, s.metrics
 	plain, secure := vhost.New(), vhost.New()
-	tlsSites := vhost.NewTable[int]()
 	selector := certs.NewSelector()
 	var closers []io.Closer
 	var acmeNames []string
@@ -302,8 +301,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 				if err := secure.Add(host, hsts(site.HSTS, siteHandler)); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, src, site.ClientCAs, s.tlsBase)
-				tlsSites.Add(host, i)
+				selector.Add(host, i, src, site.ClientCAs, s.tlsBase)
 			}
 		}
 		for _, host := range hosts {
@@ -312,7 +310,7 @@ func (s *server) buildSites(cfg *config.Config) (*siteSet, []io.Closer, error) {
 			}
 		}
 	}
-	return &siteSet{plain: plain, https: misdirected(tlsSites, secure), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: plain, https: misdirected(selector, secure), certs: selector, acme: acmeNames, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // observe wraps a site's handler for the access log and the metrics,
