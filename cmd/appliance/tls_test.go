@@ -312,19 +312,22 @@ func TestTLSWithoutSNI(t *testing.T) {
 		writeFile(t, dir, s+"/index.html", s)
 	}
 	caFile, cert := clientCert(t, dir)
+	var fast bool // of the process being checked
 	run := func(t *testing.T, sites string, check func(addr string, h2 bool)) {
-		cfg := writeFile(t, t.TempDir(), "appliance.toml", fmt.Sprintf("[server]\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n%s",
-			filepath.Join(dir, "state"), sites))
-		p := start(t, "-config", cfg)
-		addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
-		for _, h2 := range []bool{false, true} {
-			check(addr, h2)
+		for _, fast = range []bool{true, false} {
+			cfg := writeFile(t, t.TempDir(), "appliance.toml", fmt.Sprintf("[server]\nhttps = \"127.0.0.1:0\"\nfast_http1 = %v\nstate_dir = %q\n%s",
+				fast, filepath.Join(dir, "state"), sites))
+			p := start(t, "-config", cfg)
+			addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+			for _, h2 := range []bool{false, true} {
+				check(addr, h2)
+			}
 		}
 	}
 	expect := func(t *testing.T, h2 bool, c *http.Client, what, host, want string) {
 		t.Helper()
 		if got, err := outcome(c, host, h2); got != want {
-			t.Errorf("h2=%v %s, Host %s: %s (%v), want %s", h2, what, host, got, err, want)
+			t.Errorf("fast_http1=%v h2=%v %s, Host %s: %s (%v), want %s", fast, h2, what, host, got, err, want)
 		}
 	}
 	t.Run("catch-all", func(t *testing.T) {
