@@ -79,8 +79,8 @@ func TestSelectorByAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := NewSelector()
-	sel.Add("192.168.1.20", ca, nil, nil)
-	sel.Add("pi.lan", ca, nil, nil)
+	sel.Add("192.168.1.20", 0, ca, nil, nil)
+	sel.Add("pi.lan", 1, ca, nil, nil)
 	hello := &tls.ClientHelloInfo{Conn: fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("192.168.1.20"), Port: 443}}}
 	c, err := sel.GetCertificate(hello)
 	if err != nil || len(c.Leaf.IPAddresses) != 1 || !c.Leaf.IPAddresses[0].Equal(net.ParseIP("192.168.1.20")) {
@@ -166,5 +166,68 @@ func TestManualReload(t *testing.T) {
 	}
 	if len(failures) != 1 {
 		t.Errorf("%d failures reported, want 1", len(failures))
+	}
+}
+
+// TestAnswers: a request is answered only by the site whose policy its
+// handshake used (by SNI, else by local address, else the catch-all),
+// and a client_ca site only with a verified client certificate.
+func TestAnswers(t *testing.T) {
+	ca, err := OpenLocalCA(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ServerConfig(nil, nil)
+	sel := NewSelector()
+	sel.Add("a.test", 0, ca, nil, base)
+	sel.Add("www.a.test", 0, ca, nil, base) // the same site
+	sel.Add("*.m.test", 1, ca, x509.NewCertPool(), base)
+	sel.Add("192.168.1.20", 2, ca, x509.NewCertPool(), base)
+	sel.Add("*", 3, ca, nil, base)
+	addr := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 443} }
+	verified := [][]*x509.Certificate{{}}
+	for _, tt := range []struct {
+		sni    string
+		local  net.Addr
+		chains [][]*x509.Certificate
+		host   string
+		want   bool
+	}{
+		{"a.test", nil, nil, "a.test", true},
+		{"a.test", nil, nil, "WWW.A.TEST:443", true},
+		{"a.test", nil, nil, "x.m.test", false},
+		{"a.test", nil, nil, "other.test", false}, // the catch-all is another site
+		{"x.m.test", nil, nil, "x.m.test", false}, // no client certificate (a reload added client_ca)
+		{"x.m.test", nil, verified, "x.m.test", true},
+		{"x.m.test", nil, verified, "a.test", false},
+		{"unknown.test", nil, nil, "other.test", true}, // both the catch-all
+		{"unknown.test", nil, nil, "a.test", false},
+		{"", addr("10.0.0.1"), nil, "a.test", false}, // no SNI: the catch-all's handshake
+		{"", addr("10.0.0.1"), verified, "x.m.test", false},
+		{"", addr("10.0.0.1"), nil, "other.test", true},
+		{"", addr("10.0.0.1"), nil, "10.0.0.1", true},
+		{"", addr("192.168.1.20"), nil, "192.168.1.20", false}, // the address site's handshake asks for a certificate
+		{"", addr("192.168.1.20"), verified, "192.168.1.20", true},
+		{"", addr("192.168.1.20"), verified, "other.test", false},
+		{"", nil, nil, "other.test", false}, // the handshake's site is unknown
+	} {
+		st := &tls.ConnectionState{ServerName: tt.sni, VerifiedChains: tt.chains}
+		if got := sel.Answers(st, tt.local, tt.host); got != tt.want {
+			t.Errorf("SNI %q, local %v, %d chains, Host %q: %v, want %v", tt.sni, tt.local, len(tt.chains), tt.host, got, tt.want)
+		}
+		// The handshake asked for a client certificate exactly when the
+		// site it chose has client_ca.
+		var conn net.Conn
+		if tt.local != nil {
+			conn = fakeConn{addr: tt.local}
+		}
+		cfg, _ := sel.ConfigForClient(&tls.ClientHelloInfo{ServerName: tt.sni, Conn: conn})
+		hs, _ := sel.handshakeSite(tt.sni, tt.local)
+		if (cfg != nil) != (hs != nil && hs.mutual != nil) {
+			t.Errorf("SNI %q, local %v: the handshake and Answers chose different sites", tt.sni, tt.local)
+		}
+	}
+	if sel.Answers(nil, nil, "a.test") {
+		t.Error("a request without TLS state answered")
 	}
 }

@@ -52,12 +52,16 @@ func ServerConfig(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), forC
 var ErrNoCertificate = errors.New("certs: no certificate for this name")
 
 // Selector picks a site's certificate, and its client-certificate
-// requirement, by SNI name with the site host patterns.
+// requirement, by SNI name with the site host patterns. It is also what
+// decides whether a request may be answered on a connection (Answers),
+// so that the site that answers is always the site whose TLS policy the
+// handshake used.
 type Selector struct {
 	t *vhost.Table[*site]
 }
 
 type site struct {
+	id     int // the site's identity: the same for all its host patterns
 	src    Source
 	mutual *tls.Config // requires client certificates; nil if the site does not
 }
@@ -65,11 +69,12 @@ type site struct {
 // NewSelector returns an empty selector.
 func NewSelector() *Selector { return &Selector{t: vhost.NewTable[*site]()} }
 
-// Add routes a host pattern's handshakes to src. With clientCAs, clients
-// must present a certificate that chains to them (mutual TLS); base is
-// the listener's configuration that the site's own derives from.
-func (s *Selector) Add(pattern string, src Source, clientCAs *x509.CertPool, base *tls.Config) error {
-	st := &site{src: src}
+// Add routes a host pattern's handshakes to src, for the site id (the
+// patterns of one site share it). With clientCAs, clients must present
+// a certificate that chains to them (mutual TLS); base is the listener's
+// configuration that the site's own derives from.
+func (s *Selector) Add(pattern string, id int, src Source, clientCAs *x509.CertPool, base *tls.Config) error {
+	st := &site{id: id, src: src}
 	if clientCAs != nil {
 		st.mutual = base.Clone()
 		st.mutual.GetConfigForClient = nil
@@ -79,9 +84,8 @@ func (s *Selector) Add(pattern string, src Source, clientCAs *x509.CertPool, bas
 	return s.t.Add(pattern, st)
 }
 
-// GetCertificate implements tls.Config.GetCertificate. A client that
-// sends no SNI (it connected by address) gets the certificate of the
-// site for the address it connected to, else the catch-all site's.
+// GetCertificate implements tls.Config.GetCertificate with the site of
+// the handshake (see handshakeSite).
 func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	st, ok := s.lookup(hello)
 	if !ok || st == nil || st.src == nil {
@@ -100,18 +104,52 @@ func (s *Selector) ConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, err
 	return nil, nil
 }
 
-// lookup finds the site for the SNI name or, without one, for the local
-// address of the connection.
 func (s *Selector) lookup(hello *tls.ClientHelloInfo) (*site, bool) {
-	name := hello.ServerName
-	if name == "" && hello.Conn != nil {
-		if host, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
-			if st, ok := s.t.Lookup(host); ok {
-				return st, true
-			}
+	var local net.Addr
+	if hello.ServerName == "" && hello.Conn != nil {
+		local = hello.Conn.LocalAddr()
+	}
+	return s.handshakeSite(hello.ServerName, local)
+}
+
+// handshakeSite is the one rule for the site whose TLS policy
+// (certificate, client_ca) a handshake uses: the site for the SNI name;
+// without one (a client that connected by address), the site for the
+// local address the client connected to; else the catch-all. Both the
+// handshake and Answers decide with it, so they cannot disagree.
+func (s *Selector) handshakeSite(serverName string, local net.Addr) (*site, bool) {
+	name := serverName
+	if name == "" && local != nil {
+		if host, _, err := net.SplitHostPort(local.String()); err == nil {
+			name = host
 		}
 	}
+	// An empty name, or an address no site has, finds the catch-all.
 	return s.t.Lookup(name)
+}
+
+// Answers reports whether a request for host may be answered on a TLS
+// connection with state st: host's site must be the site whose policy
+// the handshake used (handshakeSite, by st.ServerName or, without SNI,
+// by local, the connection's local address: http.LocalAddrContextKey),
+// and if that site requires client certificates (a reload may have
+// added client_ca since the handshake), one must have been verified.
+// Without SNI and without local the handshake's site is unknown: false.
+// Otherwise the answer is 421 Misdirected Request (RFC 9110 15.5.20):
+// the client may retry on a connection of its own for host.
+func (s *Selector) Answers(st *tls.ConnectionState, local net.Addr, host string) bool {
+	if st == nil || st.ServerName == "" && local == nil {
+		return false
+	}
+	hs, ok := s.handshakeSite(st.ServerName, local)
+	if !ok || hs == nil {
+		return false
+	}
+	bh, ok := s.t.Lookup(host)
+	if !ok || bh == nil || bh.id != hs.id {
+		return false
+	}
+	return hs.mutual == nil || len(st.VerifiedChains) > 0
 }
 
 // LoadClientCAs reads a PEM bundle of the CAs whose client certificates

@@ -36,7 +36,9 @@ type Server struct {
 	// the fast path with r.TLS set.
 	TLSConfig *tls.Config
 	// HandOffAll sends every connection to Fallback unread: the fast path
-	// is off, but connection limits and shutdown stay here.
+	// is off, but connection limits and shutdown stay here. With
+	// TLSConfig, the TLS handshake is still done here (under the
+	// read-header deadline) and Fallback gets the *tls.Conn.
 	HandOffAll bool
 	// MaxConns and MaxConnsPerIP close excess connections as soon as they
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
@@ -121,7 +123,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		c := &conn{s: s, nc: nc, raw: nc, ip: ip, accepted: time.Now().UnixNano()}
 		if s.HandOffAll {
-			c.handoff()
+			if s.TLSConfig != nil {
+				s.track(c)
+				go c.handshakeHandOff()
+			} else {
+				c.handoff()
+			}
 			continue
 		}
 		s.track(c) // even while shutting down: the client is waiting for it
@@ -315,6 +322,7 @@ type conn struct {
 	nc       net.Conn // what requests are read from: raw, or TLS over it
 	raw      net.Conn // the socket, which the reaper and Shutdown close
 	tls      *tls.ConnectionState
+	ctx      context.Context // TLS without SNI only: holds the local address the handshake chose its site by
 	ip       netip.Addr
 	accepted int64       // unix nanoseconds
 	received atomic.Bool // a byte has arrived
@@ -360,6 +368,9 @@ func (c *conn) serve() {
 		c.received.Store(true)
 		st := tc.ConnectionState()
 		c.nc, c.tls = tc, &st
+		if st.ServerName == "" {
+			c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
+		}
 		switch st.NegotiatedProtocol {
 		case "h2":
 			bc.batch()
@@ -447,6 +458,9 @@ func (c *conn) serve() {
 			RequestURI: req.target,
 			Close:      req.close,
 			TLS:        c.tls,
+		}
+		if c.ctx != nil {
+			*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
 		}
 		c.w.reset(hr)
 		if s.closing.Load() {
@@ -550,8 +564,30 @@ func (c *conn) handoff() {
 	c.nc = nil
 }
 
-// handoffTLS gives an HTTP/2 connection to net/http as the *tls.Conn it
-// must see; its place in the limits comes back through ConnState.
+// handshakeHandOff does the TLS handshake of a connection that the fast
+// path does not serve (HandOffAll) and gives the *tls.Conn to net/http,
+// which serves HTTP/1.1 or HTTP/2 on it. The handshake runs as on the
+// fast path: tracked, under the read-header deadline that the reaper
+// enforces and Shutdown's grace for new connections, inside the limits.
+func (c *conn) handshakeHandOff() {
+	s := c.s
+	c.setDeadline(s.ReadHeaderTimeout)
+	tc := tls.Server(c.raw, s.TLSConfig)
+	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
+		// A failed handshake, or a CA that checked a TLS-ALPN-01
+		// challenge: nothing follows.
+		s.untrack(c)
+		c.release()
+		tc.Close()
+		return
+	}
+	c.received.Store(true)
+	c.handoffTLS(tc)
+}
+
+// handoffTLS gives a TLS connection (HTTP/2, or any with HandOffAll) to
+// net/http as the *tls.Conn it must see; its place in the limits comes
+// back through ConnState.
 func (c *conn) handoffTLS(tc *tls.Conn) {
 	c.s.untrack(c)
 	c.s.mu.Lock()

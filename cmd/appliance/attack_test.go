@@ -40,9 +40,11 @@ const protectedMark = "SECRET-"
 // and between them every other rule kind: a rewrite into the protected
 // directory, a redirect with a capture, trailing_slash add and remove,
 // clean URLs, a single-page-app fallback, directory listings, CORS and
-// header rules. The auth password is "letmein".
+// header rules. A catch-all site without rules takes the handshakes
+// without SNI. The auth password is "letmein".
 func attackSites(t testing.TB, dir string, fast bool, hash string) string {
 	t.Helper()
+	writeFile(t, dir, "c/index.html", "catch-all")
 	for _, root := range []string{"a", "b"} {
 		writeFile(t, dir, root+"/index.html", "home "+root)
 		writeFile(t, dir, root+"/public/x.txt", "public file")
@@ -102,7 +104,13 @@ directory_listing = true
 clean_urls = true
 fallback = "/index.html"
 trailing_slash = "remove"
-`+rules, fast, filepath.Join(dir, "state"), filepath.Join(dir, "a"), hash, filepath.Join(dir, "b"), hash))
+`+rules+`
+[[site]]
+hosts = ["*"]
+root = %q
+tls = "local"
+https_redirect = false
+`, fast, filepath.Join(dir, "state"), filepath.Join(dir, "a"), hash, filepath.Join(dir, "b"), hash, filepath.Join(dir, "c")))
 }
 
 // attackTargets generates request targets for the protected paths: every
@@ -429,28 +437,36 @@ func TestRuleBypassAttack(t *testing.T) {
 					"http/1.1":        &h1client{dial: tcpDialer(p.addr)},
 					"https/1.1 (SNI)": &h1client{dial: tlsDialer(httpsAddr, host, "http/1.1")},
 					"h2 (SNI)":        &h2client{dial: tlsDialer(httpsAddr, host, "h2")},
-				}
-				if !fast { // TODO(sec-tls): the HTTPS port speaks TLS with fast_http1 off
-					delete(transports, "https/1.1 (SNI)")
-					delete(transports, "h2 (SNI)")
+					// No SNI (the client connects by address): the handshake
+					// is no site's, so every request must get 421.
+					"https/1.1 (no SNI)": &h1client{dial: tlsDialer(httpsAddr, "", "http/1.1")},
+					"h2 (no SNI)":        &h2client{dial: tlsDialer(httpsAddr, "", "h2")},
 				}
 				for name, tr := range transports {
 					defer tr.Close()
-					// The rules hold by design, not by accident of a 404:
-					// with the credential the canonical forms are served.
-					for _, target := range []string{"/private/SECRET-AUTH.txt", "//private/SECRET-AUTH.txt", "/./private/%53ECRET-AUTH.txt", "/%2fprivate/SECRET-AUTH.txt", "/alias/SECRET-AUTH.txt"} {
-						ex, err := tr.do(host, target, creds)
-						if err != nil || ex.status != 200 || !bytes.Contains(ex.body, []byte("SECRET-AUTH file")) {
-							t.Errorf("%s %s %s with the credential: %v %d %q", name, host, target, err, ex.status, ex.body)
+					if strings.HasSuffix(name, "(no SNI)") {
+						for _, target := range []string{"/private/SECRET-AUTH.txt", "/", "//private/SECRET-AUTH.txt"} {
+							if ex, err := tr.do(host, target, creds); err != nil || ex.status != 421 {
+								t.Errorf("%s %s %s: %v %d, want 421", name, host, target, err, ex.status)
+							}
 						}
-						ex, err = tr.do(host, target, nil)
-						if err != nil || ex.status != 401 {
-							t.Errorf("%s %s %s without the credential: %v %d", name, host, target, err, ex.status)
+					} else {
+						// The rules hold by design, not by accident of a 404:
+						// with the credential the canonical forms are served.
+						for _, target := range []string{"/private/SECRET-AUTH.txt", "//private/SECRET-AUTH.txt", "/./private/%53ECRET-AUTH.txt", "/%2fprivate/SECRET-AUTH.txt", "/alias/SECRET-AUTH.txt"} {
+							ex, err := tr.do(host, target, creds)
+							if err != nil || ex.status != 200 || !bytes.Contains(ex.body, []byte("SECRET-AUTH file")) {
+								t.Errorf("%s %s %s with the credential: %v %d %q", name, host, target, err, ex.status, ex.body)
+							}
+							ex, err = tr.do(host, target, nil)
+							if err != nil || ex.status != 401 {
+								t.Errorf("%s %s %s without the credential: %v %d", name, host, target, err, ex.status)
+							}
 						}
-					}
-					for _, target := range []string{"/admin/SECRET-ADMIN.txt", "//admin/", "/%2fadmin/", "/./admin/index.html", "/ADMIN/SECRET-ADMIN.txt"} {
-						if ex, err := tr.do(host, target, creds); err != nil || ex.status != 403 {
-							t.Errorf("%s %s %s from a denied address: %v %d", name, host, target, err, ex.status)
+						for _, target := range []string{"/admin/SECRET-ADMIN.txt", "//admin/", "/%2fadmin/", "/./admin/index.html", "/ADMIN/SECRET-ADMIN.txt"} {
+							if ex, err := tr.do(host, target, creds); err != nil || ex.status != 403 {
+								t.Errorf("%s %s %s from a denied address: %v %d", name, host, target, err, ex.status)
+							}
 						}
 					}
 					refused := 0

@@ -102,28 +102,20 @@ access_log = false
 		`appliance_requests_total{site="quiet.test",code="200"} 1`,
 		`appliance_requests_total{site="-",code="404"} 2`,
 	}
-	// HTTPS with fast_http1 = false waits for h1's HandOffAll to do the
-	// TLS handshake (a separate fix); until then only the fast transport.
-	if fast {
-		checks = append(checks,
-			check{"HTTPS", h1, "https://a.test/", "a.test", 200},
-			check{"misdirected", h1, "https://a.test/", "b.test", 421},
-			check{"HTTP/2", h2, "https://b.test/", "b.test", 200})
-		want = append(want,
-			"200 a.test a.test / HTTP/1.1",
-			"421 - b.test / HTTP/1.1",
-			"200 b.test b.test / HTTP/2.0")
-		metricsWant = append(metricsWant,
-			`appliance_requests_total{site="a.test",code="200"} 1`,
-			`appliance_requests_total{site="b.test",code="200"} 1`,
-			`appliance_requests_total{site="-",code="421"} 1`,
-			`appliance_request_duration_seconds_count{site="-"} 3`,
-			`appliance_request_duration_seconds_count{site="a.test"} 3`)
-	} else {
-		metricsWant = append(metricsWant,
-			`appliance_request_duration_seconds_count{site="-"} 2`,
-			`appliance_request_duration_seconds_count{site="a.test"} 2`)
-	}
+	checks = append(checks,
+		check{"HTTPS", h1, "https://a.test/", "a.test", 200},
+		check{"misdirected", h1, "https://a.test/", "b.test", 421},
+		check{"HTTP/2", h2, "https://b.test/", "b.test", 200})
+	want = append(want,
+		"200 a.test a.test / HTTP/1.1",
+		"421 - b.test / HTTP/1.1",
+		"200 b.test b.test / HTTP/2.0")
+	metricsWant = append(metricsWant,
+		`appliance_requests_total{site="a.test",code="200"} 1`,
+		`appliance_requests_total{site="b.test",code="200"} 1`,
+		`appliance_requests_total{site="-",code="421"} 1`,
+		`appliance_request_duration_seconds_count{site="-"} 3`,
+		`appliance_request_duration_seconds_count{site="a.test"} 3`)
 	for _, tt := range checks {
 		res := do(tt.c, tt.url, tt.host)
 		if res.StatusCode != tt.status {

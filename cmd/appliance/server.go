@@ -255,7 +255,6 @@ func newCache(cfg *config.Config) *serve.Cache {
 func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
 	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
-	tlsSites := vhost.NewTable[int]()
 	selector := certs.NewSelector()
 	var closers []io.Closer
 	var acmeNames []string
@@ -340,8 +339,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, src, site.ClientCAs, s.tlsBase)
-				tlsSites.Add(host, i)
+				selector.Add(host, i, src, site.ClientCAs, s.tlsBase)
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
@@ -352,7 +350,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 		}
 	}
-	return &siteSet{plain: canonical(plain), https: canonical(misdirected(tlsSites, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // noSite labels, in the access log and the metrics, the responses that

@@ -14,7 +14,6 @@ import (
 
 	"appliance/certs"
 	"appliance/config"
-	"appliance/vhost"
 )
 
 // tlsSite reports whether a site is served over HTTPS.
@@ -96,20 +95,24 @@ func hsts(value string, next http.Handler) http.Handler {
 }
 
 // misdirected answers 421 when a request's Host belongs to another site
-// than the one its TLS handshake (SNI) chose (RFC 9110 15.5.20).
-func misdirected(sites *vhost.Table[int], next http.Handler) http.Handler {
+// than the one whose TLS policy (certificate, client_ca) its handshake
+// used (RFC 9110 15.5.20). sel, the handshake's own selector, decides:
+// by SNI or, without SNI, by the connection's local address, which every
+// transport puts where net/http does (http.LocalAddrContextKey). A
+// request without TLS state never reaches an HTTPS site.
+func misdirected(sel *certs.Selector, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := r.TLS; st != nil && st.ServerName != "" {
-			bySNI, ok1 := sites.Lookup(st.ServerName)
-			byHost, ok2 := sites.Lookup(r.Host)
-			if ok1 && (!ok2 || bySNI != byHost) {
-				body := "421 Misdirected Request\n"
-				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-				w.WriteHeader(http.StatusMisdirectedRequest)
-				w.Write([]byte(body))
-				return
-			}
+		var local net.Addr
+		if r.TLS != nil && r.TLS.ServerName == "" {
+			local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		}
+		if !sel.Answers(r.TLS, local, r.Host) {
+			body := "421 Misdirected Request\n"
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			w.Write([]byte(body))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -263,3 +263,113 @@ tls = "local"
 		t.Fatalf("Host m.test over a connection for o.test: %v %v", err, res)
 	}
 }
+
+// sniClient is a real HTTP client that dials addr whatever the URL says,
+// sends sni as the TLS server name ("": none, as for an address), offers
+// h2 or only HTTP/1.1, and presents certs when asked. Each request makes
+// a new connection, so each gets its own handshake.
+func sniClient(addr, sni string, h2 bool, certs ...tls.Certificate) *http.Client {
+	protos := []string{"http/1.1"}
+	if h2 {
+		protos = []string{"h2", "http/1.1"}
+	}
+	cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: protos, Certificates: certs}
+	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		DialTLSContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&tls.Dialer{Config: cfg}).DialContext(ctx, network, addr)
+		},
+		ForceAttemptHTTP2: h2,
+		DisableKeepAlives: true,
+	}}
+}
+
+// outcome is what a GET for host over c got: "refused" (no handshake, or
+// an alert after it), "421", or "200 <body>"; an answer in another
+// protocol than asked for (h2 or HTTP/1.1) is an error.
+func outcome(c *http.Client, host string, h2 bool) (string, error) {
+	res, err := c.Get("https://" + host + "/")
+	if err != nil {
+		return "refused", err
+	}
+	b := readBody(res)
+	res.Body.Close()
+	if (res.ProtoMajor == 2) != h2 {
+		return res.Proto, fmt.Errorf("answered over %s", res.Proto)
+	}
+	if res.StatusCode == http.StatusMisdirectedRequest {
+		return "421", nil
+	}
+	return fmt.Sprintf("%d %s", res.StatusCode, b), nil
+}
+
+// TestTLSWithoutSNI: a client that sends no SNI (it connected by
+// address) gets the handshake of the site for the address it connected
+// to, else of the catch-all site; only that site answers it, so a
+// client_ca site is never reached without its client certificate.
+func TestTLSWithoutSNI(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range []string{"e", "all", "ip", "o"} {
+		writeFile(t, dir, s+"/index.html", s)
+	}
+	caFile, cert := clientCert(t, dir)
+	var fast bool // of the process being checked
+	run := func(t *testing.T, sites string, check func(addr string, h2 bool)) {
+		for _, fast = range []bool{true, false} {
+			cfg := writeFile(t, t.TempDir(), "appliance.toml", fmt.Sprintf("[server]\nhttps = \"127.0.0.1:0\"\nfast_http1 = %v\nstate_dir = %q\n%s",
+				fast, filepath.Join(dir, "state"), sites))
+			p := start(t, "-config", cfg)
+			addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+			for _, h2 := range []bool{false, true} {
+				check(addr, h2)
+			}
+		}
+	}
+	expect := func(t *testing.T, h2 bool, c *http.Client, what, host, want string) {
+		t.Helper()
+		if got, err := outcome(c, host, h2); got != want {
+			t.Errorf("fast_http1=%v h2=%v %s, Host %s: %s (%v), want %s", fast, h2, what, host, got, err, want)
+		}
+	}
+	t.Run("catch-all", func(t *testing.T) {
+		run(t, fmt.Sprintf(`[[site]]
+hosts = ["e.test"]
+root = %q
+tls = "local"
+client_ca = %q
+[[site]]
+hosts = ["*"]
+root = %q
+tls = "local"
+`, filepath.Join(dir, "e"), caFile, filepath.Join(dir, "all")), func(addr string, h2 bool) {
+			// The handshake without SNI is the catch-all's: no client
+			// certificate asked for, and e.test is not answered on it.
+			expect(t, h2, sniClient(addr, "", h2), "no SNI", "e.test", "421")
+			expect(t, h2, sniClient(addr, "", h2, cert), "no SNI, with a client certificate", "e.test", "421")
+			expect(t, h2, sniClient(addr, "", h2), "no SNI", "any.test", "200 all")
+			expect(t, h2, sniClient(addr, "", h2), "no SNI", "127.0.0.1", "200 all")
+			expect(t, h2, sniClient(addr, "e.test", h2), "SNI e.test without a certificate", "e.test", "refused")
+			expect(t, h2, sniClient(addr, "e.test", h2, cert), "SNI e.test", "e.test", "200 e")
+			expect(t, h2, sniClient(addr, "e.test", h2, cert), "SNI e.test", "any.test", "421")
+		})
+	})
+	t.Run("address site", func(t *testing.T) {
+		run(t, fmt.Sprintf(`[[site]]
+hosts = ["127.0.0.1"]
+root = %q
+tls = "local"
+client_ca = %q
+[[site]]
+hosts = ["o.test"]
+root = %q
+tls = "local"
+`, filepath.Join(dir, "ip"), caFile, filepath.Join(dir, "o")), func(addr string, h2 bool) {
+			// The handshake without SNI is the address site's, which asks
+			// for a client certificate; o.test is not answered on it.
+			expect(t, h2, sniClient(addr, "", h2), "no SNI without a certificate", "127.0.0.1", "refused")
+			expect(t, h2, sniClient(addr, "", h2, cert), "no SNI", "127.0.0.1", "200 ip")
+			expect(t, h2, sniClient(addr, "", h2, cert), "no SNI", "o.test", "421")
+			expect(t, h2, sniClient(addr, "o.test", h2), "SNI o.test", "o.test", "200 o")
+			expect(t, h2, sniClient(addr, "o.test", h2, cert), "SNI o.test", "127.0.0.1", "421")
+		})
+	})
+}
