@@ -552,3 +552,151 @@ users = { alice = %q }
 		}
 	}
 }
+
+// peakRSS is the most resident memory a process has had, from
+// /proc/PID/status (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestMemoryUnderAttack runs the two attacks that grew the process
+// without bound at once against the real binary: four connections that
+// pipeline HEADs in segments that each end in the middle of a request
+// (the fast path answered none and buffered everything: ~900 MiB in 7 s),
+// and 50 downloads of a large compressible file held open together (a
+// brotli stream each: ~340 MiB). The process's peak resident memory must
+// stay under memoryBound.
+func TestMemoryUnderAttack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 800,000 requests and 50 large downloads")
+	}
+	const memoryBound = 128 << 20
+	const conns, perConn, downloads = 4, 200_000, 50
+	dir := t.TempDir()
+	// 8 MiB of hexadecimal: compressible to about half, so that every
+	// stream lasts while its client holds it.
+	rnd := rand.New(rand.NewPCG(1, 2))
+	raw := make([]byte, 4<<20)
+	for i := range raw {
+		raw[i] = byte(rnd.Uint32())
+	}
+	writeFile(t, dir, "site/big.txt", fmt.Sprintf("%x", raw))
+	writeFile(t, dir, "site/index.html", "home")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+[cache]
+max_compress_bytes = "1MiB"
+[[site]]
+root = %q
+`, filepath.Join(dir, "site")))
+	p := start(t, "-config", cfg)
+	pid := p.cmd.Process.Pid
+	before := peakRSS(t, pid)
+
+	// 50 streaming downloads, each held open after its first bytes until
+	// all have started, so that their encoders are alive together.
+	started := make(chan struct{}, downloads)
+	release := make(chan struct{})
+	errs := make(chan error, downloads+conns)
+	for range downloads {
+		go func() {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				errs <- err
+				started <- struct{}{}
+				return
+			}
+			defer c.Close()
+			c.(*net.TCPConn).SetReadBuffer(32 << 10) // a small window holds the stream
+			fmt.Fprintf(c, "GET /big.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br, zstd, gzip\r\nConnection: close\r\n\r\n")
+			first := make([]byte, 1024)
+			_, err = io.ReadFull(c, first)
+			started <- struct{}{}
+			<-release
+			if err == nil {
+				_, err = io.Copy(io.Discard, c)
+			}
+			errs <- err
+		}()
+	}
+	for range downloads {
+		<-started
+	}
+
+	// The pipelining connections, while the downloads are held.
+	req := "HEAD /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+	for range conns {
+		go func() {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			go func() {
+				// Segments of 100.5 requests: every one ends mid-request.
+				seg := strings.Repeat(req, 201)
+				for i := 0; i < perConn; i += 201 {
+					half := len(seg) / 2
+					if _, err := io.WriteString(c, seg[:half]); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, seg[half:]); err != nil {
+						return
+					}
+				}
+			}()
+			// Count the answers: each HEAD response ends with an empty line.
+			br := bufio.NewReaderSize(c, 64<<10)
+			n, state := 0, 0
+			want := (perConn + 200) / 201 * 201
+			for n < want {
+				b, err := br.ReadByte()
+				if err != nil {
+					errs <- fmt.Errorf("after %d responses: %v", n, err)
+					return
+				}
+				switch {
+				case b == '\r' && (state == 0 || state == 2):
+					state++
+				case b == '\n' && state == 1:
+					state = 2
+				case b == '\n' && state == 3:
+					n, state = n+1, 0
+				default:
+					state = 0
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	for range downloads {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := peakRSS(t, pid)
+	t.Logf("peak RSS %.1f MiB (%.1f MiB before the attack), bound %d MiB", float64(peak)/(1<<20), float64(before)/(1<<20), memoryBound>>20)
+	if peak > memoryBound {
+		t.Errorf("peak RSS %.1f MiB over the bound of %d MiB", float64(peak)/(1<<20), memoryBound>>20)
+	}
+}
