@@ -686,6 +686,10 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 			v.errorf(key+".client_ca", "client_ca: %v", err)
 		}
 		s.ClientCAs = pool
+		if !s.RedirectsToHTTPS() {
+			// Plain HTTP has no client certificate to check.
+			v.errorf(key+".https_redirect", "https_redirect = false would serve a client_ca site over plain HTTP, without client certificates")
+		}
 	}
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -698,5 +699,51 @@ root = %q
 	t.Logf("peak RSS %.1f MiB (%.1f MiB before the attack), bound %d MiB", float64(peak)/(1<<20), float64(before)/(1<<20), memoryBound>>20)
 	if peak > memoryBound {
 		t.Errorf("peak RSS %.1f MiB over the bound of %d MiB", float64(peak)/(1<<20), memoryBound>>20)
+	}
+}
+
+// TestPlainHTTPOfTLSSites: over plain HTTP a TLS site answers only with
+// the redirect to HTTPS, except for files under the ACME challenge
+// directory, which are served bare: none of the site's rules (a fallback
+// page, a rewrite, a listing) answers there. A client_ca site cannot be
+// configured to serve plain HTTP at all.
+func TestPlainHTTPOfTLSSites(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "m/index.html", "SECRET-M shell")
+	writeFile(t, dir, "m/.well-known/acme-challenge/tok", "token for an outside ACME client")
+	caFile, _ := clientCert(t, dir)
+	site := fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+https = "127.0.0.1:0"
+state_dir = %q
+[[site]]
+hosts = ["m.test"]
+root = %q
+tls = "local"
+client_ca = %q
+fallback = "/index.html"
+directory_listing = true
+[[site.rewrite]]
+from = "^/(.*)/x$"
+to = "/index.html"
+`, filepath.Join(dir, "state"), filepath.Join(dir, "m"), caFile)
+	p := start(t, "-config", writeFile(t, dir, "a.toml", site))
+	for target, want := range map[string]int{
+		"/":                                 301,
+		"/.well-known/acme-challenge/x":     404,
+		"/.well-known/acme-challenge/":      404,
+		"/.well-known/acme-challenge/x/x":   404,
+		"//.well-known/acme-challenge/nope": 404,
+		"/.well-known/acme-challenge/tok":   200,
+	} {
+		res := raw(t, p.addr, "GET "+target+" HTTP/1.1\r\nHost: m.test\r\n\r\n", 1)[0]
+		body := readBody(res)
+		if res.StatusCode != want || strings.Contains(body, protectedMark) {
+			t.Errorf("%s over plain HTTP: %d %q, want %d", target, res.StatusCode, body, want)
+		}
+	}
+	out, err := exec.Command(binary, "check", "-config", writeFile(t, dir, "b.toml", strings.Replace(site, "directory_listing = true\n", "directory_listing = true\nhttps_redirect = false\n", 1))).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "b.toml:") || !strings.Contains(string(out), "https_redirect = false would serve a client_ca site over plain HTTP") {
+		t.Errorf("client_ca with https_redirect = false: %v %s", err, out)
 	}
 }

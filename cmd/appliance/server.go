@@ -312,12 +312,14 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		plainHandler := siteHandler
 		if tlsSite(site) {
 			// Plain HTTP: ACME's HTTP-01 challenges (or, for other TLS
-			// sites, whatever the root has there), then the redirect to
-			// HTTPS unless the site serves plain HTTP too.
+			// sites, the files an outside ACME client put in the root
+			// there, without the site's rules: no fallback page, rewrite
+			// or listing of the site answers over plain HTTP), then the
+			// redirect to HTTPS unless the site serves plain HTTP too.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
 				rest = toHTTPS(&s.httpsPort)
-				plainHandler = acmeChallenges(siteHandler, rest)
+				plainHandler = acmeChallenges(challengeFiles(h), rest)
 			}
 			var src certs.Source = ca.localCA
 			switch site.TLS {

@@ -14,6 +14,7 @@ import (
 
 	"appliance/certs"
 	"appliance/config"
+	"appliance/vhost"
 )
 
 // tlsSite reports whether a site is served over HTTPS.
@@ -76,6 +77,18 @@ func acmeChallenges(challenge, next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// challengeFiles serves the token files an outside ACME client put under
+// acmeChallengePath with files, and nothing else: no listing.
+func challengeFiles(files http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			vhost.Error(w, r, http.StatusNotFound)
+			return
+		}
+		files.ServeHTTP(w, r)
 	})
 }
 
