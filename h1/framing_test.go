@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,5 +129,33 @@ func TestHandedOffChunkedCloses(t *testing.T) {
 	}
 	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
 		t.Errorf("after the chunked request: %q %v", rest, err)
+	}
+}
+
+// TestHTTP10TransferEncodingNotSmuggled: net/http ignores Transfer-Encoding
+// in HTTP/1.0 and would read a chunked body as the next request; every
+// HTTP/1.0 request net/http serves closes its connection instead, on a
+// connection the fast path handed off and with the fast path off.
+func TestHTTP10TransferEncodingNotSmuggled(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		_, addr := start(t, hello, func(s *Server) { s.HandOffAll = all })
+		for _, first := range []string{
+			"GET / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+			"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+		} {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, first+
+				"POST / HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")
+			b, _ := io.ReadAll(c)
+			c.Close()
+			if n := strings.Count(string(b), "HTTP/1."); n > 2 || strings.Contains(string(b), "smuggled") {
+				t.Errorf("HandOffAll=%v, %q first: %d responses, the smuggled request among them:\n%s", all, strings.SplitN(first, "\r\n", 2)[0], n, b)
+			}
+		}
 	}
 }

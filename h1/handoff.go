@@ -102,7 +102,12 @@ func withTLS(next http.Handler) http.Handler {
 // uploads are not what a static server sees; they only lose keep-alive.
 func closeAfterChunked(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.TransferEncoding) > 0 {
+		// HTTP/1.0: net/http drops a Transfer-Encoding it carries without a
+		// trace (golang/go#12785) and reads the chunked body as the next
+		// request, which RFC 9112 6.1 says to treat as faulty framing. Not
+		// knowing whether it was there, close after every HTTP/1.0
+		// request: keep-alive is rare in HTTP/1.0, smuggling is not.
+		if len(r.TransferEncoding) > 0 || r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 			w.Header().Set("Connection", "close")
 		}
 		next.ServeHTTP(w, r)
