@@ -44,11 +44,13 @@ type Server struct {
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
 	MaxConns      int
 	MaxConnsPerIP int
+	// Limits, when set, counts this server's connections together with
+	// those of the other servers that share it (the plain and the HTTPS
+	// listener), against its own maxima; MaxConns and MaxConnsPerIP are
+	// then ignored.
+	Limits *Limits
 
 	mu        sync.Mutex
-	open      int                // connections open, handed-off ones included
-	perIP     map[netip.Addr]int // open connections by client address
-	rejected  atomic.Int64
 	conns     map[*conn]struct{}
 	handedTLS map[*tls.Conn]*conn // HTTP/2 connections net/http serves
 	listeners map[net.Listener]struct{}
@@ -70,7 +72,9 @@ const newConnGrace = time.Second
 func (s *Server) init() {
 	s.start.Do(func() {
 		s.conns = map[*conn]struct{}{}
-		s.perIP = map[netip.Addr]int{}
+		if s.Limits == nil {
+			s.Limits = &Limits{MaxConns: s.MaxConns, MaxConnsPerIP: s.MaxConnsPerIP}
+		}
 		s.handedTLS = map[*tls.Conn]*conn{}
 		s.listeners = map[net.Listener]struct{}{}
 		s.done = make(chan struct{})
@@ -117,7 +121,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		delay = 0
 		ip, ok := s.admit(nc)
 		if !ok {
-			s.rejected.Add(1)
 			nc.Close()
 			continue
 		}
@@ -158,32 +161,75 @@ func (s *Server) Retire(ln net.Listener) error {
 	return ln.Close()
 }
 
+// Limits are connection limits that several servers may share: one
+// max_connections for every listener of the process.
+type Limits struct {
+	MaxConns      int // 0: no limit
+	MaxConnsPerIP int // 0: no limit
+
+	mu       sync.Mutex
+	open     int                // connections open, handed-off ones included
+	perIP    map[netip.Addr]int // open connections by client address
+	rejected atomic.Int64
+}
+
+// admit counts a new connection from ip against the limits.
+func (l *Limits) admit(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.MaxConns > 0 && l.open >= l.MaxConns || l.MaxConnsPerIP > 0 && l.perIP[ip] >= l.MaxConnsPerIP {
+		l.rejected.Add(1)
+		return false
+	}
+	if l.perIP == nil {
+		l.perIP = map[netip.Addr]int{}
+	}
+	l.open++
+	l.perIP[ip]++
+	return true
+}
+
+// release gives a connection's place back.
+func (l *Limits) release(ip netip.Addr) {
+	l.mu.Lock()
+	l.open--
+	if l.perIP[ip]--; l.perIP[ip] <= 0 {
+		delete(l.perIP, ip)
+	}
+	l.mu.Unlock()
+}
+
+// Open reports how many connections are open, handed-off ones included.
+func (l *Limits) Open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open
+}
+
+// Rejected reports how many connections the limits have closed.
+func (l *Limits) Rejected() int64 { return l.rejected.Load() }
+
 // admit counts a new connection against the limits.
 func (s *Server) admit(nc net.Conn) (netip.Addr, bool) {
 	var ip netip.Addr
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		ip = ap.Addr().Unmap()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.MaxConns > 0 && s.open >= s.MaxConns || s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
-		return ip, false
-	}
-	s.open++
-	s.perIP[ip]++
-	return ip, true
+	return ip, s.Limits.admit(ip)
 }
 
-// Open reports how many connections are open, handed-off ones included.
+// Open reports how many connections are open under the server's limits,
+// handed-off ones included (with shared Limits, every sharer's).
 func (s *Server) Open() int {
 	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.open
+	return s.Limits.Open()
 }
 
 // Rejected reports how many connections the limits have closed.
-func (s *Server) Rejected() int64 { return s.rejected.Load() }
+func (s *Server) Rejected() int64 {
+	s.init()
+	return s.Limits.Rejected()
+}
 
 func (s *Server) track(c *conn) {
 	s.mu.Lock()
@@ -533,13 +579,7 @@ func (c *conn) release() {
 	if c.released.Swap(true) {
 		return
 	}
-	s := c.s
-	s.mu.Lock()
-	s.open--
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
-	}
-	s.mu.Unlock()
+	c.s.Limits.release(c.ip)
 }
 
 // setDeadline arms the reaper for d from now (0: no limit).

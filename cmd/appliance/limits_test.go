@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +145,68 @@ func TestSlowhttptest(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "service available") {
 		t.Fatalf("slowhttptest did not run its test:\n%s", out.String())
+	}
+}
+
+// TestConnectionLimitsSpanListeners: max_connections is one limit for the
+// process, not one per listener, and the metrics count HTTPS connections
+// too.
+func TestConnectionLimitsSpanListeners(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "site/index.html", "hi")
+	admin := freeAddr(t)
+	cfg := writeFile(t, dir, "a.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+https = "127.0.0.1:0"
+state_dir = %q
+max_connections = 3
+[admin]
+listen = %q
+[[site]]
+root = %q
+tls = "local"
+https_redirect = false
+`, filepath.Join(dir, "state"), admin, filepath.Join(dir, "site")))
+	p := start(t, "-config", cfg)
+	m := httpsRe.FindStringSubmatch(p.log.String())
+	if m == nil {
+		t.Fatalf("no https address:\n%s", p.log.String())
+	}
+	tlsHeld := func() net.Conn {
+		c, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("held TLS connection: %v", err)
+		}
+		io.Copy(io.Discard, res.Body)
+		return c
+	}
+	held := []net.Conn{keepAlive(t, p.addr), tlsHeld(), tlsHeld()}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	if !refused(t, p.addr) {
+		t.Error("a plain connection was served with 3 connections open and max_connections = 3")
+	}
+	if c, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Error("a TLS connection was served with 3 connections open and max_connections = 3")
+	}
+	res, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(res)
+	for _, want := range []string{"appliance_connections_open 3\n", "appliance_connections_rejected_total 2\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

@@ -157,7 +157,9 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		MaxHeaderBytes:    int(sc.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	s.fast = transport(sc, s.http, nil)
+	// One max_connections for the process: both listeners count against it.
+	limits := &h1.Limits{MaxConns: sc.MaxConnections, MaxConnsPerIP: sc.MaxConnectionsPerIP}
+	s.fast = transport(sc, s.http, nil, limits)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
 			Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) })),
@@ -172,7 +174,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.tls = transport(sc, s.https, s.tlsBase)
+		s.tls = transport(sc, s.https, s.tlsBase, limits)
 	}
 	return s, nil
 }
@@ -180,7 +182,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // transport is the h1 server that accepts a listener's connections and
 // hands what it does not serve itself to fallback, which has the same
 // handler and limits.
-func transport(sc config.Server, fallback *http.Server, tc *tls.Config) *h1.Server {
+func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *h1.Limits) *h1.Server {
 	return &h1.Server{
 		Handler:           fallback.Handler,
 		Fallback:          fallback,
@@ -191,8 +193,7 @@ func transport(sc config.Server, fallback *http.Server, tc *tls.Config) *h1.Serv
 		WriteTimeout:      fallback.WriteTimeout,
 		MaxHeaderBytes:    fallback.MaxHeaderBytes,
 		ErrorLog:          fallback.ErrorLog,
-		MaxConns:          sc.MaxConnections,
-		MaxConnsPerIP:     sc.MaxConnectionsPerIP,
+		Limits:            limits,
 	}
 }
 
