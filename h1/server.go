@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,12 @@ type Server struct {
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
 	MaxConns      int
 	MaxConnsPerIP int
+	// Refused, when set, answers the requests the transport refuses
+	// itself (a head with ambiguous body framing), so that they are logged
+	// and counted like any other; it sees the method, target, Host and
+	// address of the head, and the connection closes after its answer.
+	// nil: a bare 400.
+	Refused http.Handler
 	// Limits, when set, counts this server's connections together with
 	// those of the other servers that share it (the plain and the HTTPS
 	// listener), against its own maxima; MaxConns and MaxConnsPerIP are
@@ -539,6 +546,16 @@ const lingerTime = time.Second
 func (c *conn) reject() {
 	c.setDeadline(c.s.WriteTimeout)
 	w := &c.w
+	if h := c.s.Refused; h != nil {
+		hr := refusedRequest(c.rbuf[:c.req.headBytes], c.nc.RemoteAddr().String(), c.tls)
+		w.reset(hr)
+		w.closeAfter = true
+		h.ServeHTTP(w, hr)
+		if w.finish() == nil && w.flush() == nil {
+			c.lingerClose()
+		}
+		return
+	}
 	w.buf = append(w.buf, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"+
 		"Content-Length: 15\r\nConnection: close\r\n"...)
 	w.buf = append(w.buf, *c.s.date.Load()...)
@@ -547,6 +564,25 @@ func (c *conn) reject() {
 		return
 	}
 	c.lingerClose()
+}
+
+// refusedRequest is what can be read of a refused head for the log: its
+// request line and Host, nothing else.
+func refusedRequest(head []byte, remote string, st *tls.ConnectionState) *http.Request {
+	line, fields, _ := strings.Cut(string(head), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	method, rest, _ := strings.Cut(line, " ")
+	target, proto, _ := strings.Cut(rest, " ")
+	r := &http.Request{Method: method, RequestURI: target, Proto: proto, Header: http.Header{},
+		Body: http.NoBody, RemoteAddr: remote, TLS: st, URL: &url.URL{Path: "/"}}
+	r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(proto)
+	for _, f := range strings.Split(fields, "\n") {
+		if k, v, ok := strings.Cut(f, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Host") {
+			r.Host = strings.TrimSpace(v)
+			break
+		}
+	}
+	return r
 }
 
 // lingerClose half-closes the connection and reads and drops what the

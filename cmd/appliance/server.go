@@ -159,7 +159,11 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	// One max_connections for the process: both listeners count against it.
 	limits := &h1.Limits{MaxConns: sc.MaxConnections, MaxConnsPerIP: sc.MaxConnectionsPerIP}
-	s.fast = transport(sc, s.http, nil, limits)
+	// Heads h1 refuses itself (ambiguous framing) are logged and counted.
+	refused := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vhost.Error(w, r, http.StatusBadRequest)
+	}))
+	s.fast = transport(sc, s.http, nil, limits, refused)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
 			Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) })),
@@ -174,7 +178,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.tls = transport(sc, s.https, s.tlsBase, limits)
+		s.tls = transport(sc, s.https, s.tlsBase, limits, refused)
 	}
 	return s, nil
 }
@@ -182,7 +186,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // transport is the h1 server that accepts a listener's connections and
 // hands what it does not serve itself to fallback, which has the same
 // handler and limits.
-func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *h1.Limits) *h1.Server {
+func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *h1.Limits, refused http.Handler) *h1.Server {
 	return &h1.Server{
 		Handler:           fallback.Handler,
 		Fallback:          fallback,
@@ -194,6 +198,7 @@ func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *
 		MaxHeaderBytes:    fallback.MaxHeaderBytes,
 		ErrorLog:          fallback.ErrorLog,
 		Limits:            limits,
+		Refused:           refused,
 	}
 }
 
