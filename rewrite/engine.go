@@ -120,10 +120,8 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p) {
-			target := rw.to.expand(p, m)
-			var q string
-			var hasQ bool
-			if target, q, hasQ = strings.Cut(target, "?"); hasQ {
+			target, q, hasQ := rw.to.expandRewrite(p, m)
+			if hasQ {
 				rawQuery = q
 			}
 			p = clean(local(target))

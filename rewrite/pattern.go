@@ -165,6 +165,37 @@ func (t *template) expand(src string, m []int) string {
 	return b.String()
 }
 
+// expandRewrite expands an internal rewrite's target: captures go into
+// the path as they are, since it is a decoded path like the one they came
+// from, and into the query (after the template's first "?")
+// percent-encoded.
+func (t *template) expandRewrite(src string, m []int) (p, query string, hasQuery bool) {
+	var b strings.Builder
+	for _, part := range t.parts {
+		if part.group == 0 {
+			lit := part.lit
+			if i := strings.IndexByte(lit, '?'); i >= 0 && !hasQuery {
+				b.WriteString(lit[:i])
+				p, hasQuery, lit = b.String(), true, lit[i+1:]
+				b.Reset()
+			}
+			b.WriteString(lit)
+			continue
+		}
+		if s, e := m[2*part.group], m[2*part.group+1]; s >= 0 {
+			if hasQuery {
+				escapeCapture(&b, src[s:e])
+			} else {
+				b.WriteString(src[s:e])
+			}
+		}
+	}
+	if hasQuery {
+		return p, b.String(), true
+	}
+	return b.String(), "", false
+}
+
 // escapeCapture writes s with everything but unreserved characters, "/"
 // and a few harmless sub-delimiters percent-encoded.
 func escapeCapture(b *strings.Builder, s string) {

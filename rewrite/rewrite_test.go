@@ -140,12 +140,16 @@ func TestRewrites(t *testing.T) {
 		must(NewRewrite(`^/api/.*$`, "/never", false, Cond{})), // after a last rule
 		must(NewRewrite(`^/a$`, "/b", false, Cond{})),
 		must(NewRewrite(`^/b$`, "/c", false, Cond{})), // chains in order
+		must(NewRewrite(`^/q/(.*)$`, "/pub/$1?name=$1", false, Cond{})),
 	}}
 	tests := []struct{ target, want string }{
 		{"/docs/v1/a.html?x=1", "/docs/legacy/a.html?x=1"},
 		{"/api/users?x=1", "/api/users.json?v=2"},
 		{"/a", "/c?"},
 		{"/untouched?q", "/untouched?q"},
+		// A capture is a decoded path: into the path as it is, into the
+		// query encoded.
+		{"/q/a%20b%C3%A9.txt", "/pub/a bé.txt?name=a%20b%C3%A9.txt"},
 	}
 	for _, tt := range tests {
 		if got := text(serve(t, rules, "GET", tt.target)); got != tt.want {
