@@ -22,6 +22,12 @@ func keepAlive(t *testing.T, addr string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return hold(t, c)
+}
+
+// hold completes one request on c, so the server surely holds it.
+func hold(t *testing.T, c net.Conn) net.Conn {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -177,14 +183,7 @@ https_redirect = false
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		res, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("held TLS connection: %v", err)
-		}
-		io.Copy(io.Discard, res.Body)
-		return c
+		return hold(t, c)
 	}
 	held := []net.Conn{keepAlive(t, p.addr), tlsHeld(), tlsHeld()}
 	defer func() {
