@@ -212,7 +212,7 @@ func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Tim
 	if l.format == JSON {
 		*line = l.appendJSON(*line, site, r, rec, start)
 	} else {
-		*line = appendCombined(*line, r, rec, start)
+		*line = appendCombined(*line, site, r, rec, start)
 	}
 	select {
 	case l.lines <- line:
@@ -222,9 +222,11 @@ func (l *Logger) Log(site string, r *http.Request, rec *Recorder, start time.Tim
 	}
 }
 
-// appendCombined writes:
-// host - - [22/Nov/2026:21:07:50 +0000] "GET / HTTP/1.1" 200 1024 "referer" "agent"
-func appendCombined(b []byte, r *http.Request, rec *Recorder, t time.Time) []byte {
+// appendCombined writes the combined format, then the site that answered
+// (its first host; "-" for none), as nginx's combined-plus-host formats:
+// host - - [22/Nov/2026:21:07:50 +0000] "GET / HTTP/1.1" 200 1024 "referer" "agent" "site"
+// Tools that read combined lines read these: the extra field comes last.
+func appendCombined(b []byte, site string, r *http.Request, rec *Recorder, t time.Time) []byte {
 	b = append(b, clientIP(r.RemoteAddr)...)
 	b = append(b, " - - ["...)
 	b = t.AppendFormat(b, "02/Jan/2006:15:04:05 -0700")
@@ -246,6 +248,8 @@ func appendCombined(b []byte, r *http.Request, rec *Recorder, t time.Time) []byt
 	b = appendField(b, r.Header.Get("Referer"))
 	b = append(b, `" "`...)
 	b = appendField(b, r.Header.Get("User-Agent"))
+	b = append(b, `" "`...)
+	b = appendField(b, site)
 	return append(b, "\"\n"...)
 }
 

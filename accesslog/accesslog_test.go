@@ -61,11 +61,11 @@ func TestCombinedGolden(t *testing.T) {
 		request("GET", "/x", "User-Agent", "evil\" \"injected\nline\\"),
 	)
 	want := []string{
-		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /index.html?a=1 HTTP/1.1" 200 5 "https://ref.test/" "curl/8.0"`,
-		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /missing HTTP/1.1" 404 10 "-" "-"`,
-		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "HEAD / HTTP/1.1" 200 5 "-" "-"`,
-		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /file HTTP/1.1" 200 1000 "-" "-"`,
-		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /x HTTP/1.1" 200 5 "-" "evil\x22 \x22injected\x0Aline\x5C"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /index.html?a=1 HTTP/1.1" 200 5 "https://ref.test/" "curl/8.0" "example"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /missing HTTP/1.1" 404 10 "-" "-" "example"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "HEAD / HTTP/1.1" 200 5 "-" "-" "example"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /file HTTP/1.1" 200 1000 "-" "-" "example"`,
+		`192.0.2.7 - - [22/Nov/2026:21:07:50 +0000] "GET /x HTTP/1.1" 200 5 "-" "evil\x22 \x22injected\x0Aline\x5C" "example"`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines:\n%s", len(lines), strings.Join(lines, "\n"))

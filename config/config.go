@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,6 +34,9 @@ type Config struct {
 	ACME   ACME   `toml:"acme"`
 	Cache  Cache  `toml:"cache"`
 	Sites  []Site `toml:"site"`
+
+	file  string         // the file it was loaded from ("" built in)
+	lines map[string]int // the line of each key in it
 }
 
 // ACME is the account that obtains certificates for tls = "acme" sites.
@@ -314,33 +318,127 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes and validates a configuration; file names it in errors.
+// Parse decodes and validates a configuration; file names it in errors,
+// and relative paths in it are resolved against file's directory. Every
+// problem is reported, not only the first: a value of the wrong type or
+// form is set aside and the rest is decoded and validated.
 func Parse(file string, data []byte) (*Config, error) {
-	c := &Config{}
-	md, err := toml.Decode(string(data), c)
-	if err != nil {
+	var (
+		c       *Config
+		md      toml.MetaData
+		errs    Errors
+		dropped = map[int]bool{} // lines set aside for a bad value
+	)
+	// Syntax first: a document that does not parse has nothing to set
+	// aside.
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
 		}
-		// Type errors read "toml: line N (last key "k"): message".
-		if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, Errors{{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}}
-		}
 		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
-	v := &validator{file: file, lines: keyLines(string(data))}
-	for _, k := range md.Undecoded() {
-		v.unknown(k)
+	text := string(data)
+	for {
+		c = &Config{}
+		var err error
+		md, err = toml.Decode(text, c)
+		if err == nil {
+			break
+		}
+		// A value of the wrong type or form: a ParseError naming its
+		// line, or "toml: line N (last key "k"): message".
+		var e *Error
+		var pe toml.ParseError
+		if errors.As(err, &pe) && pe.Position.Line > 0 {
+			e = &Error{File: file, Line: pe.Position.Line, Msg: pe.Message}
+		} else if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			e = &Error{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}
+		} else {
+			return nil, append(errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
+		}
+		errs = append(errs, e)
+		// Set the line aside and decode the rest again, unless that
+		// cannot help (the same line again, a table header, or a value
+		// over several lines, whose rest would not parse alone).
+		lines := strings.SplitAfter(text, "\n")
+		if e.Line > len(lines) || dropped[e.Line] || strings.HasPrefix(strings.TrimSpace(lines[e.Line-1]), "[") {
+			return nil, errs
+		}
+		dropped[e.Line] = true
+		lines[e.Line-1] = strings.Repeat("\n", strings.Count(lines[e.Line-1], "\n"))
+		text = strings.Join(lines, "")
+		if _, err := toml.Decode(text, new(map[string]any)); err != nil {
+			return nil, errs
+		}
 	}
+	v := &validator{file: file, lines: keyLines(string(data))}
+	seen := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		// The decoder names a key once per table it appears in, without
+		// the array index; unknown reports every place at once.
+		if key := strings.Join(k, "."); !seen[key] {
+			seen[key] = true
+			v.unknown(k)
+		}
+	}
+	if !md.IsDefined("server", "http") && c.Server.HTTPS == "" {
+		c.Server.HTTP = DefaultHTTP
+	}
+	c.file, c.lines = file, v.lines
+	c.resolvePaths(filepath.Dir(file))
 	c.applyDefaults()
 	c.validate(v)
-	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	for _, e := range v.errs {
+		if !dropped[e.Line] || e.Line == 0 {
+			errs = append(errs, e)
+		}
+	}
+	slices.SortStableFunc(errs, func(a, b *Error) int { return a.Line - b.Line })
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return c, nil
+}
+
+// Where returns the place in the configuration file of key
+// ("server.state_dir"), or of the nearest table that encloses it:
+// "file:line", or the file name alone.
+func (c *Config) Where(key string) string {
+	if c.file == "" {
+		return "the built-in configuration"
+	}
+	e := &Error{File: c.file, Line: lineOf(c.lines, key)}
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	return e.File
+}
+
+// resolvePaths makes the relative file paths of the configuration
+// relative to dir, the configuration file's directory, rather than to
+// the working directory of whoever runs the server.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Server.StateDir)
+	abs(&c.Server.PIDFile)
+	if c.Server.AccessLog != "stdout" && c.Server.AccessLog != "-" {
+		abs(&c.Server.AccessLog)
+	}
+	abs(&c.ACME.CARoot)
+	for i := range c.Sites {
+		s := &c.Sites[i]
+		abs(&s.Root)
+		abs(&s.Cert)
+		abs(&s.Key)
+		abs(&s.ClientCA)
+	}
 }
 
 var decodeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
@@ -415,11 +513,15 @@ type validator struct {
 // errorf records an error about key ("site.1.root"), placed at that key's
 // line or, failing that, at the nearest enclosing table's.
 func (v *validator) errorf(key string, format string, args ...any) {
-	line := 0
+	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.lines, key), Msg: fmt.Sprintf(format, args...)})
+}
+
+// lineOf returns the line of key in lines or, failing that, of the
+// nearest enclosing table; 0 if none is known.
+func lineOf(lines map[string]int, key string) int {
 	for k := key; k != ""; {
-		if l, ok := v.lines[k]; ok {
-			line = l
-			break
+		if l, ok := lines[k]; ok {
+			return l
 		}
 		i := strings.LastIndexByte(k, '.')
 		if i < 0 {
@@ -427,7 +529,7 @@ func (v *validator) errorf(key string, format string, args ...any) {
 		}
 		k = k[:i]
 	}
-	v.errs = append(v.errs, &Error{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+	return 0
 }
 
 // unknown reports a key the schema does not have, at each place it is
@@ -460,7 +562,7 @@ func stripIndexes(key string) string {
 func (c *Config) validate(v *validator) {
 	s := c.Server
 	if s.HTTP == "" && s.HTTPS == "" {
-		v.errorf("server", "no listener: set server.http (for example \"127.0.0.1:8080\") or server.https")
+		v.errorf("server.http", "no listener: server.http = \"\" disables plain HTTP and server.https is not set")
 	}
 	if s.HTTP != "" {
 		if err := checkAddr(s.HTTP); err != nil {
@@ -606,6 +708,7 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		}
 		hosts[p] = siteIndex(key)
 	}
+	rootOK := false
 	if !s.Demo {
 		switch fi, err := os.Stat(s.Root); {
 		case s.Root == "":
@@ -614,6 +717,8 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
 		case !fi.IsDir():
 			v.errorf(key+".root", "root %q is not a directory", s.Root)
+		default:
+			rootOK = true
 		}
 	}
 	for _, idx := range s.Index {
@@ -628,6 +733,14 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		}
 		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
 			v.errorf(key+".error_pages."+code, "error_pages: %q must be a file path starting with /", page)
+		} else if rootOK {
+			// The page is looked up in the root when the error happens;
+			// a missing one would be a 404 inside every error.
+			if fi, err := os.Stat(filepath.Join(s.Root, filepath.FromSlash(page))); err != nil {
+				v.errorf(key+".error_pages."+code, "error_pages: %s page %q: no such file in root %q", code, page, s.Root)
+			} else if !fi.Mode().IsRegular() {
+				v.errorf(key+".error_pages."+code, "error_pages: %s page %q is not a regular file in root %q", code, page, s.Root)
+			}
 		}
 	}
 	if s.Encodings != nil {

@@ -26,6 +26,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	write404(t, dir)
 	data = regexp.MustCompile(`root = "[^"]*"`).ReplaceAll(data, []byte(`root = "`+dir+`"`))
 	c, err := Parse("config.example.toml", data)
 	if err != nil {
@@ -86,6 +87,9 @@ func TestErrorsHaveFileAndLine(t *testing.T) {
 		{"bad index", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nindex = [\"../x\"]\n", `a.toml:5: index "../x" must be a plain file name`},
 		{"wrong type", "[server]\nhttp = 80\n", "a.toml:2: "},
 		{"no sites", "[server]\nhttp = \":80\"\n", "a.toml: no [[site]]"},
+		{"missing error page", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nerror_pages = { 404 = \"/nope.html\" }\n", `a.toml:5: error_pages: 404 page "/nope.html": no such file in root`},
+		{"error page is a directory", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + filepath.Dir(dir) + "\"\n[site.error_pages]\n404 = \"/" + filepath.Base(dir) + "\"\n", `a.toml:6: error_pages: 404 page "/` + filepath.Base(dir) + `" is not a regular file`},
+		{"http disabled without https", "[server]\nhttp = \"\"\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:2: no listener`},
 		{"nested table line", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[site.types]\n\"gpx\" = \"x/y\"\n", `a.toml:6: types: "gpx" must be an extension`},
 	}
 	for _, tt := range tests {
@@ -102,17 +106,126 @@ func TestErrorsHaveFileAndLine(t *testing.T) {
 }
 
 func TestSizes(t *testing.T) {
-	for in, want := range map[string]Size{"1024": 1024, "1KiB": 1024, "2MiB": 2 << 20, "1GiB": 1 << 30, "10KB": 10000, "3 MB": 3000000, "5M": 5 << 20} {
+	for in, want := range map[string]Size{
+		"1024": 1024, "1KiB": 1024, "2MiB": 2 << 20, "1GiB": 1 << 30, "10KB": 10000, "3 MB": 3000000, "5M": 5 << 20,
+		"64m": 64 << 20, "64k": 64 << 10, "2g": 2 << 30, "64mib": 64 << 20, "1kib": 1024, "1Gib": 1 << 30,
+		"5kb": 5000, "5mb": 5000000, "1gb": 1000000000, "7b": 7, "7B": 7, "8 K": 8 << 10,
+	} {
 		var s Size
 		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
 			t.Errorf("%q: %d %v, want %d", in, s, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "1TB"} {
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "1TB", "k", "1kk", "1 mibs"} {
 		var s Size
-		if err := s.UnmarshalText([]byte(in)); err == nil {
+		err := s.UnmarshalText([]byte(in))
+		if err == nil {
 			t.Errorf("%q accepted as %d", in, s)
+			continue
 		}
+		for _, form := range []string{"k, m, g", "KiB, MiB, GiB", "KB, MB, GB", "B", "any case", "1024", "1000"} {
+			if !strings.Contains(err.Error(), form) {
+				t.Errorf("%q: error %q does not list %q", in, err, form)
+			}
+		}
+	}
+}
+
+// write404 puts the /404.html that the example's error_pages names in dir.
+func write404(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "404.html"), []byte("not here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDefaultListener: without http and https the server listens on
+// localhost:8080, as the README says; http = "" still disables it.
+func TestDefaultListener(t *testing.T) {
+	dir := t.TempDir()
+	site := "[[site]]\nroot = \"" + dir + "\"\n"
+	for conf, want := range map[string]string{
+		site:                                  DefaultHTTP,
+		"[server]\n" + site:                   DefaultHTTP,
+		"[server]\nhttps = \":443\"\n" + site: "",
+		"[server]\nhttp = \":80\"\n" + site:   ":80",
+	} {
+		c, err := Parse("a.toml", []byte(conf))
+		if err != nil {
+			t.Errorf("%q: %v", conf, err)
+		} else if c.Server.HTTP != want {
+			t.Errorf("%q: http %q, want %q", conf, c.Server.HTTP, want)
+		}
+	}
+}
+
+// TestUnknownKeyOncePerPlace: a misspelt key in three sites is three
+// errors, one at each line.
+func TestUnknownKeyOncePerPlace(t *testing.T) {
+	dir := t.TempDir()
+	conf := ""
+	for _, h := range []string{"a", "b", "c"} {
+		conf += "[[site]]\nhosts = [\"" + h + "\"]\nroot = \"" + dir + "\"\nclean_url = true\n"
+	}
+	_, err := Parse("a.toml", []byte(conf))
+	want := `a.toml:4: unknown key "site.clean_url"
+a.toml:8: unknown key "site.clean_url"
+a.toml:12: unknown key "site.clean_url"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestEveryErrorReported: a bad size or duration does not hide the
+// other problems.
+func TestEveryErrorReported(t *testing.T) {
+	conf := `[server]
+idle_timeout = "forever"
+max_header_bytes = "lots"
+bogus = 1
+[cache]
+max_bytes = "64 furlongs"
+[[site]]
+root = "/nonexistent/x"
+`
+	_, err := Parse("a.toml", []byte(conf))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{`a.toml:2: invalid duration "forever"`, `a.toml:3: invalid size "lots"`, `a.toml:4: unknown key "server.bogus"`, `a.toml:6: invalid size "64 furlongs"`, `a.toml:8: root "/nonexistent/x"`}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d errors, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("error %d: %q, want %q", i+1, lines[i], w)
+		}
+	}
+}
+
+// TestRelativePaths: a relative root (and the other paths) are found
+// beside the configuration file, wherever the server is started from.
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "conf", "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write404(t, filepath.Join(dir, "conf", "site"))
+	path := filepath.Join(dir, "conf", "appliance.toml")
+	os.WriteFile(path, []byte("[server]\nstate_dir = \"state\"\npid_file = \"run/pid\"\naccess_log = \"stdout\"\n[[site]]\nroot = \"site\"\nerror_pages = { 404 = \"/404.html\" }\n"), 0o644)
+	t.Chdir(dir) // not the configuration's directory
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "conf")
+	if c.Sites[0].Root != filepath.Join(conf, "site") || c.Server.StateDir != filepath.Join(conf, "state") ||
+		c.Server.PIDFile != filepath.Join(conf, "run/pid") || c.Server.AccessLog != "stdout" {
+		t.Fatalf("root %q, state_dir %q, pid_file %q, access_log %q", c.Sites[0].Root, c.Server.StateDir, c.Server.PIDFile, c.Server.AccessLog)
+	}
+	if got := c.Where("server.state_dir"); got != path+":2" {
+		t.Errorf("Where(state_dir) = %q", got)
 	}
 }
 

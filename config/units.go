@@ -24,30 +24,38 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// Size is a byte count: an integer, or a string such as "64MiB" or "512KB".
+// Size is a byte count: an integer, or a string of a number and a unit,
+// in any case: "64MiB", "64m", "512k", "512KB". k, m, g and KiB, MiB,
+// GiB are powers of 1024; KB, MB, GB are powers of 1000; B is bytes.
 type Size int64
 
+// sizeUnits are the accepted suffixes, lower-cased, longest first so
+// that "kib" is not read as "b".
 var sizeUnits = []struct {
 	suffix string
 	factor int64
 }{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
-	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+	{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
 }
+
+// SizeForms is what the error for a bad size lists: every accepted form.
+const SizeForms = `a byte count, or a number with a unit in any case: k, m, g or KiB, MiB, GiB (powers of 1024); KB, MB, GB (powers of 1000); B`
 
 func (s *Size) UnmarshalText(b []byte) error {
 	str := strings.TrimSpace(string(b))
+	lower := strings.ToLower(str)
 	factor := int64(1)
 	for _, u := range sizeUnits {
-		if strings.HasSuffix(str, u.suffix) {
-			str, factor = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.factor
+		if strings.HasSuffix(lower, u.suffix) {
+			str, factor = strings.TrimSpace(str[:len(str)-len(u.suffix)]), u.factor
 			break
 		}
 	}
 	n, err := strconv.ParseInt(str, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/factor {
-		return fmt.Errorf("invalid size %q: want bytes or a number with KiB, MiB or GiB", b)
+		return fmt.Errorf("invalid size %q: want %s", b, SizeForms)
 	}
 	*s = Size(n * factor)
 	return nil

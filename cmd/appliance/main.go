@@ -1,17 +1,19 @@
 // Command appliance serves static sites: `appliance [serve] [-config FILE]`,
-// `appliance check -config FILE`, `appliance version`.
+// `appliance serve DIR`, `appliance check -config FILE`, `appliance version`;
+// the commands are defined in cli.go.
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -20,7 +22,6 @@ import (
 	"time"
 
 	"appliance/config"
-	"appliance/rewrite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,71 +31,100 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: appliance [command] [-config FILE]
-
-commands:
-  serve     serve the configured sites (the default); without -config,
-            an embedded demo site on http://localhost:8080
-  check     validate a configuration and exit
-  reload    validate a configuration, then tell the server named by its
-            server.pid_file to load it (SIGHUP)
-  ca-cert   print the root certificate of the local CA (tls = "local"),
-            creating it in server.state_dir if needed, to install in clients
-  health    exit 0 if the server of this configuration answers on its
-            plain-HTTP listener, or HTTPS without one (a container healthcheck)
-  hash-password
-            read a password from standard input and print its argon2id
-            hash, for [[site.auth]] users
-  version   print the version
-`
-
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	name := "serve"
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-version" || a == "--version":
+			name, args = "version", args[1:]
+		case a != "" && a[0] != '-':
+			name, args = a, args[1:]
+		}
 	}
-	switch cmd {
-	case "serve", "check", "reload", "ca-cert", "health":
+	cmd := findCommand(name)
+	if cmd == nil {
+		return usageError(stderr, "unknown command %q", name)
+	}
+	vals := map[string]*string{}
+	fl := cmd.flags(vals)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {}
+	// Flags may come before or after the folder: serve ./site -listen :8000.
+	var pos []string
+	for {
+		if err := fl.Parse(args); errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage()) // asked for: not an error
+			return 0
+		} else if err != nil {
+			fmt.Fprintf(stderr, "\n%s", usage()) // the flag package said what
+			return 2
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fl.Arg(0)), fl.Args()[1:]
+	}
+	path, listen := "", ""
+	if vals["config"] != nil {
+		path = *vals["config"]
+	}
+	if vals["listen"] != nil {
+		listen = *vals["listen"]
+	}
+	switch {
+	case name == "help" || name == "man" || name == "version" || name == "hash-password":
+		if len(pos) > 0 && name != "help" {
+			return usageError(stderr, "%s: unexpected argument %q", name, pos[0])
+		}
+	case name == "serve" && len(pos) > 1, name != "serve" && len(pos) > 0:
+		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1])
+	case name == "serve" && len(pos) == 1 && path != "":
+		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)")
+	case name == "serve" && listen != "" && path != "":
+		return usageError(stderr, "serve: -listen is for a folder or the demo site; with -config, set server.http in %s", path)
+	case cmd.needsCfg && path == "":
+		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", name)
+		return 2
+	}
+	switch name {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 		return 0
+	case "help":
+		fmt.Fprint(stdout, usage())
+		return 0
+	case "man":
+		fmt.Fprint(stdout, manPage())
+		return 0
 	case "hash-password":
 		return hashPassword(stdin, stdout, stderr)
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "appliance: unknown command %q\n\n%s", cmd, usage)
-		return 2
 	}
-	fl := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() { fmt.Fprint(stderr, usage) }
-	path := fl.String("config", "", "configuration `file` (TOML)")
-	if err := fl.Parse(args); err != nil {
-		return 2
+	dir := ""
+	if len(pos) == 1 {
+		dir = pos[0]
 	}
-	if fl.NArg() > 0 {
-		fmt.Fprintf(stderr, "appliance: unexpected argument %q\n", fl.Arg(0))
-		return 2
+	load := func() (*config.Config, error) {
+		if path == "" {
+			return config.Command(dir, listen)
+		}
+		return loadConfig(path)
 	}
-	if (cmd == "check" || cmd == "reload") && *path == "" {
-		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", cmd)
-		return 2
-	}
-	cfg, err := loadConfig(*path)
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if cmd == "check" {
-		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", *path, len(cfg.Sites))
+	switch name {
+	case "check":
+		if err := cfg.CheckStateDir(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", path, len(cfg.Sites))
 		return 0
-	}
-	if cmd == "reload" {
+	case "reload":
 		return signalServer(cfg, stdout, stderr)
-	}
-	if cmd == "health" {
+	case "health":
 		listen, secure := cfg.Server.HTTP, false
 		if listen == "" {
 			listen, secure = cfg.Server.HTTPS, true
@@ -110,15 +140,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, "ok")
 		return 0
-	}
-	if cmd == "ca-cert" {
-		ca, err := openLocalCA(cfg)
-		if err != nil {
-			fmt.Fprintln(stderr, "appliance ca-cert:", err)
-			return 1
-		}
-		stdout.Write(ca.RootPEM())
-		return 0
+	case "ca-cert":
+		return caCert(cfg, stdout, stderr)
 	}
 
 	log := newLogger(stderr)
@@ -136,7 +159,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
-	if err := srv.run(ctx, hup, usr1, func() (*config.Config, error) { return loadConfig(*path) }); err != nil {
+	if err := srv.run(ctx, hup, usr1, load); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}
@@ -169,28 +192,8 @@ func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// hashPassword reads one line (the password) and prints its hash; the
-// password is never echoed or logged.
-func hashPassword(stdin io.Reader, stdout, stderr io.Writer) int {
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
-		fmt.Fprintln(stderr, "appliance hash-password:", err)
-		return 1
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		fmt.Fprintln(stderr, "appliance hash-password: empty password (give it on standard input)")
-		return 1
-	}
-	fmt.Fprintln(stdout, rewrite.HashPassword(pw))
-	return 0
-}
-
-// loadConfig loads a file, or the embedded default for "".
+// loadConfig loads a configuration file.
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
-	}
 	cfg, err := config.Load(path)
 	var ce config.Errors
 	if err != nil && !errors.As(err, &ce) {
@@ -215,4 +218,23 @@ func versionString() string {
 		}
 	}
 	return fmt.Sprintf("appliance %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// caCert prints the local CA's root certificate. Run as root before the
+// service made the CA, it refuses: the files it would create would be
+// root's, and the service, with a user of its own, could not read them.
+func caCert(cfg *config.Config, stdout, stderr io.Writer) int {
+	dir := filepath.Join(cfg.Server.StateDir, "local-ca")
+	if _, err := os.Stat(filepath.Join(dir, "root.crt")); errors.Is(err, fs.ErrNotExist) && os.Geteuid() == 0 {
+		fmt.Fprintf(stderr, "appliance ca-cert: there is no local CA in %s yet, and one created by root would be unreadable for the service: "+
+			"start the service first (it creates the CA as its own user, on its first tls = \"local\" site), then run this again\n", dir)
+		return 1
+	}
+	ca, err := openLocalCA(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "appliance ca-cert:", err)
+		return 1
+	}
+	stdout.Write(ca.RootPEM())
+	return 0
 }

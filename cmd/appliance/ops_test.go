@@ -43,6 +43,10 @@ func TestAccessLogAndRotation(t *testing.T) {
 		strings.Contains(string(old), "/after") {
 		t.Fatalf("rotated %q\ncurrent %q", old, cur)
 	}
+	// The combined line ends with the site that answered, the catch-all.
+	if !strings.HasSuffix(string(cur), `"Go-http-client/1.1" "*"`+"\n") {
+		t.Errorf("the line does not end with the site: %q", cur)
+	}
 }
 
 // TestReloadUnderLoad swaps configurations, good and bad, while a client

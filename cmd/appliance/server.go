@@ -276,7 +276,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		site := &cfg.Sites[i]
 		var fsys fs.FS
 		if site.Demo {
-			sub, err := fs.Sub(demoFiles, "demo")
+			sub, err := demoFS()
 			if err != nil {
 				return fail(err)
 			}

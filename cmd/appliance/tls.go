@@ -22,7 +22,20 @@ func tlsSite(s *config.Site) bool { return s.TLS != "off" }
 
 // openLocalCA opens the private CA in the state directory.
 func openLocalCA(cfg *config.Config) (*certs.LocalCA, error) {
-	return certs.OpenLocalCA(filepath.Join(cfg.Server.StateDir, "local-ca"))
+	ca, err := certs.OpenLocalCA(filepath.Join(cfg.Server.StateDir, "local-ca"))
+	if err != nil {
+		return nil, stateDirError(cfg, "local-ca", err)
+	}
+	return ca, nil
+}
+
+// stateDirError says why the directory sub of the state directory could
+// not be used, naming server.state_dir and its place in the file.
+func stateDirError(cfg *config.Config, sub string, err error) error {
+	if e := cfg.StateDirUsable(sub); e != nil {
+		return e
+	}
+	return fmt.Errorf("%s: server.state_dir %q: %w", cfg.Where("server.state_dir"), cfg.Server.StateDir, err)
 }
 
 // openACME sets up the ACME account, its cache in the state directory;
@@ -31,6 +44,9 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 	var eab *acme.ExternalAccountBinding
 	if cfg.ACME.EABKeyID != "" {
 		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.HMAC}
+	}
+	if err := cfg.StateDirUsable("acme"); err != nil {
+		return nil, err
 	}
 	return certs.NewACME(certs.ACMEOptions{
 		Dir:          filepath.Join(cfg.Server.StateDir, "acme"),

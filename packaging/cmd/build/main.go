@@ -138,6 +138,17 @@ func buildDeb(arch, version, out string) (string, error) {
 			return "", err
 		}
 	}
+	// appliance(1), written by the binary from its own command definitions.
+	man, err := exec.Command("go", "run", "./cmd/appliance", "man").Output()
+	if err != nil {
+		return "", fmt.Errorf("man page: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "usr/share/man/man1"), 0o755); err != nil {
+		return "", err
+	}
+	if err := writeGzip(filepath.Join(root, "usr/share/man/man1/appliance.1.gz"), string(man)); err != nil {
+		return "", err
+	}
 	changelog := fmt.Sprintf("appliance (%s) unstable; urgency=medium\n\n  * Built from the appliance repository.\n\n -- %s  %s\n",
 		version, maintainer, time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	// A version without a Debian revision is a native package's: changelog.gz.

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// The commands and their flags are defined once, here: the usage text
+// (appliance help) and the manual page (appliance man, which the Debian
+// package ships as appliance(1)) are both written from them.
+
+// option is a command-line flag.
+type option struct {
+	name, arg, help string
+}
+
+var (
+	configOption = option{"config", "FILE", "the configuration file (TOML); relative paths in it are relative to its directory"}
+	listenOption = option{"listen", "ADDR", "with a folder or the demo site: the plain-HTTP listen address (default localhost:8080)"}
+)
+
+// command is a subcommand of appliance.
+type command struct {
+	name     string
+	args     string // the synopsis after the name
+	summary  string // for the usage text, one line
+	help     string // for the manual page, a paragraph
+	options  []option
+	hidden   bool // not in the usage text nor the manual (man)
+	needsCfg bool // -config FILE is required
+}
+
+var commands = []command{
+	{
+		name: "serve", args: "[-config FILE | DIR [-listen ADDR]]",
+		summary: "serve the configured sites (the default command); with DIR, that folder as one catch-all site; with neither, an embedded demo site, both on http://localhost:8080",
+		help: "Serve the sites of the configuration file until SIGTERM or SIGINT; SIGHUP reloads the configuration, SIGUSR1 reopens the access log. " +
+			"With DIR instead of -config, serve that folder as one catch-all site (index.html, no listing) on -listen, like a quick file server. " +
+			"With neither, serve the embedded demo site. serve is the default command: appliance -config FILE is appliance serve -config FILE.",
+		options: []option{configOption, listenOption},
+	},
+	{
+		name: "check", args: "-config FILE", needsCfg: true,
+		summary: "validate a configuration and the state directory its TLS sites need, and exit",
+		help: "Validate the configuration file and exit: 0 when it is valid, 1 with every problem printed as file:line: message. " +
+			"When a site has tls = \"local\" or \"acme\", it also checks that this user can create and write server.state_dir, as serve will need to.",
+		options: []option{configOption},
+	},
+	{
+		name: "reload", args: "-config FILE", needsCfg: true,
+		summary: "validate a configuration, then tell the server named by its server.pid_file to load it (SIGHUP)",
+		help:    "Validate the configuration file, then send SIGHUP to the process whose ID is in its server.pid_file. Under systemd, use systemctl reload appliance.",
+		options: []option{configOption},
+	},
+	{
+		name: "ca-cert", args: "-config FILE", needsCfg: true,
+		summary: "print the root certificate of the local CA (tls = \"local\") of server.state_dir, to install in clients",
+		help: "Print the PEM root certificate of the private CA that tls = \"local\" sites use, from server.state_dir/local-ca, to install in browsers and systems. " +
+			"The server creates the CA when it first needs it; run as another user, ca-cert creates it too, but as root it refuses to create one " +
+			"(the files would be root's, unreadable for a service with its own user): start the service first.",
+		options: []option{configOption},
+	},
+	{
+		name: "health", args: "[-config FILE]",
+		summary: "exit 0 if the server of this configuration answers on its plain-HTTP listener, or HTTPS without one (a container healthcheck)",
+		help:    "Exit 0 if the server of the configuration answers on its plain-HTTP listener (a HEAD request), or on its HTTPS listener when it has no plain one (a TLS handshake); 1 otherwise. For container health checks.",
+		options: []option{configOption},
+	},
+	{
+		name:    "hash-password",
+		summary: "read a password and print its argon2id hash, for [[site.auth]] users",
+		help: "Read a password and print its argon2id hash, for the users of a [[site.auth]] rule. " +
+			"On a terminal it prompts on standard error, reads without echo and asks again to confirm; otherwise it reads one line from standard input, silently.",
+	},
+	{name: "version", summary: "print the version (also -version, --version)", help: "Print the version, the Go version and the platform; -version and --version do the same."},
+	{name: "help", summary: "print this help (also -h, --help)", help: "Print the usage on standard output; -h and --help do the same."},
+	{name: "man", hidden: true, summary: "print this manual page (roff)"},
+}
+
+func findCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// usage is the text of appliance help.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: appliance [command] [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		head := "  " + c.name
+		if c.args != "" {
+			head += " " + c.args
+		}
+		b.WriteString(head + "\n")
+		b.WriteString(wrap(c.summary, "        ", 74))
+	}
+	b.WriteString("\nflags:\n")
+	for _, o := range []option{configOption, listenOption} {
+		b.WriteString("  -" + o.name + " " + o.arg + "\n")
+		b.WriteString(wrap(o.help, "        ", 74))
+	}
+	b.WriteString("\nMore in appliance(1); every configuration key in config.example.toml.\n")
+	return b.String()
+}
+
+// wrap fills text into lines of at most width, each starting with indent.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for _, w := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(w) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += w
+	}
+	return b.String() + line + "\n"
+}
+
+// flags returns the flag set of c: its options, parsed into vals by name.
+func (c *command) flags(vals map[string]*string) *flag.FlagSet {
+	fl := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	for _, o := range c.options {
+		vals[o.name] = fl.String(o.name, "", o.help)
+	}
+	return fl
+}
+
+// manPage is appliance(1), in roff (man macros).
+func manPage() string {
+	var b strings.Builder
+	esc := func(s string) string {
+		s = strings.ReplaceAll(s, `\`, `\e`)
+		s = strings.ReplaceAll(s, "-", `\-`)
+		// A line starting with . or ' would be a request.
+		return strings.ReplaceAll(s, "\n.", "\n\\&.")
+	}
+	b.WriteString(`.TH APPLIANCE 1 "" "appliance" "User Commands"
+.SH NAME
+appliance \- static\-site HTTPS server for small machines
+.SH SYNOPSIS
+`)
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		b.WriteString(".B appliance " + esc(c.name) + "\n")
+		if c.args != "" {
+			b.WriteString(esc(c.args) + "\n")
+		}
+		b.WriteString(".br\n")
+	}
+	b.WriteString(`.SH DESCRIPTION
+.B appliance
+serves many static sites (virtual hosts) from one binary: conditional and
+range requests as RFC 9110 says, cached and compressed files, redirects and
+rewrites, and HTTPS with certificates from ACME, from files or from a
+private CA. It runs as a socket\-activated, hardened systemd service, in a
+container or on a Raspberry Pi.
+.SH COMMANDS
+`)
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		b.WriteString(".TP\n.B " + esc(c.name) + "\n" + esc(c.help) + "\n")
+		if c.needsCfg {
+			b.WriteString("The \\fB\\-config\\fR flag is required.\n")
+		}
+	}
+	b.WriteString(".SH OPTIONS\n")
+	for _, o := range []option{configOption, listenOption} {
+		b.WriteString(".TP\n.BI \\-" + esc(o.name) + " \" " + esc(o.arg) + "\"\n" + esc(o.help) + "\n")
+	}
+	b.WriteString(`.SH SIGNALS
+.TP
+.B SIGHUP
+Reload the configuration; a configuration that is not valid is refused and the running one stays.
+.TP
+.B SIGUSR1
+Reopen the access log, after rotation.
+.TP
+.BR SIGTERM ", " SIGINT
+Stop accepting connections and let in\-flight requests finish within server.shutdown_timeout.
+.SH EXIT STATUS
+0 on success, 1 when the command failed (an invalid configuration, a server that does not answer), 2 for a usage error.
+.SH FILES
+.TP
+.I /etc/appliance/appliance.toml
+The configuration of the packaged service.
+.TP
+.I /usr/share/doc/appliance/config.example.toml
+Every configuration key, with its default.
+.TP
+.I /var/lib/appliance
+The default server.state_dir: ACME account and certificates, the local CA.
+.SH EXAMPLES
+.TP
+.B appliance serve ./public \-listen :8000
+Serve a folder on port 8000.
+.TP
+.B appliance check \-config /etc/appliance/appliance.toml
+Validate the configuration before reloading the service.
+.TP
+.B appliance hash\-password
+Hash a password for a [[site.auth]] user.
+.SH SEE ALSO
+.BR systemctl (1),
+.BR journalctl (1)
+`)
+	return b.String()
+}
+
+// usageError prints a usage error with the usage text on stderr: status 2.
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "appliance: "+format+"\n\n%s", append(args, usage())...)
+	return 2
+}
