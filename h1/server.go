@@ -44,6 +44,21 @@ type Server struct {
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
 	MaxConns      int
 	MaxConnsPerIP int
+	// Trusted reports whether a peer is a trusted proxy or load balancer:
+	// its connections carry many clients, so MaxConnsPerIP does not
+	// count them under its own address. nil: nobody is.
+	Trusted func(netip.Addr) bool
+	// ProxyProtocol makes a connection from a Trusted peer that starts
+	// with a PROXY protocol header (v1 or v2) the connection of the
+	// client the header names: its requests carry that RemoteAddr and it
+	// counts against MaxConnsPerIP under that address. The header is read
+	// under ReadHeaderTimeout, which the request head that follows shares.
+	// A connection from any other peer that starts with a PROXY header,
+	// and a malformed header, are refused (closed unanswered).
+	ProxyProtocol bool
+	// Refused, if set, is told of each connection refused for its PROXY
+	// header, with why and the peer.
+	Refused func(reason string, peer netip.Addr)
 
 	mu        sync.Mutex
 	open      int                // connections open, handed-off ones included
@@ -115,13 +130,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		ip, ok := s.admit(nc)
+		ip, trusted, ok := s.admit(nc)
 		if !ok {
 			s.rejected.Add(1)
 			nc.Close()
 			continue
 		}
-		c := &conn{s: s, nc: nc, raw: nc, ip: ip, accepted: time.Now().UnixNano()}
+		c := &conn{s: s, nc: nc, raw: nc, ip: ip, perIP: !trusted, trusted: trusted, accepted: time.Now().UnixNano()}
+		if s.ProxyProtocol {
+			s.track(c)
+			go c.serveProxied()
+			continue
+		}
 		if s.HandOffAll {
 			if s.TLSConfig != nil {
 				s.track(c)
@@ -158,20 +178,39 @@ func (s *Server) Retire(ln net.Listener) error {
 	return ln.Close()
 }
 
-// admit counts a new connection against the limits.
-func (s *Server) admit(nc net.Conn) (netip.Addr, bool) {
-	var ip netip.Addr
+// admit counts a new connection against the limits. A trusted proxy's
+// connection is not counted under its address (trusted): on a PROXY
+// protocol listener, serveProxied counts it under the client's.
+func (s *Server) admit(nc net.Conn) (ip netip.Addr, trusted, ok bool) {
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		ip = ap.Addr().Unmap()
 	}
+	trusted = s.Trusted != nil && s.Trusted(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.MaxConns > 0 && s.open >= s.MaxConns || s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
-		return ip, false
+	if s.MaxConns > 0 && s.open >= s.MaxConns || !trusted && s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
+		return ip, trusted, false
 	}
 	s.open++
+	if !trusted {
+		s.perIP[ip]++
+	}
+	return ip, trusted, true
+}
+
+// countIP counts c under ip against MaxConnsPerIP, once the PROXY
+// header named its client; false (and counted as rejected) over it.
+func (c *conn) countIP(ip netip.Addr) bool {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.MaxConnsPerIP > 0 && s.perIP[ip] >= s.MaxConnsPerIP {
+		s.rejected.Add(1)
+		return false
+	}
 	s.perIP[ip]++
-	return ip, true
+	c.ip, c.perIP = ip, true
+	return true
 }
 
 // Open reports how many connections are open, handed-off ones included.
@@ -318,12 +357,19 @@ func (s *Server) logf(format string, args ...any) {
 
 // conn is one client connection on the fast path.
 type conn struct {
-	s        *Server
-	nc       net.Conn // what requests are read from: raw, or TLS over it
-	raw      net.Conn // the socket, which the reaper and Shutdown close
-	tls      *tls.ConnectionState
-	ctx      context.Context // TLS without SNI only: holds the local address the handshake chose its site by
-	ip       netip.Addr
+	s       *Server
+	nc      net.Conn // what requests are read from: raw, or TLS over it
+	raw     net.Conn // the socket, which the reaper and Shutdown close
+	tls     *tls.ConnectionState
+	ctx     context.Context // TLS without SNI only: holds the local address the handshake chose its site by
+	ip      netip.Addr      // the address counted in perIP: the peer's, or the PROXY header's client
+	perIP   bool            // counted in perIP under ip
+	trusted bool            // the peer is a trusted proxy
+	// With a PROXY header: the client's address, which requests carry
+	// (remote), and the connection TLS reads from, which replays what
+	// was read after the header and names the client as its RemoteAddr.
+	remote   string
+	proxied  *proxiedConn
 	accepted int64       // unix nanoseconds
 	received atomic.Bool // a byte has arrived
 	released atomic.Bool
@@ -357,9 +403,11 @@ func (c *conn) serve() {
 	if maxHead <= 0 {
 		maxHead = http.DefaultMaxHeaderBytes
 	}
-	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	if c.deadline.Load() == 0 { // set already when a PROXY header was read: the head shares it
+		c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	}
 	if s.TLSConfig != nil {
-		bc := newBatchConn(c.raw)
+		bc := newBatchConn(c.under())
 		tc := tls.Server(bc, s.TLSConfig)
 		if err := tc.Handshake(); err != nil {
 			return
@@ -383,9 +431,14 @@ func (c *conn) serve() {
 	// Not for HTTP/2: its frames of many streams share one socket, and
 	// 100 KB responses over h2load lost up to 15% with the limit.
 	limitUnsent(c.raw)
-	c.rbuf = make([]byte, 0, readBufSize)
+	if c.rbuf == nil { // a PROXY header's listener may have read the head's first bytes
+		c.rbuf = make([]byte, 0, readBufSize)
+	}
 	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
-	remote := c.nc.RemoteAddr().String()
+	remote := c.remote
+	if remote == "" {
+		remote = c.nc.RemoteAddr().String()
+	}
 	for served := 0; ; served++ {
 		// Parse what is buffered; read more only when needed.
 		req := &c.req
@@ -536,8 +589,10 @@ func (c *conn) release() {
 	s := c.s
 	s.mu.Lock()
 	s.open--
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-		delete(s.perIP, c.ip)
+	if c.perIP {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+			delete(s.perIP, c.ip)
+		}
 	}
 	s.mu.Unlock()
 }
@@ -558,6 +613,9 @@ func (c *conn) handoff() {
 	}
 	c.s.untrack(c)
 	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...), release: c.release, tls: c.tls}
+	if c.proxied != nil && c.tls == nil {
+		pc.remote = c.proxied.remote
+	}
 	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
 		pc.Close()
 	}
@@ -571,8 +629,10 @@ func (c *conn) handoff() {
 // enforces and Shutdown's grace for new connections, inside the limits.
 func (c *conn) handshakeHandOff() {
 	s := c.s
-	c.setDeadline(s.ReadHeaderTimeout)
-	tc := tls.Server(c.raw, s.TLSConfig)
+	if c.deadline.Load() == 0 {
+		c.setDeadline(s.ReadHeaderTimeout)
+	}
+	tc := tls.Server(c.under(), s.TLSConfig)
 	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
 		// A failed handshake, or a CA that checked a TLS-ALPN-01
 		// challenge: nothing follows.
