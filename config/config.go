@@ -22,6 +22,7 @@ import (
 	"appliance/accesslog"
 	"appliance/certs"
 	"appliance/compress"
+	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
@@ -84,7 +85,60 @@ type Server struct {
 	// PIDFile, when set, names where the server writes its process ID, so
 	// that `appliance reload` finds it (under systemd, use systemctl).
 	PIDFile string `toml:"pid_file"`
+
+	// TrustedProxies are the proxies and load balancers (CIDR prefixes
+	// or addresses) whose word about the client is believed: the
+	// ClientIPHeader of their requests and, on the listeners named by
+	// ProxyProtocol, the PROXY protocol header of their connections.
+	// Empty (the default): nobody's.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// ClientIPHeader is the header the trusted proxies append the client
+	// to: "X-Forwarded-For" (the default) or "Forwarded" (RFC 7239).
+	// The other one is never read.
+	ClientIPHeader string `toml:"client_ip_header"`
+	// ProxyProtocol names the listeners ("http", "https"; true: all)
+	// whose connections from trusted proxies may start with a PROXY
+	// protocol header (v1 or v2).
+	ProxyProtocol Listeners `toml:"proxy_protocol"`
+	// PublicHTTPSPort is the port the world reaches HTTPS on, for the
+	// redirects from plain HTTP; 0 (the default): the HTTPS listener's.
+	PublicHTTPSPort int `toml:"public_https_port"`
+
+	Trusted  realip.Trusted `toml:"-"` // the parsed trusted_proxies
+	IPHeader realip.Header  `toml:"-"` // the parsed client_ip_header
 }
+
+// Listeners names listeners: "http", "https". In the file it is a list
+// of names, or true (both) or false (none).
+type Listeners []string
+
+// UnmarshalTOML reads a boolean or a list of listener names.
+func (l *Listeners) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*l = nil
+		if v {
+			*l = Listeners{"*"}
+		}
+		return nil
+	case []any:
+		out := Listeners{}
+		for _, e := range v {
+			name, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("want listener names (\"http\", \"https\"), not %v", e)
+			}
+			out = append(out, name)
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("want true, false or a list of listeners ([\"http\", \"https\"]), not %v", v)
+}
+
+// Has reports whether the listener name is listed ("*", which true
+// stands for, lists every listener).
+func (l Listeners) Has(name string) bool { return slices.Contains(l, name) || slices.Contains(l, "*") }
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
 func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
@@ -595,6 +649,7 @@ func (c *Config) validate(v *validator) {
 	if s.MaxConnectionsPerIP < 0 {
 		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
 	}
+	c.validateProxies(v)
 	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
 		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)
 	}
@@ -610,6 +665,39 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+// validateProxies checks trusted_proxies, client_ip_header,
+// proxy_protocol and public_https_port, and parses the first two.
+func (c *Config) validateProxies(v *validator) {
+	s := &c.Server
+	t, err := realip.ParseTrusted(s.TrustedProxies)
+	if err != nil {
+		v.errorf("server.trusted_proxies", "trusted_proxies: %v", err)
+	}
+	s.Trusted = t
+	h, err := realip.ParseHeader(s.ClientIPHeader)
+	if err != nil {
+		v.errorf("server.client_ip_header", "%v", err)
+	}
+	s.IPHeader = h
+	for _, name := range s.ProxyProtocol {
+		switch {
+		case name == "*":
+		case name != "http" && name != "https":
+			v.errorf("server.proxy_protocol", "proxy_protocol: unknown listener %q (want \"http\" or \"https\")", name)
+		case name == "http" && s.HTTP == "", name == "https" && s.HTTPS == "":
+			v.errorf("server.proxy_protocol", "proxy_protocol: there is no %s listener (server.%s is not set)", name, name)
+		}
+	}
+	if len(s.ProxyProtocol) > 0 && len(s.TrustedProxies) == 0 {
+		v.errorf("server.proxy_protocol", "proxy_protocol needs trusted_proxies: only their connections may carry a PROXY header")
+	}
+	if p := s.PublicHTTPSPort; p < 0 || p > 65535 {
+		v.errorf("server.public_https_port", "public_https_port %d: want a port, 1 to 65535 (0: the HTTPS listener's)", p)
+	} else if p != 0 && s.HTTPS == "" {
+		v.errorf("server.public_https_port", "public_https_port needs server.https")
 	}
 }
 

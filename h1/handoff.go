@@ -59,6 +59,15 @@ type prefixConn struct {
 	prefix  []byte
 	release func() // gives the connection's place back to the limits
 	tls     *tls.ConnectionState
+	remote  net.Addr // the client a PROXY header named; nil: the peer
+}
+
+// RemoteAddr is the client's address: the PROXY header's, or the peer's.
+func (c *prefixConn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
 }
 
 type tlsKey struct{}

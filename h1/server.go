@@ -45,17 +45,32 @@ type Server struct {
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
 	MaxConns      int
 	MaxConnsPerIP int
-	// Refused, when set, answers the requests the transport refuses
+	// Reject, when set, answers the requests the transport refuses
 	// itself (a head with ambiguous body framing), so that they are logged
 	// and counted like any other; it sees the method, target, Host and
 	// address of the head, and the connection closes after its answer.
 	// nil: a bare 400.
-	Refused http.Handler
+	Reject http.Handler
 	// Limits, when set, counts this server's connections together with
 	// those of the other servers that share it (the plain and the HTTPS
 	// listener), against its own maxima; MaxConns and MaxConnsPerIP are
 	// then ignored.
 	Limits *Limits
+	// Trusted reports whether a peer is a trusted proxy or load balancer:
+	// its connections carry many clients, so MaxConnsPerIP does not
+	// count them under its own address. nil: nobody is.
+	Trusted func(netip.Addr) bool
+	// ProxyProtocol makes a connection from a Trusted peer that starts
+	// with a PROXY protocol header (v1 or v2) the connection of the
+	// client the header names: its requests carry that RemoteAddr and it
+	// counts against MaxConnsPerIP under that address. The header is read
+	// under ReadHeaderTimeout, which the request head that follows shares.
+	// A connection from any other peer that starts with a PROXY header,
+	// and a malformed header, are refused (closed unanswered).
+	ProxyProtocol bool
+	// Refused, if set, is told of each connection refused for its PROXY
+	// header, with why and the peer.
+	Refused func(reason string, peer netip.Addr)
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -126,12 +141,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		ip, ok := s.admit(nc)
+		ip, trusted, ok := s.admit(nc)
 		if !ok {
 			nc.Close()
 			continue
 		}
-		c := &conn{s: s, nc: nc, raw: nc, ip: ip, accepted: time.Now().UnixNano()}
+		c := &conn{s: s, nc: nc, raw: nc, ip: ip, perIP: !trusted, trusted: trusted, accepted: time.Now().UnixNano()}
+		if s.ProxyProtocol {
+			s.track(c)
+			go c.serveProxied()
+			continue
+		}
 		if s.HandOffAll {
 			if s.TLSConfig != nil {
 				s.track(c)
@@ -180,28 +200,51 @@ type Limits struct {
 	rejected atomic.Int64
 }
 
-// admit counts a new connection from ip against the limits.
-func (l *Limits) admit(ip netip.Addr) bool {
+// admit counts a new connection from ip against the limits; a trusted
+// proxy's (trusted) is not counted under its own address.
+func (l *Limits) admit(ip netip.Addr, trusted bool) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.MaxConns > 0 && l.open >= l.MaxConns || l.MaxConnsPerIP > 0 && l.perIP[ip] >= l.MaxConnsPerIP {
+	if l.MaxConns > 0 && l.open >= l.MaxConns || !trusted && l.MaxConnsPerIP > 0 && l.perIP[ip] >= l.MaxConnsPerIP {
 		l.rejected.Add(1)
 		return false
 	}
-	if l.perIP == nil {
-		l.perIP = map[netip.Addr]int{}
-	}
 	l.open++
-	l.perIP[ip]++
+	if !trusted {
+		l.countLocked(ip)
+	}
 	return true
 }
 
-// release gives a connection's place back.
-func (l *Limits) release(ip netip.Addr) {
+func (l *Limits) countLocked(ip netip.Addr) {
+	if l.perIP == nil {
+		l.perIP = map[netip.Addr]int{}
+	}
+	l.perIP[ip]++
+}
+
+// countIP counts an admitted connection under ip against MaxConnsPerIP,
+// once a PROXY header named its client; false (and counted as rejected)
+// over the limit.
+func (l *Limits) countIP(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.MaxConnsPerIP > 0 && l.perIP[ip] >= l.MaxConnsPerIP {
+		l.rejected.Add(1)
+		return false
+	}
+	l.countLocked(ip)
+	return true
+}
+
+// release gives a connection's place back; perIP: it was counted under ip.
+func (l *Limits) release(ip netip.Addr, perIP bool) {
 	l.mu.Lock()
 	l.open--
-	if l.perIP[ip]--; l.perIP[ip] <= 0 {
-		delete(l.perIP, ip)
+	if perIP {
+		if l.perIP[ip]--; l.perIP[ip] <= 0 {
+			delete(l.perIP, ip)
+		}
 	}
 	l.mu.Unlock()
 }
@@ -216,13 +259,25 @@ func (l *Limits) Open() int {
 // Rejected reports how many connections the limits have closed.
 func (l *Limits) Rejected() int64 { return l.rejected.Load() }
 
-// admit counts a new connection against the limits.
-func (s *Server) admit(nc net.Conn) (netip.Addr, bool) {
-	var ip netip.Addr
+// admit counts a new connection against the limits. A trusted proxy's
+// connection is not counted under its address (trusted): on a PROXY
+// protocol listener, serveProxied counts it under the client's.
+func (s *Server) admit(nc net.Conn) (ip netip.Addr, trusted, ok bool) {
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		ip = ap.Addr().Unmap()
 	}
-	return ip, s.Limits.admit(ip)
+	trusted = s.Trusted != nil && s.Trusted(ip)
+	return ip, trusted, s.Limits.admit(ip, trusted)
+}
+
+// countIP counts c under ip against MaxConnsPerIP, once the PROXY
+// header named its client; false (and counted as rejected) over it.
+func (c *conn) countIP(ip netip.Addr) bool {
+	if !c.s.Limits.countIP(ip) {
+		return false
+	}
+	c.ip, c.perIP = ip, true
+	return true
 }
 
 // Open reports how many connections are open under the server's limits,
@@ -371,12 +426,19 @@ func (s *Server) logf(format string, args ...any) {
 
 // conn is one client connection on the fast path.
 type conn struct {
-	s        *Server
-	nc       net.Conn // what requests are read from: raw, or TLS over it
-	raw      net.Conn // the socket, which the reaper and Shutdown close
-	tls      *tls.ConnectionState
-	ctx      context.Context // TLS without SNI only: holds the local address the handshake chose its site by
-	ip       netip.Addr
+	s       *Server
+	nc      net.Conn // what requests are read from: raw, or TLS over it
+	raw     net.Conn // the socket, which the reaper and Shutdown close
+	tls     *tls.ConnectionState
+	ctx     context.Context // TLS without SNI only: holds the local address the handshake chose its site by
+	ip      netip.Addr      // the address counted in perIP: the peer's, or the PROXY header's client
+	perIP   bool            // counted in perIP under ip
+	trusted bool            // the peer is a trusted proxy
+	// With a PROXY header: the client's address, which requests carry
+	// (remote), and the connection TLS reads from, which replays what
+	// was read after the header and names the client as its RemoteAddr.
+	remote   string
+	proxied  *proxiedConn
 	accepted int64       // unix nanoseconds
 	received atomic.Bool // a byte has arrived
 	released atomic.Bool
@@ -410,9 +472,11 @@ func (c *conn) serve() {
 	if maxHead <= 0 {
 		maxHead = http.DefaultMaxHeaderBytes
 	}
-	c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	if c.deadline.Load() == 0 { // set already when a PROXY header was read: the head shares it
+		c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
+	}
 	if s.TLSConfig != nil {
-		bc := newBatchConn(c.raw)
+		bc := newBatchConn(c.under())
 		tc := tls.Server(bc, s.TLSConfig)
 		if err := tc.Handshake(); err != nil {
 			return
@@ -436,9 +500,14 @@ func (c *conn) serve() {
 	// Not for HTTP/2: its frames of many streams share one socket, and
 	// 100 KB responses over h2load lost up to 15% with the limit.
 	limitUnsent(c.raw)
-	c.rbuf = make([]byte, 0, readBufSize)
+	if c.rbuf == nil { // a PROXY header's listener may have read the head's first bytes
+		c.rbuf = make([]byte, 0, readBufSize)
+	}
 	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
-	remote := c.nc.RemoteAddr().String()
+	remote := c.remote
+	if remote == "" {
+		remote = c.nc.RemoteAddr().String()
+	}
 	for served := 0; ; served++ {
 		// Parse what is buffered; read more only when needed.
 		req := &c.req
@@ -546,7 +615,7 @@ const lingerTime = time.Second
 func (c *conn) reject() {
 	c.setDeadline(c.s.WriteTimeout)
 	w := &c.w
-	if h := c.s.Refused; h != nil {
+	if h := c.s.Reject; h != nil {
 		hr := refusedRequest(c.rbuf[:c.req.headBytes], c.nc.RemoteAddr().String(), c.tls)
 		w.reset(hr)
 		w.closeAfter = true
@@ -615,7 +684,7 @@ func (c *conn) release() {
 	if c.released.Swap(true) {
 		return
 	}
-	c.s.Limits.release(c.ip)
+	c.s.Limits.release(c.ip, c.perIP)
 }
 
 // setDeadline arms the reaper for d from now (0: no limit).
@@ -634,6 +703,9 @@ func (c *conn) handoff() {
 	}
 	c.s.untrack(c)
 	pc := &prefixConn{Conn: c.nc, prefix: append([]byte(nil), c.rbuf...), release: c.release, tls: c.tls}
+	if c.proxied != nil && c.tls == nil {
+		pc.remote = c.proxied.remote
+	}
 	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
 		pc.Close()
 	}
@@ -647,8 +719,10 @@ func (c *conn) handoff() {
 // enforces and Shutdown's grace for new connections, inside the limits.
 func (c *conn) handshakeHandOff() {
 	s := c.s
-	c.setDeadline(s.ReadHeaderTimeout)
-	tc := tls.Server(c.raw, s.TLSConfig)
+	if c.deadline.Load() == 0 {
+		c.setDeadline(s.ReadHeaderTimeout)
+	}
+	tc := tls.Server(c.under(), s.TLSConfig)
 	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
 		// A failed handshake, or a CA that checked a TLS-ALPN-01
 		// challenge: nothing follows.

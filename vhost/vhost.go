@@ -70,8 +70,13 @@ func (t *Table[T]) Lookup(host string) (T, bool) {
 
 // Router dispatches requests to the handler of the matching site.
 type Router struct {
-	t *Table[http.Handler]
+	t       *Table[http.Handler]
+	unknown func(*http.Request)
 }
+
+// OnUnknown makes f see each request whose Host no site has, before its
+// 404 (to log it; the client is told nothing of the sites).
+func (rt *Router) OnUnknown(f func(*http.Request)) { rt.unknown = f }
 
 // New returns an empty router.
 func New() *Router { return &Router{t: NewTable[http.Handler]()} }
@@ -190,6 +195,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h := rt.Lookup(r.Host)
 	if h == nil {
+		if rt.unknown != nil {
+			rt.unknown(r)
+		}
 		Error(w, r, http.StatusNotFound) // says nothing of the sites we do have
 		return
 	}

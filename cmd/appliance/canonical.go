@@ -2,7 +2,9 @@ package main
 
 import (
 	"net/http"
+	"net/netip"
 
+	"appliance/realip"
 	"appliance/serve"
 	"appliance/vhost"
 )
@@ -35,5 +37,39 @@ func canonical(next http.Handler) http.Handler {
 			r = &r2
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// realClient makes r.RemoteAddr the client's address for everything
+// after it (the access log, the metrics, [[site.access]]) when the
+// request comes from a trusted proxy: the one place where the header
+// named by which (X-Forwarded-For or Forwarded) is believed, by the
+// rightmost-untrusted-hop rule (realip.Trusted.Client). The peer it
+// starts from is the connection's, which a PROXY protocol header has
+// already made the client behind a load balancer. A trusted proxy that
+// names no usable address ("unknown", an obfuscated name) makes the
+// client "unknown", which no allow rule admits. With no trusted proxies
+// it is next itself: nothing is read, nothing allocated.
+func realClient(trusted realip.Trusted, which realip.Header, next http.Handler) http.Handler {
+	if len(trusted) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		client, res := trusted.Client(peer.Addr(), r.Header, which)
+		if res == realip.Peer {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r2 := *r
+		r2.RemoteAddr = "unknown"
+		if res == realip.Found {
+			r2.RemoteAddr = client.String()
+		}
+		next.ServeHTTP(w, &r2)
 	})
 }

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,6 +39,7 @@ var demoFiles embed.FS
 // swaps atomically: a request sees the old sites or the new, never half.
 type server struct {
 	log      *slog.Logger
+	notices  *notices          // what clients cause, rate-limited
 	access   *accesslog.Logger // nil without an access log
 	metrics  *metrics.Registry // nil without an admin listener
 	cfg      *config.Config
@@ -120,7 +123,7 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
-	s := &server{log: log, cfg: cfg, cache: newCache(cfg)}
+	s := &server{log: log, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
 		a, err := accesslog.Open(path, format, 0)
@@ -149,7 +152,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.http = &http.Server{
-		Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) })),
+		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -160,13 +163,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	// One max_connections for the process: both listeners count against it.
 	limits := &h1.Limits{MaxConns: sc.MaxConnections, MaxConnsPerIP: sc.MaxConnectionsPerIP}
 	// Heads h1 refuses itself (ambiguous framing) are logged and counted.
-	refused := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.fast = transport(sc, s.http, nil, limits, refused)
+	s.fast = s.transport(sc, s.http, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
 		s.https = &http.Server{
-			Handler:           s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) })),
+			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
 			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
 			ReadTimeout:       s.http.ReadTimeout,
 			WriteTimeout:      s.http.WriteTimeout,
@@ -178,16 +181,26 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.tls = transport(sc, s.https, s.tlsBase, limits, refused)
+		s.tls = s.transport(sc, s.https, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 	}
 	return s, nil
 }
 
 // transport is the h1 server that accepts a listener's connections and
 // hands what it does not serve itself to fallback, which has the same
-// handler and limits.
-func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *h1.Limits, refused http.Handler) *h1.Server {
+// handler and limits; with proxy, connections from trusted proxies may
+// start with a PROXY protocol header.
+func (s *server) transport(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+	var trusted func(netip.Addr) bool
+	if len(sc.Trusted) > 0 {
+		trusted = sc.Trusted.Contains
+	}
 	return &h1.Server{
+		Trusted:       trusted,
+		ProxyProtocol: proxy,
+		Refused: func(reason string, peer netip.Addr) {
+			s.notices.warn(noticeProxyHeader, "reason", reason, "peer", peer)
+		},
 		Handler:           fallback.Handler,
 		Fallback:          fallback,
 		TLSConfig:         tc,
@@ -198,7 +211,7 @@ func transport(sc config.Server, fallback *http.Server, tc *tls.Config, limits *
 		MaxHeaderBytes:    fallback.MaxHeaderBytes,
 		ErrorLog:          fallback.ErrorLog,
 		Limits:            limits,
-		Refused:           refused,
+		Reject:            reject,
 	}
 }
 
@@ -261,6 +274,8 @@ func newCache(cfg *config.Config) *serve.Cache {
 func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
 	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
+	plain.OnUnknown(s.unknownHost)
+	secure.OnUnknown(s.unknownHost)
 	selector := certs.NewSelector()
 	var closers []io.Closer
 	var acmeNames []string
@@ -324,7 +339,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			// redirect to HTTPS unless the site serves plain HTTP too.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
-				rest = toHTTPS(&s.httpsPort)
+				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort)
 				plainHandler = acmeChallenges(challengeFiles(h), rest)
 			}
 			var src certs.Source = ca.localCA
@@ -358,7 +373,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 		}
 	}
-	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
 }
 
 // noSite labels, in the access log and the metrics, the responses that
@@ -472,7 +487,6 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	if tlsLn != nil {
 		attrs = append(attrs, "https", "https://"+tlsLn.Addr().String())
 	}
-	s.log.Info("serving", attrs...)
 	s.errc = make(chan error, 2)
 	if ln != nil {
 		s.listen(ln)
@@ -503,6 +517,8 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		a := tlsLn.Addr()
 		s.tlsAddr.Store(&a)
 	}
+	s.log.Info("serving", attrs...)
+	s.logSites(s.cfg)
 	if s.cfg.Admin.Listen != "" {
 		stopAdmin, err := s.serveAdmin()
 		if err != nil {
@@ -670,16 +686,79 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	s.closers, s.cfg = closers, cfg
 	s.cache.Purge()
 	s.log.Info("reloaded", "sites", len(cfg.Sites))
+	s.logSites(cfg)
 }
 
 // sameServer reports whether two [server] sections agree on all but
-// http, the one setting a reload applies, comparing settings held as
-// pointers by value.
+// http and public_https_port, the settings a reload applies, comparing
+// settings held as pointers or lists by value.
 func sameServer(a, b config.Server) bool {
 	if a.Fast() != b.Fast() {
 		return false
 	}
 	a.HTTP, b.HTTP = "", ""
+	a.PublicHTTPSPort, b.PublicHTTPSPort = 0, 0
 	a.FastHTTP1, b.FastHTTP1 = nil, nil
-	return a == b
+	return reflect.DeepEqual(a, b)
+}
+
+// unknownHost logs, rate-limited, a request whose Host no site has (the
+// client gets a bare 404). The health probes' own requests are not
+// logged.
+func (s *server) unknownHost(r *http.Request) {
+	if r.Host == healthHost {
+		return
+	}
+	s.notices.warn(noticeUnknownHost, "host", clip(r.Host), "remote", r.RemoteAddr, "uri", clip(r.RequestURI))
+}
+
+// logSites logs one line per site: its hosts and the URLs that reach
+// it, with the plain-HTTP listener's port and the HTTPS port clients
+// are sent to (public_https_port, else the listener's).
+func (s *server) logSites(cfg *config.Config) {
+	httpPort, httpsPort := "", ""
+	if p := s.ln.Load(); p != nil {
+		_, httpPort, _ = net.SplitHostPort((*p).Addr().String())
+	}
+	if a := s.tlsAddr.Load(); a != nil {
+		_, httpsPort, _ = net.SplitHostPort((*a).String())
+	}
+	if cfg.Server.PublicHTTPSPort != 0 {
+		httpsPort = strconv.Itoa(cfg.Server.PublicHTTPSPort)
+	}
+	url := func(scheme, host, port, def string) string {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if port != def {
+			host += ":" + port
+		}
+		return scheme + "://" + host + "/"
+	}
+	for i := range cfg.Sites {
+		site := &cfg.Sites[i]
+		var urls []string
+		plain := "serves"
+		if tlsSite(site) && httpsPort != "" {
+			for _, h := range site.Hosts {
+				urls = append(urls, url("https", h, httpsPort, "443"))
+			}
+			plain = "redirects to https"
+			if !site.RedirectsToHTTPS() {
+				plain = "serves"
+			}
+		}
+		if httpPort == "" {
+			plain = "none"
+		} else if plain == "serves" {
+			for _, h := range site.Hosts {
+				urls = append(urls, url("http", h, httpPort, "80"))
+			}
+		}
+		root := site.Root
+		if site.Demo {
+			root = "(embedded demo)"
+		}
+		s.log.Info("site", "n", i+1, "hosts", strings.Join(site.Hosts, ","), "root", root, "tls", site.TLS, "plain_http", plain, "urls", strings.Join(urls, " "))
+	}
 }

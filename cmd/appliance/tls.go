@@ -2,11 +2,13 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -60,8 +62,15 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 }
 
 // toHTTPS redirects plain-HTTP requests of a TLS site to HTTPS (308 keeps
-// the method of a non-GET request).
-func toHTTPS(port *atomic.Value) http.Handler {
+// the method of a non-GET request), on the port the world reaches HTTPS
+// on: public (server.public_https_port) when set, which differs from the
+// listener's behind port mapping (a container's -p 443:8443, a
+// Kubernetes Service), else the HTTPS listener's own port.
+func toHTTPS(port *atomic.Value, public int) http.Handler {
+	fixed := ""
+	if public != 0 {
+		fixed = strconv.Itoa(public)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -70,7 +79,11 @@ func toHTTPS(port *atomic.Value) http.Handler {
 		if strings.Contains(host, ":") {
 			host = "[" + host + "]"
 		}
-		if p, _ := port.Load().(string); p != "" && p != "443" {
+		p := fixed
+		if p == "" {
+			p, _ = port.Load().(string)
+		}
+		if p != "" && p != "443" {
 			host += ":" + p
 		}
 		status := http.StatusMovedPermanently
@@ -129,13 +142,18 @@ func hsts(value string, next http.Handler) http.Handler {
 // by SNI or, without SNI, by the connection's local address, which every
 // transport puts where net/http does (http.LocalAddrContextKey). A
 // request without TLS state never reaches an HTTPS site.
-func misdirected(sel *certs.Selector, next http.Handler) http.Handler {
+func misdirected(sel *certs.Selector, notices *notices, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var local net.Addr
 		if r.TLS != nil && r.TLS.ServerName == "" {
 			local, _ = r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 		}
 		if !sel.Answers(r.TLS, local, r.Host) {
+			sni := ""
+			if r.TLS != nil {
+				sni = r.TLS.ServerName
+			}
+			notices.warn(noticeMisdirected, "host", clip(r.Host), "sni", sni, "remote", r.RemoteAddr)
 			body := "421 Misdirected Request\n"
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
@@ -147,11 +165,33 @@ func misdirected(sel *certs.Selector, next http.Handler) http.Handler {
 	})
 }
 
+// noSite logs, rate-limited, a handshake refused because no site has
+// its name (the client then sees "tlsv1 alert internal error"). The
+// health probe's own handshakes are not logged.
+func (s *server) noSite(hello *tls.ClientHelloInfo) {
+	if hello.ServerName == healthHost {
+		return
+	}
+	var remote, local net.Addr
+	if hello.Conn != nil {
+		remote, local = hello.Conn.RemoteAddr(), hello.Conn.LocalAddr()
+	}
+	if hello.ServerName == "" {
+		s.notices.warn(noticeNoSNI, "remote", remote, "local", local)
+		return
+	}
+	s.notices.warn(noticeUnknownSNI, "sni", clip(hello.ServerName), "remote", remote)
+}
+
 // tlsConfig returns the HTTPS listener's configuration, whose certificate
 // selection follows reloads.
 func (s *server) tlsConfig() *tls.Config {
 	return certs.ServerConfig(func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		return s.sites.Load().certs.GetCertificate(hello)
+		c, err := s.sites.Load().certs.GetCertificate(hello)
+		if errors.Is(err, certs.ErrNoCertificate) {
+			s.noSite(hello)
+		}
+		return c, err
 	}, func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		return s.sites.Load().certs.ConfigForClient(hello)
 	})
