@@ -1,6 +1,7 @@
 package packaging
 
 import (
+	"archive/tar"
 	"bufio"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // TestOCI builds the multi-arch image without a daemon, checks its
@@ -34,12 +38,22 @@ func TestOCI(t *testing.T) {
 		}
 	}
 
+	files := imageFiles(t, filepath.Join(out, "oci"), "amd64")
+	license, _ := os.ReadFile("../LICENSE")
+	if got := files["usr/share/doc/appliance/LICENSE"]; len(license) == 0 || string(got) != string(license) {
+		t.Errorf("the image's /usr/share/doc/appliance/LICENSE (%d bytes) is not the repository's LICENSE", len(got))
+	}
+	if !strings.Contains(string(files["usr/share/doc/appliance/copyright"]), "License: MIT") {
+		t.Error("the image lacks the third-party notices in /usr/share/doc/appliance/copyright")
+	}
+
 	if _, err := exec.LookPath("skopeo"); err != nil {
 		t.Skip("skopeo not installed (apt-get install skopeo podman runc); .ci/run installs them")
 	}
 	for arch, want := range map[string]string{"amd64": `"Architecture": "amd64"`, "arm64": `"Architecture": "arm64"`, "arm": `"Architecture": "arm"`} {
 		b, err := exec.Command("skopeo", "inspect", "--override-arch", arch, "oci:"+filepath.Join(out, "oci")+":latest").CombinedOutput()
-		if err != nil || !strings.Contains(string(b), want) || !strings.Contains(string(b), `"org.opencontainers.image.title": "appliance"`) {
+		if err != nil || !strings.Contains(string(b), want) || !strings.Contains(string(b), `"org.opencontainers.image.title": "appliance"`) ||
+			!strings.Contains(string(b), `"org.opencontainers.image.licenses": "Apache-2.0"`) {
 			t.Errorf("skopeo inspect %s: %v\n%s", arch, err, b)
 		}
 	}
@@ -103,4 +117,52 @@ func TestOCI(t *testing.T) {
 	if b, _ := podman("inspect", "appliance-test", "--format", "{{.Config.User}}").Output(); strings.TrimSpace(string(b)) != "10001:10001" {
 		t.Errorf("runs as %q, want 10001:10001", b)
 	}
+}
+
+// imageFiles reads the files of the platform's image in an OCI layout
+// written by the build command (an index holding the multi-arch index).
+func imageFiles(t *testing.T, dir, arch string) map[string][]byte {
+	t.Helper()
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 {
+		t.Fatalf("layout index: %v %v", err, tm)
+	}
+	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range im.Manifests {
+		if m.Platform == nil || m.Platform.Architecture != arch {
+			continue
+		}
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		rc := mutate.Extract(img)
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return files
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(tr)
+			files[h.Name] = b
+		}
+	}
+	t.Fatalf("no %s image in %s", arch, dir)
+	return nil
 }

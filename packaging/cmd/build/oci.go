@@ -110,6 +110,15 @@ func image(p platform, version string) (v1.Image, error) {
 		b, _ := os.ReadFile(f)
 		files["usr/share/appliance/www/"+filepath.Base(f)] = tarFile{data: b, mode: 0o644}
 	}
+	// The licence the label names, and the notices of the Go modules
+	// compiled into the binary.
+	for dst, src := range map[string]string{"usr/share/doc/appliance/LICENSE": "LICENSE", "usr/share/doc/appliance/copyright": "packaging/deb/copyright"} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		files[dst] = tarFile{data: b, mode: 0o644}
+	}
 	layer, err := tarball.LayerFromOpener(tarOpener(files), tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
@@ -141,7 +150,7 @@ func image(p platform, version string) (v1.Image, error) {
 			"org.opencontainers.image.title":       "appliance",
 			"org.opencontainers.image.description": "static-site HTTPS server for small machines",
 			"org.opencontainers.image.version":     version,
-			"org.opencontainers.image.licenses":    "see /usr/share/doc in the .deb",
+			"org.opencontainers.image.licenses":    "Apache-2.0", // text: /usr/share/doc/appliance/LICENSE
 		},
 	}
 	return mutate.ConfigFile(img, cf)
