@@ -36,8 +36,8 @@ commands:
   serve     serve the configured sites (the default); without -config,
             an embedded demo site on http://localhost:8080
   check     validate a configuration and exit
-  reload    validate a configuration, then tell the server named by its
-            server.pid_file to load it (SIGHUP)
+  reload    validate a configuration, then tell the server named by -pid
+            or by its server.pid_file to load it (SIGHUP)
   ca-cert   print the root certificate of the local CA (tls = "local"),
             creating it in server.state_dir if needed, to install in clients
   health    exit 0 if the server of this configuration answers on its
@@ -71,6 +71,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	fl.Usage = func() { fmt.Fprint(stderr, usage) }
 	path := fl.String("config", "", "configuration `file` (TOML)")
+	pid := fl.Int("pid", 0, "reload: the server's process `ID` (default: from server.pid_file)")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -92,7 +93,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if cmd == "reload" {
-		return signalServer(cfg, stdout, stderr)
+		return signalServer(cfg, *pid, stdout, stderr)
 	}
 	if cmd == "health" {
 		listen, secure := cfg.Server.HTTP, false
@@ -143,9 +144,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// signalServer sends SIGHUP to the server whose PID is in the
-// configuration's pid_file.
-func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
+// signalServer sends SIGHUP to the server with the given PID (systemd's
+// $MAINPID), or else to the one whose PID is in the configuration's
+// pid_file.
+func signalServer(cfg *config.Config, pid int, stdout, stderr io.Writer) int {
+	if pid != 0 {
+		if pid <= 1 {
+			fmt.Fprintf(stderr, "appliance reload: -pid %d is not a server's process ID\n", pid)
+			return 1
+		}
+		return hup(pid, stdout, stderr)
+	}
 	pf := cfg.Server.PIDFile
 	if pf == "" {
 		fmt.Fprintln(stderr, "appliance reload: the configuration sets no server.pid_file (under systemd: systemctl reload appliance)")
@@ -156,11 +165,15 @@ func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "appliance reload:", err)
 		return 1
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
 		fmt.Fprintf(stderr, "appliance reload: %s does not hold a process ID\n", pf)
 		return 1
 	}
+	return hup(pid, stdout, stderr)
+}
+
+func hup(pid int, stdout, stderr io.Writer) int {
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		fmt.Fprintf(stderr, "appliance reload: process %d: %v\n", pid, err)
 		return 1
