@@ -129,8 +129,10 @@ func buildDeb(arch, version, out string) (string, error) {
 		"usr/share/doc/appliance/config.example.toml": "config.example.toml",
 		"usr/share/lintian/overrides/appliance":       "packaging/deb/lintian-overrides",
 	}
-	demo, _ := filepath.Glob("cmd/appliance/demo/*")
-	for _, f := range demo {
+	// The welcome site says where the configuration and the site root
+	// are; it borrows the demo's style and icon.
+	welcome, _ := filepath.Glob("packaging/deb/www/*")
+	for _, f := range append(welcome, "cmd/appliance/demo/style.css", "cmd/appliance/demo/favicon.svg") {
 		files["usr/share/appliance/www/"+filepath.Base(f)] = f
 	}
 	for dst, src := range files {
