@@ -89,6 +89,8 @@ func TestDeb(t *testing.T) {
 		t.Errorf("shipped configuration: %v\n%s", err, b)
 	}
 
+	t.Run("under systemd", func(t *testing.T) { testDebUnderSystemd(t, deb) })
+
 	if _, err := exec.LookPath("lintian"); err != nil {
 		t.Log("lintian not installed (apt-get install lintian); .ci/run installs it")
 		return

@@ -62,14 +62,7 @@ func TestOCI(t *testing.T) {
 		t.Skip("podman not installed; .ci/run installs it")
 	}
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "containers.conf")
-	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644)
-	podman := func(args ...string) *exec.Cmd {
-		cmd := exec.Command("podman", append([]string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"),
-			"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc"}, args...)...)
-		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
-		return cmd
-	}
+	podman := newPodman(t)
 	if b, err := podman("load", "-i", filepath.Join(out, "appliance-amd64.tar")).CombinedOutput(); err != nil {
 		t.Fatalf("podman load: %v\n%s", err, b)
 	}
@@ -165,4 +158,19 @@ func imageFiles(t *testing.T, dir, arch string) map[string][]byte {
 	}
 	t.Fatalf("no %s image in %s", arch, dir)
 	return nil
+}
+
+// newPodman returns a podman command maker with the test's own storage
+// (vfs), runc and cgroupfs, as this machine allows: no daemon, no
+// systemd as PID 1.
+func newPodman(t *testing.T) func(args ...string) *exec.Cmd {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "containers.conf")
+	os.WriteFile(conf, []byte("[containers]\ndefault_ulimits = []\n"), 0o644)
+	return func(args ...string) *exec.Cmd {
+		cmd := exec.Command("podman", append([]string{"--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"),
+			"--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--runtime", "runc"}, args...)...)
+		cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+conf)
+		return cmd
+	}
 }
