@@ -66,6 +66,16 @@ func TestDeb(t *testing.T) {
 		}
 	}
 
+	// The licence, stated as Debian's copyright format wants it.
+	copyright, _ := os.ReadFile(filepath.Join(scratch, "usr/share/doc/appliance/copyright"))
+	for _, want := range []string{"\nFiles: *\nCopyright: 2026 the appliance developers\nLicense: Apache-2.0\n",
+		"\nLicense: Apache-2.0\n Licensed under the Apache License", `"/usr/share/common-licenses/Apache-2.0"`,
+		"\nLicense: MIT\n", "\nLicense: BSD-3-Clause\n"} {
+		if !strings.Contains(string(copyright), want) {
+			t.Errorf("copyright lacks %q", want)
+		}
+	}
+
 	bin := filepath.Join(scratch, "usr/bin/appliance")
 	if v, err := exec.Command(bin, "version").Output(); err != nil || !strings.Contains(string(v), "0.1.0~") {
 		t.Errorf("installed binary: %q %v", v, err)
@@ -79,13 +89,15 @@ func TestDeb(t *testing.T) {
 		t.Errorf("shipped configuration: %v\n%s", err, b)
 	}
 
+	t.Run("under systemd", func(t *testing.T) { testDebUnderSystemd(t, deb) })
+
 	if _, err := exec.LookPath("lintian"); err != nil {
 		t.Log("lintian not installed (apt-get install lintian); .ci/run installs it")
 		return
 	}
 	lint, _ := exec.Command("lintian", "--tag-display-limit", "0", deb).CombinedOutput()
 	for _, line := range strings.Split(string(lint), "\n") {
-		if strings.HasPrefix(line, "E:") {
+		if strings.HasPrefix(line, "E:") || (strings.HasPrefix(line, "W:") && (strings.Contains(line, "copyright") || strings.Contains(line, "license"))) {
 			t.Errorf("lintian: %s", line)
 		}
 	}

@@ -75,4 +75,28 @@ func TestSocketNames(t *testing.T) {
 	}
 }
 
+// TestServiceUnitDeps: nothing in the service starts the HTTPS socket
+// (Sockets= and Wants= would; a socket no process accepts on leaves
+// clients hanging), and the reload needs no /bin/kill (procps is not in
+// a minimal Debian). TestDeb runs both under systemd where it can.
+func TestServiceUnitDeps(t *testing.T) {
+	b, _ := os.ReadFile(filepath.Join("systemd", "appliance.service"))
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, "=")
+		switch key {
+		case "Wants", "Requires", "BindsTo", "Requisite", "Upholds", "Sockets":
+			if strings.Contains(value, "appliance-https.socket") {
+				t.Errorf("%s starts the HTTPS socket whatever the configuration", line)
+			}
+		case "ExecReload", "ExecStart", "ExecStartPre", "ExecStop":
+			if !strings.HasPrefix(value, "/usr/bin/appliance ") {
+				t.Errorf("%s: only the appliance binary is sure to be there", line)
+			}
+		}
+	}
+	if !strings.Contains(string(b), "ExecReload=/usr/bin/appliance reload -config /etc/appliance/appliance.toml -pid $MAINPID\n") {
+		t.Error("ExecReload does not check and signal with appliance reload -pid $MAINPID")
+	}
+}
+
 func regexpMatch(expr, s string) bool { return regexp.MustCompile(expr).MatchString(s) }

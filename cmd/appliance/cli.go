@@ -18,6 +18,7 @@ type option struct {
 
 var (
 	configOption = option{"config", "FILE", "the configuration file (TOML); relative paths in it are relative to its directory"}
+	pidOption    = option{"pid", "PID", "reload: the server's process ID (default: the one in server.pid_file)"}
 	listenOption = option{"listen", "ADDR", "with a folder or the demo site: the plain-HTTP listen address (default localhost:8080)"}
 )
 
@@ -49,10 +50,11 @@ var commands = []command{
 		options: []option{configOption},
 	},
 	{
-		name: "reload", args: "-config FILE", needsCfg: true,
-		summary: "validate a configuration, then tell the server named by its server.pid_file to load it (SIGHUP)",
-		help:    "Validate the configuration file, then send SIGHUP to the process whose ID is in its server.pid_file. Under systemd, use systemctl reload appliance.",
-		options: []option{configOption},
+		name: "reload", args: "-config FILE [-pid PID]", needsCfg: true,
+		summary: "validate a configuration, then tell the server named by -pid or by its server.pid_file to load it (SIGHUP)",
+		help: "Validate the configuration file, then send SIGHUP to the process -pid names, or else to the one whose ID is in its server.pid_file. " +
+			"Under systemd, use systemctl reload appliance (which runs appliance reload -pid $MAINPID).",
+		options: []option{configOption, pidOption},
 	},
 	{
 		name: "ca-cert", args: "-config FILE", needsCfg: true,

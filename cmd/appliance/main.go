@@ -123,7 +123,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", path, len(cfg.Sites))
 		return 0
 	case "reload":
-		return signalServer(cfg, stdout, stderr)
+		pid := 0
+		if v := vals["pid"]; v != nil && *v != "" {
+			n, err := strconv.Atoi(*v)
+			if err != nil {
+				return usageError(stderr, "reload: -pid %q is not a process ID", *v)
+			}
+			pid = n
+		}
+		return signalServer(cfg, pid, stdout, stderr)
 	case "health":
 		listen, secure := cfg.Server.HTTP, false
 		if listen == "" {
@@ -166,9 +174,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// signalServer sends SIGHUP to the server whose PID is in the
-// configuration's pid_file.
-func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
+// signalServer sends SIGHUP to the server with the given PID (systemd's
+// $MAINPID), or else to the one whose PID is in the configuration's
+// pid_file.
+func signalServer(cfg *config.Config, pid int, stdout, stderr io.Writer) int {
+	if pid != 0 {
+		if pid <= 1 {
+			fmt.Fprintf(stderr, "appliance reload: -pid %d is not a server's process ID\n", pid)
+			return 1
+		}
+		return hup(pid, stdout, stderr)
+	}
 	pf := cfg.Server.PIDFile
 	if pf == "" {
 		fmt.Fprintln(stderr, "appliance reload: the configuration sets no server.pid_file (under systemd: systemctl reload appliance)")
@@ -179,11 +195,15 @@ func signalServer(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "appliance reload:", err)
 		return 1
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 1 {
 		fmt.Fprintf(stderr, "appliance reload: %s does not hold a process ID\n", pf)
 		return 1
 	}
+	return hup(pid, stdout, stderr)
+}
+
+func hup(pid int, stdout, stderr io.Writer) int {
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		fmt.Fprintf(stderr, "appliance reload: process %d: %v\n", pid, err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,6 +212,28 @@ func TestReloadCommand(t *testing.T) {
 	p.cmd.Wait()
 	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
 		t.Error("pid file left behind")
+	}
+}
+
+// TestReloadPID: -pid names the server without a pid_file, as the
+// systemd unit's ExecReload does with $MAINPID.
+func TestReloadPID(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "one/index.html", "one")
+	writeFile(t, dir, "two/index.html", "two")
+	cfgPath := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\n[[site]]\nroot = %q\n", filepath.Join(dir, "one")))
+	p := start(t, "-config", cfgPath)
+	writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\n[[site]]\nroot = %q\n", filepath.Join(dir, "two")))
+	if out, err := exec.Command(binary, "reload", "-config", cfgPath, "-pid", strconv.Itoa(p.cmd.Process.Pid)).CombinedOutput(); err != nil {
+		t.Fatalf("reload -pid: %v %s", err, out)
+	}
+	p.waitLog(t, "msg=reloaded")
+	res, err := http.Get("http://" + p.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(res); b != "two" {
+		t.Fatalf("after appliance reload -pid: %q", b)
 	}
 }
 

@@ -4,9 +4,13 @@
 //
 //	go run ./packaging/cmd/build pi [-config FILE] [-site DIR] [-out packaging/out]
 //
+//	go run ./packaging/cmd/build rootfs [-arch amd64|arm64|arm] -out DIR
+//
 // deb builds Debian packages (Raspberry Pi OS is armhf) with dpkg-deb;
 // oci a multi-arch OCI image (linux/amd64, arm64, arm/v7) without a
-// container daemon; all builds the three. pi writes appliance-rpi.img, a
+// container daemon, created at SOURCE_DATE_EPOCH or else the last
+// commit's time; all builds the three. rootfs writes the image's file
+// tree into DIR, as root (packaging/Dockerfile's build stage). pi writes appliance-rpi.img, a
 // disk image to flash on an SD card for a Raspberry Pi 3, 4, 5 or Zero
 // 2 W (gokrazy, arm64): -config and -site go onto its writable /perm
 // partition (the default serves the demo site on port 80).
@@ -22,7 +26,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,8 +40,8 @@ func main() {
 	if len(os.Args) > 1 {
 		what = os.Args[1]
 	}
-	if what != "deb" && what != "oci" && what != "pi" && what != "all" {
-		fmt.Fprintln(os.Stderr, "usage: build deb|oci|pi|all [-arch amd64,arm64,armhf] [-config FILE] [-site DIR] [-out DIR]")
+	if what != "deb" && what != "oci" && what != "pi" && what != "all" && what != "rootfs" {
+		fmt.Fprintln(os.Stderr, "usage: build deb|oci|pi|all|rootfs [-arch amd64,arm64,armhf] [-config FILE] [-site DIR] [-out DIR]")
 		os.Exit(2)
 	}
 	fl := flag.NewFlagSet("build", flag.ExitOnError)
@@ -47,11 +53,18 @@ func main() {
 	permMB := fl.Int64("perm-mb", defaultPermMB, "pi: size of the writable /perm partition in MiB")
 	fl.Parse(os.Args[2:])
 	version := debVersion()
+	created := sourceTime()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
 	}
+	if what == "rootfs" {
+		if err := buildRootfs(*archs, version, *out); err != nil {
+			fatal(fmt.Errorf("rootfs: %w", err))
+		}
+		return
+	}
 	if what == "oci" || what == "all" {
-		if err := buildOCI(version, *out); err != nil {
+		if err := buildOCI(version, created, *out); err != nil {
 			fatal(fmt.Errorf("oci: %w", err))
 		}
 	}
@@ -69,7 +82,7 @@ func main() {
 		}
 	}
 	for _, arch := range strings.Split(*archs, ",") {
-		path, err := buildDeb(arch, version, *out)
+		path, err := buildDeb(arch, version, created, *out)
 		if err != nil {
 			fatal(fmt.Errorf("%s: %w", arch, err))
 		}
@@ -103,7 +116,55 @@ func debVersion() string {
 
 var goArch = map[string][2]string{"amd64": {"amd64", ""}, "arm64": {"arm64", ""}, "armhf": {"arm", "6"}}
 
-func buildDeb(arch, version, out string) (string, error) {
+// sourceTime is when the source was last changed, for reproducible
+// dates: SOURCE_DATE_EPOCH (reproducible-builds.org) if set, else the
+// last commit's time, else now.
+func sourceTime() time.Time {
+	if v, ok := os.LookupEnv("SOURCE_DATE_EPOCH"); ok {
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fatal(fmt.Errorf("SOURCE_DATE_EPOCH=%q: want seconds since 1970", v))
+		}
+		return time.Unix(sec, 0).UTC()
+	}
+	out, err := exec.Command("git", "log", "-1", "--format=%ct").Output()
+	if sec, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil {
+		return time.Unix(sec, 0).UTC()
+	}
+	fmt.Fprintln(os.Stderr, "build: no SOURCE_DATE_EPOCH and no git history: dated now, not reproducibly")
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// buildRootfs writes the image's tree for one architecture (amd64,
+// arm64 or arm, which is ARMv7 as in the image) into dir.
+func buildRootfs(arch, version, dir string) error {
+	if arch == "amd64,arm64,armhf" { // the flag's default
+		arch = runtime.GOARCH
+	}
+	goarm := ""
+	switch arch {
+	case "amd64", "arm64":
+	case "arm":
+		goarm = "7"
+	default:
+		return fmt.Errorf("-arch %q: want amd64, arm64 or arm", arch)
+	}
+	bin := filepath.Join(dir, "usr/bin/appliance")
+	if err := goBuild(bin, "./cmd/appliance", arch, goarm, "-X main.version="+version); err != nil {
+		return err
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	files, err := imageFiles(binary)
+	if err != nil {
+		return err
+	}
+	return writeTree(dir, files)
+}
+
+func buildDeb(arch, version string, created time.Time, out string) (string, error) {
 	ga, ok := goArch[arch]
 	if !ok {
 		return "", fmt.Errorf("unknown architecture (want amd64, arm64 or armhf)")
@@ -129,8 +190,10 @@ func buildDeb(arch, version, out string) (string, error) {
 		"usr/share/doc/appliance/config.example.toml": "config.example.toml",
 		"usr/share/lintian/overrides/appliance":       "packaging/deb/lintian-overrides",
 	}
-	demo, _ := filepath.Glob("cmd/appliance/demo/*")
-	for _, f := range demo {
+	// The welcome site says where the configuration and the site root
+	// are; it borrows the demo's style and icon.
+	welcome, _ := filepath.Glob("packaging/deb/www/*")
+	for _, f := range append(welcome, "cmd/appliance/demo/style.css", "cmd/appliance/demo/favicon.svg") {
 		files["usr/share/appliance/www/"+filepath.Base(f)] = f
 	}
 	for dst, src := range files {
@@ -150,7 +213,7 @@ func buildDeb(arch, version, out string) (string, error) {
 		return "", err
 	}
 	changelog := fmt.Sprintf("appliance (%s) unstable; urgency=medium\n\n  * Built from the appliance repository.\n\n -- %s  %s\n",
-		version, maintainer, time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+		version, maintainer, created.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	// A version without a Debian revision is a native package's: changelog.gz.
 	if err := writeGzip(filepath.Join(root, "usr/share/doc/appliance/changelog.gz"), changelog); err != nil {
 		return "", err

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,20 +24,6 @@ import (
 // The image's user: numeric, non-root, with a home for the state.
 const uid = 10001
 
-// containerConfig listens on unprivileged ports; state lives in a volume.
-const containerConfig = `# appliance in a container: mount your site over /srv/site (or change
-# root), and /var/lib/appliance as a volume for certificates.
-[server]
-http = ":8080"
-state_dir = "/var/lib/appliance"
-
-[[site]]
-hosts = ["*"]
-root = "/usr/share/appliance/www"
-clean_urls = true
-error_pages = { 404 = "/404.html" }
-`
-
 type platform struct{ arch, variant, goarm string }
 
 var platforms = []platform{{"amd64", "", ""}, {"arm64", "", ""}, {"arm", "v7", "7"}}
@@ -43,10 +31,10 @@ var platforms = []platform{{"amd64", "", ""}, {"arm64", "", ""}, {"arm", "v7", "
 // buildOCI writes a multi-arch image index as an OCI layout (out/oci) and
 // one docker-loadable tarball per platform (out/appliance-ARCH.tar),
 // daemonless, FROM scratch.
-func buildOCI(version, out string) error {
+func buildOCI(version string, created time.Time, out string) error {
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range platforms {
-		img, err := image(p, version)
+		img, err := image(p, version, created)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.arch, err)
 		}
@@ -78,7 +66,7 @@ func buildOCI(version, out string) error {
 	return nil
 }
 
-func image(p platform, version string) (v1.Image, error) {
+func image(p platform, version string, created time.Time) (v1.Image, error) {
 	bin, err := os.CreateTemp("", "appliance-bin")
 	if err != nil {
 		return nil, err
@@ -92,6 +80,18 @@ func image(p platform, version string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := imageFiles(binary)
+	if err != nil {
+		return nil, err
+	}
+	return imageFromFiles(p, version, created, files)
+}
+
+// imageFiles is the image's tree (a trailing / marks a directory), read
+// from this repository: the binary, users, CA certificates, the
+// configuration in packaging/oci (serving /srv/site, which holds the
+// welcome page), the licence and the notices.
+func imageFiles(binary []byte) (map[string]tarFile, error) {
 	cas, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
 	if err != nil {
 		return nil, fmt.Errorf("CA certificates (Debian package ca-certificates): %w", err)
@@ -101,16 +101,33 @@ func image(p platform, version string) (v1.Image, error) {
 		"etc/passwd":                        {data: []byte(fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nappliance:x:%d:%d:appliance:/var/lib/appliance:/sbin/nologin\n", uid, uid)), mode: 0o644},
 		"etc/group":                         {data: []byte(fmt.Sprintf("root:x:0:\nappliance:x:%d:\n", uid)), mode: 0o644},
 		"etc/ssl/certs/ca-certificates.crt": {data: cas, mode: 0o644},
-		"etc/appliance/appliance.toml":      {data: []byte(containerConfig), mode: 0o644},
 		"var/lib/appliance/":                {mode: 0o700, owner: uid},
 		"tmp/":                              {mode: 0o1777},
 	}
-	demo, _ := filepath.Glob("cmd/appliance/demo/*")
-	for _, f := range demo {
-		b, _ := os.ReadFile(f)
-		files["usr/share/appliance/www/"+filepath.Base(f)] = tarFile{data: b, mode: 0o644}
+	site, _ := filepath.Glob("packaging/oci/site/*")
+	from := map[string]string{
+		"etc/appliance/appliance.toml":      "packaging/oci/appliance.toml",
+		"srv/site/style.css":                "cmd/appliance/demo/style.css",
+		"srv/site/favicon.svg":              "cmd/appliance/demo/favicon.svg",
+		"usr/share/doc/appliance/LICENSE":   "LICENSE", // the licence the label names
+		"usr/share/doc/appliance/copyright": "packaging/deb/copyright",
 	}
-	layer, err := tarball.LayerFromOpener(tarOpener(files), tarball.WithMediaType(types.OCILayer))
+	for _, f := range site {
+		from["srv/site/"+filepath.Base(f)] = f
+	}
+	for dst, src := range from {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		files[dst] = tarFile{data: b, mode: 0o644}
+	}
+	return files, nil
+}
+
+// imageFromFiles makes the platform's image of one layer holding files.
+func imageFromFiles(p platform, version string, created time.Time, files map[string]tarFile) (v1.Image, error) {
+	layer, err := tarball.LayerFromOpener(tarOpener(files, created), tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +142,7 @@ func image(p platform, version string) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture, cf.Variant = "linux", p.arch, p.variant
-	cf.Created = v1.Time{Time: time.Unix(0, 0).UTC()} // reproducible
+	cf.Created = v1.Time{Time: created.UTC()}
 	cf.Config = v1.Config{
 		User:         fmt.Sprintf("%d:%d", uid, uid),
 		Entrypoint:   []string{"/usr/bin/appliance"},
@@ -141,7 +158,7 @@ func image(p platform, version string) (v1.Image, error) {
 			"org.opencontainers.image.title":       "appliance",
 			"org.opencontainers.image.description": "static-site HTTPS server for small machines",
 			"org.opencontainers.image.version":     version,
-			"org.opencontainers.image.licenses":    "see /usr/share/doc in the .deb",
+			"org.opencontainers.image.licenses":    "Apache-2.0", // text: /usr/share/doc/appliance/LICENSE
 		},
 	}
 	return mutate.ConfigFile(img, cf)
@@ -154,8 +171,9 @@ type tarFile struct {
 }
 
 // tarOpener writes files (a trailing / marks a directory), parents first,
-// in a fixed order with fixed times: the same tree gives the same digest.
-func tarOpener(files map[string]tarFile) tarball.Opener {
+// in a fixed order, all modified at mtime: the same tree and time give
+// the same digest.
+func tarOpener(files map[string]tarFile, mtime time.Time) tarball.Opener {
 	return func() (io.ReadCloser, error) {
 		names := make([]string, 0, len(files))
 		dirs := map[string]bool{}
@@ -175,7 +193,7 @@ func tarOpener(files map[string]tarFile) tarball.Opener {
 		tw := tar.NewWriter(&buf)
 		for _, n := range names {
 			f, ok := files[n]
-			h := &tar.Header{Name: n, ModTime: time.Unix(0, 0), Uid: f.owner, Gid: f.owner, Format: tar.FormatPAX}
+			h := &tar.Header{Name: n, ModTime: mtime, Uid: f.owner, Gid: f.owner, Format: tar.FormatPAX}
 			switch {
 			case n[len(n)-1] == '/':
 				h.Typeflag, h.Mode = tar.TypeDir, 0o755
@@ -195,4 +213,42 @@ func tarOpener(files map[string]tarFile) tarball.Opener {
 		tw.Close()
 		return io.NopCloser(&buf), nil
 	}
+}
+
+// writeTree writes files under dir as the image has them, owners
+// included (which needs root): the Dockerfile's build stage makes its
+// tree with it.
+func writeTree(dir string, files map[string]tarFile) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names) // parents first
+	for _, n := range names {
+		f, p := files[n], filepath.Join(dir, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if strings.HasSuffix(n, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+		} else if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			return err
+		}
+		// Chmod, not the umask, decides; 1777 needs the sticky bit.
+		mode := fs.FileMode(f.mode & 0o777)
+		if f.mode&0o1000 != 0 {
+			mode |= fs.ModeSticky
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			return err
+		}
+		if f.owner != 0 {
+			if err := os.Lchown(p, f.owner, f.owner); err != nil {
+				return fmt.Errorf("%s owned by %d: %w (run as root, as a Dockerfile's build stage does)", n, f.owner, err)
+			}
+		}
+	}
+	return nil
 }
