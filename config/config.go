@@ -316,6 +316,10 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes and validates a configuration; file names it in errors.
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data, Target{})
+}
+
+func parse(file string, data []byte, t Target) (*Config, error) {
 	c := &Config{}
 	md, err := toml.Decode(string(data), c)
 	if err != nil {
@@ -330,12 +334,15 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
-	v := &validator{file: file, lines: keyLines(string(data))}
+	v := &validator{file: file, lines: keyLines(string(data)), path: t.Path}
 	for _, k := range md.Undecoded() {
 		v.unknown(k)
 	}
 	c.applyDefaults()
 	c.validate(v)
+	if t.Rules != nil {
+		t.Rules(c, v.errorf)
+	}
 	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
 	if len(v.errs) > 0 {
 		return nil, v.errs
@@ -410,6 +417,16 @@ type validator struct {
 	file  string
 	lines map[string]int
 	errs  Errors
+	path  func(string) (string, bool) // Target.Path; nil: paths as they are
+}
+
+// local is where the file at path is on this machine, and whether it
+// is to be checked here.
+func (v *validator) local(path string) (string, bool) {
+	if v.path == nil {
+		return path, true
+	}
+	return v.path(path)
 }
 
 // errorf records an error about key ("site.1.root"), placed at that key's
@@ -555,8 +572,8 @@ func (a *ACME) validate(v *validator) {
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
 		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
 	}
-	if a.CARoot != "" {
-		pool, err := certs.LoadClientCAs(a.CARoot)
+	if p, ok := v.local(a.CARoot); a.CARoot != "" && ok {
+		pool, err := certs.LoadClientCAs(p)
 		if err != nil {
 			v.errorf("acme.ca_root", "ca_root: %v", err)
 		}
@@ -607,9 +624,11 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		hosts[p] = siteIndex(key)
 	}
 	if !s.Demo {
-		switch fi, err := os.Stat(s.Root); {
+		root, here := v.local(s.Root)
+		switch fi, err := os.Stat(root); {
 		case s.Root == "":
 			v.errorf(key, "site has no root")
+		case !here:
 		case err != nil:
 			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
 		case !fi.IsDir():
@@ -680,8 +699,8 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if !https {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
 	}
-	if s.ClientCA != "" {
-		pool, err := certs.LoadClientCAs(s.ClientCA)
+	if p, ok := v.local(s.ClientCA); s.ClientCA != "" && ok {
+		pool, err := certs.LoadClientCAs(p)
 		if err != nil {
 			v.errorf(key+".client_ca", "client_ca: %v", err)
 		}
@@ -700,7 +719,12 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 		v.errorf(key+".tls", "tls = \"manual\" needs cert and key files")
 		return
 	}
-	m, err := certs.NewManual(s.Cert, s.Key)
+	certFile, ok1 := v.local(s.Cert)
+	keyFile, ok2 := v.local(s.Key)
+	if !ok1 || !ok2 {
+		return
+	}
+	m, err := certs.NewManual(certFile, keyFile)
 	if err != nil {
 		v.errorf(key+".cert", "%v", err)
 		return
