@@ -37,6 +37,7 @@ var demoFiles embed.FS
 // swaps atomically: a request sees the old sites or the new, never half.
 type server struct {
 	log      *slog.Logger
+	recent   *logRing          // the end of log, for the admin listener's /log
 	access   *accesslog.Logger // nil without an access log
 	metrics  *metrics.Registry // nil without an admin listener
 	cfg      *config.Config
@@ -120,7 +121,8 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
-	s := &server{log: log, cfg: cfg, cache: newCache(cfg)}
+	log, recent := teeRecent(log)
+	s := &server{log: log, recent: recent, cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
 		a, err := accesslog.Open(path, format, 0)
