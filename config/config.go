@@ -85,8 +85,9 @@ type Server struct {
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
 func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
 
-// Admin is the operator's listener: /healthz and Prometheus /metrics.
-// Off unless listen is set; keep it on loopback or a private network.
+// Admin is the operator's listener: /healthz, Prometheus /metrics and
+// /log, the server's recent log. Off unless listen is set; it has no
+// authentication: keep it on loopback or a private network.
 type Admin struct {
 	Listen string `toml:"listen"`
 	// PProf serves Go's CPU and memory profiles under /debug/pprof/
