@@ -143,8 +143,9 @@ func (l Listeners) Has(name string) bool { return slices.Contains(l, name) || sl
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
 func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
 
-// Admin is the operator's listener: /healthz and Prometheus /metrics.
-// Off unless listen is set; keep it on loopback or a private network.
+// Admin is the operator's listener: /healthz, Prometheus /metrics and
+// /log, the server's recent log. Off unless listen is set; it has no
+// authentication: keep it on loopback or a private network.
 type Admin struct {
 	Listen string `toml:"listen"`
 	// PProf serves Go's CPU and memory profiles under /debug/pprof/
@@ -377,6 +378,10 @@ func Load(path string) (*Config, error) {
 // problem is reported, not only the first: a value of the wrong type or
 // form is set aside and the rest is decoded and validated.
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data, Target{})
+}
+
+func parse(file string, data []byte, t Target) (*Config, error) {
 	var (
 		c       *Config
 		md      toml.MetaData
@@ -428,7 +433,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			return nil, errs
 		}
 	}
-	v := &validator{file: file, lines: keyLines(string(data))}
+	v := &validator{file: file, lines: keyLines(string(data)), path: t.Path}
 	seen := map[string]bool{}
 	for _, k := range md.Undecoded() {
 		// The decoder names a key once per table it appears in, without
@@ -445,6 +450,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.resolvePaths(filepath.Dir(file))
 	c.applyDefaults()
 	c.validate(v)
+	if t.Rules != nil {
+		t.Rules(c, v.errorf)
+	}
 	for _, e := range v.errs {
 		if !dropped[e.Line] || e.Line == 0 {
 			errs = append(errs, e)
@@ -562,6 +570,16 @@ type validator struct {
 	file  string
 	lines map[string]int
 	errs  Errors
+	path  func(string) (string, bool) // Target.Path; nil: paths as they are
+}
+
+// local is where the file at path is on this machine, and whether it
+// is to be checked here.
+func (v *validator) local(path string) (string, bool) {
+	if v.path == nil {
+		return path, true
+	}
+	return v.path(path)
 }
 
 // errorf records an error about key ("site.1.root"), placed at that key's
@@ -745,8 +763,8 @@ func (a *ACME) validate(v *validator) {
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
 		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
 	}
-	if a.CARoot != "" {
-		pool, err := certs.LoadClientCAs(a.CARoot)
+	if p, ok := v.local(a.CARoot); a.CARoot != "" && ok {
+		pool, err := certs.LoadClientCAs(p)
 		if err != nil {
 			v.errorf("acme.ca_root", "ca_root: %v", err)
 		}
@@ -798,9 +816,11 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	}
 	rootOK := false
 	if !s.Demo {
-		switch fi, err := os.Stat(s.Root); {
+		root, here := v.local(s.Root)
+		switch fi, err := os.Stat(root); {
 		case s.Root == "":
 			v.errorf(key, "site has no root")
+		case !here:
 		case err != nil:
 			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
 		case !fi.IsDir():
@@ -881,8 +901,8 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if !https {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
 	}
-	if s.ClientCA != "" {
-		pool, err := certs.LoadClientCAs(s.ClientCA)
+	if p, ok := v.local(s.ClientCA); s.ClientCA != "" && ok {
+		pool, err := certs.LoadClientCAs(p)
 		if err != nil {
 			v.errorf(key+".client_ca", "client_ca: %v", err)
 		}
@@ -905,7 +925,12 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 		v.errorf(key+".tls", "tls = \"manual\" needs cert and key files")
 		return
 	}
-	m, err := certs.NewManual(s.Cert, s.Key)
+	certFile, ok1 := v.local(s.Cert)
+	keyFile, ok2 := v.local(s.Key)
+	if !ok1 || !ok2 {
+		return
+	}
+	m, err := certs.NewManual(certFile, keyFile)
 	if err != nil {
 		v.errorf(key+".cert", "%v", err)
 		return

@@ -20,11 +20,34 @@ import (
 // smoke test boots the Raspberry Pi image's root file system with it.
 const kernelQEMU = "github.com/gokrazy/kernel.arm64@v0.0.0-20260705071517-37841c4d6ff1"
 
+// TestPiConfigRefused: the builder refuses a desktop config for the
+// board before it builds anything, saying where and why.
+func TestPiConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "desktop.toml")
+	os.WriteFile(config, []byte("[server]\nhttp = \"127.0.0.1:8080\"\n[[site]]\nroot = \""+dir+"\"\n"), 0o644)
+	build := exec.Command("go", "run", "./packaging/cmd/build", "pi", "-out", dir, "-config", config)
+	build.Dir = ".."
+	out, err := build.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), config+":2: server.http = \"127.0.0.1:8080\" listens on the board's loopback only") ||
+		!strings.Contains(string(out), config+":4: root \""+dir+"\" is not on the image") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "appliance-rpi.img")); err == nil {
+		t.Error("an image was written")
+	}
+}
+
 // TestPiImage builds the Raspberry Pi image with an injected config and
 // site, checks its partition table and file systems with the standard
 // tools, and boots it under qemu-system-aarch64: the site answers
-// through a forwarded port.
+// through a forwarded port, the appliance's log shows on the serial
+// console and on the admin listener's /log. It takes minutes (it
+// emulates an arm64 machine): -short skips it.
 func TestPiImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and boots a Raspberry Pi image under qemu (minutes): not with -short")
+	}
 	for _, tool := range []string{"mkfs.vfat", "mcopy", "mksquashfs", "mkfs.ext4", "sfdisk", "fsck.vfat", "unsquashfs", "e2fsck", "debugfs", "qemu-system-aarch64"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (Debian packages dosfstools, mtools, squashfs-tools, e2fsprogs, fdisk, qemu-system-arm)", tool)
@@ -35,7 +58,7 @@ func TestPiImage(t *testing.T) {
 	os.MkdirAll(site, 0o755)
 	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>hello from the board</h1>\n"), 0o644)
 	config := filepath.Join(dir, "appliance.toml")
-	os.WriteFile(config, []byte("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[[site]]\nroot = \"/perm/appliance/site\"\n"), 0o644)
+	os.WriteFile(config, []byte("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[admin]\nlisten = \":8081\"\n[[site]]\nroot = \"/perm/appliance/site\"\n"), 0o644)
 	build := exec.Command("go", "run", "./packaging/cmd/build", "pi", "-out", dir, "-config", config, "-site", site, "-hostname", "pi-test")
 	build.Dir = ".."
 	b, err := build.CombinedOutput()
@@ -114,17 +137,20 @@ func TestPiImage(t *testing.T) {
 	}
 	var m struct{ Dir string }
 	json.Unmarshal(mod, &m)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freePort := func() int {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port, adminPort := freePort(), freePort()
 	qemu := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
 		"-nographic", "-no-reboot", "-kernel", filepath.Join(m.Dir, "vmlinuz"),
 		"-append", "console=ttyAMA0 root=PARTUUID="+partuuid+"-02 init=/gokrazy/init rootwait panic=10 oops=panic",
 		"-drive", "file="+img+",format=raw,if=virtio,snapshot=on",
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80", port), "-device", "virtio-net-pci,netdev=n0")
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081", port, adminPort), "-device", "virtio-net-pci,netdev=n0")
 	console, _ := qemu.StdoutPipe()
 	qemu.Stderr = qemu.Stdout
 	if err := qemu.Start(); err != nil {
@@ -177,7 +203,7 @@ func TestPiImage(t *testing.T) {
 			if res.StatusCode != 200 || !strings.Contains(string(body), "hello from the board") || res.Header.Get("Etag") == "" {
 				t.Fatalf("%d %q", res.StatusCode, body)
 			}
-			return
+			break
 		}
 		select {
 		case <-tick.C:
@@ -185,4 +211,30 @@ func TestPiImage(t *testing.T) {
 			t.Fatalf("no answer from the booted image: %v\n%s", err, consoleLog())
 		}
 	}
+	// The appliance's log: on the serial console, through the kernel
+	// log, and on the admin listener, reached from off the board.
+	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/log", adminPort))
+	if err != nil {
+		t.Fatalf("admin /log: %v\n%s", err, consoleLog())
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "level=INFO msg=serving") {
+		t.Fatalf("admin /log: %d %q", res.StatusCode, body)
+	}
+	// The "serving" line was written before the first answer; the
+	// kernel prints it at once, qemu passes it on as it comes.
+	for !strings.Contains(consoleLog(), "appliance: time=") || !strings.Contains(consoleLog(), "msg=serving") {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the appliance's log is not on the console:\n%s", consoleLog())
+		}
+	}
+	for _, line := range strings.Split(consoleLog(), "\n") {
+		if strings.Contains(line, "appliance: ") {
+			t.Logf("console: %s", line)
+		}
+	}
+	t.Logf("admin /log:\n%s", body)
 }

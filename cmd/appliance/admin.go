@@ -19,7 +19,9 @@ import (
 
 // serveAdmin starts the admin listener: /healthz answers 200 while a real
 // request over the main listener gets an answer, /metrics the Prometheus
-// text. It returns a function that stops it.
+// text, /log the last recentLogBytes of the server's own log (not the
+// access log). It returns a function that stops it. What it serves
+// (client addresses in the log, profiles) is for a private network only.
 func (s *server) serveAdmin() (func(), error) {
 	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
 	if err != nil {
@@ -64,6 +66,12 @@ func (s *server) serveAdmin() (func(), error) {
 	if s.cfg.Admin.PProf {
 		mux.HandleFunc("GET /debug/pprof/{name}", servePProf)
 	}
+	mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Write(s.recent.Bytes())
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if a, secure := s.probeTarget(); a == nil {

@@ -117,6 +117,9 @@ func TestSlowloris(t *testing.T) {
 // thousand connections while a normal client keeps asking: every one of
 // its requests must succeed.
 func TestSlowhttptest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs slowhttptest for 8 seconds: not with -short")
+	}
 	tool, err := exec.LookPath("slowhttptest")
 	if err != nil {
 		t.Skip("slowhttptest not installed (apt-get install slowhttptest); .ci/run installs it")

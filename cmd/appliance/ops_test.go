@@ -154,6 +154,14 @@ func TestAdminListener(t *testing.T) {
 	if res, _ := http.Get("http://" + p.addr + "/metrics"); res.StatusCode != 404 {
 		t.Error("metrics leak onto the public listener")
 	}
+	// The server's recent log: what went to standard error, with times.
+	res, _ = http.Get("http://" + admin + "/log")
+	if l := readBody(res); res.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !strings.Contains(l, "msg=serving") || !strings.Contains(l, "msg=\"admin listener\"") {
+		t.Errorf("log: %s %q", res.Header.Get("Content-Type"), l)
+	}
+	if res, _ := http.Get("http://" + p.addr + "/log"); res.StatusCode != 404 {
+		t.Error("the log leaks onto the public listener")
+	}
 	// Profiles, in pprof's gzipped protocol buffer format.
 	for _, path := range []string{"/debug/pprof/profile?seconds=1", "/debug/pprof/allocs", "/debug/pprof/goroutine"} {
 		res, err := http.Get("http://" + admin + path)

@@ -40,6 +40,7 @@ var demoFiles embed.FS
 type server struct {
 	log      *slog.Logger
 	notices  *notices          // what clients cause, rate-limited
+	recent   *logRing          // the end of log, for the admin listener's /log
 	access   *accesslog.Logger // nil without an access log
 	metrics  *metrics.Registry // nil without an admin listener
 	cfg      *config.Config
@@ -123,7 +124,8 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
-	s := &server{log: log, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
+	log, recent := teeRecent(log)
+	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
 		a, err := accesslog.Open(path, format, 0)

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"appliance/config"
 )
 
 // The gokrazy platform the Raspberry Pi image is made of, pinned. The
@@ -40,7 +44,8 @@ type piOptions struct {
 }
 
 // defaultPiConfig serves the site on /perm over plain HTTP on every
-// interface; the state directory is on /perm too.
+// interface; the state directory is on /perm too. The admin listener
+// (health, metrics, the log) answers on the LAN.
 const defaultPiConfig = `# The appliance on a Raspberry Pi: this file is /perm/appliance/appliance.toml
 # on the fourth (ext4) partition of the card. Every key is in
 # config.example.toml; sites and state must stay under /perm.
@@ -48,14 +53,114 @@ const defaultPiConfig = `# The appliance on a Raspberry Pi: this file is /perm/a
 http = ":80"
 state_dir = "/perm/appliance/state"
 
+# http://<board>:8081/log is the appliance's recent log, /healthz its
+# health, /metrics its metrics: for a private network only. Remove this
+# table where the board's LAN is not trusted.
+[admin]
+listen = ":8081"
+
 [[site]]
 root = "/perm/appliance/site"
 clean_urls = true
-error_pages = { 404 = "/404.html" }
+# error_pages = { 404 = "/404.html" }   # a page the site has; refused at build if it lacks it
 `
+
+// piSite is where the image puts the -site files.
+const piSite = "/perm/appliance/site"
+
+// checkPiConfig checks the image's config as the appliance on the board
+// will, and then for the board: listeners that the LAN reaches, sites
+// where the image puts them, state and logs on the writable partition.
+// site is the directory that becomes piSite. Errors name file:line.
+func checkPiConfig(file string, data []byte, site string) error {
+	onImage := func(p string) (string, bool) {
+		if rest, ok := strings.CutPrefix(p, piSite); ok && (rest == "" || rest[0] == '/') {
+			return filepath.Join(site, rest), true
+		}
+		return "", false // not on the card: piRules says so
+	}
+	_, err := config.ParseFor(file, data, config.Target{Path: onImage, Rules: piRules})
+	return err
+}
+
+// under reports whether path is dir or inside it.
+func under(path, dir string) bool {
+	path = filepath.Clean(path)
+	return path == dir || strings.HasPrefix(path, dir+"/")
+}
+
+// piRules are the checks for a config that runs on the image: a
+// read-only root file system, /perm (and /var, a link into it) the only
+// persistent writable place, /tmp and /run in memory, an address from
+// DHCP, and only the config and the site put on the card.
+func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
+	for _, l := range []struct{ key, addr string }{
+		{"server.http", c.Server.HTTP}, {"server.https", c.Server.HTTPS}, {"admin.listen", c.Admin.Listen},
+	} {
+		host, port, err := net.SplitHostPort(l.addr)
+		if l.addr == "" || err != nil {
+			continue
+		}
+		ip := net.ParseIP(host)
+		switch {
+		case host == "localhost" || ip != nil && ip.IsLoopback():
+			errorf(l.key, "%s = %q listens on the board's loopback only: nothing off the board can reach it; use \":%s\" (every interface)", l.key, l.addr, port)
+		case host != "" && !ip.IsUnspecified():
+			errorf(l.key, "%s = %q: the board's address comes from DHCP, so it cannot be named here; use \":%s\" (every interface)", l.key, l.addr, port)
+		}
+	}
+	persistent := func(p string) bool { return under(p, "/perm") || under(p, "/var") }
+	tlsState := false
+	for i, s := range c.Sites {
+		key := fmt.Sprintf("site.%d", i)
+		tlsState = tlsState || s.TLS == "local" || s.TLS == "acme"
+		if s.Root != "" && !under(s.Root, piSite) {
+			errorf(key+".root", "root %q is not on the image: the image puts the site (-site DIR) in %s, on the card's fourth partition; use that or a directory in it", s.Root, piSite)
+		}
+		for _, f := range []struct{ key, path string }{{"cert", s.Cert}, {"key", s.Key}, {"client_ca", s.ClientCA}} {
+			switch {
+			case f.path == "":
+			case !under(f.path, piSite):
+				errorf(key+"."+f.key, "%s %q is not on the image: the image holds only the config and the site (%s); use tls = \"acme\" or \"local\"", f.key, f.path, piSite)
+			case f.key == "key":
+				errorf(key+".key", "key %q is inside the site's files: anyone could download it", f.path)
+			}
+		}
+	}
+	if p := c.ACME.CARoot; p != "" && !under(p, piSite) {
+		errorf("acme.ca_root", "ca_root %q is not on the image: the image holds only the config and the site (%s)", p, piSite)
+	}
+	if sd := c.Server.StateDir; (tlsState || sd != config.DefaultStateDir) && !persistent(sd) {
+		errorf("server.state_dir", "state_dir %q is not on the card's writable partition: the root file system is read-only and /tmp and /run are lost at each boot; use \"/perm/appliance/state\"", sd)
+	}
+	if a := c.Server.AccessLog; a != "" && a != "stdout" && !persistent(a) {
+		errorf("server.access_log", "access_log %q is not on the card's writable partition (the root file system is read-only; /tmp and /run are memory); use a file under /perm, or \"stdout\" for the console", a)
+	}
+	if p := c.Server.PIDFile; p != "" && !persistent(p) && !under(p, "/tmp") && !under(p, "/run") {
+		errorf("server.pid_file", "pid_file %q is on the read-only root file system; use /run/appliance.pid or leave it out", p)
+	}
+}
 
 // buildPi writes a disk image to flash on an SD card.
 func buildPi(opt piOptions) error {
+	// The config first: one that cannot work on the board is refused
+	// before anything is built.
+	configFile, configName := []byte(defaultPiConfig), "appliance.toml (the image's default)"
+	if opt.config != "" {
+		var err error
+		if configFile, err = os.ReadFile(opt.config); err != nil {
+			return err
+		}
+		configName = opt.config
+	}
+	src := opt.site
+	if src == "" {
+		src = "cmd/appliance/demo"
+	}
+	if err := checkPiConfig(configName, configFile, src); err != nil {
+		return fmt.Errorf("the config cannot work on the board:\n%w", err)
+	}
+
 	tmp, err := os.MkdirTemp("", "appliance-pi")
 	if err != nil {
 		return err
@@ -122,12 +227,6 @@ func buildPi(opt piOptions) error {
 	}
 
 	// Root: read-only squashfs, made with squashfs-tools.
-	configFile := []byte(defaultPiConfig)
-	if opt.config != "" {
-		if configFile, err = os.ReadFile(opt.config); err != nil {
-			return err
-		}
-	}
 	rootDir, rootImg := filepath.Join(tmp, "root"), filepath.Join(tmp, "root.squashfs")
 	if err := stageRoot(rootDir, tmp, kernelDir, opt.hostname, configFile); err != nil {
 		return fmt.Errorf("root file system: %w", err)
@@ -147,10 +246,6 @@ func buildPi(opt piOptions) error {
 	}
 	if err := os.Mkdir(filepath.Join(perm, "appliance", "state"), 0o700); err != nil {
 		return err
-	}
-	src := opt.site
-	if src == "" {
-		src = "cmd/appliance/demo"
 	}
 	if err := os.CopyFS(site, os.DirFS(src)); err != nil {
 		return fmt.Errorf("site %s: %w", src, err)
