@@ -127,6 +127,7 @@ func TestPiImage(t *testing.T) {
 	check("perm: ", "e2fsck", "-fn", perm) // exit status 0: no errors
 	check("hello from the board", "debugfs", "-R", "cat /appliance/site/index.html", perm)
 	check(`root = "/perm/appliance/site"`, "debugfs", "-R", "cat /appliance/appliance.toml", perm)
+	check("Apache License", "debugfs", "-R", "cat /appliance/LICENSE", perm)
 	check("pi-test", "unsquashfs", "-cat", root, "etc/hostname")
 
 	// Boot it: the arm64 kernel for qemu, the image as a virtio disk

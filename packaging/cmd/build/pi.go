@@ -250,6 +250,16 @@ func buildPi(opt piOptions) error {
 	if err := os.CopyFS(site, os.DirFS(src)); err != nil {
 		return fmt.Errorf("site %s: %w", src, err)
 	}
+	if opt.site == "" {
+		// The demo's style and icon, with the image's own welcome page:
+		// the demo's says that no configuration was given.
+		if err := copyFile("packaging/pi/www/index.html", filepath.Join(site, "index.html"), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := copyFile("LICENSE", filepath.Join(perm, "appliance", "LICENSE"), 0o644); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(perm, "appliance", "appliance.toml"), configFile, 0o644); err != nil {
 		return err
 	}
