@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"appliance/internal/httpx"
 )
 
 // Format is how a line is written.
@@ -192,7 +194,7 @@ func Observe(next http.Handler, after func(r *http.Request, rec *Recorder, start
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := recorders.Get().(*Recorder)
-		*rec = Recorder{ResponseWriter: w}
+		*rec = Recorder{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}}
 		next.ServeHTTP(rec, r)
 		if rec.Status == 0 {
 			rec.Status = http.StatusOK
@@ -347,7 +349,7 @@ func clientIP(remote string) string {
 // Recorder notes the status and the body bytes a handler sent, and
 // which site answered.
 type Recorder struct {
-	http.ResponseWriter
+	httpx.ResponseWriterWrapper
 	Status int
 	Bytes  int64
 	// Site is what Attribute recorded about the site that answered; nil
@@ -395,22 +397,7 @@ func (r *Recorder) ReadFrom(src io.Reader) (int64, error) {
 	if r.Status == 0 {
 		r.Status = http.StatusOK
 	}
-	var n int64
-	var err error
-	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(struct{ io.Writer }{r.ResponseWriter}, src)
-	}
+	n, err := r.ResponseWriterWrapper.ReadFrom(src)
 	r.Bytes += n
 	return n, err
 }
-
-func (r *Recorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *Recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -8,6 +8,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"appliance/internal/httpx"
 )
 
 // Rules are one site's compiled rules.
@@ -192,7 +194,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.next.ServeHTTP(w, r)
 		return
 	}
-	hw := &headerWriter{ResponseWriter: w, e: e, rules: rules, cors: cors, origin: r.Header.Get("Origin")}
+	hw := &headerWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, e: e, rules: rules, cors: cors, origin: r.Header.Get("Origin")}
 	e.next.ServeHTTP(hw, r)
 	if !hw.applied {
 		hw.apply()
@@ -356,7 +358,7 @@ func plain(w http.ResponseWriter, r *http.Request, status int) {
 // headerWriter applies header rules when the next handler writes its
 // header, so that they override what it set.
 type headerWriter struct {
-	http.ResponseWriter
+	httpx.ResponseWriterWrapper
 	e       *Engine
 	rules   []*Headers
 	cors    *CORS
@@ -408,17 +410,5 @@ func (w *headerWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.applied {
 		w.apply()
 	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	return w.ResponseWriterWrapper.ReadFrom(r)
 }
-
-func (w *headerWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection's deadlines.
-func (w *headerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
