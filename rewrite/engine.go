@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
-	"strconv"
 	"strings"
 
 	"appliance/internal/httpx"
+	"appliance/vhost"
 )
 
 // Rules are one site's compiled rules.
@@ -296,7 +296,7 @@ func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target str
 	h := w.Header()
 	h["Location"] = []string{target}
 	h["Cache-Control"] = []string{"no-cache"}
-	plain(w, r, status)
+	vhost.Error(w, r, status)
 }
 
 // admit applies the IP and Basic-auth rules to the path the client asked
@@ -313,7 +313,7 @@ func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 	for _, p := range paths {
 		for _, a := range e.rules.Access {
 			if a.covers(p) && (!addr.IsValid() || !a.allows(addr)) {
-				plain(w, r, http.StatusForbidden)
+				vhost.Error(w, r, http.StatusForbidden)
 				return false
 			}
 		}
@@ -321,7 +321,7 @@ func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 			if a.covers(p) && !a.check(r) {
 				w.Header()["Www-Authenticate"] = a.header
 				w.Header()["Cache-Control"] = []string{"no-store"}
-				plain(w, r, http.StatusUnauthorized)
+				vhost.Error(w, r, http.StatusUnauthorized)
 				return false
 			}
 		}
@@ -341,18 +341,6 @@ func (e *Engine) preflight(w http.ResponseWriter, r *http.Request, c *CORS, orig
 	}
 	h.Add("Vary", "Origin")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func plain(w http.ResponseWriter, r *http.Request, status int) {
-	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
-	h := w.Header()
-	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, body)
-	}
 }
 
 // headerWriter applies header rules when the next handler writes its

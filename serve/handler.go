@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"appliance/compress"
+	"appliance/vhost"
 )
 
 // Options are a site's serving rules; the zero value serves index.html,
@@ -91,7 +92,6 @@ var (
 	hdrBytes      = []string{"bytes"}
 	hdrNosniff    = []string{"nosniff"}
 	hdrNoCache    = []string{"no-cache"}
-	hdrTextPlain  = []string{"text/plain; charset=utf-8"}
 	hdrTextHTML   = []string{"text/html; charset=utf-8"}
 	hdrVary       = []string{"Accept-Encoding"}
 	hdrRetryAfter = []string{"1"}
@@ -446,13 +446,7 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int)
 			return
 		}
 	}
-	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
-	hd["Content-Type"] = hdrTextPlain
-	hd["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, body)
-	}
+	vhost.Error(w, r, status)
 }
 
 // Exists reports whether a URL path names a file or a directory of the

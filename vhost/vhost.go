@@ -5,10 +5,8 @@ package vhost
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -202,19 +200,4 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ServeHTTP(w, r)
-}
-
-// Error answers a request that no site serves with status and a short
-// plain-text body.
-func Error(w http.ResponseWriter, r *http.Request, status int) {
-	body := strconv.Itoa(status) + " " + http.StatusText(status) + "\n"
-	hd := w.Header()
-	hd.Set("Content-Type", "text/plain; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(body)))
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cache-Control", "no-cache")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, body)
-	}
 }

@@ -154,11 +154,7 @@ func misdirected(sel *certs.Selector, notices *notices, next http.Handler) http.
 				sni = r.TLS.ServerName
 			}
 			notices.warn(noticeMisdirected, "host", clip(r.Host), "sni", sni, "remote", r.RemoteAddr)
-			body := "421 Misdirected Request\n"
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-			w.WriteHeader(http.StatusMisdirectedRequest)
-			w.Write([]byte(body))
+			vhost.Error(w, r, http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
