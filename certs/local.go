@@ -14,9 +14,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"appliance/vhost"
 )
 
 // LocalCA is a private certificate authority kept in a directory (0700,
@@ -123,7 +124,7 @@ func (ca *LocalCA) Root() *x509.Certificate { return ca.root }
 // GetCertificate implements Source: a certificate for the SNI name or,
 // without SNI, for the address the client connected to.
 func (ca *LocalCA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+	name := vhost.Normalize(hello.ServerName)
 	if name == "" && hello.Conn != nil {
 		if host, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
 			name = host

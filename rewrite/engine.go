@@ -270,7 +270,7 @@ func (e *Engine) holds(c *cond, r *http.Request, p string) bool {
 			return false
 		}
 	}
-	if c.host != nil && !c.host.matches(hostOf(r.Host)) {
+	if c.host != nil && !c.host.matches(vhost.Normalize(r.Host)) {
 		return false
 	}
 	if c.ifHeader != "" && len(r.Header[c.ifHeader]) == 0 {
@@ -283,13 +283,6 @@ func (e *Engine) holds(c *cond, r *http.Request, p string) bool {
 		}
 	}
 	return true
-}
-
-func hostOf(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
-	}
-	return strings.ToLower(strings.TrimSuffix(strings.Trim(h, "[]"), "."))
 }
 
 func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {

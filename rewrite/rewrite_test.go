@@ -466,3 +466,36 @@ func TestRulesOnOddPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestHostCondition: a rule's host condition sees the Host in the one
+// canonical form (vhost.Normalize): no port, brackets, trailing dot or
+// upper case; an IPv6 literal stays whole.
+func TestHostCondition(t *testing.T) {
+	rules := Rules{Redirects: []*Redirect{
+		must(NewRedirect(`^/v6$`, "/six", 302, Cond{Host: `^::1$`}, nil)),
+		must(NewRedirect(`^/name$`, "/named", 302, Cond{Host: `^www\.example\.test$`}, nil)),
+	}}
+	h, err := New(rules, exists, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, path, want string
+	}{
+		{"[::1]:8080", "/v6", "/six"},
+		{"[::1]", "/v6", "/six"},
+		{"::1", "/v6", "/six"},
+		{"[::2]", "/v6", ""},
+		{"WWW.Example.test.:80", "/name", "/named"},
+		{"www.example.test", "/name", "/named"},
+		{"example.test", "/name", ""},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Location"); got != tc.want {
+			t.Errorf("Host %q, %s: Location %q, want %q", tc.host, tc.path, got, tc.want)
+		}
+	}
+}

@@ -3,12 +3,12 @@ package serve
 import (
 	"crypto/sha256"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"appliance/compress"
+	"appliance/vhost"
 )
 
 // variant returns base in coding c, building it the first time (from a
@@ -184,9 +184,5 @@ func crossSite(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return !strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
+	return vhost.Normalize(u.Host) != vhost.Normalize(r.Host)
 }
