@@ -148,10 +148,11 @@ func (a *ACME) allowed(_ context.Context, host string) error {
 }
 
 // HTTPHandler answers HTTP-01 challenges (paths under
-// /.well-known/acme-challenge/) and enables that challenge type, tried
-// after TLS-ALPN-01.
-func (a *ACME) HTTPHandler() http.Handler {
-	return a.m.HTTPHandler(http.NotFoundHandler())
+// /.well-known/acme-challenge/) and every other request with fallback,
+// as autocert.Manager.HTTPHandler does, and enables that challenge type,
+// tried after TLS-ALPN-01. A nil fallback redirects to HTTPS.
+func (a *ACME) HTTPHandler(fallback http.Handler) http.Handler {
+	return a.m.HTTPHandler(fallback)
 }
 
 // GetCertificate implements Source.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,7 +112,7 @@ func (s *acmeServer) serve(t *testing.T, ca *pebbletest.CA, dir string, hosts ..
 	go srv.ServeTLS(s.tlsLn, "", "")
 	t.Cleanup(func() { srv.Close() })
 	if s.httpLn != nil {
-		challenge := a.HTTPHandler()
+		challenge := a.HTTPHandler(http.NotFoundHandler())
 		plain := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.challenges.Add(1)
 			challenge.ServeHTTP(w, r)
@@ -354,6 +355,39 @@ func TestACMECorruptCache(t *testing.T) {
 	for _, want := range []string{"ACME cache entry corrupt; getting a new one entry=a.example.test", "ACME cache entry corrupt; getting a new one entry=acme_account+key", "ACME cache entry unreadable; getting a new one entry=b.example.test", "writing the ACME cache entry=b.example.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestACMEHTTPHandlerFallback: HTTPHandler answers the challenge paths
+// itself (a host it does not serve is refused there, not passed on) and
+// every other request with the fallback, as autocert's does.
+func TestACMEHTTPHandlerFallback(t *testing.T) {
+	a, err := NewACME(ACMEOptions{Dir: t.TempDir(), DirectoryURL: "http://127.0.0.1:1/directory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.SetHosts([]string{"a.test"})
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fallback") })
+	h := a.HTTPHandler(fallback)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+		fallback   bool
+	}{
+		{"a.test", "/", 200, true},
+		{"a.test", "/.well-known/acme-challenge", 200, true}, // no slash: not a token path
+		{"a.test", "/.well-known/acme-challenge/unknown-token", 404, false},
+		{"other.test", "/.well-known/acme-challenge/token", 403, false},
+		{"other.test", "/page", 200, true},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || (rec.Body.String() == "fallback") != tc.fallback {
+			t.Errorf("%s%s: %d %q, want %d (fallback %v)", tc.host, tc.path, rec.Code, rec.Body.String(), tc.status, tc.fallback)
 		}
 	}
 }

@@ -147,7 +147,7 @@ tls = "off"
 		c.Close()
 		t.Errorf("the refused reload left %s listening", next)
 	}
-	if s.localCA != nil || s.acme != nil || s.acmeHTTP != nil {
+	if s.localCA != nil || s.acme != nil {
 		t.Errorf("the refused reload kept what it opened: local CA %v, ACME %v", s.localCA != nil, s.acme != nil)
 	}
 	if s.sites.Load() != set || len(s.closers) != closers || s.cfg != oldCfg {

@@ -38,23 +38,22 @@ var demoFiles embed.FS
 // server owns the listeners and the current site set, which a reload
 // swaps atomically: a request sees the old sites or the new, never half.
 type server struct {
-	log      *slog.Logger
-	notices  *notices          // what clients cause, rate-limited
-	recent   *logRing          // the end of log, for the admin listener's /log
-	access   *accesslog.Logger // nil without an access log
-	metrics  *metrics.Registry // nil without an admin listener
-	cfg      *config.Config
-	cache    *serve.Cache
-	sites    atomic.Pointer[siteSet]
-	tlsBase  *tls.Config    // the HTTPS listener's configuration, which mTLS sites derive from
-	localCA  *certs.LocalCA // nil unless a site has tls = "local"
-	acme     *certs.ACME    // nil unless a site has tls = "acme"
-	acmeHTTP http.Handler   // its HTTP-01 responder
-	closers  []io.Closer
-	http     *http.Server // the requests the fast path hands over (all, with fast_http1 off)
-	fast     *h1.Server   // accepts every plain connection: limits, fast path, shutdown
-	https    *http.Server // HTTP/2, and what the HTTPS fast path hands over
-	tls      *h1.Server   // accepts every HTTPS connection
+	log     *slog.Logger
+	notices *notices          // what clients cause, rate-limited
+	recent  *logRing          // the end of log, for the admin listener's /log
+	access  *accesslog.Logger // nil without an access log
+	metrics *metrics.Registry // nil without an admin listener
+	cfg     *config.Config
+	cache   *serve.Cache
+	sites   atomic.Pointer[siteSet]
+	tlsBase *tls.Config    // the HTTPS listener's configuration, which mTLS sites derive from
+	localCA *certs.LocalCA // nil unless a site has tls = "local"
+	acme    *certs.ACME    // nil unless a site has tls = "acme"
+	closers []io.Closer
+	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
+	fast    *h1.Server   // accepts every plain connection: limits, fast path, shutdown
+	https   *http.Server // HTTP/2, and what the HTTPS fast path hands over
+	tls     *h1.Server   // accepts every HTTPS connection
 
 	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
@@ -63,11 +62,10 @@ type server struct {
 }
 
 // authorities are the certificate sources the sites draw on: the
-// server's localCA, acme and acmeHTTP, or a reload's before it commits.
+// server's localCA and acme, or a reload's before it commits.
 type authorities struct {
-	localCA  *certs.LocalCA // nil unless a site has tls = "local"
-	acme     *certs.ACME    // nil unless a site has tls = "acme"
-	acmeHTTP http.Handler   // its HTTP-01 responder
+	localCA *certs.LocalCA // nil unless a site has tls = "local"
+	acme    *certs.ACME    // nil unless a site has tls = "acme"
 }
 
 // siteSet is one configuration's sites, swapped whole on reload.
@@ -237,7 +235,7 @@ func (s *server) openCA(cfg *config.Config) (authorities, error) {
 			if err != nil {
 				return ca, fmt.Errorf("acme: %w", err)
 			}
-			ca.acme, ca.acmeHTTP = a, a.HTTPHandler()
+			ca.acme = a
 		}
 	}
 	return ca, nil
@@ -246,11 +244,11 @@ func (s *server) openCA(cfg *config.Config) (authorities, error) {
 // currentCA returns the certificate sources the server holds; once
 // opened, they stay across reloads.
 func (s *server) currentCA() authorities {
-	return authorities{localCA: s.localCA, acme: s.acme, acmeHTTP: s.acmeHTTP}
+	return authorities{localCA: s.localCA, acme: s.acme}
 }
 
 func (s *server) storeCA(ca authorities) {
-	s.localCA, s.acme, s.acmeHTTP = ca.localCA, ca.acme, ca.acmeHTTP
+	s.localCA, s.acme = ca.localCA, ca.acme
 }
 
 // release closes what openCA opened in ca that the server does not hold.
@@ -342,7 +340,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
 				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort)
-				plainHandler = acmeChallenges(challengeFiles(h), rest)
+				plainHandler = challengeFiles(h, rest)
 			}
 			var src certs.Source = ca.localCA
 			switch site.TLS {
@@ -356,7 +354,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 				}
 			case "acme":
 				src = ca.acme
-				plainHandler = acmeChallenges(ca.acmeHTTP, rest)
+				plainHandler = ca.acme.HTTPHandler(rest)
 				acmeNames = append(acmeNames, hosts...)
 			}
 			secureHandler := attribute(obs, hsts(site.HSTS, siteHandler))

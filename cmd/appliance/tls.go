@@ -97,27 +97,20 @@ func toHTTPS(port *atomic.Value, public int) http.Handler {
 	})
 }
 
-// acmeChallenges answers ACME HTTP-01 challenges with challenge and
-// everything else with next.
-func acmeChallenges(challenge, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, acmeChallengePath) {
-			challenge.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // challengeFiles serves the token files an outside ACME client put under
-// acmeChallengePath with files, and nothing else: no listing.
-func challengeFiles(files http.Handler) http.Handler {
+// acmeChallengePath with files, and nothing else there (no listing), and
+// every other path with next: the shape of certs.ACME.HTTPHandler, for
+// the TLS sites whose certificates another ACME client obtains.
+func challengeFiles(files, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") {
+		switch {
+		case !strings.HasPrefix(r.URL.Path, acmeChallengePath):
+			next.ServeHTTP(w, r)
+		case strings.HasSuffix(r.URL.Path, "/"):
 			vhost.Error(w, r, http.StatusNotFound)
-			return
+		default:
+			files.ServeHTTP(w, r)
 		}
-		files.ServeHTTP(w, r)
 	})
 }
 
