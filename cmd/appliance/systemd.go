@@ -137,10 +137,18 @@ func newLogger(w io.Writer) *slog.Logger {
 }
 
 type journalHandler struct {
-	w     io.Writer
-	mu    *sync.Mutex
-	attrs []slog.Attr
+	w  io.Writer
+	mu *sync.Mutex
+	// with are the WithAttrs and WithGroup calls in their order, replayed
+	// on each record's text handler: attributes added after a group are
+	// in it, and nested groups keep every prefix ("a.b.key").
+	with []journalWith
+}
+
+// journalWith is one WithGroup (group set) or WithAttrs call.
+type journalWith struct {
 	group string
+	attrs []slog.Attr
 }
 
 func (h *journalHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
@@ -154,11 +162,12 @@ func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
 		return a
 	}})
 	var ih slog.Handler = inner
-	if len(h.attrs) > 0 {
-		ih = ih.WithAttrs(h.attrs)
-	}
-	if h.group != "" {
-		ih = ih.WithGroup(h.group)
+	for _, w := range h.with {
+		if w.group != "" {
+			ih = ih.WithGroup(w.group)
+		} else {
+			ih = ih.WithAttrs(w.attrs)
+		}
 	}
 	if err := ih.Handle(context.Background(), r); err != nil {
 		return err
@@ -179,13 +188,22 @@ func (h *journalHandler) Handle(_ context.Context, r slog.Record) error {
 }
 
 func (h *journalHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	n := *h
-	n.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
-	return &n
+	if len(as) == 0 {
+		return h
+	}
+	return h.and(journalWith{attrs: as})
 }
 
 func (h *journalHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h // as slog.Handler asks
+	}
+	return h.and(journalWith{group: name})
+}
+
+// and returns a copy of h with w after its own calls.
+func (h *journalHandler) and(w journalWith) *journalHandler {
 	n := *h
-	n.group = name
+	n.with = append(h.with[:len(h.with):len(h.with)], w)
 	return &n
 }

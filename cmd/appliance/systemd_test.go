@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -253,4 +256,40 @@ func startActivated(t *testing.T, cfg string, files []*os.File, env ...string) *
 		f.Close()
 	}
 	return p
+}
+
+// TestJournalHandlerGroups: WithGroup prefixes stay on the attributes
+// added after them, nested groups keep every prefix, and attributes
+// added before a group stay outside it.
+func TestJournalHandlerGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		log  func(*slog.Logger)
+		want string
+	}{
+		{"plain", func(l *slog.Logger) { l.Info("m", "k", 1) }, "<6>msg=m k=1\n"},
+		{"group", func(l *slog.Logger) { l.WithGroup("g").Info("m", "k", 1) }, "<6>msg=m g.k=1\n"},
+		{"nested groups", func(l *slog.Logger) { l.WithGroup("a").WithGroup("b").Warn("m", "k", 1) }, "<4>msg=m a.b.k=1\n"},
+		{"attrs before and after a group", func(l *slog.Logger) {
+			l.With("x", 1).WithGroup("g").With("y", 2).Error("m", "k", 3)
+		}, "<3>msg=m x=1 g.y=2 g.k=3\n"},
+		{"empty group is none", func(l *slog.Logger) { l.WithGroup("").Info("m", "k", 1) }, "<6>msg=m k=1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			tc.log(slog.New(&journalHandler{w: &b, mu: &sync.Mutex{}}))
+			if b.String() != tc.want {
+				t.Errorf("got %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+	// Siblings derived from one logger do not share their calls.
+	var b bytes.Buffer
+	base := slog.New(&journalHandler{w: &b, mu: &sync.Mutex{}}).With("x", 1)
+	one, two := base.WithGroup("one"), base.WithGroup("two")
+	one.Info("m", "k", 1)
+	two.Info("m", "k", 2)
+	if want := "<6>msg=m x=1 one.k=1\n<6>msg=m x=1 two.k=2\n"; b.String() != want {
+		t.Errorf("siblings: got %q, want %q", b.String(), want)
+	}
 }
