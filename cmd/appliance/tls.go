@@ -72,10 +72,7 @@ func toHTTPS(port *atomic.Value, public int) http.Handler {
 		fixed = strconv.Itoa(public)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		host := vhost.Normalize(r.Host)
 		if strings.Contains(host, ":") {
 			host = "[" + host + "]"
 		}

@@ -13,10 +13,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -372,4 +374,32 @@ tls = "local"
 			expect(t, h2, sniClient(addr, "o.test", h2, cert), "SNI o.test", "127.0.0.1", "421")
 		})
 	})
+}
+
+// TestToHTTPSHost: the redirect to HTTPS names the host in its one
+// canonical form (vhost.Normalize), an IPv6 literal in brackets, with
+// the HTTPS port unless it is 443.
+func TestToHTTPSHost(t *testing.T) {
+	var port atomic.Value
+	port.Store("8443")
+	for _, tc := range []struct{ host, public, want string }{
+		{"a.test", "", "https://a.test:8443/x?y"},
+		{"A.Test.:80", "", "https://a.test:8443/x?y"},
+		{"[::1]:80", "", "https://[::1]:8443/x?y"},
+		{"::1", "", "https://[::1]:8443/x?y"},
+		{"[2001:DB8::1]", "443", "https://[2001:db8::1]/x?y"},
+		{"192.0.2.1:80", "443", "https://192.0.2.1/x?y"},
+	} {
+		public := 0
+		if tc.public != "" {
+			public = 443
+		}
+		req := httptest.NewRequest("GET", "/x?y", nil)
+		req.Host = tc.host
+		rec := httptest.NewRecorder()
+		toHTTPS(&port, public).ServeHTTP(rec, req)
+		if got := rec.Header().Get("Location"); rec.Code != 301 || got != tc.want {
+			t.Errorf("Host %q: %d %q, want 301 %q", tc.host, rec.Code, got, tc.want)
+		}
+	}
 }
