@@ -92,13 +92,42 @@ func (e *Engine) empty() bool {
 		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
 }
 
+// ServeHTTP applies the phases in the order the rules are documented:
+// each either answers the request itself or hands on the path it leaves.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.redirect != "" {
-		e.sendRedirect(w, r, e.redirect+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+		e.redirectHost(w, r)
 		return
 	}
 	orig := r.URL.Path
+	if e.redirectPattern(w, r, orig) {
+		return
+	}
+	p, rawQuery := e.rewrite(r, orig)
+	if p == orig && e.redirectTrailingSlash(w, r, p) {
+		return
+	}
+	p = e.fallback(p)
+	if !e.admit(w, r, orig, p) {
+		return
+	}
+	cors := e.corsFor(r, p)
+	if cors != nil && isPreflight(r) {
+		e.preflight(w, r, cors, r.Header["Origin"][0])
+		return
+	}
+	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors)
+}
 
+// redirectHost sends every request to the same path and query on the
+// redirect_to host.
+func (e *Engine) redirectHost(w http.ResponseWriter, r *http.Request) {
+	e.sendRedirect(w, r, e.redirect+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+}
+
+// redirectPattern answers with the first redirect rule that matches the
+// path the client asked for; it reports whether one did.
+func (e *Engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
 	for _, rd := range e.rules.Redirects {
 		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
 			target := rd.to.expand(orig, m)
@@ -109,11 +138,16 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				target += "?" + r.URL.RawQuery
 			}
 			e.sendRedirect(w, r, target, rd.status)
-			return
+			return true
 		}
 	}
+	return false
+}
 
-	p, rawQuery := orig, r.URL.RawQuery
+// rewrite applies the rewrite rules in order, at most MaxRewrites of
+// them, and returns the path and raw query they leave.
+func (e *Engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
+	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
 		if applied == MaxRewrites {
@@ -131,57 +165,83 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	return p, rawQuery
+}
 
-	if pol := e.rules.TrailingSlash; pol != "" && p == orig && p != "/" {
-		last := p[strings.LastIndexByte(p, '/')+1:]
-		switch {
-		case pol == "add" && last != "" && !strings.Contains(last, "."):
-			if ok, dir := e.exists(p); !ok || dir { // a file keeps its name
-				e.sendRedirect(w, r, local((&urlPath{p + "/"}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
-				return
-			}
-		case pol == "remove" && last == "":
-			if _, dir := e.exists(p); !dir {
-				e.sendRedirect(w, r, local((&urlPath{strings.TrimRight(p, "/")}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
-				return
-			}
-		}
+// redirectTrailingSlash applies the trailing_slash policy to a path no
+// rewrite changed; it reports whether it answered.
+func (e *Engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p string) bool {
+	pol := e.rules.TrailingSlash
+	if pol == "" || p == "/" {
+		return false
 	}
+	last := p[strings.LastIndexByte(p, '/')+1:]
+	var target string
+	switch {
+	case pol == "add" && last != "" && !strings.Contains(last, "."):
+		if ok, dir := e.exists(p); ok && !dir { // a file keeps its name
+			return false
+		}
+		target = p + "/"
+	case pol == "remove" && last == "":
+		if _, dir := e.exists(p); dir {
+			return false
+		}
+		target = strings.TrimRight(p, "/")
+	default:
+		return false
+	}
+	e.sendRedirect(w, r, local((&urlPath{target}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+	return true
+}
 
+// fallback replaces a missing path without an extension by the
+// single-page-app shell.
+func (e *Engine) fallback(p string) string {
 	if fb := e.rules.Fallback; fb != "" && !strings.Contains(path.Base(p), ".") {
 		if ok, _ := e.exists(p); !ok {
-			p = fb
+			return fb
 		}
 	}
+	return p
+}
 
-	if len(e.rules.Access) > 0 || len(e.rules.Auth) > 0 {
-		if !e.admit(w, r, orig, p) {
-			return
+// corsFor returns the CORS rule covering p for a request with one Origin,
+// or nil.
+func (e *Engine) corsFor(r *http.Request, p string) *CORS {
+	if len(r.Header["Origin"]) != 1 {
+		return nil
+	}
+	for _, c := range e.rules.CORS {
+		if c.path.matches(p) {
+			return c
 		}
 	}
+	return nil
+}
 
-	var cors *CORS
-	if origin := r.Header["Origin"]; len(origin) == 1 {
-		for _, c := range e.rules.CORS {
-			if c.path.matches(p) {
-				cors = c
-				break
-			}
-		}
-		if cors != nil && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 {
-			e.preflight(w, r, cors, origin[0])
-			return
-		}
+// isPreflight reports whether r is a CORS preflight request (Fetch
+// standard, "CORS-preflight request"); the caller has checked Origin.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0
+}
+
+// withPath returns r, or a shallow copy of it carrying the rewritten path
+// and query.
+func withPath(r *http.Request, p, rawQuery string) *http.Request {
+	if p == r.URL.Path && rawQuery == r.URL.RawQuery {
+		return r
 	}
+	r2 := *r
+	u := *r.URL
+	u.Path, u.RawPath, u.RawQuery = p, "", rawQuery
+	r2.URL = &u
+	return &r2
+}
 
-	if p != orig || rawQuery != r.URL.RawQuery {
-		r2 := *r
-		u := *r.URL
-		u.Path, u.RawPath, u.RawQuery = p, "", rawQuery
-		r2.URL = &u
-		r = &r2
-	}
-
+// serveWithHeaders calls the next handler, applying the security preset,
+// the CORS response headers and the header rules that match p.
+func (e *Engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS) {
 	var rules []*Headers
 	for _, h := range e.rules.Headers {
 		if h.path.matches(p) {
@@ -301,6 +361,9 @@ func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target str
 // for and the one it was rewritten to: a rewrite cannot open a way around
 // them.
 func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) bool {
+	if len(e.rules.Access) == 0 && len(e.rules.Auth) == 0 {
+		return true
+	}
 	var addr netip.Addr
 	if len(e.rules.Access) > 0 {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)
