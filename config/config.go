@@ -958,8 +958,10 @@ func (s *Site) compileRules(v *validator, key string) {
 		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
 	r := rewrite.Rules{
-		RedirectTo: s.RedirectTo, TrailingSlash: s.TrailingSlash,
-		Fallback: s.Fallback, SecurityHeaders: s.SecurityHeaders,
+		RedirectTo:      parsePolicy(v, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
+		TrailingSlash:   parsePolicy(v, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
+		Fallback:        parsePolicy(v, key+".fallback", rewrite.ParseFallback, s.Fallback),
+		SecurityHeaders: parsePolicy(v, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
 	}
 	r.Redirects = compileEach(v, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
 		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
@@ -979,17 +981,17 @@ func (s *Site) compileRules(v *validator, key string) {
 	r.CORS = compileEach(v, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
 		return rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
 	})
-	for field, err := range map[string]error{
-		"redirect_to":      rewrite.CheckRedirectTo(s.RedirectTo),
-		"trailing_slash":   rewrite.CheckTrailingSlash(s.TrailingSlash),
-		"fallback":         rewrite.CheckFallback(s.Fallback),
-		"security_headers": rewrite.CheckPreset(s.SecurityHeaders),
-	} {
-		if err != nil {
-			v.errorf(key+"."+field, "%v", err)
-		}
-	}
 	s.Rules = r
+}
+
+// parsePolicy parses one of the site-wide rule settings (trailing_slash
+// ...), reporting a failure at its line.
+func parsePolicy[T any](v *validator, key string, parse func(string) (T, error), s string) T {
+	t, err := parse(s)
+	if err != nil {
+		v.errorf(key, "%v", err)
+	}
+	return t
 }
 
 // compileEach compiles the rules of one kind ([[site.redirect]] ...),

@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -12,13 +11,10 @@ import (
 
 // Rules are one site's compiled rules.
 type Rules struct {
-	RedirectTo string // whole-host redirect target: scheme://host[:port]
-	// TrailingSlash "add" redirects /x to /x/ unless /x is a file (sites
-	// of dir/index.html); "remove" redirects /x/ to /x unless it is a
-	// directory (sites with clean URLs).
-	TrailingSlash   string
-	Fallback        string // single-page-app shell, e.g. "/index.html"
-	SecurityHeaders string // "", "off", "basic" or "strict"
+	RedirectTo      string // whole-host redirect target, as ParseRedirectTo returns it
+	TrailingSlash   TrailingSlash
+	Fallback        string // single-page-app shell, as ParseFallback returns it
+	SecurityHeaders SecurityPreset
 	Redirects       []*Redirect
 	Rewrites        []*Rewrite
 	Headers         []*Headers
@@ -33,69 +29,33 @@ type Exists func(path string) (exists, dir bool)
 
 // Engine applies Rules in front of a handler.
 type Engine struct {
-	rules    Rules
-	next     http.Handler
-	exists   Exists
-	preset   [][2]string
-	redirect string // RedirectTo without a trailing slash
+	rules  Rules
+	next   http.Handler
+	exists Exists
+	preset [][2]string
 }
 
 // New returns a handler applying rules before next, or next itself when
-// there are no rules.
+// there are no rules. The policies in rules come parsed (ParseTrailingSlash
+// and the like), so New does not fail; the error stays for its caller.
 func New(rules Rules, exists Exists, next http.Handler) (http.Handler, error) {
 	e := &Engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
-	for _, check := range []func() error{
-		func() error { return CheckPreset(rules.SecurityHeaders) },
-		func() error { return CheckTrailingSlash(rules.TrailingSlash) },
-		func() error { return CheckFallback(rules.Fallback) },
-		func() error { return CheckRedirectTo(rules.RedirectTo) },
-	} {
-		if err := check(); err != nil {
-			return nil, err
-		}
-	}
-	e.redirect = strings.TrimSuffix(rules.RedirectTo, "/")
 	if e.empty() {
 		return next, nil
 	}
 	return e, nil
 }
 
-// CheckRedirectTo validates a whole-host redirect target: "" (none) or
-// http(s)://host[:port] without a path.
-func CheckRedirectTo(s string) error {
-	if s == "" {
-		return nil
-	}
-	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
-		return fmt.Errorf("redirect_to %q: want http(s)://host", s)
-	}
-	rest := s[strings.Index(s, "//")+2:]
-	host, p, _ := strings.Cut(rest, "/")
-	if host == "" || strings.ContainsAny(host, "$?#\\@ ") || strings.Trim(p, "/") != "" {
-		return fmt.Errorf("redirect_to %q: want http(s)://host[:port] without a path", s)
-	}
-	return nil
-}
-
-// CheckFallback validates a single-page-app shell path: "" or a file path.
-func CheckFallback(s string) error {
-	if s != "" && (!strings.HasPrefix(s, "/") || strings.Contains(s, "..")) {
-		return fmt.Errorf("fallback %q must be a file path starting with /", s)
-	}
-	return nil
-}
-
 func (e *Engine) empty() bool {
 	r := e.rules
-	return r.RedirectTo == "" && r.TrailingSlash == "" && r.Fallback == "" && len(e.preset) == 0 &&
+	return r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
 		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
 }
 
 // ServeHTTP applies the phases in the order the rules are documented:
 // each either answers the request itself or hands on the path it leaves.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if e.redirect != "" {
+	if e.rules.RedirectTo != "" {
 		e.redirectHost(w, r)
 		return
 	}
@@ -122,7 +82,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // redirectHost sends every request to the same path and query on the
 // redirect_to host.
 func (e *Engine) redirectHost(w http.ResponseWriter, r *http.Request) {
-	e.sendRedirect(w, r, e.redirect+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+	e.sendRedirect(w, r, e.rules.RedirectTo+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
 }
 
 // redirectPattern answers with the first redirect rule that matches the
@@ -172,18 +132,18 @@ func (e *Engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
 // rewrite changed; it reports whether it answered.
 func (e *Engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p string) bool {
 	pol := e.rules.TrailingSlash
-	if pol == "" || p == "/" {
+	if pol == TrailingSlashKeep || p == "/" {
 		return false
 	}
 	last := p[strings.LastIndexByte(p, '/')+1:]
 	var target string
 	switch {
-	case pol == "add" && last != "" && !strings.Contains(last, "."):
+	case pol == TrailingSlashAdd && last != "" && !strings.Contains(last, "."):
 		if ok, dir := e.exists(p); ok && !dir { // a file keeps its name
 			return false
 		}
 		target = p + "/"
-	case pol == "remove" && last == "":
+	case pol == TrailingSlashRemove && last == "":
 		if _, dir := e.exists(p); dir {
 			return false
 		}

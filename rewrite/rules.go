@@ -361,36 +361,3 @@ func (c *CORS) allowOrigin(origin string) string {
 	}
 	return ""
 }
-
-// Security header presets (HSTS belongs to the TLS listener).
-var presets = map[string][][2]string{
-	"basic": {
-		{"Referrer-Policy", "strict-origin-when-cross-origin"},
-		{"X-Frame-Options", "SAMEORIGIN"},
-		{"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
-	},
-	"strict": {
-		{"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"},
-		{"Referrer-Policy", "no-referrer"},
-		{"X-Frame-Options", "DENY"},
-		{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"},
-		{"Cross-Origin-Opener-Policy", "same-origin"},
-	},
-}
-
-// CheckPreset validates a security_headers value: "", "off", "basic" or "strict".
-func CheckPreset(name string) error {
-	if name == "" || name == "off" || presets[name] != nil {
-		return nil
-	}
-	return fmt.Errorf("security_headers %q: want basic, strict or off", name)
-}
-
-// CheckTrailingSlash validates a trailing_slash policy: "", "add" or "remove".
-func CheckTrailingSlash(policy string) error {
-	switch policy {
-	case "", "add", "remove":
-		return nil
-	}
-	return fmt.Errorf("trailing_slash %q: want add or remove", policy)
-}
