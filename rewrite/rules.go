@@ -85,25 +85,9 @@ func NewRedirect(from, to string, status int, c Cond, hosts []string) (*Redirect
 	if r.cond, err = compileCond(c); err != nil {
 		return nil, err
 	}
-	local := to
-	switch {
-	case strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://"):
-		r.abs = true
-		rest := to[strings.Index(to, "//")+2:]
-		authority, path, hasPath := strings.Cut(rest, "/")
-		if authority == "" || strings.ContainsAny(authority, "$?#\\@") {
-			return nil, fmt.Errorf("redirect target %q: the host must be written out, without captures", to)
-		}
-		local = ""
-		if hasPath {
-			local = "/" + path
-		}
-		if !slices.Contains(hosts, strings.ToLower(strings.Split(authority, ":")[0])) {
-			local = "" // another host: no loop to check here
-		}
-	case strings.HasPrefix(to, "/") && !strings.HasPrefix(to, "//") && !strings.HasPrefix(to, "/\\"):
-	default:
-		return nil, fmt.Errorf("redirect target %q: want a path starting with / or an http(s) URL", to)
+	var local string
+	if r.abs, local, err = redirectTarget(to, hosts); err != nil {
+		return nil, err
 	}
 	if r.to, err = compileTemplate(to, p); err != nil {
 		return nil, err
@@ -117,6 +101,27 @@ func NewRedirect(from, to string, status int, c Cond, hosts []string) (*Redirect
 		}
 	}
 	return r, nil
+}
+
+// redirectTarget checks a redirect target and returns whether it is
+// absolute and the path part that could lead back to this site ("" when
+// it goes to another host).
+func redirectTarget(to string, hosts []string) (abs bool, local string, err error) {
+	switch {
+	case strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://"):
+		rest := to[strings.Index(to, "//")+2:]
+		authority, path, hasPath := strings.Cut(rest, "/")
+		if authority == "" || strings.ContainsAny(authority, "$?#\\@") {
+			return false, "", fmt.Errorf("redirect target %q: the host must be written out, without captures", to)
+		}
+		if !hasPath || !slices.Contains(hosts, strings.ToLower(strings.Split(authority, ":")[0])) {
+			return true, "", nil // no path, or another host: no loop to check here
+		}
+		return true, "/" + path, nil
+	case strings.HasPrefix(to, "/") && !strings.HasPrefix(to, "//") && !strings.HasPrefix(to, "/\\"):
+		return false, to, nil
+	}
+	return false, "", fmt.Errorf("redirect target %q: want a path starting with / or an http(s) URL", to)
 }
 
 func sampleOf(to string, p *pattern) string {
