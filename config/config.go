@@ -796,6 +796,25 @@ func checkAddr(addr string) error {
 }
 
 func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]int) {
+	s.validateHosts(v, key, nsites, hosts)
+	rootOK := s.validateRoot(v, key)
+	for _, idx := range s.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || strings.HasPrefix(idx, ".") {
+			v.errorf(key+".index", "index %q must be a plain file name", idx)
+		}
+	}
+	s.validateErrorPages(v, key, rootOK)
+	s.validateEncodings(v, key)
+	s.compileRules(v, key)
+	if strings.ContainsAny(s.CacheControl, "\r\n") {
+		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	s.validateTypes(v, key)
+}
+
+// validateHosts checks the site's host patterns and claims them in hosts,
+// which maps each normalized pattern to the index of its site.
+func (s *Site) validateHosts(v *validator, key string, nsites int, hosts map[string]int) {
 	if len(s.Hosts) == 0 && nsites > 1 {
 		v.errorf(key, "site has no hosts; only a lone site may omit them (use [\"*\"] for the catch-all)")
 	}
@@ -814,26 +833,32 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		}
 		hosts[p] = siteIndex(key)
 	}
-	rootOK := false
-	if !s.Demo {
-		root, here := v.local(s.Root)
-		switch fi, err := os.Stat(root); {
-		case s.Root == "":
-			v.errorf(key, "site has no root")
-		case !here:
-		case err != nil:
-			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
-		case !fi.IsDir():
-			v.errorf(key+".root", "root %q is not a directory", s.Root)
-		default:
-			rootOK = true
-		}
+}
+
+// validateRoot checks the site's root directory; it reports whether the
+// root is a directory here, where its files can be checked.
+func (s *Site) validateRoot(v *validator, key string) bool {
+	if s.Demo {
+		return false
 	}
-	for _, idx := range s.Index {
-		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || strings.HasPrefix(idx, ".") {
-			v.errorf(key+".index", "index %q must be a plain file name", idx)
-		}
+	root, here := v.local(s.Root)
+	switch fi, err := os.Stat(root); {
+	case s.Root == "":
+		v.errorf(key, "site has no root")
+	case !here:
+	case err != nil:
+		v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
+	case !fi.IsDir():
+		v.errorf(key+".root", "root %q is not a directory", s.Root)
+	default:
+		return true
 	}
+	return false
+}
+
+// validateErrorPages checks error_pages and, when the root can be
+// checked, that each page is a file in it.
+func (s *Site) validateErrorPages(v *validator, key string, rootOK bool) {
 	for code, page := range s.ErrorPages {
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 400 || n > 599 {
@@ -851,23 +876,28 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			}
 		}
 	}
-	if s.Encodings != nil {
-		seen := map[compress.Coding]bool{}
-		for _, name := range *s.Encodings {
-			c, ok := compress.Parse(name)
-			switch {
-			case !ok || c == compress.Identity:
-				v.errorf(key+".encodings", "encodings: unknown coding %q (want zstd, br, gzip or deflate)", name)
-			case seen[c]:
-				v.errorf(key+".encodings", "encodings: %q listed twice", name)
-			}
-			seen[c] = true
+}
+
+// validateEncodings checks that encodings names known codings once each.
+func (s *Site) validateEncodings(v *validator, key string) {
+	if s.Encodings == nil {
+		return
+	}
+	seen := map[compress.Coding]bool{}
+	for _, name := range *s.Encodings {
+		c, ok := compress.Parse(name)
+		switch {
+		case !ok || c == compress.Identity:
+			v.errorf(key+".encodings", "encodings: unknown coding %q (want zstd, br, gzip or deflate)", name)
+		case seen[c]:
+			v.errorf(key+".encodings", "encodings: %q listed twice", name)
 		}
+		seen[c] = true
 	}
-	s.compileRules(v, key)
-	if strings.ContainsAny(s.CacheControl, "\r\n") {
-		v.errorf(key+".cache_control", "cache_control must be one line")
-	}
+}
+
+// validateTypes checks the site's extension to media type map.
+func (s *Site) validateTypes(v *validator, key string) {
 	for ext, t := range s.Types {
 		if !strings.HasPrefix(ext, ".") || strings.Contains(ext[1:], ".") {
 			v.errorf(key+".types."+ext, "types: %q must be an extension like \".ext\"", ext)
