@@ -633,28 +633,7 @@ func stripIndexes(key string) string {
 
 func (c *Config) validate(v *validator) {
 	s := c.Server
-	if s.HTTP == "" && s.HTTPS == "" {
-		v.errorf("server.http", "no listener: server.http = \"\" disables plain HTTP and server.https is not set")
-	}
-	if s.HTTP != "" {
-		if err := checkAddr(s.HTTP); err != nil {
-			v.errorf("server.http", "server.http: %v", err)
-		}
-	}
-	if s.HTTPS != "" {
-		if err := checkAddr(s.HTTPS); err != nil {
-			v.errorf("server.https", "server.https: %v", err)
-		} else if s.HTTPS == s.HTTP && !strings.HasSuffix(s.HTTPS, ":0") {
-			v.errorf("server.https", "server.https must differ from server.http")
-		}
-	}
-	if a := c.Admin.Listen; a != "" {
-		if err := checkAddr(a); err != nil {
-			v.errorf("admin.listen", "admin.listen: %v", err)
-		} else if a == s.HTTP && !strings.HasSuffix(a, ":0") {
-			v.errorf("admin.listen", "admin.listen must differ from server.http")
-		}
-	}
+	c.validateListeners(v)
 	if s.MaxHeaderBytes < 1024 {
 		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")
 	}
@@ -683,6 +662,34 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+// validateListeners checks the addresses of the HTTP, HTTPS and admin
+// listeners.
+func (c *Config) validateListeners(v *validator) {
+	s := c.Server
+	if s.HTTP == "" && s.HTTPS == "" {
+		v.errorf("server.http", "no listener: server.http = \"\" disables plain HTTP and server.https is not set")
+	}
+	if s.HTTP != "" {
+		if err := checkAddr(s.HTTP); err != nil {
+			v.errorf("server.http", "server.http: %v", err)
+		}
+	}
+	if s.HTTPS != "" {
+		if err := checkAddr(s.HTTPS); err != nil {
+			v.errorf("server.https", "server.https: %v", err)
+		} else if s.HTTPS == s.HTTP && !strings.HasSuffix(s.HTTPS, ":0") {
+			v.errorf("server.https", "server.https must differ from server.http")
+		}
+	}
+	if a := c.Admin.Listen; a != "" {
+		if err := checkAddr(a); err != nil {
+			v.errorf("admin.listen", "admin.listen: %v", err)
+		} else if a == s.HTTP && !strings.HasSuffix(a, ":0") {
+			v.errorf("admin.listen", "admin.listen must differ from server.http")
+		}
 	}
 }
 
@@ -945,6 +952,12 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)
 	}
+	s.validateManual(v, key)
+}
+
+// validateManual checks cert and key, which only a manual site has, and
+// loads its certificate, which must cover the site's hosts.
+func (s *Site) validateManual(v *validator, key string) {
 	if s.TLS != "manual" {
 		if s.Cert != "" || s.Key != "" {
 			v.errorf(key+".cert", "cert and key are for tls = \"manual\"")
