@@ -382,56 +382,9 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 func parse(file string, data []byte, t Target) (*Config, error) {
-	var (
-		c       *Config
-		md      toml.MetaData
-		errs    Errors
-		dropped = map[int]bool{} // lines set aside for a bad value
-	)
-	// Syntax first: a document that does not parse has nothing to set
-	// aside.
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
-		}
-		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
-	}
-	text := string(data)
-	for {
-		c = &Config{}
-		var err error
-		md, err = toml.Decode(text, c)
-		if err == nil {
-			break
-		}
-		// A value of the wrong type or form: a ParseError naming its
-		// line, or "toml: line N (last key "k"): message".
-		var e *Error
-		var pe toml.ParseError
-		if errors.As(err, &pe) && pe.Position.Line > 0 {
-			e = &Error{File: file, Line: pe.Position.Line, Msg: pe.Message}
-		} else if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			e = &Error{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}
-		} else {
-			return nil, append(errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
-		}
-		errs = append(errs, e)
-		// Set the line aside and decode the rest again, unless that
-		// cannot help (the same line again, a table header, or a value
-		// over several lines, whose rest would not parse alone).
-		lines := strings.SplitAfter(text, "\n")
-		if e.Line > len(lines) || dropped[e.Line] || strings.HasPrefix(strings.TrimSpace(lines[e.Line-1]), "[") {
-			return nil, errs
-		}
-		dropped[e.Line] = true
-		lines[e.Line-1] = strings.Repeat("\n", strings.Count(lines[e.Line-1], "\n"))
-		text = strings.Join(lines, "")
-		if _, err := toml.Decode(text, new(map[string]any)); err != nil {
-			return nil, errs
-		}
+	c, md, errs, dropped := decode(file, data)
+	if c == nil {
+		return nil, errs
 	}
 	v := &validator{file: file, lines: keyLines(string(data)), path: t.Path}
 	seen := map[string]bool{}
@@ -463,6 +416,59 @@ func parse(file string, data []byte, t Target) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// decode decodes data into a Config. A value of the wrong type or form is
+// an error, and its line (in dropped) is set aside so that the rest can
+// be decoded; the Config is nil when decoding cannot go on.
+func decode(file string, data []byte) (c *Config, md toml.MetaData, errs Errors, dropped map[int]bool) {
+	dropped = map[int]bool{} // lines set aside for a bad value
+	// Syntax first: a document that does not parse has nothing to set
+	// aside.
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, md, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}, nil
+		}
+		return nil, md, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}, nil
+	}
+	text := string(data)
+	for {
+		c = &Config{}
+		var err error
+		md, err = toml.Decode(text, c)
+		if err == nil {
+			break
+		}
+		// A value of the wrong type or form: a ParseError naming its
+		// line, or "toml: line N (last key "k"): message".
+		var e *Error
+		var pe toml.ParseError
+		if errors.As(err, &pe) && pe.Position.Line > 0 {
+			e = &Error{File: file, Line: pe.Position.Line, Msg: pe.Message}
+		} else if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			e = &Error{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}
+		} else {
+			return nil, md, append(errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}), dropped
+		}
+		errs = append(errs, e)
+		// Set the line aside and decode the rest again, unless that
+		// cannot help (the same line again, a table header, or a value
+		// over several lines, whose rest would not parse alone).
+		lines := strings.SplitAfter(text, "\n")
+		if e.Line > len(lines) || dropped[e.Line] || strings.HasPrefix(strings.TrimSpace(lines[e.Line-1]), "[") {
+			return nil, md, errs, dropped
+		}
+		dropped[e.Line] = true
+		lines[e.Line-1] = strings.Repeat("\n", strings.Count(lines[e.Line-1], "\n"))
+		text = strings.Join(lines, "")
+		if _, err := toml.Decode(text, new(map[string]any)); err != nil {
+			return nil, md, errs, dropped
+		}
+	}
+	return c, md, errs, dropped
 }
 
 // Where returns the place in the configuration file of key
