@@ -36,8 +36,9 @@ type Engine struct {
 }
 
 // New returns a handler applying rules before next, or next itself when
-// there are no rules. The policies in rules come parsed (ParseTrailingSlash
-// and the like), so New does not fail; the error stays for its caller.
+// there are no rules. The site-wide policies in rules come parsed
+// (ParseTrailingSlash and the like), so New does not fail today; the
+// error result is kept so that its caller need not change.
 func New(rules Rules, exists Exists, next http.Handler) (http.Handler, error) {
 	e := &Engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
 	if e.empty() {
