@@ -382,56 +382,9 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 func parse(file string, data []byte, t Target) (*Config, error) {
-	var (
-		c       *Config
-		md      toml.MetaData
-		errs    Errors
-		dropped = map[int]bool{} // lines set aside for a bad value
-	)
-	// Syntax first: a document that does not parse has nothing to set
-	// aside.
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}
-		}
-		return nil, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
-	}
-	text := string(data)
-	for {
-		c = &Config{}
-		var err error
-		md, err = toml.Decode(text, c)
-		if err == nil {
-			break
-		}
-		// A value of the wrong type or form: a ParseError naming its
-		// line, or "toml: line N (last key "k"): message".
-		var e *Error
-		var pe toml.ParseError
-		if errors.As(err, &pe) && pe.Position.Line > 0 {
-			e = &Error{File: file, Line: pe.Position.Line, Msg: pe.Message}
-		} else if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			e = &Error{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}
-		} else {
-			return nil, append(errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
-		}
-		errs = append(errs, e)
-		// Set the line aside and decode the rest again, unless that
-		// cannot help (the same line again, a table header, or a value
-		// over several lines, whose rest would not parse alone).
-		lines := strings.SplitAfter(text, "\n")
-		if e.Line > len(lines) || dropped[e.Line] || strings.HasPrefix(strings.TrimSpace(lines[e.Line-1]), "[") {
-			return nil, errs
-		}
-		dropped[e.Line] = true
-		lines[e.Line-1] = strings.Repeat("\n", strings.Count(lines[e.Line-1], "\n"))
-		text = strings.Join(lines, "")
-		if _, err := toml.Decode(text, new(map[string]any)); err != nil {
-			return nil, errs
-		}
+	c, md, errs, dropped := decode(file, data)
+	if c == nil {
+		return nil, errs
 	}
 	v := &validator{file: file, lines: keyLines(string(data)), path: t.Path}
 	seen := map[string]bool{}
@@ -463,6 +416,59 @@ func parse(file string, data []byte, t Target) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// decode decodes data into a Config. A value of the wrong type or form is
+// an error, and its line (in dropped) is set aside so that the rest can
+// be decoded; the Config is nil when decoding cannot go on.
+func decode(file string, data []byte) (c *Config, md toml.MetaData, errs Errors, dropped map[int]bool) {
+	dropped = map[int]bool{} // lines set aside for a bad value
+	// Syntax first: a document that does not parse has nothing to set
+	// aside.
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, md, Errors{{File: file, Line: pe.Position.Line, Msg: pe.Message}}, nil
+		}
+		return nil, md, Errors{{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}, nil
+	}
+	text := string(data)
+	for {
+		c = &Config{}
+		var err error
+		md, err = toml.Decode(text, c)
+		if err == nil {
+			break
+		}
+		// A value of the wrong type or form: a ParseError naming its
+		// line, or "toml: line N (last key "k"): message".
+		var e *Error
+		var pe toml.ParseError
+		if errors.As(err, &pe) && pe.Position.Line > 0 {
+			e = &Error{File: file, Line: pe.Position.Line, Msg: pe.Message}
+		} else if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			e = &Error{File: file, Line: line, Msg: m[3] + " (key " + m[2] + ")"}
+		} else {
+			return nil, md, append(errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}), dropped
+		}
+		errs = append(errs, e)
+		// Set the line aside and decode the rest again, unless that
+		// cannot help (the same line again, a table header, or a value
+		// over several lines, whose rest would not parse alone).
+		lines := strings.SplitAfter(text, "\n")
+		if e.Line > len(lines) || dropped[e.Line] || strings.HasPrefix(strings.TrimSpace(lines[e.Line-1]), "[") {
+			return nil, md, errs, dropped
+		}
+		dropped[e.Line] = true
+		lines[e.Line-1] = strings.Repeat("\n", strings.Count(lines[e.Line-1], "\n"))
+		text = strings.Join(lines, "")
+		if _, err := toml.Decode(text, new(map[string]any)); err != nil {
+			return nil, md, errs, dropped
+		}
+	}
+	return c, md, errs, dropped
 }
 
 // Where returns the place in the configuration file of key
@@ -633,28 +639,7 @@ func stripIndexes(key string) string {
 
 func (c *Config) validate(v *validator) {
 	s := c.Server
-	if s.HTTP == "" && s.HTTPS == "" {
-		v.errorf("server.http", "no listener: server.http = \"\" disables plain HTTP and server.https is not set")
-	}
-	if s.HTTP != "" {
-		if err := checkAddr(s.HTTP); err != nil {
-			v.errorf("server.http", "server.http: %v", err)
-		}
-	}
-	if s.HTTPS != "" {
-		if err := checkAddr(s.HTTPS); err != nil {
-			v.errorf("server.https", "server.https: %v", err)
-		} else if s.HTTPS == s.HTTP && !strings.HasSuffix(s.HTTPS, ":0") {
-			v.errorf("server.https", "server.https must differ from server.http")
-		}
-	}
-	if a := c.Admin.Listen; a != "" {
-		if err := checkAddr(a); err != nil {
-			v.errorf("admin.listen", "admin.listen: %v", err)
-		} else if a == s.HTTP && !strings.HasSuffix(a, ":0") {
-			v.errorf("admin.listen", "admin.listen must differ from server.http")
-		}
-	}
+	c.validateListeners(v)
 	if s.MaxHeaderBytes < 1024 {
 		v.errorf("server.max_header_bytes", "max_header_bytes must be at least 1024")
 	}
@@ -683,6 +668,34 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+// validateListeners checks the addresses of the HTTP, HTTPS and admin
+// listeners.
+func (c *Config) validateListeners(v *validator) {
+	s := c.Server
+	if s.HTTP == "" && s.HTTPS == "" {
+		v.errorf("server.http", "no listener: server.http = \"\" disables plain HTTP and server.https is not set")
+	}
+	if s.HTTP != "" {
+		if err := checkAddr(s.HTTP); err != nil {
+			v.errorf("server.http", "server.http: %v", err)
+		}
+	}
+	if s.HTTPS != "" {
+		if err := checkAddr(s.HTTPS); err != nil {
+			v.errorf("server.https", "server.https: %v", err)
+		} else if s.HTTPS == s.HTTP && !strings.HasSuffix(s.HTTPS, ":0") {
+			v.errorf("server.https", "server.https must differ from server.http")
+		}
+	}
+	if a := c.Admin.Listen; a != "" {
+		if err := checkAddr(a); err != nil {
+			v.errorf("admin.listen", "admin.listen: %v", err)
+		} else if a == s.HTTP && !strings.HasSuffix(a, ":0") {
+			v.errorf("admin.listen", "admin.listen must differ from server.http")
+		}
 	}
 }
 
@@ -796,6 +809,25 @@ func checkAddr(addr string) error {
 }
 
 func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]int) {
+	s.validateHosts(v, key, nsites, hosts)
+	rootOK := s.validateRoot(v, key)
+	for _, idx := range s.Index {
+		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || strings.HasPrefix(idx, ".") {
+			v.errorf(key+".index", "index %q must be a plain file name", idx)
+		}
+	}
+	s.validateErrorPages(v, key, rootOK)
+	s.validateEncodings(v, key)
+	s.compileRules(v, key)
+	if strings.ContainsAny(s.CacheControl, "\r\n") {
+		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	s.validateTypes(v, key)
+}
+
+// validateHosts checks the site's host patterns and claims them in hosts,
+// which maps each normalized pattern to the index of its site.
+func (s *Site) validateHosts(v *validator, key string, nsites int, hosts map[string]int) {
 	if len(s.Hosts) == 0 && nsites > 1 {
 		v.errorf(key, "site has no hosts; only a lone site may omit them (use [\"*\"] for the catch-all)")
 	}
@@ -814,26 +846,32 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 		}
 		hosts[p] = siteIndex(key)
 	}
-	rootOK := false
-	if !s.Demo {
-		root, here := v.local(s.Root)
-		switch fi, err := os.Stat(root); {
-		case s.Root == "":
-			v.errorf(key, "site has no root")
-		case !here:
-		case err != nil:
-			v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
-		case !fi.IsDir():
-			v.errorf(key+".root", "root %q is not a directory", s.Root)
-		default:
-			rootOK = true
-		}
+}
+
+// validateRoot checks the site's root directory; it reports whether the
+// root is a directory here, where its files can be checked.
+func (s *Site) validateRoot(v *validator, key string) bool {
+	if s.Demo {
+		return false
 	}
-	for _, idx := range s.Index {
-		if idx == "" || strings.ContainsAny(idx, "/\\\x00") || strings.HasPrefix(idx, ".") {
-			v.errorf(key+".index", "index %q must be a plain file name", idx)
-		}
+	root, here := v.local(s.Root)
+	switch fi, err := os.Stat(root); {
+	case s.Root == "":
+		v.errorf(key, "site has no root")
+	case !here:
+	case err != nil:
+		v.errorf(key+".root", "root %q: %v", s.Root, errors.Unwrap(err))
+	case !fi.IsDir():
+		v.errorf(key+".root", "root %q is not a directory", s.Root)
+	default:
+		return true
 	}
+	return false
+}
+
+// validateErrorPages checks error_pages and, when the root can be
+// checked, that each page is a file in it.
+func (s *Site) validateErrorPages(v *validator, key string, rootOK bool) {
 	for code, page := range s.ErrorPages {
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 400 || n > 599 {
@@ -851,23 +889,28 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 			}
 		}
 	}
-	if s.Encodings != nil {
-		seen := map[compress.Coding]bool{}
-		for _, name := range *s.Encodings {
-			c, ok := compress.Parse(name)
-			switch {
-			case !ok || c == compress.Identity:
-				v.errorf(key+".encodings", "encodings: unknown coding %q (want zstd, br, gzip or deflate)", name)
-			case seen[c]:
-				v.errorf(key+".encodings", "encodings: %q listed twice", name)
-			}
-			seen[c] = true
+}
+
+// validateEncodings checks that encodings names known codings once each.
+func (s *Site) validateEncodings(v *validator, key string) {
+	if s.Encodings == nil {
+		return
+	}
+	seen := map[compress.Coding]bool{}
+	for _, name := range *s.Encodings {
+		c, ok := compress.Parse(name)
+		switch {
+		case !ok || c == compress.Identity:
+			v.errorf(key+".encodings", "encodings: unknown coding %q (want zstd, br, gzip or deflate)", name)
+		case seen[c]:
+			v.errorf(key+".encodings", "encodings: %q listed twice", name)
 		}
+		seen[c] = true
 	}
-	s.compileRules(v, key)
-	if strings.ContainsAny(s.CacheControl, "\r\n") {
-		v.errorf(key+".cache_control", "cache_control must be one line")
-	}
+}
+
+// validateTypes checks the site's extension to media type map.
+func (s *Site) validateTypes(v *validator, key string) {
 	for ext, t := range s.Types {
 		if !strings.HasPrefix(ext, ".") || strings.Contains(ext[1:], ".") {
 			v.errorf(key+".types."+ext, "types: %q must be an extension like \".ext\"", ext)
@@ -915,6 +958,12 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)
 	}
+	s.validateManual(v, key)
+}
+
+// validateManual checks cert and key, which only a manual site has, and
+// loads its certificate, which must cover the site's hosts.
+func (s *Site) validateManual(v *validator, key string) {
 	if s.TLS != "manual" {
 		if s.Cert != "" || s.Key != "" {
 			v.errorf(key+".cert", "cert and key are for tls = \"manual\"")
@@ -958,8 +1007,10 @@ func (s *Site) compileRules(v *validator, key string) {
 		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
 	r := rewrite.Rules{
-		RedirectTo: s.RedirectTo, TrailingSlash: s.TrailingSlash,
-		Fallback: s.Fallback, SecurityHeaders: s.SecurityHeaders,
+		RedirectTo:      parsePolicy(v, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
+		TrailingSlash:   parsePolicy(v, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
+		Fallback:        parsePolicy(v, key+".fallback", rewrite.ParseFallback, s.Fallback),
+		SecurityHeaders: parsePolicy(v, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
 	}
 	r.Redirects = compileEach(v, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
 		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
@@ -979,17 +1030,17 @@ func (s *Site) compileRules(v *validator, key string) {
 	r.CORS = compileEach(v, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
 		return rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
 	})
-	for field, err := range map[string]error{
-		"redirect_to":      rewrite.CheckRedirectTo(s.RedirectTo),
-		"trailing_slash":   rewrite.CheckTrailingSlash(s.TrailingSlash),
-		"fallback":         rewrite.CheckFallback(s.Fallback),
-		"security_headers": rewrite.CheckPreset(s.SecurityHeaders),
-	} {
-		if err != nil {
-			v.errorf(key+"."+field, "%v", err)
-		}
-	}
 	s.Rules = r
+}
+
+// parsePolicy parses one of the site-wide rule settings (trailing_slash
+// ...), reporting a failure at its line.
+func parsePolicy[T any](v *validator, key string, parse func(string) (T, error), s string) T {
+	t, err := parse(s)
+	if err != nil {
+		v.errorf(key, "%v", err)
+	}
+	return t
 }
 
 // compileEach compiles the rules of one kind ([[site.redirect]] ...),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"appliance/compress"
+	"appliance/rewrite"
 )
 
 func write(t *testing.T, content string) string {
@@ -310,6 +311,8 @@ func TestRuleErrorsHaveLines(t *testing.T) {
 		{"bad cidr", head + "[[site.access]]\npath = \"/a/\"\nallow = [\"10.0.0.0/40\"]\n", "a.toml:6: access: invalid CIDR"},
 		{"bad preset", head + "security_headers = \"paranoid\"\n", "a.toml:6: security_headers \"paranoid\""},
 		{"bad redirect_to", head + "redirect_to = \"example.test\"\n", "a.toml:6: redirect_to \"example.test\""},
+		{"bad trailing_slash", head + "trailing_slash = \"yes\"\n", "a.toml:6: trailing_slash \"yes\""},
+		{"bad fallback", head + "fallback = \"index.html\"\n", "a.toml:6: fallback \"index.html\""},
 		{"bad condition", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"get\"]\n", "a.toml:6: rewrite: invalid method \"get\""},
 	}
 	for _, tt := range tests {
@@ -320,9 +323,12 @@ func TestRuleErrorsHaveLines(t *testing.T) {
 			}
 		})
 	}
-	c, err := Parse("a.toml", []byte(head+"fallback = \"/index.html\"\nsecurity_headers = \"strict\"\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"GET\"]\nif_missing = true\n"))
+	c, err := Parse("a.toml", []byte(head+"fallback = \"/index.html\"\nsecurity_headers = \"strict\"\ntrailing_slash = \"remove\"\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"GET\"]\nif_missing = true\n"))
 	if err != nil || len(c.Sites[0].Rules.Redirects) != 1 || c.Sites[0].Rules.Fallback != "/index.html" {
 		t.Fatalf("valid rules: %v", err)
+	}
+	if r := c.Sites[0].Rules; r.SecurityHeaders != rewrite.SecurityStrict || r.TrailingSlash != rewrite.TrailingSlashRemove {
+		t.Errorf("policies parsed to %v, %v", r.SecurityHeaders, r.TrailingSlash)
 	}
 }
 

@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -14,13 +13,10 @@ import (
 
 // Rules are one site's compiled rules.
 type Rules struct {
-	RedirectTo string // whole-host redirect target: scheme://host[:port]
-	// TrailingSlash "add" redirects /x to /x/ unless /x is a file (sites
-	// of dir/index.html); "remove" redirects /x/ to /x unless it is a
-	// directory (sites with clean URLs).
-	TrailingSlash   string
-	Fallback        string // single-page-app shell, e.g. "/index.html"
-	SecurityHeaders string // "", "off", "basic" or "strict"
+	RedirectTo      string // whole-host redirect target, as ParseRedirectTo returns it
+	TrailingSlash   TrailingSlash
+	Fallback        string // single-page-app shell, as ParseFallback returns it
+	SecurityHeaders SecurityPreset
 	Redirects       []*Redirect
 	Rewrites        []*Rewrite
 	Headers         []*Headers
@@ -35,72 +31,66 @@ type Exists func(path string) (exists, dir bool)
 
 // Engine applies Rules in front of a handler.
 type Engine struct {
-	rules    Rules
-	next     http.Handler
-	exists   Exists
-	preset   [][2]string
-	redirect string // RedirectTo without a trailing slash
+	rules  Rules
+	next   http.Handler
+	exists Exists
+	preset [][2]string
 }
 
 // New returns a handler applying rules before next, or next itself when
-// there are no rules.
+// there are no rules. The site-wide policies in rules come parsed
+// (ParseTrailingSlash and the like), so New does not fail today; the
+// error result is kept so that its caller need not change.
 func New(rules Rules, exists Exists, next http.Handler) (http.Handler, error) {
 	e := &Engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
-	for _, check := range []func() error{
-		func() error { return CheckPreset(rules.SecurityHeaders) },
-		func() error { return CheckTrailingSlash(rules.TrailingSlash) },
-		func() error { return CheckFallback(rules.Fallback) },
-		func() error { return CheckRedirectTo(rules.RedirectTo) },
-	} {
-		if err := check(); err != nil {
-			return nil, err
-		}
-	}
-	e.redirect = strings.TrimSuffix(rules.RedirectTo, "/")
 	if e.empty() {
 		return next, nil
 	}
 	return e, nil
 }
 
-// CheckRedirectTo validates a whole-host redirect target: "" (none) or
-// http(s)://host[:port] without a path.
-func CheckRedirectTo(s string) error {
-	if s == "" {
-		return nil
-	}
-	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
-		return fmt.Errorf("redirect_to %q: want http(s)://host", s)
-	}
-	rest := s[strings.Index(s, "//")+2:]
-	host, p, _ := strings.Cut(rest, "/")
-	if host == "" || strings.ContainsAny(host, "$?#\\@ ") || strings.Trim(p, "/") != "" {
-		return fmt.Errorf("redirect_to %q: want http(s)://host[:port] without a path", s)
-	}
-	return nil
-}
-
-// CheckFallback validates a single-page-app shell path: "" or a file path.
-func CheckFallback(s string) error {
-	if s != "" && (!strings.HasPrefix(s, "/") || strings.Contains(s, "..")) {
-		return fmt.Errorf("fallback %q must be a file path starting with /", s)
-	}
-	return nil
-}
-
 func (e *Engine) empty() bool {
 	r := e.rules
-	return r.RedirectTo == "" && r.TrailingSlash == "" && r.Fallback == "" && len(e.preset) == 0 &&
+	return r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
 		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
 }
 
+// ServeHTTP applies the phases in the order the rules are documented:
+// each either answers the request itself or hands on the path it leaves.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if e.redirect != "" {
-		e.sendRedirect(w, r, e.redirect+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+	if e.rules.RedirectTo != "" {
+		e.redirectHost(w, r)
 		return
 	}
 	orig := r.URL.Path
+	if e.redirectPattern(w, r, orig) {
+		return
+	}
+	p, rawQuery := e.rewrite(r, orig)
+	if p == orig && e.redirectTrailingSlash(w, r, p) {
+		return
+	}
+	p = e.fallback(p)
+	if !e.admit(w, r, orig, p) {
+		return
+	}
+	cors := e.corsFor(r, p)
+	if cors != nil && isPreflight(r) {
+		e.preflight(w, r, cors, r.Header["Origin"][0])
+		return
+	}
+	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors)
+}
 
+// redirectHost sends every request to the same path and query on the
+// redirect_to host.
+func (e *Engine) redirectHost(w http.ResponseWriter, r *http.Request) {
+	e.sendRedirect(w, r, e.rules.RedirectTo+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+}
+
+// redirectPattern answers with the first redirect rule that matches the
+// path the client asked for; it reports whether one did.
+func (e *Engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
 	for _, rd := range e.rules.Redirects {
 		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
 			target := rd.to.expand(orig, m)
@@ -111,11 +101,16 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				target += "?" + r.URL.RawQuery
 			}
 			e.sendRedirect(w, r, target, rd.status)
-			return
+			return true
 		}
 	}
+	return false
+}
 
-	p, rawQuery := orig, r.URL.RawQuery
+// rewrite applies the rewrite rules in order, at most MaxRewrites of
+// them, and returns the path and raw query they leave.
+func (e *Engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
+	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
 		if applied == MaxRewrites {
@@ -133,57 +128,83 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	return p, rawQuery
+}
 
-	if pol := e.rules.TrailingSlash; pol != "" && p == orig && p != "/" {
-		last := p[strings.LastIndexByte(p, '/')+1:]
-		switch {
-		case pol == "add" && last != "" && !strings.Contains(last, "."):
-			if ok, dir := e.exists(p); !ok || dir { // a file keeps its name
-				e.sendRedirect(w, r, local((&urlPath{p + "/"}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
-				return
-			}
-		case pol == "remove" && last == "":
-			if _, dir := e.exists(p); !dir {
-				e.sendRedirect(w, r, local((&urlPath{strings.TrimRight(p, "/")}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
-				return
-			}
-		}
+// redirectTrailingSlash applies the trailing_slash policy to a path no
+// rewrite changed; it reports whether it answered.
+func (e *Engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p string) bool {
+	pol := e.rules.TrailingSlash
+	if pol == TrailingSlashKeep || p == "/" {
+		return false
 	}
+	last := p[strings.LastIndexByte(p, '/')+1:]
+	var target string
+	switch {
+	case pol == TrailingSlashAdd && last != "" && !strings.Contains(last, "."):
+		if ok, dir := e.exists(p); ok && !dir { // a file keeps its name
+			return false
+		}
+		target = p + "/"
+	case pol == TrailingSlashRemove && last == "":
+		if _, dir := e.exists(p); dir {
+			return false
+		}
+		target = strings.TrimRight(p, "/")
+	default:
+		return false
+	}
+	e.sendRedirect(w, r, local((&urlPath{target}).escaped())+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
+	return true
+}
 
+// fallback replaces a missing path without an extension by the
+// single-page-app shell.
+func (e *Engine) fallback(p string) string {
 	if fb := e.rules.Fallback; fb != "" && !strings.Contains(path.Base(p), ".") {
 		if ok, _ := e.exists(p); !ok {
-			p = fb
+			return fb
 		}
 	}
+	return p
+}
 
-	if len(e.rules.Access) > 0 || len(e.rules.Auth) > 0 {
-		if !e.admit(w, r, orig, p) {
-			return
+// corsFor returns the CORS rule covering p for a request with one Origin,
+// or nil.
+func (e *Engine) corsFor(r *http.Request, p string) *CORS {
+	if len(r.Header["Origin"]) != 1 {
+		return nil
+	}
+	for _, c := range e.rules.CORS {
+		if c.path.matches(p) {
+			return c
 		}
 	}
+	return nil
+}
 
-	var cors *CORS
-	if origin := r.Header["Origin"]; len(origin) == 1 {
-		for _, c := range e.rules.CORS {
-			if c.path.matches(p) {
-				cors = c
-				break
-			}
-		}
-		if cors != nil && r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 {
-			e.preflight(w, r, cors, origin[0])
-			return
-		}
+// isPreflight reports whether r is a CORS preflight request (Fetch
+// standard, "CORS-preflight request"); the caller has checked Origin.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0
+}
+
+// withPath returns r, or a shallow copy of it carrying the rewritten path
+// and query.
+func withPath(r *http.Request, p, rawQuery string) *http.Request {
+	if p == r.URL.Path && rawQuery == r.URL.RawQuery {
+		return r
 	}
+	r2 := *r
+	u := *r.URL
+	u.Path, u.RawPath, u.RawQuery = p, "", rawQuery
+	r2.URL = &u
+	return &r2
+}
 
-	if p != orig || rawQuery != r.URL.RawQuery {
-		r2 := *r
-		u := *r.URL
-		u.Path, u.RawPath, u.RawQuery = p, "", rawQuery
-		r2.URL = &u
-		r = &r2
-	}
-
+// serveWithHeaders calls the next handler, applying the security preset,
+// the CORS response headers and the header rules that match p.
+func (e *Engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS) {
 	var rules []*Headers
 	for _, h := range e.rules.Headers {
 		if h.path.matches(p) {
@@ -296,6 +317,9 @@ func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target str
 // for and the one it was rewritten to: a rewrite cannot open a way around
 // them.
 func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) bool {
+	if len(e.rules.Access) == 0 && len(e.rules.Auth) == 0 {
+		return true
+	}
 	var addr netip.Addr
 	if len(e.rules.Access) > 0 {
 		ap, err := netip.ParseAddrPort(r.RemoteAddr)

@@ -181,14 +181,14 @@ func TestFallbackAndTrailingSlash(t *testing.T) {
 			t.Errorf("fallback %s: %q, want %q", target, got, want)
 		}
 	}
-	add := Rules{TrailingSlash: "add"}
+	add := Rules{TrailingSlash: TrailingSlashAdd}
 	if res := serve(t, add, "GET", "/docs?x=1"); res.StatusCode != 301 || res.Header.Get("Location") != "/docs/?x=1" {
 		t.Errorf("add: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	if res := serve(t, add, "GET", "/LICENSE"); res.StatusCode != 200 {
 		t.Errorf("add redirected a file without extension: %d", res.StatusCode)
 	}
-	remove := Rules{TrailingSlash: "remove"}
+	remove := Rules{TrailingSlash: TrailingSlashRemove}
 	if res := serve(t, remove, "GET", "/about/"); res.StatusCode != 301 || res.Header.Get("Location") != "/about" {
 		t.Errorf("remove: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
@@ -206,7 +206,7 @@ func TestFallbackAndTrailingSlash(t *testing.T) {
 
 func TestHeadersAndPresets(t *testing.T) {
 	rules := Rules{
-		SecurityHeaders: "basic",
+		SecurityHeaders: SecurityBasic,
 		Headers: []*Headers{
 			must(NewHeaders("/assets/**", "", map[string]string{"cache-control": "public, max-age=31536000, immutable"}, []string{"X-Powered-By"})),
 			must(NewHeaders("", `\.json$`, map[string]string{"X-Frame-Options": "DENY"}, nil)),
@@ -446,14 +446,14 @@ func TestRulesOnOddPaths(t *testing.T) {
 	if res := serve(t, rules, "GET", "/r/private/x.html"); res.StatusCode != 401 {
 		t.Errorf("a rewrite to a non-canonical path slipped past auth: %d", res.StatusCode)
 	}
-	for _, pol := range []string{"add", "remove"} {
+	for _, pol := range []TrailingSlash{TrailingSlashAdd, TrailingSlashRemove} {
 		for _, target := range []string{"//evil.test/x", "//evil.test/", "/\\evil.test/x", "/\\evil.test/"} {
 			req := httptest.NewRequest("GET", "/", nil)
 			req.URL.Path = target
 			rec := httptest.NewRecorder()
 			must(New(Rules{TrailingSlash: pol}, exists, echo)).ServeHTTP(rec, req)
 			if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
-				t.Errorf("trailing_slash %s, %q: Location %q", pol, target, loc)
+				t.Errorf("trailing_slash %d, %q: Location %q", pol, target, loc)
 			}
 		}
 	}
@@ -499,3 +499,47 @@ func TestHostCondition(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePolicies(t *testing.T) {
+	slash := map[string]TrailingSlash{"": TrailingSlashKeep, "add": TrailingSlashAdd, "remove": TrailingSlashRemove}
+	for s, want := range slash {
+		if got, err := ParseTrailingSlash(s); got != want || err != nil {
+			t.Errorf("ParseTrailingSlash(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	preset := map[string]SecurityPreset{"": SecurityOff, "off": SecurityOff, "basic": SecurityBasic, "strict": SecurityStrict}
+	for s, want := range preset {
+		if got, err := ParseSecurityPreset(s); got != want || err != nil {
+			t.Errorf("ParseSecurityPreset(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for s, want := range map[string]string{"": "", "https://example.test": "https://example.test", "http://example.test:8080/": "http://example.test:8080"} {
+		if got, err := ParseRedirectTo(s); got != want || err != nil {
+			t.Errorf("ParseRedirectTo(%q) = %q, %v; want %q", s, got, err, want)
+		}
+	}
+	for s, want := range map[string]string{"": "", "/index.html": "/index.html"} {
+		if got, err := ParseFallback(s); got != want || err != nil {
+			t.Errorf("ParseFallback(%q) = %q, %v; want %q", s, got, err, want)
+		}
+	}
+	bad := []struct {
+		name string
+		err  error
+	}{
+		{"trailing_slash yes", second(ParseTrailingSlash("yes"))},
+		{"security_headers paranoid", second(ParseSecurityPreset("paranoid"))},
+		{"redirect_to without scheme", second(ParseRedirectTo("example.test"))},
+		{"redirect_to with a path", second(ParseRedirectTo("https://example.test/x"))},
+		{"redirect_to with userinfo", second(ParseRedirectTo("https://a@example.test"))},
+		{"fallback relative", second(ParseFallback("index.html"))},
+		{"fallback climbing", second(ParseFallback("/../x.html"))},
+	}
+	for _, tt := range bad {
+		if tt.err == nil {
+			t.Errorf("%s: accepted", tt.name)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

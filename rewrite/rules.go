@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"appliance/vhost"
 )
 
 // MaxRewrites bounds how many rewrite rules one request goes through, so
@@ -85,25 +87,9 @@ func NewRedirect(from, to string, status int, c Cond, hosts []string) (*Redirect
 	if r.cond, err = compileCond(c); err != nil {
 		return nil, err
 	}
-	local := to
-	switch {
-	case strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://"):
-		r.abs = true
-		rest := to[strings.Index(to, "//")+2:]
-		authority, path, hasPath := strings.Cut(rest, "/")
-		if authority == "" || strings.ContainsAny(authority, "$?#\\@") {
-			return nil, fmt.Errorf("redirect target %q: the host must be written out, without captures", to)
-		}
-		local = ""
-		if hasPath {
-			local = "/" + path
-		}
-		if !slices.Contains(hosts, strings.ToLower(strings.Split(authority, ":")[0])) {
-			local = "" // another host: no loop to check here
-		}
-	case strings.HasPrefix(to, "/") && !strings.HasPrefix(to, "//") && !strings.HasPrefix(to, "/\\"):
-	default:
-		return nil, fmt.Errorf("redirect target %q: want a path starting with / or an http(s) URL", to)
+	var local string
+	if r.abs, local, err = redirectTarget(to, hosts); err != nil {
+		return nil, err
 	}
 	if r.to, err = compileTemplate(to, p); err != nil {
 		return nil, err
@@ -117,6 +103,27 @@ func NewRedirect(from, to string, status int, c Cond, hosts []string) (*Redirect
 		}
 	}
 	return r, nil
+}
+
+// redirectTarget checks a redirect target and returns whether it is
+// absolute and the path part that could lead back to this site ("" when
+// it goes to another host).
+func redirectTarget(to string, hosts []string) (abs bool, local string, err error) {
+	switch {
+	case strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://"):
+		rest := to[strings.Index(to, "//")+2:]
+		authority, path, hasPath := strings.Cut(rest, "/")
+		if authority == "" || strings.ContainsAny(authority, "$?#\\@") {
+			return false, "", fmt.Errorf("redirect target %q: the host must be written out, without captures", to)
+		}
+		if !hasPath || !slices.Contains(hosts, vhost.Normalize(authority)) {
+			return true, "", nil // no path, or another host: no loop to check here
+		}
+		return true, "/" + path, nil
+	case strings.HasPrefix(to, "/") && !strings.HasPrefix(to, "//") && !strings.HasPrefix(to, "/\\"):
+		return false, to, nil
+	}
+	return false, "", fmt.Errorf("redirect target %q: want a path starting with / or an http(s) URL", to)
 }
 
 func sampleOf(to string, p *pattern) string {
@@ -360,37 +367,4 @@ func (c *CORS) allowOrigin(origin string) string {
 		}
 	}
 	return ""
-}
-
-// Security header presets (HSTS belongs to the TLS listener).
-var presets = map[string][][2]string{
-	"basic": {
-		{"Referrer-Policy", "strict-origin-when-cross-origin"},
-		{"X-Frame-Options", "SAMEORIGIN"},
-		{"Permissions-Policy", "camera=(), microphone=(), geolocation=()"},
-	},
-	"strict": {
-		{"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"},
-		{"Referrer-Policy", "no-referrer"},
-		{"X-Frame-Options", "DENY"},
-		{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"},
-		{"Cross-Origin-Opener-Policy", "same-origin"},
-	},
-}
-
-// CheckPreset validates a security_headers value: "", "off", "basic" or "strict".
-func CheckPreset(name string) error {
-	if name == "" || name == "off" || presets[name] != nil {
-		return nil
-	}
-	return fmt.Errorf("security_headers %q: want basic, strict or off", name)
-}
-
-// CheckTrailingSlash validates a trailing_slash policy: "", "add" or "remove".
-func CheckTrailingSlash(policy string) error {
-	switch policy {
-	case "", "add", "remove":
-		return nil
-	}
-	return fmt.Errorf("trailing_slash %q: want add or remove", policy)
 }

@@ -190,8 +190,16 @@ func closeAll(cs []io.Closer) {
 func TestReloadWhileObserved(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a/index.html", "a")
-	base := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"off\"\n",
-		filepath.Join(dir, "state"), filepath.Join(dir, "a"))
+	// The ACME account's loop, started by the reload, may still write its
+	// state after the test: not in a TempDir, whose removal would fail.
+	// Its CA is a closed local port, never the internet.
+	state, err := os.MkdirTemp("", "appliance-state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	base := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[acme]\ndirectory = \"https://127.0.0.1:1/directory\"\n[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"off\"\n",
+		state, filepath.Join(dir, "a"))
 	first := writeFile(t, dir, "first.toml", base)
 	second := writeFile(t, dir, "second.toml", base+fmt.Sprintf("[[site]]\nhosts = [\"pi.lan\"]\nroot = %q\ntls = \"local\"\n[[site]]\nhosts = [\"www.example.com\"]\nroot = %q\ntls = \"acme\"\n",
 		filepath.Join(dir, "a"), filepath.Join(dir, "a")))
