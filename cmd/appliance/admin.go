@@ -28,8 +28,8 @@ func (s *server) serveAdmin() (func(), error) {
 		return nil, err
 	}
 	reg := s.metrics
-	reg.Gauge("appliance_connections_open", "Client connections open.", func() float64 { return float64(s.fast.Open()) })
-	reg.Counter("appliance_connections_rejected_total", "Connections closed at once by max_connections limits.", func() float64 { return float64(s.fast.Rejected()) })
+	reg.Gauge("appliance_connections_open", "Client connections open.", func() float64 { return float64(s.plainAccept.Open()) })
+	reg.Counter("appliance_connections_rejected_total", "Connections closed at once by max_connections limits.", func() float64 { return float64(s.plainAccept.Rejected()) })
 	reg.Gauge("appliance_cache_entries", "Entries in the file cache.", func() float64 { n, _ := s.cache.Stats(); return float64(n) })
 	reg.Gauge("appliance_cache_bytes", "Bytes the file cache accounts for.", func() float64 { _, b := s.cache.Stats(); return float64(b) })
 	reg.Counter("appliance_cache_hits_total", "Requests answered from a fresh cache entry.", func() float64 { h, _ := s.cache.Counters(); return float64(h) })

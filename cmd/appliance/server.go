@@ -51,10 +51,13 @@ type server struct {
 	acme     *certs.ACME    // nil unless a site has tls = "acme"
 	acmeHTTP http.Handler   // its HTTP-01 responder
 	closers  []io.Closer
-	http     *http.Server // the requests the fast path hands over (all, with fast_http1 off)
-	fast     *h1.Server   // accepts every plain connection: limits, fast path, shutdown
-	https    *http.Server // HTTP/2, and what the HTTPS fast path hands over
-	tls      *h1.Server   // accepts every HTTPS connection
+	// Each listener's connections are accepted by an h1 server (limits,
+	// fast path, shutdown), which hands what it does not serve itself to
+	// a net/http server, its fallback.
+	plainAccept   *h1.Server   // accepts every plain connection
+	plainFallback *http.Server // the plain requests the fast path hands over (all, with fast_http1 off)
+	httpsAccept   *h1.Server   // accepts every HTTPS connection (nil: no HTTPS listener)
+	httpsFallback *http.Server // HTTP/2, and what the HTTPS fast path hands over
 
 	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
@@ -137,8 +140,8 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	ca, err := s.openCA(cfg)
-	s.storeCA(ca)
+	ca, err := s.openAuthorities(cfg)
+	s.storeAuthorities(ca)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +156,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s.closers = closers
 	sc := cfg.Server
-	s.http = &http.Server{
+	s.plainFallback = &http.Server{
 		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
@@ -168,31 +171,31 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.fast = s.transport(sc, s.http, nil, sc.ProxyProtocol.Has("http"), limits, reject)
+	s.plainAccept = s.newAcceptServer(sc, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
-		s.https = &http.Server{
+		s.httpsFallback = &http.Server{
 			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
-			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
-			ReadTimeout:       s.http.ReadTimeout,
-			WriteTimeout:      s.http.WriteTimeout,
-			IdleTimeout:       s.http.IdleTimeout,
-			MaxHeaderBytes:    s.http.MaxHeaderBytes,
-			ErrorLog:          s.http.ErrorLog,
+			ReadHeaderTimeout: s.plainFallback.ReadHeaderTimeout,
+			ReadTimeout:       s.plainFallback.ReadTimeout,
+			WriteTimeout:      s.plainFallback.WriteTimeout,
+			IdleTimeout:       s.plainFallback.IdleTimeout,
+			MaxHeaderBytes:    s.plainFallback.MaxHeaderBytes,
+			ErrorLog:          s.plainFallback.ErrorLog,
 			// HTTP/2 frames from clients stay at the protocol's default
 			// size: a static server receives only small requests, and a
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.tls = s.transport(sc, s.https, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 	}
 	return s, nil
 }
 
-// transport is the h1 server that accepts a listener's connections and
-// hands what it does not serve itself to fallback, which has the same
-// handler and limits; with proxy, connections from trusted proxies may
-// start with a PROXY protocol header.
-func (s *server) transport(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+// newAcceptServer returns the h1 server that accepts a listener's
+// connections and hands what it does not serve itself to fallback, which
+// has the same handler and limits; with proxy, connections from trusted
+// proxies may start with a PROXY protocol header.
+func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
 	if len(sc.Trusted) > 0 {
 		trusted = sc.Trusted.Contains
@@ -217,13 +220,13 @@ func (s *server) transport(sc config.Server, fallback *http.Server, tc *tls.Conf
 	}
 }
 
-// openCA returns the authorities cfg's sites need: the server's own,
-// with the local CA and the ACME account opened now if some site needs
-// one the server lacks. It changes nothing on s: the caller stores the
+// openAuthorities returns the authorities cfg's sites need: the
+// server's own, with the local CA and the ACME account opened now if
+// some site needs one the server lacks. It changes nothing on s: the caller stores the
 // result, or gives up and calls release, which it must also do on an
 // error (the result then holds what was opened before it).
-func (s *server) openCA(cfg *config.Config) (authorities, error) {
-	ca := s.currentCA()
+func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
+	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
 		switch {
 		case cfg.Sites[i].TLS == "local" && ca.localCA == nil:
@@ -243,18 +246,18 @@ func (s *server) openCA(cfg *config.Config) (authorities, error) {
 	return ca, nil
 }
 
-// currentCA returns the certificate sources the server holds; once
-// opened, they stay across reloads.
-func (s *server) currentCA() authorities {
+// currentAuthorities returns the certificate sources the server holds;
+// once opened, they stay across reloads.
+func (s *server) currentAuthorities() authorities {
 	return authorities{localCA: s.localCA, acme: s.acme, acmeHTTP: s.acmeHTTP}
 }
 
-func (s *server) storeCA(ca authorities) {
+func (s *server) storeAuthorities(ca authorities) {
 	s.localCA, s.acme, s.acmeHTTP = ca.localCA, ca.acme, ca.acmeHTTP
 }
 
-// release closes what openCA opened in ca that the server does not hold.
-// The local CA holds nothing open (its files stay for the next use).
+// release closes what openAuthorities opened in ca that the server does
+// not hold. The local CA holds nothing open (its files stay for the next use).
 func (s *server) release(ca authorities) {
 	if ca.acme != nil && ca.acme != s.acme {
 		ca.acme.Close()
@@ -464,7 +467,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		return err
 	}
 	var tlsLn net.Listener
-	if s.tls != nil {
+	if s.httpsAccept != nil {
 		var howTLS string
 		if tlsLn, howTLS, err = bind("https", s.cfg.Server.HTTPS); err != nil {
 			if ln != nil {
@@ -495,7 +498,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	}
 	if tlsLn != nil {
 		go func() {
-			if err := s.tls.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
+			if err := s.httpsAccept.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
 				s.errc <- err
 			}
 		}()
@@ -510,7 +513,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	}()
 	if pf := s.cfg.Server.PIDFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			s.fast.Close()
+			s.plainAccept.Close()
 			return fmt.Errorf("pid_file: %w", err)
 		}
 		defer os.Remove(pf)
@@ -524,7 +527,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	if s.cfg.Admin.Listen != "" {
 		stopAdmin, err := s.serveAdmin()
 		if err != nil {
-			s.fast.Close()
+			s.plainAccept.Close()
 			return err
 		}
 		defer stopAdmin()
@@ -557,12 +560,12 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 			var tlsErr error
 			tlsDone := make(chan struct{})
 			go func() {
-				if s.tls != nil {
-					tlsErr = s.tls.Shutdown(sctx)
+				if s.httpsAccept != nil {
+					tlsErr = s.httpsAccept.Shutdown(sctx)
 				}
 				close(tlsDone)
 			}()
-			err := s.fast.Shutdown(sctx) // and the fallback server with it
+			err := s.plainAccept.Shutdown(sctx) // and the fallback server with it
 			<-tlsDone
 			if err == nil {
 				err = tlsErr
@@ -578,10 +581,10 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("grace period over; closing remaining connections")
-				if s.tls != nil {
-					s.tls.Close()
+				if s.httpsAccept != nil {
+					s.httpsAccept.Close()
 				}
-				return s.fast.Close()
+				return s.plainAccept.Close()
 			}
 			return err
 		}
@@ -592,7 +595,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 func (s *server) listen(ln net.Listener) {
 	s.ln.Store(&ln)
 	go func() {
-		if err := s.fast.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.plainAccept.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- err
 		}
 	}()
@@ -618,7 +621,7 @@ func (s *server) probeTarget() (addr net.Addr, secure bool) {
 func (s *server) reload(load func() (*config.Config, error)) {
 	var (
 		newLn   net.Listener
-		ca      = s.currentCA()
+		ca      = s.currentAuthorities()
 		closers []io.Closer
 	)
 	refuse := func(err any) {
@@ -646,7 +649,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			return
 		}
 	}
-	if ca, err = s.openCA(cfg); err != nil {
+	if ca, err = s.openAuthorities(cfg); err != nil {
 		refuse(err)
 		return
 	}
@@ -674,10 +677,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		// Connections accepted on the old address finish there.
 		oldLn := *s.ln.Load()
 		s.listen(newLn)
-		s.fast.Retire(oldLn)
+		s.plainAccept.Retire(oldLn)
 		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
-	s.storeCA(ca)
+	s.storeAuthorities(ca)
 	s.sites.Store(set)
 	if s.acme != nil {
 		s.acme.SetHosts(set.acme)
