@@ -26,20 +26,19 @@ import (
 // Server serves HTTP/1.1 connections.
 type Server struct {
 	Handler           http.Handler
-	Fallback          *http.Server // takes the connections the fast path declines
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	WriteTimeout      time.Duration
 	MaxHeaderBytes    int
 	ErrorLog          *log.Logger
 	// TLSConfig, when set, makes this an HTTPS listener: connections that
-	// negotiate h2 go to Fallback (net/http's HTTP/2), HTTP/1.1 ones take
+	// negotiate h2 go to the fallback server (net/http's HTTP/2), HTTP/1.1 ones take
 	// the fast path with r.TLS set.
 	TLSConfig *tls.Config
-	// HandOffAll sends every connection to Fallback unread: the fast path
-	// is off, but connection limits and shutdown stay here. With
-	// TLSConfig, the TLS handshake is still done here (under the
-	// read-header deadline) and Fallback gets the *tls.Conn.
+	// HandOffAll sends every connection to the fallback server unread:
+	// the fast path is off, but connection limits and shutdown stay here.
+	// With TLSConfig, the TLS handshake is still done here (under the
+	// read-header deadline) and the fallback server gets the *tls.Conn.
 	HandOffAll bool
 	// MaxConns and MaxConnsPerIP close excess connections as soon as they
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
@@ -72,6 +71,10 @@ type Server struct {
 	// header, with why and the peer.
 	Refused func(reason string, peer netip.Addr)
 
+	// fallbackServer takes the connections the fast path declines (nil:
+	// none, and they are closed); set by ConfigureFallback.
+	fallbackServer *http.Server
+
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	handedTLS map[*tls.Conn]*conn // HTTP/2 connections net/http serves
@@ -102,14 +105,38 @@ func (s *Server) init() {
 		s.done = make(chan struct{})
 		s.fallback = newChanListener()
 		s.updateDate(time.Now())
-		if s.Fallback != nil {
-			s.Fallback.ConnContext = chainConnContext(s.Fallback.ConnContext)
-			s.Fallback.Handler = closeAfterChunked(withTLS(s.Fallback.Handler))
-			s.Fallback.ConnState = s.chainConnState(s.Fallback.ConnState)
-			go s.Fallback.Serve(s.fallback)
+		if s.fallbackServer != nil {
+			go s.fallbackServer.Serve(s.fallback)
 		}
 		go s.reaper()
 	})
+}
+
+// ConfigureFallback makes fallback the net/http server that takes the
+// connections the fast path declines (and, with TLSConfig, those that
+// negotiate h2), as http2.ConfigureServer prepares a server for HTTP/2.
+// It wraps three of fallback's fields, so call it once, after setting
+// them and before Serve:
+//   - Handler: requests of handed-off HTTPS connections get r.TLS, and a
+//     request with a chunked body or of HTTP/1.0 closes its connection
+//     after the answer (RFC 9112 6.1);
+//   - ConnContext: carries the TLS state of handed-off connections to
+//     the handler;
+//   - ConnState: a handed-off HTTPS connection leaves this server's
+//     count when net/http closes it.
+//
+// Serve then serves fallback on the handed-off connections, and Shutdown
+// and Close stop it with this server: the caller does neither itself.
+// Without a fallback server, the connections the fast path declines are
+// closed.
+func (s *Server) ConfigureFallback(fallback *http.Server) {
+	if s.fallbackServer != nil {
+		panic("h1: ConfigureFallback called twice")
+	}
+	fallback.ConnContext = chainConnContext(fallback.ConnContext)
+	fallback.Handler = closeAfterChunked(withTLS(fallback.Handler))
+	fallback.ConnState = s.chainConnState(fallback.ConnState)
+	s.fallbackServer = fallback
 }
 
 // Serve accepts connections on ln until Shutdown or Close.
@@ -344,8 +371,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var fbErr error
 	fbDone := make(chan struct{})
 	go func() {
-		if s.Fallback != nil {
-			fbErr = s.Fallback.Shutdown(ctx)
+		if s.fallbackServer != nil {
+			fbErr = s.fallbackServer.Shutdown(ctx)
 		}
 		close(fbDone)
 	}()
@@ -388,8 +415,8 @@ func (s *Server) Close() error {
 		c.raw.Close()
 	}
 	s.mu.Unlock()
-	if s.Fallback != nil {
-		s.Fallback.Close()
+	if s.fallbackServer != nil {
+		s.fallbackServer.Close()
 	}
 	s.stop()
 	return nil
@@ -706,7 +733,7 @@ func (c *conn) handoff() {
 	if c.proxied != nil && c.tls == nil {
 		pc.remote = c.proxied.remote
 	}
-	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
+	if c.s.fallbackServer == nil || !c.s.fallback.give(pc) {
 		pc.Close()
 	}
 	c.nc = nil
@@ -743,7 +770,7 @@ func (c *conn) handoffTLS(tc *tls.Conn) {
 	c.s.mu.Lock()
 	c.s.handedTLS[tc] = c
 	c.s.mu.Unlock()
-	if c.s.Fallback == nil || !c.s.fallback.give(tc) {
+	if c.s.fallbackServer == nil || !c.s.fallback.give(tc) {
 		tc.Close()
 		c.s.mu.Lock()
 		delete(c.s.handedTLS, tc)

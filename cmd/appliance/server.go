@@ -194,20 +194,21 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // newAcceptServer returns the h1 server that accepts a listener's
 // connections and hands what it does not serve itself to fallback, which
 // has the same handler and limits; with proxy, connections from trusted
-// proxies may start with a PROXY protocol header.
+// proxies may start with a PROXY protocol header. It configures fallback
+// for that (h1.Server.ConfigureFallback): from here on, the h1 server
+// starts and stops it.
 func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
 	if len(sc.Trusted) > 0 {
 		trusted = sc.Trusted.Contains
 	}
-	return &h1.Server{
+	srv := &h1.Server{
 		Trusted:       trusted,
 		ProxyProtocol: proxy,
 		Refused: func(reason string, peer netip.Addr) {
 			s.notices.warn(noticeProxyHeader, "reason", reason, "peer", peer)
 		},
 		Handler:           fallback.Handler,
-		Fallback:          fallback,
 		TLSConfig:         tc,
 		HandOffAll:        !sc.Fast(),
 		ReadHeaderTimeout: fallback.ReadHeaderTimeout,
@@ -218,6 +219,8 @@ func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tl
 		Limits:            limits,
 		Reject:            reject,
 	}
+	srv.ConfigureFallback(fallback)
+	return srv
 }
 
 // openAuthorities returns the authorities cfg's sites need: the
