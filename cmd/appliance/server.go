@@ -447,59 +447,105 @@ func (s *server) observe(h http.Handler) http.Handler {
 }
 
 // run serves until ctx ends, reloading the sites on every value from hup
-// and reopening the access log on every value from usr1.
+// and reopening the access log on every value from usr1: start, the serve
+// loop, then shutdown. A listener that fails ends it with its error.
 func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
-	passed, err := activated()
+	held, err := s.start()
 	if err != nil {
 		return err
 	}
-	// Each listener is passed by systemd or bound here.
-	bind := func(name, addr string) (net.Listener, string, error) {
-		if ln := passed[name]; ln != nil {
-			delete(passed, name)
-			return ln, "socket activation", nil
-		}
-		if addr == "" {
-			return nil, "", nil
-		}
-		ln, err := net.Listen("tcp", addr)
-		return ln, "bound", err
-	}
-	ln, how, err := bind("http", s.cfg.Server.HTTP)
-	if err != nil {
+	defer held.release()
+	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go watchdog(wctx, s.log, s.probeTarget)
+	if err := s.serveLoop(ctx, hup, usr1, reload); err != nil {
 		return err
 	}
-	var tlsLn net.Listener
-	if s.httpsAccept != nil {
-		var howTLS string
-		if tlsLn, howTLS, err = bind("https", s.cfg.Server.HTTPS); err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return err
+	return s.shutdown()
+}
+
+// acquired is what start acquired: the listeners, which the accept
+// servers own once they serve them, the pid file and the admin listener;
+// and ACME, started then.
+type acquired struct {
+	s         *server
+	passed    map[string]net.Listener // the sockets systemd passed, not yet taken
+	plain     net.Listener            // the plain-HTTP listener (nil: none)
+	https     net.Listener            // the HTTPS listener (nil: none)
+	serving   bool                    // the accept servers were started on them
+	pidFile   string                  // written ("": none)
+	stopAdmin func()                  // stops the admin listener (nil: none)
+}
+
+// release lets go of what the server holds while it serves, beside its
+// listeners: the admin listener, the pid file and the ACME account (the
+// one the server holds now, which a reload may have opened).
+func (a *acquired) release() {
+	if a.stopAdmin != nil {
+		a.stopAdmin()
+	}
+	if a.pidFile != "" {
+		os.Remove(a.pidFile)
+	}
+	if a.s.acme != nil {
+		a.s.acme.Close()
+	}
+}
+
+// rollback undoes a start that failed: it closes the listeners, passed
+// or bound, and the accept servers, then releases the rest.
+func (a *acquired) rollback() {
+	for _, ln := range a.passed {
+		ln.Close()
+	}
+	if a.serving {
+		if a.s.httpsAccept != nil {
+			a.s.httpsAccept.Close()
 		}
-		_, port, _ := net.SplitHostPort(tlsLn.Addr().String())
-		s.httpsPort.Store(port)
-		if how == "" {
-			how = howTLS
+		a.s.plainAccept.Close()
+	}
+	// Also when serving: a Serve that had not yet begun leaves its
+	// listener open.
+	for _, ln := range []net.Listener{a.plain, a.https} {
+		if ln != nil {
+			ln.Close()
 		}
 	}
-	for name, l := range passed {
-		s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
-		l.Close()
+	a.release()
+}
+
+// start takes the listeners from systemd or binds them, serves them,
+// starts ACME, writes the pid file and starts the admin listener. On an
+// error it has released all it acquired; else the caller calls release
+// once the server is done.
+func (s *server) start() (_ *acquired, err error) {
+	a := &acquired{s: s}
+	defer func() {
+		if err != nil {
+			a.rollback()
+		}
+	}()
+	if a.passed, err = activated(); err != nil {
+		return nil, err
+	}
+	how, err := a.bind()
+	if err != nil {
+		return nil, err
 	}
 	attrs := []any{"sites", len(s.cfg.Sites), "listener", how}
-	if ln != nil {
-		attrs = append(attrs, "http", "http://"+ln.Addr().String())
+	if a.plain != nil {
+		attrs = append(attrs, "http", "http://"+a.plain.Addr().String())
 	}
-	if tlsLn != nil {
-		attrs = append(attrs, "https", "https://"+tlsLn.Addr().String())
+	if a.https != nil {
+		attrs = append(attrs, "https", "https://"+a.https.Addr().String())
 	}
 	s.errc = make(chan error, 2)
-	if ln != nil {
-		s.listen(ln)
+	a.serving = true
+	if a.plain != nil {
+		s.listen(a.plain)
 	}
-	if tlsLn != nil {
+	if tlsLn := a.https; tlsLn != nil {
 		go func() {
 			if err := s.httpsAccept.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
 				s.errc <- err
@@ -509,89 +555,135 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	if s.acme != nil {
 		s.acme.Start() // the listeners are up for the CA's challenges
 	}
-	defer func() {
-		if s.acme != nil {
-			s.acme.Close()
-		}
-	}()
 	if pf := s.cfg.Server.PIDFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			s.plainAccept.Close()
-			return fmt.Errorf("pid_file: %w", err)
+			return nil, fmt.Errorf("pid_file: %w", err)
 		}
-		defer os.Remove(pf)
+		a.pidFile = pf
 	}
-	if tlsLn != nil {
-		a := tlsLn.Addr()
-		s.tlsAddr.Store(&a)
+	if a.https != nil {
+		addr := a.https.Addr()
+		s.tlsAddr.Store(&addr)
 	}
 	s.log.Info("serving", attrs...)
 	s.logSites(s.cfg)
 	if s.cfg.Admin.Listen != "" {
-		stopAdmin, err := s.serveAdmin()
-		if err != nil {
-			s.plainAccept.Close()
-			return err
+		if a.stopAdmin, err = s.serveAdmin(); err != nil {
+			return nil, err
 		}
-		defer stopAdmin()
 	}
-	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
-	wctx, stopWatchdog := context.WithCancel(ctx)
-	defer stopWatchdog()
-	go watchdog(wctx, s.log, s.probeTarget)
+	return a, nil
+}
+
+// bind takes each listener from the sockets systemd passed, or else
+// binds it, and closes the passed sockets the configuration has no
+// listener for. how says where the listeners came from, for the log.
+func (a *acquired) bind() (how string, err error) {
+	s := a.s
+	bindOne := func(name, addr string) (net.Listener, string, error) {
+		if ln := a.passed[name]; ln != nil {
+			delete(a.passed, name)
+			return ln, "socket activation", nil
+		}
+		if addr == "" {
+			return nil, "", nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		return ln, "bound", err
+	}
+	if a.plain, how, err = bindOne("http", s.cfg.Server.HTTP); err != nil {
+		return "", err
+	}
+	if s.httpsAccept != nil {
+		var howTLS string
+		if a.https, howTLS, err = bindOne("https", s.cfg.Server.HTTPS); err != nil {
+			return "", err
+		}
+		_, port, _ := net.SplitHostPort(a.https.Addr().String())
+		s.httpsPort.Store(port)
+		if how == "" {
+			how = howTLS
+		}
+	}
+	for name, ln := range a.passed {
+		s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
+		ln.Close()
+	}
+	a.passed = nil
+	return how, nil
+}
+
+// serveLoop handles signals until ctx ends (nil) or a listener fails
+// (its error): a value from hup reloads the configuration, one from usr1
+// reopens the access log.
+func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
 	for {
 		select {
 		case err := <-s.errc:
 			return err
 		case <-usr1:
-			if s.access != nil {
-				if err := s.access.Reopen(); err != nil {
-					s.log.Error("reopening the access log", "err", err)
-				} else {
-					s.log.Info("access log reopened", "dropped_lines", s.access.Dropped())
-				}
-			}
+			s.reopenAccessLog()
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
 			notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 		case <-ctx.Done():
-			notify(s.log, daemon.SdNotifyStopping)
-			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
-			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
-			defer cancel()
-			var tlsErr error
-			tlsDone := make(chan struct{})
-			go func() {
-				if s.httpsAccept != nil {
-					tlsErr = s.httpsAccept.Shutdown(sctx)
-				}
-				close(tlsDone)
-			}()
-			err := s.plainAccept.Shutdown(sctx) // and the fallback server with it
-			<-tlsDone
-			if err == nil {
-				err = tlsErr
-			}
-			for _, c := range s.closers {
-				c.Close()
-			}
-			if s.access != nil {
-				s.access.Close()
-				if d := s.access.Dropped(); d > 0 {
-					s.log.Warn("access log lines dropped while the writer was behind", "dropped_lines", d)
-				}
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				s.log.Warn("grace period over; closing remaining connections")
-				if s.httpsAccept != nil {
-					s.httpsAccept.Close()
-				}
-				return s.plainAccept.Close()
-			}
-			return err
+			return nil
 		}
 	}
+}
+
+// reopenAccessLog reopens the access log, if there is one, for log
+// rotation.
+func (s *server) reopenAccessLog() {
+	if s.access == nil {
+		return
+	}
+	if err := s.access.Reopen(); err != nil {
+		s.log.Error("reopening the access log", "err", err)
+	} else {
+		s.log.Info("access log reopened", "dropped_lines", s.access.Dropped())
+	}
+}
+
+// shutdown stops both accept servers, and their fallbacks, letting the
+// requests under way finish within shutdown_timeout and then closing
+// what remains; then it closes the site roots and the access log.
+func (s *server) shutdown() error {
+	notify(s.log, daemon.SdNotifyStopping)
+	s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
+	defer cancel()
+	var tlsErr error
+	tlsDone := make(chan struct{})
+	go func() {
+		if s.httpsAccept != nil {
+			tlsErr = s.httpsAccept.Shutdown(sctx)
+		}
+		close(tlsDone)
+	}()
+	err := s.plainAccept.Shutdown(sctx) // and the fallback server with it
+	<-tlsDone
+	if err == nil {
+		err = tlsErr
+	}
+	for _, c := range s.closers {
+		c.Close()
+	}
+	if s.access != nil {
+		s.access.Close()
+		if d := s.access.Dropped(); d > 0 {
+			s.log.Warn("access log lines dropped while the writer was behind", "dropped_lines", d)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("grace period over; closing remaining connections")
+		if s.httpsAccept != nil {
+			s.httpsAccept.Close()
+		}
+		return s.plainAccept.Close()
+	}
+	return err
 }
 
 // listen makes ln the plain-HTTP listener.
