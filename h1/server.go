@@ -483,17 +483,11 @@ type conn struct {
 
 const readBufSize = 4096
 
+// serve serves the connection's requests on the fast path until it ends
+// or is handed off: a TLS handshake for HTTPS, then, per request, read
+// and parse the head (readHead) and run the handler (serveRequest).
 func (c *conn) serve() {
-	defer func() {
-		if err := recover(); err != nil {
-			c.s.logf("h1: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, debug.Stack())
-		}
-		if c.nc != nil { // nil after a hand-off
-			c.nc.Close()
-			c.s.untrack(c)
-			c.release()
-		}
-	}()
+	defer c.serveDone()
 	s := c.s
 	maxHead := s.MaxHeaderBytes
 	if maxHead <= 0 {
@@ -502,27 +496,8 @@ func (c *conn) serve() {
 	if c.deadline.Load() == 0 { // set already when a PROXY header was read: the head shares it
 		c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
 	}
-	if s.TLSConfig != nil {
-		bc := newBatchConn(c.under())
-		tc := tls.Server(bc, s.TLSConfig)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		quickAck(c.raw) // no 40 ms wait for clients that leave Nagle on
-		c.received.Store(true)
-		st := tc.ConnectionState()
-		c.nc, c.tls = tc, &st
-		if st.ServerName == "" {
-			c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
-		}
-		switch st.NegotiatedProtocol {
-		case "h2":
-			bc.batch()
-			c.handoffTLS(tc)
-			return
-		case "acme-tls/1":
-			return // a CA checked a TLS-ALPN-01 challenge; nothing follows
-		}
+	if s.TLSConfig != nil && !c.handshake() {
+		return
 	}
 	// Not for HTTP/2: its frames of many streams share one socket, and
 	// 100 KB responses over h2load lost up to 15% with the limit.
@@ -536,49 +511,9 @@ func (c *conn) serve() {
 		remote = c.nc.RemoteAddr().String()
 	}
 	for served := 0; ; served++ {
-		// Parse what is buffered; read more only when needed.
-		req := &c.req
-		st := req.parse(c.rbuf)
-		for st == needMore {
-			// Never block on the client with responses held back: a
-			// complete request followed by part of the next is answered
-			// now, and a client that pipelines small requests split
-			// mid-head cannot pile up their responses here.
-			if err := c.w.flush(); err != nil {
-				return
-			}
-			if len(c.rbuf) == 0 && served > 0 {
-				// Between requests of a keep-alive connection: idle, which
-				// Shutdown may close. A new connection is not: its first
-				// request is on its way, and it is served.
-				c.idle.Store(true)
-				if s.closing.Load() {
-					return
-				}
-				c.setDeadline(s.IdleTimeout)
-			}
-			if len(c.rbuf) >= maxHead {
-				st = fallback // net/http answers 431
-				break
-			}
-			if len(c.rbuf) == cap(c.rbuf) {
-				c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
-			}
-			// Never read past the limit: append may have grown the buffer
-			// beyond it, and a head that fits would then be accepted.
-			n, err := c.nc.Read(c.rbuf[len(c.rbuf):min(cap(c.rbuf), maxHead)])
-			if n > 0 && !c.received.Load() {
-				c.received.Store(true)
-			}
-			if n > 0 && c.idle.Load() {
-				c.idle.Store(false)
-				c.setDeadline(s.ReadHeaderTimeout)
-			}
-			c.rbuf = c.rbuf[:len(c.rbuf)+n]
-			if err != nil {
-				return
-			}
-			st = req.parse(c.rbuf)
+		st, ok := c.readHead(served, maxHead)
+		if !ok {
+			return
 		}
 		if st == fallback {
 			c.handoff()
@@ -588,49 +523,155 @@ func (c *conn) serve() {
 			c.reject()
 			return
 		}
-		if !req.parseURL(&c.url) {
+		if !c.req.parseURL(&c.url) {
 			c.handoff()
 			return
 		}
-		c.setDeadline(s.WriteTimeout)
-		hr := &c.hreq
-		*hr = http.Request{
-			Method:     req.method,
-			URL:        &c.url,
-			Proto:      "HTTP/1.1",
-			ProtoMajor: 1,
-			ProtoMinor: 1,
-			Header:     req.header,
-			Body:       http.NoBody,
-			Host:       req.host,
-			RemoteAddr: remote,
-			RequestURI: req.target,
-			Close:      req.close,
-			TLS:        c.tls,
-		}
-		if c.ctx != nil {
-			*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
-		}
-		c.w.reset(hr)
-		if s.closing.Load() {
-			c.w.closeAfter = true // shutting down: say so, then close
-		}
-		s.Handler.ServeHTTP(&c.w, hr)
-		if err := c.w.finish(); err != nil || c.w.closeAfter {
-			c.w.flush()
+		if !c.serveRequest(remote) {
 			return
 		}
-		// Pipelined responses share writes, up to writeBufSize: beyond
-		// that the connection reads no more requests until the client
-		// has taken these (the write blocks), so what one connection
-		// holds stays under writeBufSize plus one response.
-		if len(c.w.buf) >= writeBufSize {
-			if err := c.w.flush(); err != nil {
-				return
-			}
-		}
-		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
 	}
+}
+
+// serveDone ends serve: it logs a handler's panic and, unless the
+// connection was handed off, closes it and lets go of its count.
+func (c *conn) serveDone() {
+	if err := recover(); err != nil {
+		c.s.logf("h1: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, debug.Stack())
+	}
+	if c.nc != nil { // nil after a hand-off
+		c.nc.Close()
+		c.s.untrack(c)
+		c.release()
+	}
+}
+
+// handshake does the TLS handshake of an HTTPS connection and reports
+// whether its HTTP/1.1 requests follow, for the fast path: an h2
+// connection is handed off to the fallback server, and one that fails
+// its handshake or answered a TLS-ALPN-01 challenge is done.
+func (c *conn) handshake() bool {
+	bc := newBatchConn(c.under())
+	tc := tls.Server(bc, c.s.TLSConfig)
+	if err := tc.Handshake(); err != nil {
+		return false
+	}
+	quickAck(c.raw) // no 40 ms wait for clients that leave Nagle on
+	c.received.Store(true)
+	st := tc.ConnectionState()
+	c.nc, c.tls = tc, &st
+	if st.ServerName == "" {
+		c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
+	}
+	switch st.NegotiatedProtocol {
+	case "h2":
+		bc.batch()
+		c.handoffTLS(tc)
+		return false
+	case "acme-tls/1":
+		return false // a CA checked a TLS-ALPN-01 challenge; nothing follows
+	}
+	return true
+}
+
+// readHead parses the next request head in c.rbuf, reading more only
+// when needed, and returns what parse said of it; at maxHead bytes
+// without a complete head, fallback (net/http answers 431). served is
+// how many requests the connection has had. It is not ok when the
+// connection is done: a read or write failed, or the server is shutting
+// down and the connection is idle.
+func (c *conn) readHead(served, maxHead int) (st int, ok bool) {
+	s := c.s
+	req := &c.req
+	st = req.parse(c.rbuf)
+	for st == needMore {
+		// Never block on the client with responses held back: a
+		// complete request followed by part of the next is answered
+		// now, and a client that pipelines small requests split
+		// mid-head cannot pile up their responses here.
+		if err := c.w.flush(); err != nil {
+			return 0, false
+		}
+		if len(c.rbuf) == 0 && served > 0 {
+			// Between requests of a keep-alive connection: idle, which
+			// Shutdown may close. A new connection is not: its first
+			// request is on its way, and it is served.
+			c.idle.Store(true)
+			if s.closing.Load() {
+				return 0, false
+			}
+			c.setDeadline(s.IdleTimeout)
+		}
+		if len(c.rbuf) >= maxHead {
+			return fallback, true // net/http answers 431
+		}
+		if len(c.rbuf) == cap(c.rbuf) {
+			c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
+		}
+		// Never read past the limit: append may have grown the buffer
+		// beyond it, and a head that fits would then be accepted.
+		n, err := c.nc.Read(c.rbuf[len(c.rbuf):min(cap(c.rbuf), maxHead)])
+		if n > 0 && !c.received.Load() {
+			c.received.Store(true)
+		}
+		if n > 0 && c.idle.Load() {
+			c.idle.Store(false)
+			c.setDeadline(s.ReadHeaderTimeout)
+		}
+		c.rbuf = c.rbuf[:len(c.rbuf)+n]
+		if err != nil {
+			return 0, false
+		}
+		st = req.parse(c.rbuf)
+	}
+	return st, true
+}
+
+// serveRequest runs the handler on the request parsed into c.req and
+// c.url, with remote as its RemoteAddr, and reports whether the
+// connection goes on to the next request.
+func (c *conn) serveRequest(remote string) bool {
+	s := c.s
+	req := &c.req
+	c.setDeadline(s.WriteTimeout)
+	hr := &c.hreq
+	*hr = http.Request{
+		Method:     req.method,
+		URL:        &c.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     req.header,
+		Body:       http.NoBody,
+		Host:       req.host,
+		RemoteAddr: remote,
+		RequestURI: req.target,
+		Close:      req.close,
+		TLS:        c.tls,
+	}
+	if c.ctx != nil {
+		*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
+	}
+	c.w.reset(hr)
+	if s.closing.Load() {
+		c.w.closeAfter = true // shutting down: say so, then close
+	}
+	s.Handler.ServeHTTP(&c.w, hr)
+	if err := c.w.finish(); err != nil || c.w.closeAfter {
+		c.w.flush()
+		return false
+	}
+	// Pipelined responses share writes, up to writeBufSize: beyond
+	// that the connection reads no more requests until the client
+	// has taken these (the write blocks), so what one connection
+	// holds stays under writeBufSize plus one response.
+	if len(c.w.buf) >= writeBufSize {
+		if err := c.w.flush(); err != nil {
+			return false
+		}
+	}
+	c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
+	return true
 }
 
 // lingerTime is how long a connection closed on an error goes on
