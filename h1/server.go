@@ -32,8 +32,8 @@ type Server struct {
 	MaxHeaderBytes    int
 	ErrorLog          *log.Logger
 	// TLSConfig, when set, makes this an HTTPS listener: connections that
-	// negotiate h2 go to the fallback server (net/http's HTTP/2), HTTP/1.1 ones take
-	// the fast path with r.TLS set.
+	// negotiate h2 go to the fallback server (net/http's HTTP/2), HTTP/1.1
+	// ones take the fast path with r.TLS set.
 	TLSConfig *tls.Config
 	// HandOffAll sends every connection to the fallback server unread:
 	// the fast path is off, but connection limits and shutdown stay here.

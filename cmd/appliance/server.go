@@ -225,9 +225,9 @@ func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tl
 
 // openAuthorities returns the authorities cfg's sites need: the
 // server's own, with the local CA and the ACME account opened now if
-// some site needs one the server lacks. It changes nothing on s: the caller stores the
-// result, or gives up and calls release, which it must also do on an
-// error (the result then holds what was opened before it).
+// some site needs one the server lacks. It changes nothing on s: the
+// caller stores the result, or gives up and calls release, which it must
+// also do on an error (the result then holds what was opened before it).
 func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
 	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
