@@ -57,6 +57,8 @@ func (req *request) decline(b []byte) int {
 	return fallback
 }
 
+// parseFast is parse on the fast path: every head it does not take
+// returns fallback.
 func (req *request) parseFast(b []byte) int {
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
@@ -72,33 +74,44 @@ func (req *request) parseFast(b []byte) int {
 	// stays valid.
 	head := string(b[:end+2]) // through the last field line's CRLF
 	lineEnd := strings.Index(head, "\r\n")
-	line := head[:lineEnd]
 	header, values := req.header, req.values
 	*req = request{headBytes: end + 4}
+	if !req.parseRequestLine(head[:lineEnd]) {
+		return fallback
+	}
+	return req.parseFields(head[lineEnd+2:], header, values)
+}
 
+// parseRequestLine takes the method and target of a GET or HEAD request
+// line of HTTP/1.1 with an origin-form target of visible ASCII.
+func (req *request) parseRequestLine(line string) bool {
 	method, rest, ok := strings.Cut(line, " ")
 	switch {
 	case !ok:
-		return fallback
+		return false
 	case method == "GET":
 		req.method = http.MethodGet
 	case method == "HEAD":
 		req.method = http.MethodHead
 	default:
-		return fallback
+		return false
 	}
 	target, version, ok := strings.Cut(rest, " ")
 	if !ok || version != "HTTP/1.1" || target == "" || target[0] != '/' {
-		return fallback
+		return false
 	}
 	for i := 0; i < len(target); i++ {
 		if c := target[i]; c <= ' ' || c >= 0x7f || c == '#' {
-			return fallback
+			return false
 		}
 	}
 	req.target = target
+	return true
+}
 
-	fields := head[lineEnd+2:]
+// parseFields takes the field lines of a head, each ending in CRLF, into
+// header, reusing its map and the backing array values.
+func (req *request) parseFields(fields string, header http.Header, values []string) int {
 	n := strings.Count(fields, "\r\n")
 	if cap(values) < n {
 		values = make([]string, n) // one backing array for every field's value
@@ -115,46 +128,20 @@ func (req *request) parseFast(b []byte) int {
 		j := strings.Index(fields, "\r\n")
 		fl := fields[:j]
 		fields = fields[j+2:]
-		colon := strings.IndexByte(fl, ':')
-		if colon <= 0 {
-			return fallback // also obs-fold: a line starting with SP or HTAB
+		key, value, ok := splitField(fl)
+		if !ok {
+			return fallback
 		}
-		name := fl[:colon]
-		for k := 0; k < len(name); k++ {
-			if !isTokenChar(name[k]) {
-				return fallback
-			}
-		}
-		value := strings.Trim(fl[colon+1:], " \t")
-		for k := 0; k < len(value); k++ {
-			if c := value[k]; c < ' ' && c != '\t' || c == 0x7f {
-				return fallback
-			}
-		}
-		key := canonicalKey(name)
-		switch key {
-		case "Host":
+		if key == "Host" {
 			hosts++
 			if !validHost(value) {
 				return fallback
 			}
 			req.host = value
 			continue
-		case "Content-Length":
-			if value != "0" {
-				return fallback
-			}
-		case "Transfer-Encoding", "Expect", "Upgrade":
+		}
+		if !req.takeField(key, value) {
 			return fallback
-		case "Connection":
-			for tok := range strings.SplitSeq(value, ",") {
-				switch tok = strings.Trim(tok, " \t"); {
-				case strings.EqualFold(tok, "close"):
-					req.close = true
-				case strings.EqualFold(tok, "upgrade"):
-					return fallback
-				}
-			}
 		}
 		values[i] = value
 		if prev, dup := req.header[key]; dup {
@@ -167,6 +154,51 @@ func (req *request) parseFast(b []byte) int {
 		return fallback
 	}
 	return parsed
+}
+
+// splitField returns the canonical name and the value of a field line:
+// a token, a colon, then a value of visible characters, spaces and tabs.
+// It is not ok for any other line, obs-fold included.
+func splitField(fl string) (key, value string, ok bool) {
+	colon := strings.IndexByte(fl, ':')
+	if colon <= 0 {
+		return "", "", false // also obs-fold: a line starting with SP or HTAB
+	}
+	name := fl[:colon]
+	for k := 0; k < len(name); k++ {
+		if !isTokenChar(name[k]) {
+			return "", "", false
+		}
+	}
+	value = strings.Trim(fl[colon+1:], " \t")
+	for k := 0; k < len(value); k++ {
+		if c := value[k]; c < ' ' && c != '\t' || c == 0x7f {
+			return "", "", false
+		}
+	}
+	return canonicalKey(name), value, true
+}
+
+// takeField reports whether the fast path takes a field other than Host:
+// not one that frames a body (Content-Length other than 0,
+// Transfer-Encoding), nor Expect or Upgrade; Connection: close is noted.
+func (req *request) takeField(key, value string) bool {
+	switch key {
+	case "Content-Length":
+		return value == "0"
+	case "Transfer-Encoding", "Expect", "Upgrade":
+		return false
+	case "Connection":
+		for tok := range strings.SplitSeq(value, ",") {
+			switch tok = strings.Trim(tok, " \t"); {
+			case strings.EqualFold(tok, "close"):
+				req.close = true
+			case strings.EqualFold(tok, "upgrade"):
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var crlfcrlf = []byte("\r\n\r\n")

@@ -19,7 +19,8 @@ import (
 func startPipe(t *testing.T, h http.Handler, configure ...func(*Server)) (s *Server, dial func(wrap func(net.Conn) net.Conn) net.Conn) {
 	t.Helper()
 	ln := newChanListener()
-	s = &Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	s = &Server{Handler: h}
+	s.ConfigureFallback(&http.Server{Handler: h})
 	for _, f := range configure {
 		f(s)
 	}

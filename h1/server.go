@@ -26,20 +26,19 @@ import (
 // Server serves HTTP/1.1 connections.
 type Server struct {
 	Handler           http.Handler
-	Fallback          *http.Server // takes the connections the fast path declines
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	WriteTimeout      time.Duration
 	MaxHeaderBytes    int
 	ErrorLog          *log.Logger
 	// TLSConfig, when set, makes this an HTTPS listener: connections that
-	// negotiate h2 go to Fallback (net/http's HTTP/2), HTTP/1.1 ones take
-	// the fast path with r.TLS set.
+	// negotiate h2 go to the fallback server (net/http's HTTP/2), HTTP/1.1
+	// ones take the fast path with r.TLS set.
 	TLSConfig *tls.Config
-	// HandOffAll sends every connection to Fallback unread: the fast path
-	// is off, but connection limits and shutdown stay here. With
-	// TLSConfig, the TLS handshake is still done here (under the
-	// read-header deadline) and Fallback gets the *tls.Conn.
+	// HandOffAll sends every connection to the fallback server unread:
+	// the fast path is off, but connection limits and shutdown stay here.
+	// With TLSConfig, the TLS handshake is still done here (under the
+	// read-header deadline) and the fallback server gets the *tls.Conn.
 	HandOffAll bool
 	// MaxConns and MaxConnsPerIP close excess connections as soon as they
 	// are accepted (0: no limit), so a flood cannot exhaust memory.
@@ -72,6 +71,10 @@ type Server struct {
 	// header, with why and the peer.
 	Refused func(reason string, peer netip.Addr)
 
+	// fallbackServer takes the connections the fast path declines (nil:
+	// none, and they are closed); set by ConfigureFallback.
+	fallbackServer *http.Server
+
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
 	handedTLS map[*tls.Conn]*conn // HTTP/2 connections net/http serves
@@ -102,14 +105,38 @@ func (s *Server) init() {
 		s.done = make(chan struct{})
 		s.fallback = newChanListener()
 		s.updateDate(time.Now())
-		if s.Fallback != nil {
-			s.Fallback.ConnContext = chainConnContext(s.Fallback.ConnContext)
-			s.Fallback.Handler = closeAfterChunked(withTLS(s.Fallback.Handler))
-			s.Fallback.ConnState = s.chainConnState(s.Fallback.ConnState)
-			go s.Fallback.Serve(s.fallback)
+		if s.fallbackServer != nil {
+			go s.fallbackServer.Serve(s.fallback)
 		}
 		go s.reaper()
 	})
+}
+
+// ConfigureFallback makes fallback the net/http server that takes the
+// connections the fast path declines (and, with TLSConfig, those that
+// negotiate h2), as http2.ConfigureServer prepares a server for HTTP/2.
+// It wraps three of fallback's fields, so call it once, after setting
+// them and before Serve:
+//   - Handler: requests of handed-off HTTPS connections get r.TLS, and a
+//     request with a chunked body or of HTTP/1.0 closes its connection
+//     after the answer (RFC 9112 6.1);
+//   - ConnContext: carries the TLS state of handed-off connections to
+//     the handler;
+//   - ConnState: a handed-off HTTPS connection leaves this server's
+//     count when net/http closes it.
+//
+// Serve then serves fallback on the handed-off connections, and Shutdown
+// and Close stop it with this server: the caller does neither itself.
+// Without a fallback server, the connections the fast path declines are
+// closed.
+func (s *Server) ConfigureFallback(fallback *http.Server) {
+	if s.fallbackServer != nil {
+		panic("h1: ConfigureFallback called twice")
+	}
+	fallback.ConnContext = chainConnContext(fallback.ConnContext)
+	fallback.Handler = closeAfterChunked(withTLS(fallback.Handler))
+	fallback.ConnState = s.chainConnState(fallback.ConnState)
+	s.fallbackServer = fallback
 }
 
 // Serve accepts connections on ln until Shutdown or Close.
@@ -344,8 +371,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var fbErr error
 	fbDone := make(chan struct{})
 	go func() {
-		if s.Fallback != nil {
-			fbErr = s.Fallback.Shutdown(ctx)
+		if s.fallbackServer != nil {
+			fbErr = s.fallbackServer.Shutdown(ctx)
 		}
 		close(fbDone)
 	}()
@@ -388,8 +415,8 @@ func (s *Server) Close() error {
 		c.raw.Close()
 	}
 	s.mu.Unlock()
-	if s.Fallback != nil {
-		s.Fallback.Close()
+	if s.fallbackServer != nil {
+		s.fallbackServer.Close()
 	}
 	s.stop()
 	return nil
@@ -456,17 +483,11 @@ type conn struct {
 
 const readBufSize = 4096
 
+// serve serves the connection's requests on the fast path until it ends
+// or is handed off: a TLS handshake for HTTPS, then, per request, read
+// and parse the head (readHead) and run the handler (serveRequest).
 func (c *conn) serve() {
-	defer func() {
-		if err := recover(); err != nil {
-			c.s.logf("h1: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, debug.Stack())
-		}
-		if c.nc != nil { // nil after a hand-off
-			c.nc.Close()
-			c.s.untrack(c)
-			c.release()
-		}
-	}()
+	defer c.serveDone()
 	s := c.s
 	maxHead := s.MaxHeaderBytes
 	if maxHead <= 0 {
@@ -475,27 +496,8 @@ func (c *conn) serve() {
 	if c.deadline.Load() == 0 { // set already when a PROXY header was read: the head shares it
 		c.setDeadline(s.ReadHeaderTimeout) // a new connection owes its first request
 	}
-	if s.TLSConfig != nil {
-		bc := newBatchConn(c.under())
-		tc := tls.Server(bc, s.TLSConfig)
-		if err := tc.Handshake(); err != nil {
-			return
-		}
-		quickAck(c.raw) // no 40 ms wait for clients that leave Nagle on
-		c.received.Store(true)
-		st := tc.ConnectionState()
-		c.nc, c.tls = tc, &st
-		if st.ServerName == "" {
-			c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
-		}
-		switch st.NegotiatedProtocol {
-		case "h2":
-			bc.batch()
-			c.handoffTLS(tc)
-			return
-		case "acme-tls/1":
-			return // a CA checked a TLS-ALPN-01 challenge; nothing follows
-		}
+	if s.TLSConfig != nil && !c.handshake() {
+		return
 	}
 	// Not for HTTP/2: its frames of many streams share one socket, and
 	// 100 KB responses over h2load lost up to 15% with the limit.
@@ -509,49 +511,9 @@ func (c *conn) serve() {
 		remote = c.nc.RemoteAddr().String()
 	}
 	for served := 0; ; served++ {
-		// Parse what is buffered; read more only when needed.
-		req := &c.req
-		st := req.parse(c.rbuf)
-		for st == needMore {
-			// Never block on the client with responses held back: a
-			// complete request followed by part of the next is answered
-			// now, and a client that pipelines small requests split
-			// mid-head cannot pile up their responses here.
-			if err := c.w.flush(); err != nil {
-				return
-			}
-			if len(c.rbuf) == 0 && served > 0 {
-				// Between requests of a keep-alive connection: idle, which
-				// Shutdown may close. A new connection is not: its first
-				// request is on its way, and it is served.
-				c.idle.Store(true)
-				if s.closing.Load() {
-					return
-				}
-				c.setDeadline(s.IdleTimeout)
-			}
-			if len(c.rbuf) >= maxHead {
-				st = fallback // net/http answers 431
-				break
-			}
-			if len(c.rbuf) == cap(c.rbuf) {
-				c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
-			}
-			// Never read past the limit: append may have grown the buffer
-			// beyond it, and a head that fits would then be accepted.
-			n, err := c.nc.Read(c.rbuf[len(c.rbuf):min(cap(c.rbuf), maxHead)])
-			if n > 0 && !c.received.Load() {
-				c.received.Store(true)
-			}
-			if n > 0 && c.idle.Load() {
-				c.idle.Store(false)
-				c.setDeadline(s.ReadHeaderTimeout)
-			}
-			c.rbuf = c.rbuf[:len(c.rbuf)+n]
-			if err != nil {
-				return
-			}
-			st = req.parse(c.rbuf)
+		st, ok := c.readHead(served, maxHead)
+		if !ok {
+			return
 		}
 		if st == fallback {
 			c.handoff()
@@ -561,49 +523,155 @@ func (c *conn) serve() {
 			c.reject()
 			return
 		}
-		if !req.parseURL(&c.url) {
+		if !c.req.parseURL(&c.url) {
 			c.handoff()
 			return
 		}
-		c.setDeadline(s.WriteTimeout)
-		hr := &c.hreq
-		*hr = http.Request{
-			Method:     req.method,
-			URL:        &c.url,
-			Proto:      "HTTP/1.1",
-			ProtoMajor: 1,
-			ProtoMinor: 1,
-			Header:     req.header,
-			Body:       http.NoBody,
-			Host:       req.host,
-			RemoteAddr: remote,
-			RequestURI: req.target,
-			Close:      req.close,
-			TLS:        c.tls,
-		}
-		if c.ctx != nil {
-			*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
-		}
-		c.w.reset(hr)
-		if s.closing.Load() {
-			c.w.closeAfter = true // shutting down: say so, then close
-		}
-		s.Handler.ServeHTTP(&c.w, hr)
-		if err := c.w.finish(); err != nil || c.w.closeAfter {
-			c.w.flush()
+		if !c.serveRequest(remote) {
 			return
 		}
-		// Pipelined responses share writes, up to writeBufSize: beyond
-		// that the connection reads no more requests until the client
-		// has taken these (the write blocks), so what one connection
-		// holds stays under writeBufSize plus one response.
-		if len(c.w.buf) >= writeBufSize {
-			if err := c.w.flush(); err != nil {
-				return
-			}
-		}
-		c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
 	}
+}
+
+// serveDone ends serve: it logs a handler's panic and, unless the
+// connection was handed off, closes it and lets go of its count.
+func (c *conn) serveDone() {
+	if err := recover(); err != nil {
+		c.s.logf("h1: panic serving %v: %v\n%s", c.nc.RemoteAddr(), err, debug.Stack())
+	}
+	if c.nc != nil { // nil after a hand-off
+		c.nc.Close()
+		c.s.untrack(c)
+		c.release()
+	}
+}
+
+// handshake does the TLS handshake of an HTTPS connection and reports
+// whether its HTTP/1.1 requests follow, for the fast path: an h2
+// connection is handed off to the fallback server, and one that fails
+// its handshake or answered a TLS-ALPN-01 challenge is done.
+func (c *conn) handshake() bool {
+	bc := newBatchConn(c.under())
+	tc := tls.Server(bc, c.s.TLSConfig)
+	if err := tc.Handshake(); err != nil {
+		return false
+	}
+	quickAck(c.raw) // no 40 ms wait for clients that leave Nagle on
+	c.received.Store(true)
+	st := tc.ConnectionState()
+	c.nc, c.tls = tc, &st
+	if st.ServerName == "" {
+		c.ctx = context.WithValue(context.Background(), http.LocalAddrContextKey, c.raw.LocalAddr())
+	}
+	switch st.NegotiatedProtocol {
+	case "h2":
+		bc.batch()
+		c.handoffTLS(tc)
+		return false
+	case "acme-tls/1":
+		return false // a CA checked a TLS-ALPN-01 challenge; nothing follows
+	}
+	return true
+}
+
+// readHead parses the next request head in c.rbuf, reading more only
+// when needed, and returns what parse said of it; at maxHead bytes
+// without a complete head, fallback (net/http answers 431). served is
+// how many requests the connection has had. It is not ok when the
+// connection is done: a read or write failed, or the server is shutting
+// down and the connection is idle.
+func (c *conn) readHead(served, maxHead int) (st int, ok bool) {
+	s := c.s
+	req := &c.req
+	st = req.parse(c.rbuf)
+	for st == needMore {
+		// Never block on the client with responses held back: a
+		// complete request followed by part of the next is answered
+		// now, and a client that pipelines small requests split
+		// mid-head cannot pile up their responses here.
+		if err := c.w.flush(); err != nil {
+			return 0, false
+		}
+		if len(c.rbuf) == 0 && served > 0 {
+			// Between requests of a keep-alive connection: idle, which
+			// Shutdown may close. A new connection is not: its first
+			// request is on its way, and it is served.
+			c.idle.Store(true)
+			if s.closing.Load() {
+				return 0, false
+			}
+			c.setDeadline(s.IdleTimeout)
+		}
+		if len(c.rbuf) >= maxHead {
+			return fallback, true // net/http answers 431
+		}
+		if len(c.rbuf) == cap(c.rbuf) {
+			c.rbuf = append(c.rbuf[:cap(c.rbuf)], make([]byte, cap(c.rbuf))...)[:len(c.rbuf)]
+		}
+		// Never read past the limit: append may have grown the buffer
+		// beyond it, and a head that fits would then be accepted.
+		n, err := c.nc.Read(c.rbuf[len(c.rbuf):min(cap(c.rbuf), maxHead)])
+		if n > 0 && !c.received.Load() {
+			c.received.Store(true)
+		}
+		if n > 0 && c.idle.Load() {
+			c.idle.Store(false)
+			c.setDeadline(s.ReadHeaderTimeout)
+		}
+		c.rbuf = c.rbuf[:len(c.rbuf)+n]
+		if err != nil {
+			return 0, false
+		}
+		st = req.parse(c.rbuf)
+	}
+	return st, true
+}
+
+// serveRequest runs the handler on the request parsed into c.req and
+// c.url, with remote as its RemoteAddr, and reports whether the
+// connection goes on to the next request.
+func (c *conn) serveRequest(remote string) bool {
+	s := c.s
+	req := &c.req
+	c.setDeadline(s.WriteTimeout)
+	hr := &c.hreq
+	*hr = http.Request{
+		Method:     req.method,
+		URL:        &c.url,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     req.header,
+		Body:       http.NoBody,
+		Host:       req.host,
+		RemoteAddr: remote,
+		RequestURI: req.target,
+		Close:      req.close,
+		TLS:        c.tls,
+	}
+	if c.ctx != nil {
+		*hr = *hr.WithContext(c.ctx) // the copy stays on the stack
+	}
+	c.w.reset(hr)
+	if s.closing.Load() {
+		c.w.closeAfter = true // shutting down: say so, then close
+	}
+	s.Handler.ServeHTTP(&c.w, hr)
+	if err := c.w.finish(); err != nil || c.w.closeAfter {
+		c.w.flush()
+		return false
+	}
+	// Pipelined responses share writes, up to writeBufSize: beyond
+	// that the connection reads no more requests until the client
+	// has taken these (the write blocks), so what one connection
+	// holds stays under writeBufSize plus one response.
+	if len(c.w.buf) >= writeBufSize {
+		if err := c.w.flush(); err != nil {
+			return false
+		}
+	}
+	c.rbuf = c.rbuf[:copy(c.rbuf, c.rbuf[req.headBytes:])]
+	return true
 }
 
 // lingerTime is how long a connection closed on an error goes on
@@ -706,7 +774,7 @@ func (c *conn) handoff() {
 	if c.proxied != nil && c.tls == nil {
 		pc.remote = c.proxied.remote
 	}
-	if c.s.Fallback == nil || !c.s.fallback.give(pc) {
+	if c.s.fallbackServer == nil || !c.s.fallback.give(pc) {
 		pc.Close()
 	}
 	c.nc = nil
@@ -743,7 +811,7 @@ func (c *conn) handoffTLS(tc *tls.Conn) {
 	c.s.mu.Lock()
 	c.s.handedTLS[tc] = c
 	c.s.mu.Unlock()
-	if c.s.Fallback == nil || !c.s.fallback.give(tc) {
+	if c.s.fallbackServer == nil || !c.s.fallback.give(tc) {
 		tc.Close()
 		c.s.mu.Lock()
 		delete(c.s.handedTLS, tc)

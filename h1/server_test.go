@@ -29,7 +29,8 @@ func start(t *testing.T, h http.Handler, configure ...func(*Server)) (*Server, s
 			h.ServeHTTP(w, r)
 		})
 	}
-	s := &Server{Handler: via("fast"), Fallback: &http.Server{Handler: via("net/http")}}
+	s := &Server{Handler: via("fast")}
+	s.ConfigureFallback(&http.Server{Handler: via("net/http")})
 	for _, f := range configure {
 		f(s)
 	}
@@ -206,7 +207,7 @@ func TestHeaderInjection(t *testing.T) {
 }
 
 func TestLargeHeaderFallsBackTo431(t *testing.T) {
-	_, addr := start(t, hello, func(s *Server) { s.MaxHeaderBytes = 1024; s.Fallback.MaxHeaderBytes = 1024 })
+	_, addr := start(t, hello, func(s *Server) { s.MaxHeaderBytes = 1024; s.fallbackServer.MaxHeaderBytes = 1024 })
 	res := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("x", 8000)+"\r\n\r\n", "GET")[0]
 	if res.StatusCode != 431 {
 		t.Fatalf("%d", res.StatusCode)
@@ -216,7 +217,7 @@ func TestLargeHeaderFallsBackTo431(t *testing.T) {
 // TestHeadLimitHolds: a head a little over the limit, in many small
 // fields, is refused even though the read buffer grows in size classes.
 func TestHeadLimitHolds(t *testing.T) {
-	_, addr := start(t, hello, func(s *Server) { s.MaxHeaderBytes = 32 << 10; s.Fallback.MaxHeaderBytes = 32 << 10 })
+	_, addr := start(t, hello, func(s *Server) { s.MaxHeaderBytes = 32 << 10; s.fallbackServer.MaxHeaderBytes = 32 << 10 })
 	res := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n"+strings.Repeat("X-A: b\r\n", 5000)+"\r\n", "GET")[0]
 	if res.StatusCode != 431 || res.Header.Get("X-Via") == "fast" {
 		t.Fatalf("%d via %q", res.StatusCode, res.Header.Get("X-Via"))
@@ -324,4 +325,21 @@ func BenchmarkParse(b *testing.B) {
 	for range b.N {
 		parse(req)
 	}
+}
+
+// TestConfigureFallbackOnce: a second ConfigureFallback would chain the
+// fallback's hooks twice; it panics instead.
+func TestConfigureFallbackOnce(t *testing.T) {
+	s := &Server{}
+	fb := &http.Server{}
+	s.ConfigureFallback(fb)
+	if fb.Handler == nil || fb.ConnContext == nil || fb.ConnState == nil {
+		t.Fatal("ConfigureFallback left a hook of the fallback unset")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a second ConfigureFallback did not panic")
+		}
+	}()
+	s.ConfigureFallback(&http.Server{})
 }

@@ -26,6 +26,8 @@ type Registry struct {
 	gauges []gauge
 }
 
+// gauge is a metric the rest of the server provides: a gauge or a
+// counter (kind, as the text format's TYPE line names it).
 type gauge struct {
 	name, help, kind string
 	value            func() float64
@@ -63,19 +65,27 @@ func (r *Registry) Site(name string) *Site {
 	return s
 }
 
-// Gauge reports value under name at every scrape; kind is "gauge" or
-// "counter".
-func (r *Registry) Gauge(name, help, kind string, value func() float64) {
-	r.mu.Lock()
-	r.gauges = append(r.gauges, gauge{name: name, help: help, kind: kind, value: value})
-	r.mu.Unlock()
+// Gauge reports value under name at every scrape, as a gauge: a value
+// that goes up and down.
+func (r *Registry) Gauge(name, help string, value func() float64) {
+	r.add(gauge{name: name, help: help, kind: "gauge", value: value})
 }
 
-// Labelled reports the samples under name at every scrape; kind is
-// "gauge" or "counter".
-func (r *Registry) Labelled(name, help, kind string, samples func() []Sample) {
+// Counter reports value under name at every scrape, as a counter: a
+// total that only grows (until the process restarts).
+func (r *Registry) Counter(name, help string, value func() float64) {
+	r.add(gauge{name: name, help: help, kind: "counter", value: value})
+}
+
+// LabelledGauge reports the samples under name at every scrape, as a
+// gauge with labels.
+func (r *Registry) LabelledGauge(name, help string, samples func() []Sample) {
+	r.add(gauge{name: name, help: help, kind: "gauge", samples: samples})
+}
+
+func (r *Registry) add(g gauge) {
 	r.mu.Lock()
-	r.gauges = append(r.gauges, gauge{name: name, help: help, kind: kind, samples: samples})
+	r.gauges = append(r.gauges, g)
 	r.mu.Unlock()
 }
 

@@ -18,8 +18,9 @@ func TestExposition(t *testing.T) {
 	s.Observe(200, 50, 2*time.Millisecond)
 	s.Observe(404, 10, 20*time.Second)
 	r.Site("example.test").Observe(304, 0, time.Millisecond) // same counters after a reload
-	r.Gauge("appliance_cache_bytes", "Bytes.", "gauge", func() float64 { return 42 })
-	r.Labelled("appliance_certificate_expiry_timestamp_seconds", "Expiry.", "gauge", func() []Sample {
+	r.Gauge("appliance_cache_bytes", "Bytes.", func() float64 { return 42 })
+	r.Counter("appliance_cache_hits_total", "Hits.", func() float64 { return 7 })
+	r.LabelledGauge("appliance_certificate_expiry_timestamp_seconds", "Expiry.", func() []Sample {
 		return []Sample{{Labels: []string{"name", "a.test", "source", "acme"}, Value: 1800000000}, {Labels: []string{"name", `q"`}, Value: 0}}
 	})
 	var b strings.Builder
@@ -40,6 +41,7 @@ func TestExposition(t *testing.T) {
 		`appliance_request_duration_seconds_bucket{site="example.test",le="+Inf"} 4`,
 		`appliance_request_duration_seconds_count{site="example.test"} 4`,
 		"# TYPE appliance_cache_bytes gauge\nappliance_cache_bytes 42\n",
+		"# TYPE appliance_cache_hits_total counter\nappliance_cache_hits_total 7\n",
 		"# TYPE appliance_certificate_expiry_timestamp_seconds gauge\n" +
 			"appliance_certificate_expiry_timestamp_seconds{name=\"a.test\",source=\"acme\"} 1800000000\n" +
 			"appliance_certificate_expiry_timestamp_seconds{name=\"q\\\"\"} 0\n",
@@ -69,7 +71,7 @@ func TestLabelValuesAreExposition(t *testing.T) {
 	for _, v := range values {
 		r.Site(v).Observe(200, 1, time.Millisecond)
 	}
-	r.Labelled("appliance_certificate_expiry_timestamp_seconds", "Expiry, with a \\ and a\nnewline.", "gauge", func() []Sample {
+	r.LabelledGauge("appliance_certificate_expiry_timestamp_seconds", "Expiry, with a \\ and a\nnewline.", func() []Sample {
 		var s []Sample
 		for i, v := range values {
 			s = append(s, Sample{Labels: []string{"name", v, "source", "acme"}, Value: float64(i)})

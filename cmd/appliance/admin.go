@@ -28,20 +28,18 @@ func (s *server) serveAdmin() (func(), error) {
 		return nil, err
 	}
 	reg := s.metrics
-	gauge := func(name, help string, v func() float64) { reg.Gauge(name, help, "gauge", v) }
-	counter := func(name, help string, v func() float64) { reg.Gauge(name, help, "counter", v) }
-	gauge("appliance_connections_open", "Client connections open.", func() float64 { return float64(s.fast.Open()) })
-	counter("appliance_connections_rejected_total", "Connections closed at once by max_connections limits.", func() float64 { return float64(s.fast.Rejected()) })
-	gauge("appliance_cache_entries", "Entries in the file cache.", func() float64 { n, _ := s.cache.Stats(); return float64(n) })
-	gauge("appliance_cache_bytes", "Bytes the file cache accounts for.", func() float64 { _, b := s.cache.Stats(); return float64(b) })
-	counter("appliance_cache_hits_total", "Requests answered from a fresh cache entry.", func() float64 { h, _ := s.cache.Counters(); return float64(h) })
-	counter("appliance_cache_rebuilds_total", "Cache entries built or rebuilt from the file system.", func() float64 { _, r := s.cache.Counters(); return float64(r) })
-	gauge("appliance_compress_stream_bytes", "Memory reserved by live per-request compression encoders, of a 40 MiB budget.", func() float64 { _, held, _ := compress.StreamStats(); return float64(held) })
-	counter("appliance_compress_stream_refused_total", "Per-request encoders refused for want of room in the budget: a cheaper coding or identity went out instead.", func() float64 { _, _, n := compress.StreamStats(); return float64(n) })
+	reg.Gauge("appliance_connections_open", "Client connections open.", func() float64 { return float64(s.plainAccept.Open()) })
+	reg.Counter("appliance_connections_rejected_total", "Connections closed at once by max_connections limits.", func() float64 { return float64(s.plainAccept.Rejected()) })
+	reg.Gauge("appliance_cache_entries", "Entries in the file cache.", func() float64 { n, _ := s.cache.Stats(); return float64(n) })
+	reg.Gauge("appliance_cache_bytes", "Bytes the file cache accounts for.", func() float64 { _, b := s.cache.Stats(); return float64(b) })
+	reg.Counter("appliance_cache_hits_total", "Requests answered from a fresh cache entry.", func() float64 { h, _ := s.cache.Counters(); return float64(h) })
+	reg.Counter("appliance_cache_rebuilds_total", "Cache entries built or rebuilt from the file system.", func() float64 { _, r := s.cache.Counters(); return float64(r) })
+	reg.Gauge("appliance_compress_stream_bytes", "Memory reserved by live per-request compression encoders, of a 40 MiB budget.", func() float64 { _, held, _ := compress.StreamStats(); return float64(held) })
+	reg.Counter("appliance_compress_stream_refused_total", "Per-request encoders refused for want of room in the budget: a cheaper coding or identity went out instead.", func() float64 { _, _, n := compress.StreamStats(); return float64(n) })
 	if s.access != nil {
-		counter("appliance_access_log_dropped_total", "Access log lines dropped while the writer was behind.", func() float64 { return float64(s.access.Dropped()) })
+		reg.Counter("appliance_access_log_dropped_total", "Access log lines dropped while the writer was behind.", func() float64 { return float64(s.access.Dropped()) })
 	}
-	reg.Labelled("appliance_certificate_expiry_timestamp_seconds", "When each HTTPS name's certificate expires, in Unix seconds; 0 while an ACME name has none.", "gauge", s.certSamples)
+	reg.LabelledGauge("appliance_certificate_expiry_timestamp_seconds", "When each HTTPS name's certificate expires, in Unix seconds; 0 while an ACME name has none.", s.certSamples)
 	if s.acme != nil {
 		account := func(f func(*certs.ACME) int64) func() float64 {
 			return func() float64 {
@@ -51,11 +49,11 @@ func (s *server) serveAdmin() (func(), error) {
 				return 0
 			}
 		}
-		counter("appliance_acme_errors_total", "Failed attempts to obtain a certificate from the ACME CA.", account((*certs.ACME).Errors))
-		counter("appliance_acme_certificates_stored_total", "Certificates obtained from the ACME CA, first ones and renewals.", account((*certs.ACME).Obtained))
+		reg.Counter("appliance_acme_errors_total", "Failed attempts to obtain a certificate from the ACME CA.", account((*certs.ACME).Errors))
+		reg.Counter("appliance_acme_certificates_stored_total", "Certificates obtained from the ACME CA, first ones and renewals.", account((*certs.ACME).Obtained))
 	}
-	gauge("appliance_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
-	gauge("appliance_heap_bytes", "Heap bytes in use.", func() float64 {
+	reg.Gauge("appliance_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
+	reg.Gauge("appliance_heap_bytes", "Heap bytes in use.", func() float64 {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		return float64(m.HeapInuse)

@@ -37,7 +37,7 @@ func BenchmarkObservedRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.access.Close() })
-	h := s.http.Handler
+	h := s.plainFallback.Handler
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Host = "a.test"
 	w := nullWriter{h: http.Header{}}

@@ -16,7 +16,7 @@ func TestDemoConditional(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.http.Handler)
+	ts := httptest.NewServer(srv.plainFallback.Handler)
 	defer ts.Close()
 	res, err := http.Get(ts.URL + "/style.css")
 	if err != nil {

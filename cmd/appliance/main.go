@@ -31,7 +31,43 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// run runs the command line args and returns the exit status: 0, 1 when
+// the command failed, 2 for a usage error.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	inv, code := parseArgs(args, stdout, stderr)
+	if inv == nil {
+		return code
+	}
+	if code, done := inv.runInfo(stdin, stdout, stderr); done {
+		return code
+	}
+	load := inv.loader()
+	cfg, err := load()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if code, done := inv.runWithConfig(cfg, stdout, stderr); done {
+		return code
+	}
+	return serveConfig(cfg, load, stderr)
+}
+
+// invocation is a parsed command line: the command, its flags' values
+// and its positional arguments.
+type invocation struct {
+	name   string
+	cmd    *command
+	vals   map[string]*string // the flags' values by name
+	pos    []string           // the positional arguments
+	path   string             // -config
+	listen string             // -listen
+}
+
+// parseArgs parses and checks the command line. On a usage error, or a
+// request for help, it has said so and returns a nil invocation and the
+// exit status.
+func parseArgs(args []string, stdout, stderr io.Writer) (*invocation, int) {
 	name := "serve"
 	if len(args) > 0 {
 		switch a := args[0]; {
@@ -43,115 +79,146 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd := findCommand(name)
 	if cmd == nil {
-		return usageError(stderr, "unknown command %q", name)
+		return nil, usageError(stderr, "unknown command %q", name)
 	}
-	vals := map[string]*string{}
-	fl := cmd.flags(vals)
+	inv := &invocation{name: name, cmd: cmd, vals: map[string]*string{}}
+	fl := cmd.flags(inv.vals)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {}
 	// Flags may come before or after the folder: serve ./site -listen :8000.
-	var pos []string
 	for {
 		if err := fl.Parse(args); errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage()) // asked for: not an error
-			return 0
+			return nil, 0
 		} else if err != nil {
 			fmt.Fprintf(stderr, "\n%s", usage()) // the flag package said what
-			return 2
+			return nil, 2
 		}
 		if fl.NArg() == 0 {
 			break
 		}
-		pos, args = append(pos, fl.Arg(0)), fl.Args()[1:]
+		inv.pos, args = append(inv.pos, fl.Arg(0)), fl.Args()[1:]
 	}
-	path, listen := "", ""
-	if vals["config"] != nil {
-		path = *vals["config"]
+	if inv.vals["config"] != nil {
+		inv.path = *inv.vals["config"]
 	}
-	if vals["listen"] != nil {
-		listen = *vals["listen"]
+	if inv.vals["listen"] != nil {
+		inv.listen = *inv.vals["listen"]
 	}
+	if code, ok := inv.check(stderr); !ok {
+		return nil, code
+	}
+	return inv, 0
+}
+
+// check refuses the arguments the command does not take together.
+func (inv *invocation) check(stderr io.Writer) (int, bool) {
+	name, pos, path := inv.name, inv.pos, inv.path
 	switch {
 	case name == "help" || name == "man" || name == "version" || name == "hash-password":
 		if len(pos) > 0 && name != "help" {
-			return usageError(stderr, "%s: unexpected argument %q", name, pos[0])
+			return usageError(stderr, "%s: unexpected argument %q", name, pos[0]), false
 		}
 	case name == "serve" && len(pos) > 1, name != "serve" && len(pos) > 0:
-		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1])
+		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1]), false
 	case name == "serve" && len(pos) == 1 && path != "":
-		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)")
-	case name == "serve" && listen != "" && path != "":
-		return usageError(stderr, "serve: -listen is for a folder or the demo site; with -config, set server.http in %s", path)
-	case cmd.needsCfg && path == "":
+		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)"), false
+	case name == "serve" && inv.listen != "" && path != "":
+		return usageError(stderr, "serve: -listen is for a folder or the demo site; with -config, set server.http in %s", path), false
+	case inv.cmd.needsCfg && path == "":
 		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", name)
-		return 2
+		return 2, false
 	}
-	switch name {
+	return 0, true
+}
+
+// runInfo runs the commands that need no configuration; done is false
+// for the others.
+func (inv *invocation) runInfo(stdin io.Reader, stdout, stderr io.Writer) (code int, done bool) {
+	switch inv.name {
 	case "version":
 		fmt.Fprintln(stdout, versionString())
-		return 0
+		return 0, true
 	case "help":
 		fmt.Fprint(stdout, usage())
-		return 0
+		return 0, true
 	case "man":
 		fmt.Fprint(stdout, manPage())
-		return 0
+		return 0, true
 	case "hash-password":
-		return hashPassword(stdin, stdout, stderr)
+		return hashPassword(stdin, stdout, stderr), true
 	}
-	dir := ""
-	if len(pos) == 1 {
-		dir = pos[0]
+	return 0, false
+}
+
+// loader returns the function that loads the configuration: the file
+// -config names, or else the one the command line makes (a folder or the
+// demo site, and -listen).
+func (inv *invocation) loader() func() (*config.Config, error) {
+	path, listen, dir := inv.path, inv.listen, ""
+	if len(inv.pos) == 1 {
+		dir = inv.pos[0]
 	}
-	load := func() (*config.Config, error) {
+	return func() (*config.Config, error) {
 		if path == "" {
 			return config.Command(dir, listen)
 		}
 		return loadConfig(path)
 	}
-	cfg, err := load()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	switch name {
+}
+
+// runWithConfig runs the commands that use the configuration and exit;
+// done is false for serve.
+func (inv *invocation) runWithConfig(cfg *config.Config, stdout, stderr io.Writer) (code int, done bool) {
+	switch inv.name {
 	case "check":
 		if err := cfg.CheckStateDir(); err != nil {
 			fmt.Fprintln(stderr, err)
-			return 1
+			return 1, true
 		}
-		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", path, len(cfg.Sites))
-		return 0
+		fmt.Fprintf(stdout, "%s: ok (%d sites)\n", inv.path, len(cfg.Sites))
+		return 0, true
 	case "reload":
 		pid := 0
-		if v := vals["pid"]; v != nil && *v != "" {
+		if v := inv.vals["pid"]; v != nil && *v != "" {
 			n, err := strconv.Atoi(*v)
 			if err != nil {
-				return usageError(stderr, "reload: -pid %q is not a process ID", *v)
+				return usageError(stderr, "reload: -pid %q is not a process ID", *v), true
 			}
 			pid = n
 		}
-		return signalServer(cfg, pid, stdout, stderr)
+		return signalServer(cfg, pid, stdout, stderr), true
 	case "health":
-		listen, secure := cfg.Server.HTTP, false
-		if listen == "" {
-			listen, secure = cfg.Server.HTTPS, true
-		}
-		addr, err := net.ResolveTCPAddr("tcp", listen)
-		if err != nil {
-			fmt.Fprintln(stderr, "appliance health:", err)
-			return 1
-		}
-		if err := probe(addr, secure, 5*time.Second); err != nil {
-			fmt.Fprintln(stderr, "appliance health:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, "ok")
-		return 0
+		return health(cfg, stdout, stderr), true
 	case "ca-cert":
-		return caCert(cfg, stdout, stderr)
+		return caCert(cfg, stdout, stderr), true
 	}
+	return 0, false
+}
 
+// health probes the server of cfg over its plain-HTTP listener, or else
+// its HTTPS one.
+func health(cfg *config.Config, stdout, stderr io.Writer) int {
+	listen, secure := cfg.Server.HTTP, false
+	if listen == "" {
+		listen, secure = cfg.Server.HTTPS, true
+	}
+	addr, err := net.ResolveTCPAddr("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "appliance health:", err)
+		return 1
+	}
+	if err := probe(addr, secure, 5*time.Second); err != nil {
+		fmt.Fprintln(stderr, "appliance health:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "ok")
+	return 0
+}
+
+// serveConfig serves cfg until SIGINT or SIGTERM, reloading it with load
+// on SIGHUP and reopening the access log on SIGUSR1.
+func serveConfig(cfg *config.Config, load func() (*config.Config, error), stderr io.Writer) int {
 	log := newLogger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -342,7 +342,7 @@ func TestDemoSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.http.Handler)
+	ts := httptest.NewServer(srv.plainFallback.Handler)
 	defer ts.Close()
 	for path, want := range map[string]struct {
 		status int

@@ -50,10 +50,13 @@ type server struct {
 	localCA *certs.LocalCA // nil unless a site has tls = "local"
 	acme    *certs.ACME    // nil unless a site has tls = "acme"
 	closers []io.Closer
-	http    *http.Server // the requests the fast path hands over (all, with fast_http1 off)
-	fast    *h1.Server   // accepts every plain connection: limits, fast path, shutdown
-	https   *http.Server // HTTP/2, and what the HTTPS fast path hands over
-	tls     *h1.Server   // accepts every HTTPS connection
+	// Each listener's connections are accepted by an h1 server (limits,
+	// fast path, shutdown), which hands what it does not serve itself to
+	// a net/http server, its fallback.
+	plainAccept   *h1.Server   // accepts every plain connection
+	plainFallback *http.Server // the plain requests the fast path hands over (all, with fast_http1 off)
+	httpsAccept   *h1.Server   // accepts every HTTPS connection (nil: no HTTPS listener)
+	httpsFallback *http.Server // HTTP/2, and what the HTTPS fast path hands over
 
 	ln        atomic.Pointer[net.Listener] // the plain-HTTP listener now (nil: none)
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
@@ -135,8 +138,8 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	ca, err := s.openCA(cfg)
-	s.storeCA(ca)
+	ca, err := s.openAuthorities(cfg)
+	s.storeAuthorities(ca)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +154,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s.closers = closers
 	sc := cfg.Server
-	s.http = &http.Server{
+	s.plainFallback = &http.Server{
 		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
@@ -166,43 +169,44 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.fast = s.transport(sc, s.http, nil, sc.ProxyProtocol.Has("http"), limits, reject)
+	s.plainAccept = s.newAcceptServer(sc, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
-		s.https = &http.Server{
+		s.httpsFallback = &http.Server{
 			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
-			ReadHeaderTimeout: s.http.ReadHeaderTimeout,
-			ReadTimeout:       s.http.ReadTimeout,
-			WriteTimeout:      s.http.WriteTimeout,
-			IdleTimeout:       s.http.IdleTimeout,
-			MaxHeaderBytes:    s.http.MaxHeaderBytes,
-			ErrorLog:          s.http.ErrorLog,
+			ReadHeaderTimeout: s.plainFallback.ReadHeaderTimeout,
+			ReadTimeout:       s.plainFallback.ReadTimeout,
+			WriteTimeout:      s.plainFallback.WriteTimeout,
+			IdleTimeout:       s.plainFallback.IdleTimeout,
+			MaxHeaderBytes:    s.plainFallback.MaxHeaderBytes,
+			ErrorLog:          s.plainFallback.ErrorLog,
 			// HTTP/2 frames from clients stay at the protocol's default
 			// size: a static server receives only small requests, and a
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.tls = s.transport(sc, s.https, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 	}
 	return s, nil
 }
 
-// transport is the h1 server that accepts a listener's connections and
-// hands what it does not serve itself to fallback, which has the same
-// handler and limits; with proxy, connections from trusted proxies may
-// start with a PROXY protocol header.
-func (s *server) transport(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+// newAcceptServer returns the h1 server that accepts a listener's
+// connections and hands what it does not serve itself to fallback, which
+// has the same handler and limits; with proxy, connections from trusted
+// proxies may start with a PROXY protocol header. It configures fallback
+// for that (h1.Server.ConfigureFallback): from here on, the h1 server
+// starts and stops it.
+func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
 	if len(sc.Trusted) > 0 {
 		trusted = sc.Trusted.Contains
 	}
-	return &h1.Server{
+	srv := &h1.Server{
 		Trusted:       trusted,
 		ProxyProtocol: proxy,
 		Refused: func(reason string, peer netip.Addr) {
 			s.notices.warn(noticeProxyHeader, "reason", reason, "peer", peer)
 		},
 		Handler:           fallback.Handler,
-		Fallback:          fallback,
 		TLSConfig:         tc,
 		HandOffAll:        !sc.Fast(),
 		ReadHeaderTimeout: fallback.ReadHeaderTimeout,
@@ -213,15 +217,17 @@ func (s *server) transport(sc config.Server, fallback *http.Server, tc *tls.Conf
 		Limits:            limits,
 		Reject:            reject,
 	}
+	srv.ConfigureFallback(fallback)
+	return srv
 }
 
-// openCA returns the authorities cfg's sites need: the server's own,
-// with the local CA and the ACME account opened now if some site needs
-// one the server lacks. It changes nothing on s: the caller stores the
-// result, or gives up and calls release, which it must also do on an
-// error (the result then holds what was opened before it).
-func (s *server) openCA(cfg *config.Config) (authorities, error) {
-	ca := s.currentCA()
+// openAuthorities returns the authorities cfg's sites need: the
+// server's own, with the local CA and the ACME account opened now if
+// some site needs one the server lacks. It changes nothing on s: the
+// caller stores the result, or gives up and calls release, which it must
+// also do on an error (the result then holds what was opened before it).
+func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
+	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
 		switch {
 		case cfg.Sites[i].TLS == "local" && ca.localCA == nil:
@@ -241,18 +247,18 @@ func (s *server) openCA(cfg *config.Config) (authorities, error) {
 	return ca, nil
 }
 
-// currentCA returns the certificate sources the server holds; once
-// opened, they stay across reloads.
-func (s *server) currentCA() authorities {
+// currentAuthorities returns the certificate sources the server holds;
+// once opened, they stay across reloads.
+func (s *server) currentAuthorities() authorities {
 	return authorities{localCA: s.localCA, acme: s.acme}
 }
 
-func (s *server) storeCA(ca authorities) {
+func (s *server) storeAuthorities(ca authorities) {
 	s.localCA, s.acme = ca.localCA, ca.acme
 }
 
-// release closes what openCA opened in ca that the server does not hold.
-// The local CA holds nothing open (its files stay for the next use).
+// release closes what openAuthorities opened in ca that the server does
+// not hold. The local CA holds nothing open (its files stay for the next use).
 func (s *server) release(ca authorities) {
 	if ca.acme != nil && ca.acme != s.acme {
 		ca.acme.Close()
@@ -439,16 +445,142 @@ func (s *server) observe(h http.Handler) http.Handler {
 }
 
 // run serves until ctx ends, reloading the sites on every value from hup
-// and reopening the access log on every value from usr1.
+// and reopening the access log on every value from usr1: start, the serve
+// loop, then shutdown. A listener that fails ends it with its error.
 func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
-	passed, err := activated()
+	held, err := s.start()
 	if err != nil {
 		return err
 	}
-	// Each listener is passed by systemd or bound here.
-	bind := func(name, addr string) (net.Listener, string, error) {
-		if ln := passed[name]; ln != nil {
-			delete(passed, name)
+	defer held.release()
+	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go watchdog(wctx, s.log, s.probeTarget)
+	if err := s.serveLoop(ctx, hup, usr1, reload); err != nil {
+		return err
+	}
+	return s.shutdown()
+}
+
+// acquired is what start acquired: the listeners, which the accept
+// servers own once they serve them, the pid file and the admin listener;
+// and ACME, started then.
+type acquired struct {
+	s         *server
+	passed    map[string]net.Listener // the sockets systemd passed, not yet taken
+	plain     net.Listener            // the plain-HTTP listener (nil: none)
+	https     net.Listener            // the HTTPS listener (nil: none)
+	serving   bool                    // the accept servers were started on them
+	pidFile   string                  // written ("": none)
+	stopAdmin func()                  // stops the admin listener (nil: none)
+}
+
+// release lets go of what the server holds while it serves, beside its
+// listeners: the admin listener, the pid file and the ACME account (the
+// one the server holds now, which a reload may have opened).
+func (a *acquired) release() {
+	if a.stopAdmin != nil {
+		a.stopAdmin()
+	}
+	if a.pidFile != "" {
+		os.Remove(a.pidFile)
+	}
+	if a.s.acme != nil {
+		a.s.acme.Close()
+	}
+}
+
+// rollback undoes a start that failed: it closes the listeners, passed
+// or bound, and the accept servers, then releases the rest.
+func (a *acquired) rollback() {
+	for _, ln := range a.passed {
+		ln.Close()
+	}
+	if a.serving {
+		if a.s.httpsAccept != nil {
+			a.s.httpsAccept.Close()
+		}
+		a.s.plainAccept.Close()
+	}
+	// Also when serving: a Serve that had not yet begun leaves its
+	// listener open.
+	for _, ln := range []net.Listener{a.plain, a.https} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	a.release()
+}
+
+// start takes the listeners from systemd or binds them, serves them,
+// starts ACME, writes the pid file and starts the admin listener. On an
+// error it has released all it acquired; else the caller calls release
+// once the server is done.
+func (s *server) start() (_ *acquired, err error) {
+	a := &acquired{s: s}
+	defer func() {
+		if err != nil {
+			a.rollback()
+		}
+	}()
+	if a.passed, err = activated(); err != nil {
+		return nil, err
+	}
+	how, err := a.bind()
+	if err != nil {
+		return nil, err
+	}
+	attrs := []any{"sites", len(s.cfg.Sites), "listener", how}
+	if a.plain != nil {
+		attrs = append(attrs, "http", "http://"+a.plain.Addr().String())
+	}
+	if a.https != nil {
+		attrs = append(attrs, "https", "https://"+a.https.Addr().String())
+	}
+	s.errc = make(chan error, 2)
+	a.serving = true
+	if a.plain != nil {
+		s.listen(a.plain)
+	}
+	if tlsLn := a.https; tlsLn != nil {
+		go func() {
+			if err := s.httpsAccept.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
+				s.errc <- err
+			}
+		}()
+	}
+	if s.acme != nil {
+		s.acme.Start() // the listeners are up for the CA's challenges
+	}
+	if pf := s.cfg.Server.PIDFile; pf != "" {
+		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("pid_file: %w", err)
+		}
+		a.pidFile = pf
+	}
+	if a.https != nil {
+		addr := a.https.Addr()
+		s.tlsAddr.Store(&addr)
+	}
+	s.log.Info("serving", attrs...)
+	s.logSites(s.cfg)
+	if s.cfg.Admin.Listen != "" {
+		if a.stopAdmin, err = s.serveAdmin(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// bind takes each listener from the sockets systemd passed, or else
+// binds it, and closes the passed sockets the configuration has no
+// listener for. how says where the listeners came from, for the log.
+func (a *acquired) bind() (how string, err error) {
+	s := a.s
+	bindOne := func(name, addr string) (net.Listener, string, error) {
+		if ln := a.passed[name]; ln != nil {
+			delete(a.passed, name)
 			return ln, "socket activation", nil
 		}
 		if addr == "" {
@@ -457,140 +589,106 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 		ln, err := net.Listen("tcp", addr)
 		return ln, "bound", err
 	}
-	ln, how, err := bind("http", s.cfg.Server.HTTP)
-	if err != nil {
-		return err
+	if a.plain, how, err = bindOne("http", s.cfg.Server.HTTP); err != nil {
+		return "", err
 	}
-	var tlsLn net.Listener
-	if s.tls != nil {
+	if s.httpsAccept != nil {
 		var howTLS string
-		if tlsLn, howTLS, err = bind("https", s.cfg.Server.HTTPS); err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return err
+		if a.https, howTLS, err = bindOne("https", s.cfg.Server.HTTPS); err != nil {
+			return "", err
 		}
-		_, port, _ := net.SplitHostPort(tlsLn.Addr().String())
+		_, port, _ := net.SplitHostPort(a.https.Addr().String())
 		s.httpsPort.Store(port)
 		if how == "" {
 			how = howTLS
 		}
 	}
-	for name, l := range passed {
+	for name, ln := range a.passed {
 		s.log.Warn("ignoring a passed socket this configuration has no listener for", "name", name)
-		l.Close()
+		ln.Close()
 	}
-	attrs := []any{"sites", len(s.cfg.Sites), "listener", how}
-	if ln != nil {
-		attrs = append(attrs, "http", "http://"+ln.Addr().String())
-	}
-	if tlsLn != nil {
-		attrs = append(attrs, "https", "https://"+tlsLn.Addr().String())
-	}
-	s.errc = make(chan error, 2)
-	if ln != nil {
-		s.listen(ln)
-	}
-	if tlsLn != nil {
-		go func() {
-			if err := s.tls.Serve(tlsLn); !errors.Is(err, http.ErrServerClosed) {
-				s.errc <- err
-			}
-		}()
-	}
-	if s.acme != nil {
-		s.acme.Start() // the listeners are up for the CA's challenges
-	}
-	defer func() {
-		if s.acme != nil {
-			s.acme.Close()
-		}
-	}()
-	if pf := s.cfg.Server.PIDFile; pf != "" {
-		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			s.fast.Close()
-			return fmt.Errorf("pid_file: %w", err)
-		}
-		defer os.Remove(pf)
-	}
-	if tlsLn != nil {
-		a := tlsLn.Addr()
-		s.tlsAddr.Store(&a)
-	}
-	s.log.Info("serving", attrs...)
-	s.logSites(s.cfg)
-	if s.cfg.Admin.Listen != "" {
-		stopAdmin, err := s.serveAdmin()
-		if err != nil {
-			s.fast.Close()
-			return err
-		}
-		defer stopAdmin()
-	}
-	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
-	wctx, stopWatchdog := context.WithCancel(ctx)
-	defer stopWatchdog()
-	go watchdog(wctx, s.log, s.probeTarget)
+	a.passed = nil
+	return how, nil
+}
+
+// serveLoop handles signals until ctx ends (nil) or a listener fails
+// (its error): a value from hup reloads the configuration, one from usr1
+// reopens the access log.
+func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
 	for {
 		select {
 		case err := <-s.errc:
 			return err
 		case <-usr1:
-			if s.access != nil {
-				if err := s.access.Reopen(); err != nil {
-					s.log.Error("reopening the access log", "err", err)
-				} else {
-					s.log.Info("access log reopened", "dropped_lines", s.access.Dropped())
-				}
-			}
+			s.reopenAccessLog()
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
 			notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 		case <-ctx.Done():
-			notify(s.log, daemon.SdNotifyStopping)
-			s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
-			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
-			defer cancel()
-			var tlsErr error
-			tlsDone := make(chan struct{})
-			go func() {
-				if s.tls != nil {
-					tlsErr = s.tls.Shutdown(sctx)
-				}
-				close(tlsDone)
-			}()
-			err := s.fast.Shutdown(sctx) // and the fallback server with it
-			<-tlsDone
-			if err == nil {
-				err = tlsErr
-			}
-			for _, c := range s.closers {
-				c.Close()
-			}
-			if s.access != nil {
-				s.access.Close()
-				if d := s.access.Dropped(); d > 0 {
-					s.log.Warn("access log lines dropped while the writer was behind", "dropped_lines", d)
-				}
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				s.log.Warn("grace period over; closing remaining connections")
-				if s.tls != nil {
-					s.tls.Close()
-				}
-				return s.fast.Close()
-			}
-			return err
+			return nil
 		}
 	}
+}
+
+// reopenAccessLog reopens the access log, if there is one, for log
+// rotation.
+func (s *server) reopenAccessLog() {
+	if s.access == nil {
+		return
+	}
+	if err := s.access.Reopen(); err != nil {
+		s.log.Error("reopening the access log", "err", err)
+	} else {
+		s.log.Info("access log reopened", "dropped_lines", s.access.Dropped())
+	}
+}
+
+// shutdown stops both accept servers, and their fallbacks, letting the
+// requests under way finish within shutdown_timeout and then closing
+// what remains; then it closes the site roots and the access log.
+func (s *server) shutdown() error {
+	notify(s.log, daemon.SdNotifyStopping)
+	s.log.Info("shutting down", "grace", time.Duration(s.cfg.Server.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
+	defer cancel()
+	var tlsErr error
+	tlsDone := make(chan struct{})
+	go func() {
+		if s.httpsAccept != nil {
+			tlsErr = s.httpsAccept.Shutdown(sctx)
+		}
+		close(tlsDone)
+	}()
+	err := s.plainAccept.Shutdown(sctx) // and the fallback server with it
+	<-tlsDone
+	if err == nil {
+		err = tlsErr
+	}
+	for _, c := range s.closers {
+		c.Close()
+	}
+	if s.access != nil {
+		s.access.Close()
+		if d := s.access.Dropped(); d > 0 {
+			s.log.Warn("access log lines dropped while the writer was behind", "dropped_lines", d)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("grace period over; closing remaining connections")
+		if s.httpsAccept != nil {
+			s.httpsAccept.Close()
+		}
+		return s.plainAccept.Close()
+	}
+	return err
 }
 
 // listen makes ln the plain-HTTP listener.
 func (s *server) listen(ln net.Listener) {
 	s.ln.Store(&ln)
 	go func() {
-		if err := s.fast.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.plainAccept.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			s.errc <- err
 		}
 	}()
@@ -616,7 +714,7 @@ func (s *server) probeTarget() (addr net.Addr, secure bool) {
 func (s *server) reload(load func() (*config.Config, error)) {
 	var (
 		newLn   net.Listener
-		ca      = s.currentCA()
+		ca      = s.currentAuthorities()
 		closers []io.Closer
 	)
 	refuse := func(err any) {
@@ -644,7 +742,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			return
 		}
 	}
-	if ca, err = s.openCA(cfg); err != nil {
+	if ca, err = s.openAuthorities(cfg); err != nil {
 		refuse(err)
 		return
 	}
@@ -672,10 +770,10 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		// Connections accepted on the old address finish there.
 		oldLn := *s.ln.Load()
 		s.listen(newLn)
-		s.fast.Retire(oldLn)
+		s.plainAccept.Retire(oldLn)
 		s.log.Info("listener moved", "http", "http://"+newLn.Addr().String())
 	}
-	s.storeCA(ca)
+	s.storeAuthorities(ca)
 	s.sites.Store(set)
 	if s.acme != nil {
 		s.acme.SetHosts(set.acme)
