@@ -203,7 +203,7 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 
 // setOffered records the codings rep may be served in: the site's codings
 // if it is worth compressing, and those of its sidecars.
-func (h *Handler) setOffered(rep *Representation, side sidecarIDs) {
+func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
@@ -272,7 +272,7 @@ func (h *Handler) stat(name string) (fs.FileInfo, error) {
 
 // setRepresentationHeader sets the headers that describe rep on every
 // response about it, 304 included.
-func (h *Handler) setRepresentationHeader(hd http.Header, rep *Representation) {
+func (h *Handler) setRepresentationHeader(hd http.Header, rep *representation) {
 	hd["Etag"] = rep.header.etag
 	if rep.header.lastModified != nil {
 		hd["Last-Modified"] = rep.header.lastModified
@@ -298,7 +298,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 		return true
 	}
 	h.setRepresentationHeader(hd, rep)
-	v := Validators{ETag: rep.ETag, ModTime: rep.ModTime}
+	v := validators{ETag: rep.ETag, ModTime: rep.ModTime}
 	if t := base.tags.Load(); t != nil {
 		v.Current = *t
 	}
@@ -355,7 +355,7 @@ func (h *Handler) serveRefusal(w http.ResponseWriter, r *http.Request, status in
 // servePreconditions evaluates the request's preconditions against v
 // (RFC 9110 section 13.2.2) and, when they decide the response, sends
 // 304 Not Modified or 412 Precondition Failed and returns true.
-func (h *Handler) servePreconditions(w http.ResponseWriter, r *http.Request, rep *Representation, v Validators) bool {
+func (h *Handler) servePreconditions(w http.ResponseWriter, r *http.Request, rep *representation, v validators) bool {
 	switch status, tag := checkPreconditions(r.Method, r.Header, v); status {
 	case http.StatusNotModified:
 		if tag != rep.ETag {
@@ -375,7 +375,7 @@ func (h *Handler) servePreconditions(w http.ResponseWriter, r *http.Request, rep
 // in ranges, the Range field is absent, repeated or ignored, or an
 // If-Range condition is false. If no range is satisfiable, it sends 416
 // and returns done.
-func (h *Handler) requestedRanges(w http.ResponseWriter, r *http.Request, rep *Representation, v Validators) (ranges []byteRange, done bool) {
+func (h *Handler) requestedRanges(w http.ResponseWriter, r *http.Request, rep *representation, v validators) (ranges []byteRange, done bool) {
 	if rep.stream {
 		return nil, false
 	}
@@ -397,7 +397,7 @@ func (h *Handler) requestedRanges(w http.ResponseWriter, r *http.Request, rep *R
 
 // serveWhole sends rep whole with 200 OK: from its bytes in memory,
 // compressed from body as it is read, or from body as it is.
-func (h *Handler) serveWhole(w http.ResponseWriter, r *http.Request, rep *Representation, body io.ReadSeeker, res *compress.Reservation) {
+func (h *Handler) serveWhole(w http.ResponseWriter, r *http.Request, rep *representation, body io.ReadSeeker, res *compress.Reservation) {
 	hd := w.Header()
 	hd["Content-Type"] = rep.header.contentType
 	if rep.header.contentLength != nil {
@@ -416,7 +416,7 @@ func (h *Handler) serveWhole(w http.ResponseWriter, r *http.Request, rep *Repres
 }
 
 // serveRange sends one range of rep with 206 Partial Content.
-func (h *Handler) serveRange(w http.ResponseWriter, rep *Representation, rg byteRange, body io.ReadSeeker) {
+func (h *Handler) serveRange(w http.ResponseWriter, rep *representation, rg byteRange, body io.ReadSeeker) {
 	hd := w.Header()
 	hd["Content-Type"] = rep.header.contentType
 	hd["Content-Range"] = []string{rg.contentRange(rep.Size)}
@@ -433,7 +433,7 @@ func (h *Handler) serveRange(w http.ResponseWriter, rep *Representation, rg byte
 
 // open opens a large file and checks that it is still the version rep
 // describes.
-func (h *Handler) open(rep *Representation) (fs.File, bool) {
+func (h *Handler) open(rep *representation) (fs.File, bool) {
 	f, err := h.fsys.Open(rep.Name)
 	if err != nil {
 		return nil, false
