@@ -99,7 +99,7 @@ type entry struct {
 	name string          // io/fs name of the file or directory
 	id   fileID          // identity of that file when resolved
 	side sidecarIDs      // identities of its precompressed sidecars
-	rep  *Representation // kindFile only
+	rep  *representation // kindFile only
 
 	checked atomic.Int64 // unix nanoseconds of the last check
 	used    atomic.Int64 // unix nanoseconds of the last use (coarse)

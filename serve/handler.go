@@ -203,7 +203,7 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 
 // setOffered records the codings rep may be served in: the site's codings
 // if it is worth compressing, and those of its sidecars.
-func (h *Handler) setOffered(rep *Representation, side sidecarIDs) {
+func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
@@ -272,7 +272,7 @@ func (h *Handler) stat(name string) (fs.FileInfo, error) {
 
 // setRepresentationHeader sets the headers that describe rep on every
 // response about it, 304 included.
-func (h *Handler) setRepresentationHeader(hd http.Header, rep *Representation) {
+func (h *Handler) setRepresentationHeader(hd http.Header, rep *representation) {
 	hd["Etag"] = rep.header.etag
 	if rep.header.lastModified != nil {
 		hd["Last-Modified"] = rep.header.lastModified
@@ -294,42 +294,20 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 		defer res.Release() // if no encoder was made from it
 	}
 	if rep == nil {
-		hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
-		if status == http.StatusServiceUnavailable {
-			hd["Retry-After"] = hdrRetryAfter // encoders busy, identity refused
-		}
-		h.serveError(w, r, status)
+		h.serveRefusal(w, r, status)
 		return true
 	}
 	h.setRepresentationHeader(hd, rep)
-	v := Validators{ETag: rep.ETag, ModTime: rep.ModTime}
+	v := validators{ETag: rep.ETag, ModTime: rep.ModTime}
 	if t := base.tags.Load(); t != nil {
 		v.Current = *t
 	}
-	switch status, tag := checkPreconditions(r.Method, r.Header, v); status {
-	case http.StatusNotModified:
-		if tag != rep.ETag {
-			hd["Etag"] = []string{tag} // the representation the client holds
-		}
-		w.WriteHeader(http.StatusNotModified)
-		return true
-	case http.StatusPreconditionFailed:
-		h.serveError(w, r, http.StatusPreconditionFailed)
+	if h.servePreconditions(w, r, rep, v) {
 		return true
 	}
-
-	var ranges []byteRange
-	if !rep.stream {
-		hd["Accept-Ranges"] = hdrBytes
-		if rh := r.Header["Range"]; len(rh) == 1 && r.Method == http.MethodGet &&
-			checkIfRange(r.Header["If-Range"], v) != condFalse {
-			var err error
-			if ranges, err = parseRange(rh[0], rep.Size); err == errUnsatisfiable {
-				hd["Content-Range"] = []string{"bytes */" + strconv.FormatInt(rep.Size, 10)}
-				h.serveError(w, r, http.StatusRequestedRangeNotSatisfiable)
-				return true
-			}
-		}
+	ranges, done := h.requestedRanges(w, r, rep, v)
+	if done {
+		return true
 	}
 
 	var body io.ReadSeeker
@@ -353,42 +331,109 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	}
 	switch len(ranges) {
 	case 0:
-		hd["Content-Type"] = rep.header.contentType
-		if rep.header.contentLength != nil {
-			hd["Content-Length"] = rep.header.contentLength
-		}
-		w.WriteHeader(http.StatusOK)
-		switch {
-		case r.Method == http.MethodHead:
-		case rep.Data != nil:
-			w.Write(rep.Data)
-		case rep.stream:
-			h.streamBody(w, body, res)
-		default:
-			h.copyBody(w, w, body, rep.Size)
-		}
+		h.serveWhole(w, r, rep, body, res)
 	case 1:
-		rg := ranges[0]
-		hd["Content-Type"] = rep.header.contentType
-		hd["Content-Range"] = []string{rg.contentRange(rep.Size)}
-		hd["Content-Length"] = []string{strconv.FormatInt(rg.length, 10)}
-		w.WriteHeader(http.StatusPartialContent)
-		if rep.Data != nil {
-			w.Write(rep.Data[rg.start:rg.end()])
-			return true
-		}
-		if _, err := body.Seek(rg.start, io.SeekStart); err == nil {
-			h.copyBody(w, w, body, rg.length)
-		}
+		h.serveRange(w, rep, ranges[0], body)
 	default:
 		h.serveMultipart(w, rep, ranges, body)
 	}
 	return true
 }
 
+// serveRefusal answers a request that no representation of the file is
+// acceptable for (406), or that only one the encoders are too busy to
+// build is (503).
+func (h *Handler) serveRefusal(w http.ResponseWriter, r *http.Request, status int) {
+	hd := w.Header()
+	hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
+	if status == http.StatusServiceUnavailable {
+		hd["Retry-After"] = hdrRetryAfter // encoders busy, identity refused
+	}
+	h.serveError(w, r, status)
+}
+
+// servePreconditions evaluates the request's preconditions against v
+// (RFC 9110 section 13.2.2) and, when they decide the response, sends
+// 304 Not Modified or 412 Precondition Failed and returns true.
+func (h *Handler) servePreconditions(w http.ResponseWriter, r *http.Request, rep *representation, v validators) bool {
+	switch status, tag := checkPreconditions(r.Method, r.Header, v); status {
+	case http.StatusNotModified:
+		if tag != rep.ETag {
+			w.Header()["Etag"] = []string{tag} // the representation the client holds
+		}
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	case http.StatusPreconditionFailed:
+		h.serveError(w, r, http.StatusPreconditionFailed)
+		return true
+	}
+	return false
+}
+
+// requestedRanges returns the ranges of rep a GET asks for (RFC 9110
+// section 14), nil for the whole representation: when rep cannot be served
+// in ranges, the Range field is absent, repeated or ignored, or an
+// If-Range condition is false. If no range is satisfiable, it sends 416
+// and returns done.
+func (h *Handler) requestedRanges(w http.ResponseWriter, r *http.Request, rep *representation, v validators) (ranges []byteRange, done bool) {
+	if rep.stream {
+		return nil, false
+	}
+	hd := w.Header()
+	hd["Accept-Ranges"] = hdrBytes
+	rh := r.Header["Range"]
+	if len(rh) != 1 || r.Method != http.MethodGet ||
+		checkIfRange(r.Header["If-Range"], v) == condFalse {
+		return nil, false
+	}
+	ranges, err := parseRange(rh[0], rep.Size)
+	if err == errUnsatisfiable {
+		hd["Content-Range"] = []string{"bytes */" + strconv.FormatInt(rep.Size, 10)}
+		h.serveError(w, r, http.StatusRequestedRangeNotSatisfiable)
+		return nil, true
+	}
+	return ranges, false
+}
+
+// serveWhole sends rep whole with 200 OK: from its bytes in memory,
+// compressed from body as it is read, or from body as it is.
+func (h *Handler) serveWhole(w http.ResponseWriter, r *http.Request, rep *representation, body io.ReadSeeker, res *compress.Reservation) {
+	hd := w.Header()
+	hd["Content-Type"] = rep.header.contentType
+	if rep.header.contentLength != nil {
+		hd["Content-Length"] = rep.header.contentLength
+	}
+	w.WriteHeader(http.StatusOK)
+	switch {
+	case r.Method == http.MethodHead:
+	case rep.Data != nil:
+		w.Write(rep.Data)
+	case rep.stream:
+		h.streamBody(w, body, res)
+	default:
+		h.copyBody(w, w, body, rep.Size)
+	}
+}
+
+// serveRange sends one range of rep with 206 Partial Content.
+func (h *Handler) serveRange(w http.ResponseWriter, rep *representation, rg byteRange, body io.ReadSeeker) {
+	hd := w.Header()
+	hd["Content-Type"] = rep.header.contentType
+	hd["Content-Range"] = []string{rg.contentRange(rep.Size)}
+	hd["Content-Length"] = []string{strconv.FormatInt(rg.length, 10)}
+	w.WriteHeader(http.StatusPartialContent)
+	if rep.Data != nil {
+		w.Write(rep.Data[rg.start:rg.end()])
+		return
+	}
+	if _, err := body.Seek(rg.start, io.SeekStart); err == nil {
+		h.copyBody(w, w, body, rg.length)
+	}
+}
+
 // open opens a large file and checks that it is still the version rep
 // describes.
-func (h *Handler) open(rep *Representation) (fs.File, bool) {
+func (h *Handler) open(rep *representation) (fs.File, bool) {
 	f, err := h.fsys.Open(rep.Name)
 	if err != nil {
 		return nil, false

@@ -10,7 +10,7 @@ import (
 
 // serveMultipart sends several ranges as multipart/byteranges
 // (RFC 9110 section 14.6) with an exact Content-Length.
-func (h *Handler) serveMultipart(w http.ResponseWriter, rep *Representation, ranges []byteRange, body io.ReadSeeker) {
+func (h *Handler) serveMultipart(w http.ResponseWriter, rep *representation, ranges []byteRange, body io.ReadSeeker) {
 	var b [12]byte
 	for i := range b {
 		b[i] = byte(rand.Uint32())

@@ -16,8 +16,8 @@ const (
 	condFalse
 )
 
-// Validators are what preconditions are evaluated against.
-type Validators struct {
+// validators are what preconditions are evaluated against.
+type validators struct {
 	ETag    string    // the selected representation's strong tag; "" if none
 	ModTime time.Time // Last-Modified, whole seconds; zero if unknown
 	// Tags of every current representation of the resource (its content
@@ -30,7 +30,7 @@ type Validators struct {
 // order of RFC 9110 section 13.2.2 and returns 0 (proceed),
 // 304 Not Modified or 412 Precondition Failed. For 304 it also returns
 // the current tag the client presented, which the response must carry.
-func checkPreconditions(method string, h http.Header, v Validators) (int, string) {
+func checkPreconditions(method string, h http.Header, v validators) (int, string) {
 	ch := checkIfMatch(h["If-Match"], v)
 	if ch == condNone {
 		ch = checkIfUnmodifiedSince(h["If-Unmodified-Since"], v.ModTime)
@@ -54,7 +54,7 @@ func checkPreconditions(method string, h http.Header, v Validators) (int, string
 }
 
 // checkIfMatch implements RFC 9110 section 13.1.1 (strong comparison).
-func checkIfMatch(values []string, v Validators) condResult {
+func checkIfMatch(values []string, v validators) condResult {
 	if len(values) == 0 {
 		return condNone
 	}
@@ -69,7 +69,7 @@ func checkIfMatch(values []string, v Validators) condResult {
 // checkIfNoneMatch implements RFC 9110 section 13.1.2 (weak comparison):
 // false means a listed tag matches, so the condition fails; the matching
 // current tag is returned.
-func checkIfNoneMatch(values []string, v Validators) (condResult, string) {
+func checkIfNoneMatch(values []string, v validators) (condResult, string) {
 	if len(values) == 0 {
 		return condNone, ""
 	}
@@ -108,7 +108,7 @@ func checkIfUnmodifiedSince(values []string, modtime time.Time) condResult {
 
 // checkIfRange implements RFC 9110 section 13.1.5: an entity tag must match
 // strongly, a date must equal Last-Modified exactly.
-func checkIfRange(values []string, v Validators) condResult {
+func checkIfRange(values []string, v validators) condResult {
 	if len(values) == 0 {
 		return condNone
 	}
@@ -146,7 +146,7 @@ func singleDate(values []string) (time.Time, bool) {
 // "*") matches a current tag of v, with weak or strong comparison (RFC
 // 9110 8.8.3.2), and which. An empty v.ETag means no current
 // representation, which "*" does not match.
-func matchETagList(list string, v Validators, weak bool) (string, bool) {
+func matchETagList(list string, v validators, weak bool) (string, bool) {
 	if v.ETag == "" {
 		return "", false
 	}

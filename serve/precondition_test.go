@@ -113,7 +113,7 @@ func FuzzPreconditions(f *testing.F) {
 	f.Add(`"abc"`, `W/"abc", "x"`, "Sun, 06 Nov 1994 08:49:37 GMT", "*", `"abc"`)
 	f.Add("*", "", "", "garbage", `W/"x"`)
 	f.Add(`"a",,,`, `,"b"`, "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "")
-	v := Validators{ETag: `"abc"`, ModTime: time.Date(1994, 11, 6, 8, 49, 37, 0, time.UTC), Current: []string{`"abc-br"`}}
+	v := validators{ETag: `"abc"`, ModTime: time.Date(1994, 11, 6, 8, 49, 37, 0, time.UTC), Current: []string{`"abc-br"`}}
 	f.Fuzz(func(t *testing.T, im, inm, ims, ius, ir string) {
 		h := http.Header{}
 		for k, s := range map[string]string{"If-Match": im, "If-None-Match": inm, "If-Modified-Since": ims, "If-Unmodified-Since": ius} {

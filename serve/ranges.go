@@ -52,63 +52,96 @@ func parseRange(s string, size int64) ([]byteRange, error) {
 		if specs++; specs > maxRangeSpecs {
 			return nil, nil
 		}
-		first, last, ok := strings.Cut(spec, "-")
+		r, ok := parseRangeSpec(spec, size)
 		if !ok {
 			return nil, nil
 		}
-		var r byteRange
-		if first == "" { // suffix-range
-			n, ok := parseDigits(last)
-			if !ok {
-				return nil, nil
-			}
-			if n == 0 || size == 0 {
-				continue // unsatisfiable
-			}
-			r = byteRange{size - min(n, size), min(n, size)}
-		} else {
-			a, ok := parseDigits(first)
-			if !ok {
-				return nil, nil
-			}
-			b := int64(-1)
-			if last != "" {
-				if b, ok = parseDigits(last); !ok || b < a {
-					return nil, nil
-				}
-			}
-			if a >= size {
-				continue // unsatisfiable
-			}
-			if b < 0 || b >= size {
-				b = size - 1
-			}
-			r = byteRange{a, b - a + 1}
+		if r.length == 0 {
+			continue // unsatisfiable
 		}
 		requested += r.length
 		ranges = append(ranges, r)
 	}
-	if specs == 0 {
+	switch {
+	case specs == 0:
 		return nil, nil
-	}
-	if len(ranges) == 0 {
+	case len(ranges) == 0:
 		return nil, errUnsatisfiable
-	}
-	if len(ranges) == 1 {
+	case len(ranges) == 1:
 		return ranges, nil
 	}
+	return limitRanges(ranges, requested, size), nil
+}
+
+// parseRangeSpec parses one range-spec other than an empty list element:
+// an int-range ("first-last" or "first-") or a suffix-range ("-length").
+// It returns false if the spec is invalid, which voids the whole header,
+// and a zero-length range if the spec is valid but unsatisfiable.
+func parseRangeSpec(spec string, size int64) (byteRange, bool) {
+	first, last, ok := strings.Cut(spec, "-")
+	if !ok {
+		return byteRange{}, false
+	}
+	if first == "" {
+		return parseSuffixRange(last, size)
+	}
+	return parseIntRange(first, last, size)
+}
+
+// parseSuffixRange parses the length of a suffix-range: the last n bytes,
+// or the whole representation if it is shorter.
+func parseSuffixRange(last string, size int64) (byteRange, bool) {
+	n, ok := parseDigits(last)
+	if !ok {
+		return byteRange{}, false
+	}
+	if n == 0 || size == 0 {
+		return byteRange{}, true // unsatisfiable
+	}
+	n = min(n, size)
+	return byteRange{size - n, n}, true
+}
+
+// parseIntRange parses the positions of an int-range, last included and
+// optional; a last position past the end is clipped to it.
+func parseIntRange(first, last string, size int64) (byteRange, bool) {
+	a, ok := parseDigits(first)
+	if !ok {
+		return byteRange{}, false
+	}
+	b := int64(-1)
+	if last != "" {
+		if b, ok = parseDigits(last); !ok || b < a {
+			return byteRange{}, false
+		}
+	}
+	if a >= size {
+		return byteRange{}, true // unsatisfiable
+	}
+	if b < 0 || b >= size {
+		b = size - 1
+	}
+	return byteRange{a, b - a + 1}, true
+}
+
+// limitRanges applies section 14.2's defences to two or more satisfiable
+// ranges totalling requested bytes: it returns nil (send the whole
+// representation) when they ask for more bytes than it holds or too many
+// parts remain after coalescing, the coalesced ranges if any merged, and
+// otherwise the ranges as given, in the order requested.
+func limitRanges(ranges []byteRange, requested, size int64) []byteRange {
 	// Asking for more bytes than the file holds only amplifies: send it whole.
 	if requested > size {
-		return nil, nil
+		return nil
 	}
 	merged := coalesce(ranges)
 	if len(merged) > maxRangeParts {
-		return nil, nil
+		return nil
 	}
 	if len(merged) == len(ranges) {
-		return ranges, nil // nothing coalesced: keep the requested order
+		return ranges // nothing coalesced: keep the requested order
 	}
-	return merged, nil
+	return merged
 }
 
 // coalesce sorts ranges and merges those that overlap or nearly touch.

@@ -16,11 +16,11 @@ import (
 	"appliance/compress"
 )
 
-// Representation is one file version as it is served: validators, type,
+// representation is one file version as it is served: validators, type,
 // length and, for small files, the bytes. It is computed once per version
 // and knows nothing of net/http's ResponseWriter, so other transports can
 // serve it too.
-type Representation struct {
+type representation struct {
 	Name        string    // io/fs name inside the site root
 	Size        int64     // length in bytes
 	ModTime     time.Time // Last-Modified, whole seconds; zero if unknown
@@ -44,7 +44,7 @@ type Representation struct {
 // variantSlot builds one coding's representation once per file version.
 type variantSlot struct {
 	once sync.Once
-	rep  *Representation
+	rep  *representation
 }
 
 // preparedHeader holds header values built once and shared, read-only,
@@ -53,7 +53,7 @@ type preparedHeader struct {
 	etag, lastModified, contentType, contentLength, contentEncoding []string
 }
 
-func (r *Representation) prepareHeader() {
+func (r *representation) prepareHeader() {
 	r.header = preparedHeader{
 		etag:        []string{r.ETag},
 		contentType: []string{r.ContentType},
@@ -69,7 +69,7 @@ func (r *Representation) prepareHeader() {
 	}
 }
 
-func (r *Representation) addTag(tag string) {
+func (r *representation) addTag(tag string) {
 	for {
 		old := r.tags.Load()
 		cur := []string{r.ETag}
@@ -104,7 +104,7 @@ func etagOf(sum []byte, suffix string) string {
 
 // loadRepresentation opens name, reads its identity from the open file and
 // hashes it; files up to maxData bytes are kept in memory.
-func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string]string) (*Representation, error) {
+func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string]string) (*representation, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -117,7 +117,7 @@ func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
-	rep := &Representation{
+	rep := &representation{
 		Name:        name,
 		Size:        fi.Size(),
 		ContentType: contentType(name, types),

@@ -15,7 +15,7 @@ import (
 // precompressed sidecar, or by compressing once) and charging its bytes
 // to the cache entry e. A coding that does not make the file smaller
 // yields base itself.
-func (h *Handler) variant(k cacheKey, e *entry, c compress.Coding) *Representation {
+func (h *Handler) variant(k cacheKey, e *entry, c compress.Coding) *representation {
 	base := e.rep
 	if c == compress.Identity {
 		return base
@@ -32,7 +32,7 @@ func (h *Handler) variant(k cacheKey, e *entry, c compress.Coding) *Representati
 	return slot.rep
 }
 
-func (h *Handler) buildVariant(base *Representation, c compress.Coding) *Representation {
+func (h *Handler) buildVariant(base *representation, c compress.Coding) *representation {
 	if name := base.sidecars[c]; name != "" {
 		v, err := loadRepresentation(h.fsys, name, h.cache.opts.MaxFileBytes, nil)
 		if err == nil {
@@ -46,7 +46,7 @@ func (h *Handler) buildVariant(base *Representation, c compress.Coding) *Represe
 		return base
 	}
 	if base.Size > h.cache.opts.MaxCompressBytes {
-		v := &Representation{
+		v := &representation{
 			Name: base.Name, Size: -1, ModTime: base.ModTime, ContentType: base.ContentType,
 			Coding: c, id: base.id, stream: true,
 			// Weak: the bytes of a stream are not fixed by the file alone.
@@ -73,7 +73,7 @@ func (h *Handler) buildVariant(base *Representation, c compress.Coding) *Represe
 		return base
 	}
 	sum := sha256.Sum256(out)
-	v := &Representation{
+	v := &representation{
 		Name: base.Name, Size: int64(len(out)), ModTime: base.ModTime, ContentType: base.ContentType,
 		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], c.ETagSuffix()),
 	}
@@ -83,7 +83,7 @@ func (h *Handler) buildVariant(base *Representation, c compress.Coding) *Represe
 
 // compressible reports whether the handler compresses base itself (a
 // sidecar is served whatever the type).
-func (h *Handler) compressible(base *Representation) bool {
+func (h *Handler) compressible(base *representation) bool {
 	return base.Size >= h.opts.CompressMinBytes && compress.Compressible(base.ContentType)
 }
 
@@ -93,7 +93,7 @@ func (h *Handler) compressible(base *Representation) bool {
 // compress); when the budget has no room, the client gets the next
 // representation it accepts (gzip rather than brotli, say, or identity),
 // and nil and 503 if that leaves none.
-func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) (*Representation, *compress.Reservation, int) {
+func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) (*representation, *compress.Reservation, int) {
 	base := e.rep
 	accept := r.Header["Accept-Encoding"]
 	if base.offered == 0 && !excludesSomething(accept) {

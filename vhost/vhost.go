@@ -140,31 +140,45 @@ func checkName(name string) string {
 	var label string
 	for rest := name; rest != ""; {
 		label, rest, _ = strings.Cut(rest, ".")
-		switch {
-		case label == "":
-			return "empty label"
-		case len(label) > 63:
-			return "a label is at most 63 bytes"
-		case label[0] == '-' || label[len(label)-1] == '-':
-			return fmt.Sprintf("label %q starts or ends with a hyphen", label)
-		}
-		for i := 0; i < len(label); i++ {
-			b := label[i]
-			if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
-				if b >= 0x80 {
-					return "a name is ASCII: write an international name in punycode (xn--)"
-				}
-				return fmt.Sprintf("%q is not allowed in a host name (letters, digits, '-', '_' and '.')", string(rune(b)))
-			}
-		}
-		if rest == "" && strings.Trim(label, "0123456789") == "" {
-			return "the last label is all digits: not a name, and not an IPv4 address either"
+		if why := checkLabel(label, rest == ""); why != "" {
+			return why
 		}
 	}
 	if strings.HasSuffix(name, ".") {
 		return "empty label"
 	}
 	return ""
+}
+
+// checkLabel says why label is not a label of a host name ("" if it is);
+// last says it is the name's last label, which must not be all digits.
+func checkLabel(label string, last bool) string {
+	switch {
+	case label == "":
+		return "empty label"
+	case len(label) > 63:
+		return "a label is at most 63 bytes"
+	case label[0] == '-' || label[len(label)-1] == '-':
+		return fmt.Sprintf("label %q starts or ends with a hyphen", label)
+	}
+	for i := 0; i < len(label); i++ {
+		if b := label[i]; !isNameByte(b) {
+			if b >= 0x80 {
+				return "a name is ASCII: write an international name in punycode (xn--)"
+			}
+			return fmt.Sprintf("%q is not allowed in a host name (letters, digits, '-', '_' and '.')", string(rune(b)))
+		}
+	}
+	if last && strings.Trim(label, "0123456789") == "" {
+		return "the last label is all digits: not a name, and not an IPv4 address either"
+	}
+	return ""
+}
+
+// isNameByte reports whether b may appear in a label: an ASCII letter or
+// digit, '-' or '_'.
+func isNameByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_'
 }
 
 // Normalize lowers a Host value and strips its port, IPv6 brackets and a
