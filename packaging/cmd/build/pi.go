@@ -94,6 +94,21 @@ func under(path, dir string) bool {
 // persistent writable place, /tmp and /run in memory, an address from
 // DHCP, and only the config and the site put on the card.
 func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
+	piListenerRules(c, errorf)
+	for i, s := range c.Sites {
+		key := fmt.Sprintf("site.%d", i)
+		piSiteRootRule(key, s, errorf)
+		piSiteFileRules(key, s, errorf)
+	}
+	if p := c.ACME.CARoot; p != "" && !under(p, piSite) {
+		errorf("acme.ca_root", "ca_root %q is not on the image: the image holds only the config and the site (%s)", p, piSite)
+	}
+	piWritablePathRules(c, errorf)
+}
+
+// piListenerRules refuses listeners the LAN cannot reach: the board's
+// loopback, or an address of its own, which DHCP decides.
+func piListenerRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	for _, l := range []struct{ key, addr string }{
 		{"server.http", c.Server.HTTP}, {"server.https", c.Server.HTTPS}, {"admin.listen", c.Admin.Listen},
 	} {
@@ -109,28 +124,36 @@ func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
 			errorf(l.key, "%s = %q: the board's address comes from DHCP, so it cannot be named here; use \":%s\" (every interface)", l.key, l.addr, port)
 		}
 	}
+}
+
+// piSiteRootRule refuses a site root outside piSite, where the image
+// puts the site.
+func piSiteRootRule(key string, s config.Site, errorf func(key, format string, args ...any)) {
+	if s.Root != "" && !under(s.Root, piSite) {
+		errorf(key+".root", "root %q is not on the image: the image puts the site (-site DIR) in %s, on the card's fourth partition; use that or a directory in it", s.Root, piSite)
+	}
+}
+
+// piSiteFileRules refuses a site's certificate files that are not on
+// the image, and a private key that is, since only the site is, where
+// anyone can download it.
+func piSiteFileRules(key string, s config.Site, errorf func(key, format string, args ...any)) {
+	for _, f := range []struct{ key, path string }{{"cert", s.Cert}, {"key", s.Key}, {"client_ca", s.ClientCA}} {
+		switch {
+		case f.path == "":
+		case !under(f.path, piSite):
+			errorf(key+"."+f.key, "%s %q is not on the image: the image holds only the config and the site (%s); use tls = \"acme\" or \"local\"", f.key, f.path, piSite)
+		case f.key == "key":
+			errorf(key+".key", "key %q is inside the site's files: anyone could download it", f.path)
+		}
+	}
+}
+
+// piWritablePathRules refuses a state directory, access log or PID
+// file that the board cannot write, or would lose at each boot.
+func piWritablePathRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	persistent := func(p string) bool { return under(p, "/perm") || under(p, "/var") }
-	tlsState := false
-	for i, s := range c.Sites {
-		key := fmt.Sprintf("site.%d", i)
-		tlsState = tlsState || s.TLS == "local" || s.TLS == "acme"
-		if s.Root != "" && !under(s.Root, piSite) {
-			errorf(key+".root", "root %q is not on the image: the image puts the site (-site DIR) in %s, on the card's fourth partition; use that or a directory in it", s.Root, piSite)
-		}
-		for _, f := range []struct{ key, path string }{{"cert", s.Cert}, {"key", s.Key}, {"client_ca", s.ClientCA}} {
-			switch {
-			case f.path == "":
-			case !under(f.path, piSite):
-				errorf(key+"."+f.key, "%s %q is not on the image: the image holds only the config and the site (%s); use tls = \"acme\" or \"local\"", f.key, f.path, piSite)
-			case f.key == "key":
-				errorf(key+".key", "key %q is inside the site's files: anyone could download it", f.path)
-			}
-		}
-	}
-	if p := c.ACME.CARoot; p != "" && !under(p, piSite) {
-		errorf("acme.ca_root", "ca_root %q is not on the image: the image holds only the config and the site (%s)", p, piSite)
-	}
-	if sd := c.Server.StateDir; (tlsState || sd != config.DefaultStateDir) && !persistent(sd) {
+	if sd := c.Server.StateDir; (keepsTLSState(c.Sites) || sd != config.DefaultStateDir) && !persistent(sd) {
 		errorf("server.state_dir", "state_dir %q is not on the card's writable partition: the root file system is read-only and /tmp and /run are lost at each boot; use \"/perm/appliance/state\"", sd)
 	}
 	if a := c.Server.AccessLog; a != "" && a != "stdout" && !persistent(a) {
@@ -139,6 +162,17 @@ func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	if p := c.Server.PIDFile; p != "" && !persistent(p) && !under(p, "/tmp") && !under(p, "/run") {
 		errorf("server.pid_file", "pid_file %q is on the read-only root file system; use /run/appliance.pid or leave it out", p)
 	}
+}
+
+// keepsTLSState reports whether a site's certificates live in the state
+// directory: tls = "local" or "acme".
+func keepsTLSState(sites []config.Site) bool {
+	for _, s := range sites {
+		if s.TLS == "local" || s.TLS == "acme" {
+			return true
+		}
+	}
+	return false
 }
 
 // buildPi writes a disk image to flash on an SD card.
