@@ -94,6 +94,21 @@ func under(path, dir string) bool {
 // persistent writable place, /tmp and /run in memory, an address from
 // DHCP, and only the config and the site put on the card.
 func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
+	piListenerRules(c, errorf)
+	for i, s := range c.Sites {
+		key := fmt.Sprintf("site.%d", i)
+		piSiteRootRule(key, s, errorf)
+		piSiteFileRules(key, s, errorf)
+	}
+	if p := c.ACME.CARoot; p != "" && !under(p, piSite) {
+		errorf("acme.ca_root", "ca_root %q is not on the image: the image holds only the config and the site (%s)", p, piSite)
+	}
+	piWritablePathRules(c, errorf)
+}
+
+// piListenerRules refuses listeners the LAN cannot reach: the board's
+// loopback, or an address of its own, which DHCP decides.
+func piListenerRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	for _, l := range []struct{ key, addr string }{
 		{"server.http", c.Server.HTTP}, {"server.https", c.Server.HTTPS}, {"admin.listen", c.Admin.Listen},
 	} {
@@ -109,28 +124,36 @@ func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
 			errorf(l.key, "%s = %q: the board's address comes from DHCP, so it cannot be named here; use \":%s\" (every interface)", l.key, l.addr, port)
 		}
 	}
+}
+
+// piSiteRootRule refuses a site root outside piSite, where the image
+// puts the site.
+func piSiteRootRule(key string, s config.Site, errorf func(key, format string, args ...any)) {
+	if s.Root != "" && !under(s.Root, piSite) {
+		errorf(key+".root", "root %q is not on the image: the image puts the site (-site DIR) in %s, on the card's fourth partition; use that or a directory in it", s.Root, piSite)
+	}
+}
+
+// piSiteFileRules refuses a site's certificate files that are not on
+// the image, and a private key that is, since only the site is, where
+// anyone can download it.
+func piSiteFileRules(key string, s config.Site, errorf func(key, format string, args ...any)) {
+	for _, f := range []struct{ key, path string }{{"cert", s.Cert}, {"key", s.Key}, {"client_ca", s.ClientCA}} {
+		switch {
+		case f.path == "":
+		case !under(f.path, piSite):
+			errorf(key+"."+f.key, "%s %q is not on the image: the image holds only the config and the site (%s); use tls = \"acme\" or \"local\"", f.key, f.path, piSite)
+		case f.key == "key":
+			errorf(key+".key", "key %q is inside the site's files: anyone could download it", f.path)
+		}
+	}
+}
+
+// piWritablePathRules refuses a state directory, access log or PID
+// file that the board cannot write, or would lose at each boot.
+func piWritablePathRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	persistent := func(p string) bool { return under(p, "/perm") || under(p, "/var") }
-	tlsState := false
-	for i, s := range c.Sites {
-		key := fmt.Sprintf("site.%d", i)
-		tlsState = tlsState || s.TLS == "local" || s.TLS == "acme"
-		if s.Root != "" && !under(s.Root, piSite) {
-			errorf(key+".root", "root %q is not on the image: the image puts the site (-site DIR) in %s, on the card's fourth partition; use that or a directory in it", s.Root, piSite)
-		}
-		for _, f := range []struct{ key, path string }{{"cert", s.Cert}, {"key", s.Key}, {"client_ca", s.ClientCA}} {
-			switch {
-			case f.path == "":
-			case !under(f.path, piSite):
-				errorf(key+"."+f.key, "%s %q is not on the image: the image holds only the config and the site (%s); use tls = \"acme\" or \"local\"", f.key, f.path, piSite)
-			case f.key == "key":
-				errorf(key+".key", "key %q is inside the site's files: anyone could download it", f.path)
-			}
-		}
-	}
-	if p := c.ACME.CARoot; p != "" && !under(p, piSite) {
-		errorf("acme.ca_root", "ca_root %q is not on the image: the image holds only the config and the site (%s)", p, piSite)
-	}
-	if sd := c.Server.StateDir; (tlsState || sd != config.DefaultStateDir) && !persistent(sd) {
+	if sd := c.Server.StateDir; (keepsTLSState(c.Sites) || sd != config.DefaultStateDir) && !persistent(sd) {
 		errorf("server.state_dir", "state_dir %q is not on the card's writable partition: the root file system is read-only and /tmp and /run are lost at each boot; use \"/perm/appliance/state\"", sd)
 	}
 	if a := c.Server.AccessLog; a != "" && a != "stdout" && !persistent(a) {
@@ -141,24 +164,24 @@ func piRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	}
 }
 
+// keepsTLSState reports whether a site's certificates live in the state
+// directory: tls = "local" or "acme".
+func keepsTLSState(sites []config.Site) bool {
+	for _, s := range sites {
+		if s.TLS == "local" || s.TLS == "acme" {
+			return true
+		}
+	}
+	return false
+}
+
 // buildPi writes a disk image to flash on an SD card.
 func buildPi(opt piOptions) error {
 	// The config first: one that cannot work on the board is refused
 	// before anything is built.
-	configFile, configName := []byte(defaultPiConfig), "appliance.toml (the image's default)"
-	if opt.config != "" {
-		var err error
-		if configFile, err = os.ReadFile(opt.config); err != nil {
-			return err
-		}
-		configName = opt.config
-	}
-	src := opt.site
-	if src == "" {
-		src = "cmd/appliance/demo"
-	}
-	if err := checkPiConfig(configName, configFile, src); err != nil {
-		return fmt.Errorf("the config cannot work on the board:\n%w", err)
+	configFile, src, err := piConfig(opt)
+	if err != nil {
+		return err
 	}
 
 	tmp, err := os.MkdirTemp("", "appliance-pi")
@@ -166,24 +189,8 @@ func buildPi(opt piOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	stamp := time.Now().UTC().Format(time.RFC3339)
-
-	// The programs, for linux/arm64.
-	bins := map[string]string{
-		"appliance": "./cmd/appliance",
-		"init":      "./packaging/pi/init",
-		"dhcp":      "github.com/gokrazy/gokrazy/cmd/dhcp",
-		"ntp":       "github.com/gokrazy/gokrazy/cmd/ntp",
-		"randomd":   "github.com/gokrazy/gokrazy/cmd/randomd",
-	}
-	for name, pkg := range bins {
-		ldflags := "-X main.buildTimestamp=" + stamp
-		if name == "appliance" {
-			ldflags = "-X main.version=" + debVersion()
-		}
-		if err := goBuild(filepath.Join(tmp, name), pkg, "arm64", "", ldflags, "gokrazy", "netgo", "osusergo"); err != nil {
-			return err
-		}
+	if err := buildPiPrograms(tmp); err != nil {
+		return err
 	}
 	kernelDir, err := moduleDir(kernelRPi)
 	if err != nil {
@@ -208,8 +215,69 @@ func buildPi(opt piOptions) error {
 	if err := f.Truncate((permStart + permSectors) * sector); err != nil { // sparse
 		return err
 	}
+	if err := writeBootPartition(f, tmp, kernelDir, firmwareDir, partuuid); err != nil {
+		return err
+	}
+	if err := writeRootPartition(f, tmp, kernelDir, opt.hostname, configFile); err != nil {
+		return err
+	}
+	if err := writePermPartition(f, opt, tmp, src, configFile, permStart, permSectors); err != nil {
+		return err
+	}
+	if err := writeMBR(f, sig, permStart, permSectors); err != nil {
+		return err
+	}
+	return f.Close()
+}
 
-	// Boot: FAT, made with dosfstools and filled with mtools.
+// piConfig reads the image's config (-config, or the default) and
+// checks it for the board against the site's files (-site, or the
+// demo). It returns the config and the site's directory.
+func piConfig(opt piOptions) (configFile []byte, site string, err error) {
+	configFile, configName := []byte(defaultPiConfig), "appliance.toml (the image's default)"
+	if opt.config != "" {
+		if configFile, err = os.ReadFile(opt.config); err != nil {
+			return nil, "", err
+		}
+		configName = opt.config
+	}
+	site = opt.site
+	if site == "" {
+		site = "cmd/appliance/demo"
+	}
+	if err := checkPiConfig(configName, configFile, site); err != nil {
+		return nil, "", fmt.Errorf("the config cannot work on the board:\n%w", err)
+	}
+	return configFile, site, nil
+}
+
+// buildPiPrograms builds the image's programs, for linux/arm64, into
+// dir: the appliance, its init, and gokrazy's services.
+func buildPiPrograms(dir string) error {
+	stamp := time.Now().UTC().Format(time.RFC3339)
+	bins := map[string]string{
+		"appliance": "./cmd/appliance",
+		"init":      "./packaging/pi/init",
+		"dhcp":      "github.com/gokrazy/gokrazy/cmd/dhcp",
+		"ntp":       "github.com/gokrazy/gokrazy/cmd/ntp",
+		"randomd":   "github.com/gokrazy/gokrazy/cmd/randomd",
+	}
+	for name, pkg := range bins {
+		ldflags := "-X main.buildTimestamp=" + stamp
+		if name == "appliance" {
+			ldflags = "-X main.version=" + debVersion()
+		}
+		if err := goBuild(filepath.Join(dir, name), pkg, "arm64", "", ldflags, "gokrazy", "netgo", "osusergo"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBootPartition writes the boot partition: FAT, made with
+// dosfstools and filled with mtools. Its cmdline.txt boots root A,
+// partition 2 of the disk with signature partuuid.
+func writeBootPartition(f *os.File, tmp, kernelDir, firmwareDir, partuuid string) error {
 	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic"
 	bootDir, bootImg := filepath.Join(tmp, "boot"), filepath.Join(tmp, "boot.img")
 	if err := stageBoot(bootDir, kernelDir, firmwareDir, cmdline); err != nil {
@@ -225,10 +293,14 @@ func buildPi(opt piOptions) error {
 	if err := copyAt(f, bootStart, bootSectors, bootImg); err != nil {
 		return fmt.Errorf("boot partition: %w", err)
 	}
+	return nil
+}
 
-	// Root: read-only squashfs, made with squashfs-tools.
+// writeRootPartition writes root A: read-only squashfs, made with
+// squashfs-tools, from the programs built in tmp.
+func writeRootPartition(f *os.File, tmp, kernelDir, hostname string, configFile []byte) error {
 	rootDir, rootImg := filepath.Join(tmp, "root"), filepath.Join(tmp, "root.squashfs")
-	if err := stageRoot(rootDir, tmp, kernelDir, opt.hostname, configFile); err != nil {
+	if err := stageRoot(rootDir, tmp, kernelDir, hostname, configFile); err != nil {
 		return fmt.Errorf("root file system: %w", err)
 	}
 	if err := run("squashfs-tools", "mksquashfs", rootDir, rootImg, "-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress"); err != nil {
@@ -237,9 +309,29 @@ func buildPi(opt piOptions) error {
 	if err := copyAt(f, bootStart+bootSectors, rootSectors, rootImg); err != nil {
 		return fmt.Errorf("root partition: %w", err)
 	}
+	return nil
+}
 
-	// Perm: ext4 with the config, the site and an empty state_dir.
+// writePermPartition writes perm: ext4 with the config, the site (from
+// src) and an empty state_dir, made with e2fsprogs straight into the
+// image file at permStart.
+func writePermPartition(f *os.File, opt piOptions, tmp, src string, configFile []byte, permStart, permSectors int64) error {
 	perm := filepath.Join(tmp, "perm")
+	if err := stagePerm(perm, src, opt.site == "", configFile); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return run("e2fsprogs", "mkfs.ext4", "-q", "-F", "-L", "perm", "-d", perm,
+		"-E", fmt.Sprintf("offset=%d,root_owner=0:0", permStart*sector),
+		opt.out, fmt.Sprintf("%dk", permSectors*sector/1024))
+}
+
+// stagePerm lays out the perm file system: in appliance/, the config,
+// the site copied from src, an empty state directory and the LICENSE.
+// demo puts the image's own welcome page in the site.
+func stagePerm(perm, src string, demo bool, configFile []byte) error {
 	site := filepath.Join(perm, "appliance", "site")
 	if err := os.MkdirAll(filepath.Join(perm, "appliance"), 0o755); err != nil {
 		return err
@@ -250,7 +342,7 @@ func buildPi(opt piOptions) error {
 	if err := os.CopyFS(site, os.DirFS(src)); err != nil {
 		return fmt.Errorf("site %s: %w", src, err)
 	}
-	if opt.site == "" {
+	if demo {
 		// The demo's style and icon, with the image's own welcome page:
 		// the demo's says that no configuration was given.
 		if err := copyFile("packaging/pi/www/index.html", filepath.Join(site, "index.html"), 0o644); err != nil {
@@ -260,19 +352,12 @@ func buildPi(opt piOptions) error {
 	if err := copyFile("LICENSE", filepath.Join(perm, "appliance", "LICENSE"), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(perm, "appliance", "appliance.toml"), configFile, 0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := run("e2fsprogs", "mkfs.ext4", "-q", "-F", "-L", "perm", "-d", perm,
-		"-E", fmt.Sprintf("offset=%d,root_owner=0:0", permStart*sector),
-		opt.out, fmt.Sprintf("%dk", permSectors*sector/1024)); err != nil {
-		return err
-	}
+	return os.WriteFile(filepath.Join(perm, "appliance", "appliance.toml"), configFile, 0o644)
+}
 
-	// The partition table last: MBR, the disk signature in it.
+// writeMBR writes the partition table, last: MBR, the disk signature
+// sig in it, then boot, root A, root B and perm.
+func writeMBR(f *os.File, sig [4]byte, permStart, permSectors int64) error {
 	mbr := make([]byte, sector)
 	copy(mbr[440:], sig[:])
 	parts := []struct {
@@ -293,10 +378,8 @@ func buildPi(opt piOptions) error {
 		binary.LittleEndian.PutUint32(e[12:], uint32(p.count))
 	}
 	mbr[510], mbr[511] = 0x55, 0xaa
-	if _, err := f.WriteAt(mbr, 0); err != nil {
-		return err
-	}
-	return f.Close()
+	_, err := f.WriteAt(mbr, 0)
+	return err
 }
 
 // moduleDir downloads a module (verified against go.sum's checksum
