@@ -54,14 +54,14 @@ type Logger struct {
 	now func() time.Time // the end of a request, for its duration; tests fix it
 }
 
-// DefaultBuffer is how many lines may wait for the writer.
-const DefaultBuffer = 4096
+// defaultBuffer is how many lines may wait for the writer.
+const defaultBuffer = 4096
 
 // Open starts a logger writing to path ("stdout" for standard output,
 // which journald collects under systemd).
 func Open(path string, format Format, buffer int) (*Logger, error) {
 	if buffer <= 0 {
-		buffer = DefaultBuffer
+		buffer = defaultBuffer
 	}
 	l := newLogger(path, format, buffer)
 	w, err := l.open()

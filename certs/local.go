@@ -118,9 +118,6 @@ func (ca *LocalCA) create(certPath, keyPath string) error {
 // RootPEM returns the root certificate to install in clients.
 func (ca *LocalCA) RootPEM() []byte { return ca.rootPEM }
 
-// Root returns the root certificate.
-func (ca *LocalCA) Root() *x509.Certificate { return ca.root }
-
 // GetCertificate implements Source: a certificate for the SNI name or,
 // without SNI, for the address the client connected to.
 func (ca *LocalCA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {

@@ -60,7 +60,7 @@ func TestEncodersAreReusable(t *testing.T) {
 						return
 					}
 					var buf bytes.Buffer
-					w, err := NewWriter(c, &buf)
+					w, err := newWriter(c, &buf)
 					if err != nil {
 						t.Error(err)
 						return

@@ -24,8 +24,9 @@ import (
 const DefaultStreamBudget = 40 << 20
 
 // streamCost is the memory of one live streaming encoder at the levels
-// and windows NewWriter uses, a little over what it holds on the heap
-// once its window is full (TestStreamCost checks it is not below).
+// and windows Reservation.NewWriter uses, a little over what it holds on
+// the heap once its window is full (TestStreamCost checks it is not
+// below).
 var streamCost = [NumCodings]int64{
 	Zstd:    4 << 20,    // 3.87 MiB
 	Brotli:  8704 << 10, // 8.0 MiB: quality 4, 1 MiB window
@@ -42,8 +43,8 @@ var (
 
 func init() { streamBudget.Store(DefaultStreamBudget) }
 
-// ErrBusy says the streaming budget has no room for another encoder.
-var ErrBusy = errors.New("compress: the memory budget of streaming encoders is spent")
+// errBusy says the streaming budget has no room for another encoder.
+var errBusy = errors.New("compress: the memory budget of streaming encoders is spent")
 
 // SetStreamBudget sets the memory all live streaming encoders may hold
 // together (0: no streaming compression at all) and returns the previous
@@ -111,7 +112,7 @@ func (r *Reservation) Release() {
 // must not be used after. Make at most one writer per reservation.
 func (r *Reservation) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	if r == nil {
-		return nil, ErrBusy
+		return nil, errBusy
 	}
 	if r.released.Load() {
 		return nil, errors.New("compress: reservation already released")
@@ -125,15 +126,15 @@ func (r *Reservation) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return zw, nil
 }
 
-// NewWriter reserves room for a streaming encoder for c and returns it,
-// as Reservation.NewWriter does; ErrBusy when the budget has no room.
-func NewWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
+// newWriter reserves room for a streaming encoder for c and returns it,
+// as Reservation.NewWriter does; errBusy when the budget has no room.
+func newWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
 	if c >= Identity {
 		return nil, errors.New("compress: no encoder for " + c.String())
 	}
 	r := Reserve(c)
 	if r == nil {
-		return nil, ErrBusy
+		return nil, errBusy
 	}
 	return r.NewWriter(w)
 }

@@ -26,13 +26,13 @@ func TestStreamBudget(t *testing.T) {
 		if len(rs) != want || live[c] != int64(want) || held != int64(want)*StreamCost(c) || held > DefaultStreamBudget {
 			t.Errorf("%s: %d reservations in %d bytes (live %v, held %d), want %d", c, len(rs), DefaultStreamBudget, live, held, want)
 		}
-		if _, err := NewWriter(c, io.Discard); !errors.Is(err, ErrBusy) {
-			t.Errorf("%s: NewWriter with the budget spent: %v, want ErrBusy", c, err)
+		if _, err := newWriter(c, io.Discard); !errors.Is(err, errBusy) {
+			t.Errorf("%s: newWriter with the budget spent: %v, want errBusy", c, err)
 		}
 		rs[0].Release()
 		rs[0].Release() // a second release changes nothing
 		var buf bytes.Buffer
-		w, err := NewWriter(c, &buf) // the room came back
+		w, err := newWriter(c, &buf) // the room came back
 		if err != nil {
 			t.Fatalf("%s: %v", c, err)
 		}
@@ -64,8 +64,8 @@ func TestStreamBudget(t *testing.T) {
 	if Reserve(Gzip) != nil || Reserve(Identity) != nil {
 		t.Error("budget 0 reserved")
 	}
-	if _, err := NewWriter(Identity, io.Discard); err == nil || errors.Is(err, ErrBusy) {
-		t.Errorf("NewWriter(identity): %v", err)
+	if _, err := newWriter(Identity, io.Discard); err == nil || errors.Is(err, errBusy) {
+		t.Errorf("newWriter(identity): %v", err)
 	}
 }
 
@@ -86,7 +86,7 @@ func TestStreamCost(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		var ws []io.WriteCloser
 		for range n {
-			w, err := NewWriter(c, io.Discard)
+			w, err := newWriter(c, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}

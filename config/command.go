@@ -13,11 +13,11 @@ import (
 
 // Command is the configuration of `appliance serve [DIR] [-listen ADDR]`
 // without a file: dir as one catch-all site or, for "", the embedded
-// demo site; on listen, or DefaultHTTP for "".
+// demo site; on listen, or defaultHTTP for "".
 func Command(dir, listen string) (*Config, error) {
 	const where = "appliance serve"
 	if listen == "" {
-		listen = DefaultHTTP
+		listen = defaultHTTP
 	} else if err := checkAddr(listen); err != nil {
 		return nil, Errors{{File: where, Msg: "-listen: " + err.Error()}}
 	}

@@ -308,29 +308,31 @@ func (s *Site) Pages() map[int]string {
 	return m
 }
 
+// DefaultStateDir is the state directory when the file names none.
+const DefaultStateDir = "/var/lib/appliance"
+
 // Defaults.
 const (
-	DefaultHTTP              = "localhost:8080"
-	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultWriteTimeout      = 60 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultShutdownTimeout   = 10 * time.Second
-	DefaultMaxHeaderBytes    = 32 << 10
-	DefaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
-	DefaultStateDir          = "/var/lib/appliance"
-	DefaultHSTS              = "max-age=31536000"
-	DefaultCacheBytes        = serve.DefaultCacheBytes
-	DefaultCacheFileBytes    = serve.DefaultCacheFileBytes
-	DefaultRevalidate        = serve.DefaultRevalidate
-	DefaultCompressBytes     = serve.DefaultCompressBytes
-	DefaultCompressMinBytes  = serve.DefaultCompressMinBytes
+	defaultHTTP              = "localhost:8080"
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultShutdownTimeout   = 10 * time.Second
+	defaultMaxHeaderBytes    = 32 << 10
+	defaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
+	defaultHSTS              = "max-age=31536000"
+	defaultCacheBytes        = serve.DefaultCacheBytes
+	defaultCacheFileBytes    = serve.DefaultCacheFileBytes
+	defaultRevalidate        = serve.DefaultRevalidate
+	defaultCompressBytes     = serve.DefaultCompressBytes
+	defaultCompressMinBytes  = serve.DefaultCompressMinBytes
 )
 
 // Default is the configuration used without a file: the embedded demo
 // site on http://localhost:8080.
 func Default() *Config {
-	c := &Config{Server: Server{HTTP: DefaultHTTP}, Sites: []Site{{
+	c := &Config{Server: Server{HTTP: defaultHTTP}, Sites: []Site{{
 		Demo:       true,
 		CleanURLs:  true,
 		ErrorPages: map[string]string{"404": "/404.html"},
@@ -397,7 +399,7 @@ func parse(file string, data []byte, t Target) (*Config, error) {
 		}
 	}
 	if !md.IsDefined("server", "http") && c.Server.HTTPS == "" {
-		c.Server.HTTP = DefaultHTTP
+		c.Server.HTTP = defaultHTTP
 	}
 	c.file, c.lines = file, v.lines
 	c.resolvePaths(filepath.Dir(file))
@@ -513,17 +515,17 @@ var decodeErrRe = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 
 func (c *Config) applyDefaults() {
 	s := &c.Server
-	setDuration(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	setDuration(&s.ReadTimeout, DefaultReadTimeout)
-	setDuration(&s.WriteTimeout, DefaultWriteTimeout)
-	setDuration(&s.IdleTimeout, DefaultIdleTimeout)
-	setDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
-	setDuration(&c.Cache.Revalidate, DefaultRevalidate)
+	setDuration(&s.ReadHeaderTimeout, defaultReadHeaderTimeout)
+	setDuration(&s.ReadTimeout, defaultReadTimeout)
+	setDuration(&s.WriteTimeout, defaultWriteTimeout)
+	setDuration(&s.IdleTimeout, defaultIdleTimeout)
+	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
+	setDuration(&c.Cache.Revalidate, defaultRevalidate)
 	if s.MaxHeaderBytes == 0 {
-		s.MaxHeaderBytes = DefaultMaxHeaderBytes
+		s.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	if s.MaxConnections == 0 {
-		s.MaxConnections = DefaultMaxConnections
+		s.MaxConnections = defaultMaxConnections
 	}
 	if s.StateDir == "" {
 		s.StateDir = DefaultStateDir
@@ -532,13 +534,13 @@ func (c *Config) applyDefaults() {
 		c.ACME.Directory = certs.LetsEncrypt
 	}
 	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = DefaultCacheBytes
+		c.Cache.MaxBytes = defaultCacheBytes
 	}
 	if c.Cache.MaxFileBytes == 0 {
-		c.Cache.MaxFileBytes = DefaultCacheFileBytes
+		c.Cache.MaxFileBytes = defaultCacheFileBytes
 	}
 	if c.Cache.MaxCompressBytes == 0 {
-		c.Cache.MaxCompressBytes = DefaultCompressBytes
+		c.Cache.MaxCompressBytes = defaultCompressBytes
 	}
 	for i := range c.Sites {
 		if len(c.Sites[i].Index) == 0 {
@@ -548,7 +550,7 @@ func (c *Config) applyDefaults() {
 			c.Sites[i].CacheControl = serve.DefaultCacheControl
 		}
 		if c.Sites[i].CompressMinBytes == 0 {
-			c.Sites[i].CompressMinBytes = DefaultCompressMinBytes
+			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
 		}
 		if c.Sites[i].TLS == "" {
 			c.Sites[i].TLS = "off"
@@ -560,7 +562,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 		if c.Sites[i].HSTS == "" {
-			c.Sites[i].HSTS = DefaultHSTS
+			c.Sites[i].HSTS = defaultHSTS
 		}
 	}
 }

@@ -51,7 +51,7 @@ func TestDefaults(t *testing.T) {
 	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || s.Index[0] != "index.html" || s.CacheControl != "no-cache" || !s.Follow() {
 		t.Fatalf("site defaults: %+v", s)
 	}
-	if time.Duration(c.Server.ReadHeaderTimeout) != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
+	if time.Duration(c.Server.ReadHeaderTimeout) != defaultReadHeaderTimeout || c.Server.MaxHeaderBytes != defaultMaxHeaderBytes {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
 	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || d.Server.HTTP != "localhost:8080" {
@@ -146,8 +146,8 @@ func TestDefaultListener(t *testing.T) {
 	dir := t.TempDir()
 	site := "[[site]]\nroot = \"" + dir + "\"\n"
 	for conf, want := range map[string]string{
-		site:                                  DefaultHTTP,
-		"[server]\n" + site:                   DefaultHTTP,
+		site:                                  defaultHTTP,
+		"[server]\n" + site:                   defaultHTTP,
 		"[server]\nhttps = \":443\"\n" + site: "",
 		"[server]\nhttp = \":80\"\n" + site:   ":80",
 	} {

@@ -40,8 +40,8 @@ var sizeUnits = []struct {
 	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1},
 }
 
-// SizeForms is what the error for a bad size lists: every accepted form.
-const SizeForms = `a byte count, or a number with a unit in any case: k, m, g or KiB, MiB, GiB (powers of 1024); KB, MB, GB (powers of 1000); B`
+// sizeForms is what the error for a bad size lists: every accepted form.
+const sizeForms = `a byte count, or a number with a unit in any case: k, m, g or KiB, MiB, GiB (powers of 1024); KB, MB, GB (powers of 1000); B`
 
 func (s *Size) UnmarshalText(b []byte) error {
 	str := strings.TrimSpace(string(b))
@@ -55,7 +55,7 @@ func (s *Size) UnmarshalText(b []byte) error {
 	}
 	n, err := strconv.ParseInt(str, 10, 64)
 	if err != nil || n < 0 || n > (1<<62)/factor {
-		return fmt.Errorf("invalid size %q: want %s", b, SizeForms)
+		return fmt.Errorf("invalid size %q: want %s", b, sizeForms)
 	}
 	*s = Size(n * factor)
 	return nil

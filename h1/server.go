@@ -276,15 +276,13 @@ func (l *Limits) release(ip netip.Addr, perIP bool) {
 	l.mu.Unlock()
 }
 
-// Open reports how many connections are open, handed-off ones included.
-func (l *Limits) Open() int {
+// openConns reports how many connections are open, handed-off ones
+// included.
+func (l *Limits) openConns() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.open
 }
-
-// Rejected reports how many connections the limits have closed.
-func (l *Limits) Rejected() int64 { return l.rejected.Load() }
 
 // admit counts a new connection against the limits. A trusted proxy's
 // connection is not counted under its address (trusted): on a PROXY
@@ -311,13 +309,13 @@ func (c *conn) countIP(ip netip.Addr) bool {
 // handed-off ones included (with shared Limits, every sharer's).
 func (s *Server) Open() int {
 	s.init()
-	return s.Limits.Open()
+	return s.Limits.openConns()
 }
 
 // Rejected reports how many connections the limits have closed.
 func (s *Server) Rejected() int64 {
 	s.init()
-	return s.Limits.Rejected()
+	return s.Limits.rejected.Load()
 }
 
 func (s *Server) track(c *conn) {

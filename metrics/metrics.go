@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// Buckets of the request duration histogram, in seconds.
-var Buckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+// durationBuckets are the bounds of the request duration histogram, in seconds.
+var durationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
 // Registry holds every site's counters and the gauges to report.
 type Registry struct {
@@ -59,7 +59,7 @@ func (r *Registry) Site(name string) *Site {
 	defer r.mu.Unlock()
 	s, ok := r.sites[name]
 	if !ok {
-		s = &Site{name: name, buckets: make([]atomic.Int64, len(Buckets)+1)}
+		s = &Site{name: name, buckets: make([]atomic.Int64, len(durationBuckets)+1)}
 		r.sites[name] = s
 	}
 	return s
@@ -100,7 +100,7 @@ func (s *Site) Observe(code int, bytes int64, d time.Duration) {
 	s.bytes.Add(bytes)
 	s.sumNanos.Add(int64(d))
 	sec := d.Seconds()
-	i, _ := slices.BinarySearch(Buckets, sec)
+	i, _ := slices.BinarySearch(durationBuckets, sec)
 	s.buckets[i].Add(1)
 }
 
@@ -108,11 +108,11 @@ func (s *Site) Observe(code int, bytes int64, d time.Duration) {
 func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	r.Write(w)
+	r.write(w)
 }
 
-// Write writes every metric in the Prometheus text format.
-func (r *Registry) Write(w io.Writer) {
+// write writes every metric in the Prometheus text format.
+func (r *Registry) write(w io.Writer) {
 	r.mu.Lock()
 	sites := make([]*Site, 0, len(r.sites))
 	for _, s := range r.sites {
@@ -139,11 +139,11 @@ func (r *Registry) Write(w io.Writer) {
 	for _, s := range sites {
 		var cum int64
 		site := quote(s.name)
-		for i, le := range Buckets {
+		for i, le := range durationBuckets {
 			cum += s.buckets[i].Load()
 			fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%s,le=\"%s\"} %d\n", site, strconv.FormatFloat(le, 'g', -1, 64), cum)
 		}
-		cum += s.buckets[len(Buckets)].Load()
+		cum += s.buckets[len(durationBuckets)].Load()
 		fmt.Fprintf(&b, "appliance_request_duration_seconds_bucket{site=%s,le=\"+Inf\"} %d\n", site, cum)
 		fmt.Fprintf(&b, "appliance_request_duration_seconds_sum{site=%s} %g\n", site, float64(s.sumNanos.Load())/1e9)
 		fmt.Fprintf(&b, "appliance_request_duration_seconds_count{site=%s} %d\n", site, cum)

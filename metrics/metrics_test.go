@@ -24,7 +24,7 @@ func TestExposition(t *testing.T) {
 		return []Sample{{Labels: []string{"name", "a.test", "source", "acme"}, Value: 1800000000}, {Labels: []string{"name", `q"`}, Value: 0}}
 	})
 	var b strings.Builder
-	r.Write(&b)
+	r.write(&b)
 	out := b.String()
 	if _, err := parseExposition(out); err != nil {
 		t.Error(err)
@@ -79,7 +79,7 @@ func TestLabelValuesAreExposition(t *testing.T) {
 		return s
 	})
 	var b strings.Builder
-	r.Write(&b)
+	r.write(&b)
 	samples, err := parseExposition(b.String())
 	if err != nil {
 		t.Fatalf("%v in:\n%s", err, b.String())

@@ -90,10 +90,10 @@ const (
 	Unknown               // a trusted proxy named a client that is not an address ("unknown", an obfuscated name, garbage)
 )
 
-// MaxHops is how many entries of a header Client walks at most; when
+// maxHops is how many entries of a header Client walks at most; when
 // every one of them is a trusted proxy, the last one walked is the
 // client.
-const MaxHops = 32
+const maxHops = 32
 
 // Client applies the rightmost-untrusted-hop rule to a request that
 // arrived from peer: if peer is trusted, the header's entries are read
@@ -134,7 +134,7 @@ func (t Trusted) Client(peer netip.Addr, h http.Header, which Header) (netip.Add
 			}
 			client, res = ap, Found
 			walked++
-			if !t.Contains(ap.Addr()) || walked == MaxHops {
+			if !t.Contains(ap.Addr()) || walked == maxHops {
 				return client, res
 			}
 		}

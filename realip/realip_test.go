@@ -88,7 +88,7 @@ func TestClient(t *testing.T) {
 func TestClientMaxHops(t *testing.T) {
 	tr := mustTrusted(t, "10.0.0.0/8")
 	v := "198.51.100.1"
-	for range MaxHops + 5 {
+	for range maxHops + 5 {
 		v += ", 10.0.0.2"
 	}
 	ap, res := tr.Client(netip.MustParseAddr("10.0.0.1"), http.Header{"X-Forwarded-For": {v}}, XForwardedFor)

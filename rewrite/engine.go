@@ -25,31 +25,29 @@ type Rules struct {
 	CORS            []*CORS
 }
 
-// Exists reports whether a clean URL path names a file or a directory;
-// dir tells which. The file server provides it.
-type Exists func(path string) (exists, dir bool)
-
-// Engine applies Rules in front of a handler.
-type Engine struct {
+// engine applies Rules in front of a handler.
+type engine struct {
 	rules  Rules
 	next   http.Handler
-	exists Exists
+	exists func(path string) (exists, dir bool)
 	preset [][2]string
 }
 
 // New returns a handler applying rules before next, or next itself when
-// there are no rules. The site-wide policies in rules come parsed
-// (ParseTrailingSlash and the like), so New does not fail today; the
-// error result is kept so that its caller need not change.
-func New(rules Rules, exists Exists, next http.Handler) (http.Handler, error) {
-	e := &Engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
+// there are no rules. exists reports whether a clean URL path names a
+// file or a directory, and dir tells which; the file server provides it.
+// The site-wide policies in rules come parsed (ParseTrailingSlash and the
+// like), so New does not fail today; the error result is kept so that its
+// caller need not change.
+func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) (http.Handler, error) {
+	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
 	if e.empty() {
 		return next, nil
 	}
 	return e, nil
 }
 
-func (e *Engine) empty() bool {
+func (e *engine) empty() bool {
 	r := e.rules
 	return r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
 		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
@@ -57,7 +55,7 @@ func (e *Engine) empty() bool {
 
 // ServeHTTP applies the phases in the order the rules are documented:
 // each either answers the request itself or hands on the path it leaves.
-func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.rules.RedirectTo != "" {
 		e.redirectHost(w, r)
 		return
@@ -84,13 +82,13 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // redirectHost sends every request to the same path and query on the
 // redirect_to host.
-func (e *Engine) redirectHost(w http.ResponseWriter, r *http.Request) {
+func (e *engine) redirectHost(w http.ResponseWriter, r *http.Request) {
 	e.sendRedirect(w, r, e.rules.RedirectTo+r.URL.EscapedPath()+query(r.URL.RawQuery), statusFor(r, http.StatusMovedPermanently))
 }
 
 // redirectPattern answers with the first redirect rule that matches the
 // path the client asked for; it reports whether one did.
-func (e *Engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
+func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
 	for _, rd := range e.rules.Redirects {
 		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
 			target := rd.to.expand(orig, m)
@@ -107,13 +105,13 @@ func (e *Engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig st
 	return false
 }
 
-// rewrite applies the rewrite rules in order, at most MaxRewrites of
+// rewrite applies the rewrite rules in order, at most maxRewrites of
 // them, and returns the path and raw query they leave.
-func (e *Engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
+func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
 	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
-		if applied == MaxRewrites {
+		if applied == maxRewrites {
 			break
 		}
 		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p) {
@@ -133,7 +131,7 @@ func (e *Engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
 
 // redirectTrailingSlash applies the trailing_slash policy to a path no
 // rewrite changed; it reports whether it answered.
-func (e *Engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p string) bool {
+func (e *engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p string) bool {
 	pol := e.rules.TrailingSlash
 	if pol == TrailingSlashKeep || p == "/" {
 		return false
@@ -160,7 +158,7 @@ func (e *Engine) redirectTrailingSlash(w http.ResponseWriter, r *http.Request, p
 
 // fallback replaces a missing path without an extension by the
 // single-page-app shell.
-func (e *Engine) fallback(p string) string {
+func (e *engine) fallback(p string) string {
 	if fb := e.rules.Fallback; fb != "" && !strings.Contains(path.Base(p), ".") {
 		if ok, _ := e.exists(p); !ok {
 			return fb
@@ -171,7 +169,7 @@ func (e *Engine) fallback(p string) string {
 
 // corsFor returns the CORS rule covering p for a request with one Origin,
 // or nil.
-func (e *Engine) corsFor(r *http.Request, p string) *CORS {
+func (e *engine) corsFor(r *http.Request, p string) *CORS {
 	if len(r.Header["Origin"]) != 1 {
 		return nil
 	}
@@ -204,7 +202,7 @@ func withPath(r *http.Request, p, rawQuery string) *http.Request {
 
 // serveWithHeaders calls the next handler, applying the security preset,
 // the CORS response headers and the header rules that match p.
-func (e *Engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS) {
+func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS) {
 	var rules []*Headers
 	for _, h := range e.rules.Headers {
 		if h.path.matches(p) {
@@ -278,7 +276,7 @@ func (u *urlPath) escaped() string {
 }
 
 // holds evaluates a rule's conditions.
-func (e *Engine) holds(c *cond, r *http.Request, p string) bool {
+func (e *engine) holds(c *cond, r *http.Request, p string) bool {
 	if len(c.methods) > 0 {
 		found := false
 		for _, m := range c.methods {
@@ -306,7 +304,7 @@ func (e *Engine) holds(c *cond, r *http.Request, p string) bool {
 	return true
 }
 
-func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {
+func (e *engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {
 	h := w.Header()
 	h["Location"] = []string{target}
 	h["Cache-Control"] = []string{"no-cache"}
@@ -316,7 +314,7 @@ func (e *Engine) sendRedirect(w http.ResponseWriter, r *http.Request, target str
 // admit applies the IP and Basic-auth rules to the path the client asked
 // for and the one it was rewritten to: a rewrite cannot open a way around
 // them.
-func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) bool {
+func (e *engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) bool {
 	if len(e.rules.Access) == 0 && len(e.rules.Auth) == 0 {
 		return true
 	}
@@ -346,7 +344,7 @@ func (e *Engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 	return true
 }
 
-func (e *Engine) preflight(w http.ResponseWriter, r *http.Request, c *CORS, origin string) {
+func (e *engine) preflight(w http.ResponseWriter, r *http.Request, c *CORS, origin string) {
 	h := w.Header()
 	if allowed := c.allowOrigin(origin); allowed != "" {
 		h.Set("Access-Control-Allow-Origin", allowed)
@@ -364,7 +362,7 @@ func (e *Engine) preflight(w http.ResponseWriter, r *http.Request, c *CORS, orig
 // header, so that they override what it set.
 type headerWriter struct {
 	httpx.ResponseWriterWrapper
-	e       *Engine
+	e       *engine
 	rules   []*Headers
 	cors    *CORS
 	origin  string

@@ -164,7 +164,7 @@ func TestRewriteChainIsBounded(t *testing.T) {
 		rules.Rewrites = append(rules.Rewrites, must(NewRewrite(`^/(.*)$`, "/x$1", false, Cond{})))
 	}
 	got := text(serve(t, rules, "GET", "/a"))
-	if got != "/"+strings.Repeat("x", MaxRewrites)+"a?" {
+	if got != "/"+strings.Repeat("x", maxRewrites)+"a?" {
 		t.Fatalf("%q", got)
 	}
 }
@@ -324,7 +324,7 @@ func TestAuth(t *testing.T) {
 
 func TestNoRulesIsNoWrapper(t *testing.T) {
 	h, _ := New(Rules{}, exists, echo)
-	if _, ok := h.(*Engine); ok {
+	if _, ok := h.(*engine); ok {
 		t.Fatal("an empty rule set wraps the handler")
 	}
 }

@@ -16,9 +16,9 @@ import (
 	"appliance/vhost"
 )
 
-// MaxRewrites bounds how many rewrite rules one request goes through, so
+// maxRewrites bounds how many rewrite rules one request goes through, so
 // that no set of rules can loop.
-const MaxRewrites = 10
+const maxRewrites = 10
 
 // Cond restricts a rule to some requests; the zero value matches all.
 type Cond struct {

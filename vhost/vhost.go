@@ -194,8 +194,8 @@ func Normalize(host string) string {
 	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
-// Lookup returns the handler for a Host value, or nil.
-func (rt *Router) Lookup(host string) http.Handler {
+// lookup returns the handler for a Host value, or nil.
+func (rt *Router) lookup(host string) http.Handler {
 	h, _ := rt.t.Lookup(host)
 	return h
 }
@@ -205,7 +205,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, http.StatusBadRequest) // RFC 9112 3.2: Host is required
 		return
 	}
-	h := rt.Lookup(r.Host)
+	h := rt.lookup(r.Host)
 	if h == nil {
 		if rt.unknown != nil {
 			rt.unknown(r)

@@ -42,18 +42,18 @@ func TestLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := ""
-		if h := rt.Lookup(tt.host); h != nil {
+		if h := rt.lookup(tt.host); h != nil {
 			got = string(h.(named))
 		}
 		if got != tt.want {
-			t.Errorf("Lookup(%q) = %q, want %q", tt.host, got, tt.want)
+			t.Errorf("lookup(%q) = %q, want %q", tt.host, got, tt.want)
 		}
 	}
 	rt.Add("*", named("default"))
-	if h := rt.Lookup("other.test"); h == nil || string(h.(named)) != "default" {
+	if h := rt.lookup("other.test"); h == nil || string(h.(named)) != "default" {
 		t.Error("catch-all not used")
 	}
-	if h := rt.Lookup("a.b.blog.test"); string(h.(named)) != "default" {
+	if h := rt.lookup("a.b.blog.test"); string(h.(named)) != "default" {
 		t.Error("catch-all not used for a deeper name")
 	}
 }
