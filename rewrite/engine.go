@@ -64,7 +64,11 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.redirectPattern(w, r, orig) {
 		return
 	}
-	p, rawQuery := e.rewrite(r, orig)
+	p, rawQuery, status := e.rewrite(r, orig)
+	if status != 0 {
+		vhost.Error(w, r, status)
+		return
+	}
 	if p == orig && e.redirectTrailingSlash(w, r, p) {
 		return
 	}
@@ -107,7 +111,7 @@ func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig st
 
 // rewrite applies the rewrite rules in order, at most maxRewrites of
 // them, and returns the path and raw query they leave.
-func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
+func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string, status int) {
 	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
@@ -119,14 +123,19 @@ func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string) {
 			if hasQ {
 				rawQuery = q
 			}
-			p = clean(local(target))
+			// Canonical again, as the request's own path is, so that
+			// access and auth rules see what is served; a target with no
+			// canonical form (a ".." a capture made) is refused.
+			if p, status = httpx.CleanPath(local(target)); status != 0 {
+				return "", "", status
+			}
 			applied++
 			if rw.last {
 				break
 			}
 		}
 	}
-	return p, rawQuery
+	return p, rawQuery, 0
 }
 
 // redirectTrailingSlash applies the trailing_slash policy to a path no
@@ -225,19 +234,6 @@ func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p stri
 // client to another host.
 func local(target string) string {
 	return "/" + strings.TrimLeft(target, "/\\")
-}
-
-// clean puts a rewritten path in canonical form, as the request's own
-// path already is, so that access and auth rules see what is served.
-func clean(p string) string {
-	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
-		return p
-	}
-	c := path.Clean(p)
-	if strings.HasSuffix(p, "/") && c != "/" {
-		c += "/"
-	}
-	return c
 }
 
 // hasPrefixFold is strings.HasPrefix ignoring case: access and auth rules

@@ -442,6 +442,11 @@ func TestRulesOnOddPaths(t *testing.T) {
 			t.Errorf("%s: %d, want %d", target, res.StatusCode, status)
 		}
 	}
+	// A capture can make ".." out of a canonical path: refused, not served.
+	dots := Rules{Rewrites: []*Rewrite{must(NewRewrite(`^/d/a(.)b$`, "/private/$1.", false, Cond{}))}}
+	if res := serve(t, dots, "GET", "/d/a.b"); res.StatusCode != 400 {
+		t.Errorf("a rewrite to /private/..: %d, want 400", res.StatusCode)
+	}
 	rules.Rewrites = []*Rewrite{must(NewRewrite(`^/r/(.*)$`, "/.//$1", false, Cond{}))}
 	if res := serve(t, rules, "GET", "/r/private/x.html"); res.StatusCode != 401 {
 		t.Errorf("a rewrite to a non-canonical path slipped past auth: %d", res.StatusCode)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -277,7 +278,7 @@ func checkPrefix(kind, prefix string) error {
 	if !strings.HasPrefix(prefix, "/") {
 		return fmt.Errorf("%s path %q must start with /", kind, prefix)
 	}
-	if c := clean(prefix); c != prefix || strings.Contains(prefix, "/..") || strings.ContainsAny(prefix, "\\\x00") {
+	if c, status := httpx.CleanPath(prefix); status != 0 || c != prefix {
 		return fmt.Errorf("%s path %q is not in canonical form (no empty, \".\" or \"..\" segments, no backslash)", kind, prefix)
 	}
 	return nil

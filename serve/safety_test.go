@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"appliance/internal/httpx"
 )
 
 const secret = "TOP-SECRET-OUTSIDE-ROOT"
@@ -57,7 +59,7 @@ func TestCleanPath(t *testing.T) {
 		{"/a\\b", "", 400},
 		{"/a\x00b", "", 400},
 		{"/\xff", "", 400},
-		{"/" + strings.Repeat("a", maxPathLen), "", 414},
+		{"/" + strings.Repeat("a", httpx.MaxPathLen), "", 414},
 		{"/.env", "", 404},
 		{"/a/.git/config", "", 404},
 		{"/a/.well-known/x", "", 404},

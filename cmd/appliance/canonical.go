@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 
+	"appliance/internal/httpx"
 	"appliance/realip"
-	"appliance/serve"
 	"appliance/vhost"
 )
 
@@ -24,7 +24,7 @@ func canonical(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // "OPTIONS *" names the server, not a path
 			return
 		}
-		p, status := serve.CleanPath(r.URL.Path)
+		p, status := httpx.CleanPath(r.URL.Path)
 		if status != 0 {
 			vhost.Error(w, r, status)
 			return
