@@ -22,6 +22,7 @@ import (
 	"appliance/accesslog"
 	"appliance/certs"
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -172,12 +173,15 @@ type Site struct {
 	CleanURLs        bool              `toml:"clean_urls"`
 	DirectoryListing bool              `toml:"directory_listing"`
 	CacheControl     string            `toml:"cache_control"`
-	FollowSymlinks   *bool             `toml:"follow_symlinks"`
-	Types            map[string]string `toml:"types"`
-	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
-	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
-	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
-	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); temporary ones are never stored.
+	RedirectCacheControl string            `toml:"redirect_cache_control"`
+	FollowSymlinks       *bool             `toml:"follow_symlinks"`
+	Types                map[string]string `toml:"types"`
+	Encodings            *[]string         `toml:"encodings"`          // nil: all; []: none
+	CompressMinBytes     Size              `toml:"compress_min_bytes"` // default 512
+	Precompressed        *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
+	AccessLog            *bool             `toml:"access_log"`         // false: this site's requests are not logged
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -549,6 +553,9 @@ func (c *Config) applyDefaults() {
 		if c.Sites[i].CacheControl == "" {
 			c.Sites[i].CacheControl = serve.DefaultCacheControl
 		}
+		if c.Sites[i].RedirectCacheControl == "" {
+			c.Sites[i].RedirectCacheControl = httpx.DefaultRedirectCacheControl
+		}
 		if c.Sites[i].CompressMinBytes == 0 {
 			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
 		}
@@ -823,6 +830,9 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	s.compileRules(v, key)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	if strings.ContainsAny(s.RedirectCacheControl, "\r\n") {
+		v.errorf(key+".redirect_cache_control", "redirect_cache_control must be one line")
 	}
 	s.validateTypes(v, key)
 }

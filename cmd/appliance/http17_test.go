@@ -1,0 +1,226 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// semanticsSite is the site TestHTTPSemantics serves as a.test: over
+// plain HTTP and HTTPS (https_redirect = false), with rules and a
+// listing; r.test is a TLS site whose plain-HTTP requests are
+// redirected.
+const semanticsSite = `
+[[site]]
+hosts = ["a.test"]
+root = %q
+tls = "local"
+https_redirect = false
+directory_listing = true
+redirect_cache_control = "max-age=600"
+trailing_slash = "remove"
+[[site.redirect]]
+from = "^/perm$"
+to = "/page.html"
+[[site.redirect]]
+from = "^/temp$"
+to = "/page.html"
+status = 302
+[[site.redirect]]
+from = "^/keep$"
+to = "/page.html"
+status = 307
+[[site.cors]]
+path = "/**"
+origins = ["https://o.test"]
+[[site]]
+hosts = ["r.test"]
+root = %q
+tls = "local"
+`
+
+// transportClient sends a site's requests over one transport: plain
+// HTTP/1.1, HTTP/1.1 over TLS or HTTP/2 over TLS.
+type transportClient struct {
+	name   string
+	c      *http.Client
+	scheme string
+	addr   string
+}
+
+// do sends method target with Host host and header pairs, and returns
+// the response with its body read.
+func (tc transportClient) do(t *testing.T, method, host, target string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, tc.scheme+"://"+host+target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := tc.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", tc.name, method, target, err)
+	}
+	defer res.Body.Close()
+	body := readBody(res)
+	want := 1
+	if tc.name == "h2" {
+		want = 2
+	}
+	if res.ProtoMajor != want {
+		t.Fatalf("%s: answered over %s", tc.name, res.Proto)
+	}
+	return res, body
+}
+
+// startSemantics runs the binary with semanticsSite and returns a client
+// per transport. Every client dials the process whatever host a URL
+// names, and none follows redirects or decompresses.
+func startSemantics(t *testing.T, fast bool, files map[string]string) []transportClient {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		writeFile(t, dir, "a/"+name, content)
+	}
+	writeFile(t, dir, "r/index.html", "r")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\nfast_http1 = %v\n",
+		filepath.Join(dir, "state"), fast)+fmt.Sprintf(semanticsSite, filepath.Join(dir, "a"), filepath.Join(dir, "r")))
+	p := start(t, "-config", cfg)
+	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+
+	plain := httpsClient(p.addr, nil)
+	plain.Transport.(*http.Transport).DisableCompression = true
+	h1 := httpsClient(httpsAddr, &tls.Config{InsecureSkipVerify: true})
+	h1.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+	h1.Transport.(*http.Transport).DisableCompression = true
+	h2 := httpsClient(httpsAddr, &tls.Config{InsecureSkipVerify: true})
+	h2.Transport.(*http.Transport).DisableCompression = true
+	for _, c := range []*http.Client{plain, h1, h2} {
+		t.Cleanup(c.CloseIdleConnections)
+	}
+	return []transportClient{
+		{"http/1.1", plain, "http", p.addr},
+		{"https/1.1", h1, "https", httpsAddr},
+		{"h2", h2, "https", httpsAddr},
+	}
+}
+
+// TestHTTPSemantics checks, through the binary on every transport
+// (HTTP/1.1 with fast_http1 on and off, HTTP/1.1 over TLS, HTTP/2), the
+// answers to unknown and refused methods and the cache policy of every
+// kind of redirect.
+func TestHTTPSemantics(t *testing.T) {
+	files := map[string]string{
+		"page.html":  "<p>page</p>",
+		"dir/a.txt":  "a",
+		"file.txt":   "file",
+		"index.html": "home",
+	}
+	for _, fast := range []bool{true, false} {
+		clients := startSemantics(t, fast, files)
+		for _, tc := range clients {
+			t.Run(fmt.Sprintf("fast_http1=%v/%s", fast, tc.name), func(t *testing.T) {
+				t.Run("methods", func(t *testing.T) { testMethods(t, tc) })
+				t.Run("redirects", func(t *testing.T) { testRedirectCaching(t, tc) })
+			})
+		}
+		t.Run(fmt.Sprintf("fast_http1=%v/https redirect", fast), func(t *testing.T) {
+			for _, method := range []string{"GET", "HEAD", "POST"} {
+				res, _ := clients[0].do(t, method, "r.test", "/x?y=1")
+				want := 301
+				if method == "POST" {
+					want = 308
+				}
+				if res.StatusCode != want || !strings.HasPrefix(res.Header.Get("Location"), "https://r.test") {
+					t.Errorf("%s: %d %q, want %d to https", method, res.StatusCode, res.Header.Get("Location"), want)
+				}
+				checkRedirect(t, method+" to https", res, "max-age=3600")
+			}
+		})
+	}
+}
+
+// testMethods: GET and HEAD are served, OPTIONS and CORS preflights
+// answered, known methods a static site does not allow refused with 405
+// and Allow, unknown ones (method names are case-sensitive) with 501.
+func testMethods(t *testing.T, tc transportClient) {
+	for _, c := range []struct {
+		method string
+		status int
+		allow  string
+	}{
+		{"GET", 200, ""},
+		{"HEAD", 200, ""},
+		{"OPTIONS", 204, "GET, HEAD, OPTIONS"},
+		{"POST", 405, "GET, HEAD, OPTIONS"},
+		{"PUT", 405, "GET, HEAD, OPTIONS"},
+		{"DELETE", 405, "GET, HEAD, OPTIONS"},
+		{"PATCH", 405, "GET, HEAD, OPTIONS"},
+		{"TRACE", 405, "GET, HEAD, OPTIONS"},
+		{"BREW", 501, ""},
+		{"PROPFIND", 501, ""},
+		{"get", 501, ""},
+		{"Head", 501, ""},
+	} {
+		res, body := tc.do(t, c.method, "a.test", "/page.html")
+		if res.StatusCode != c.status || res.Header.Get("Allow") != c.allow {
+			t.Errorf("%s: %d Allow %q, want %d Allow %q", c.method, res.StatusCode, res.Header.Get("Allow"), c.status, c.allow)
+		}
+		if c.status == 501 && body != "501 Not Implemented\n" {
+			t.Errorf("%s: body %q", c.method, body)
+		}
+	}
+	res, _ := tc.do(t, "OPTIONS", "a.test", "/page.html", "Origin", "https://o.test", "Access-Control-Request-Method", "GET")
+	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") != "https://o.test" {
+		t.Errorf("CORS preflight: %d %v", res.StatusCode, res.Header)
+	}
+}
+
+// testRedirectCaching: permanent redirects are cacheable for the site's
+// redirect_cache_control, temporary ones never stored, and none carries
+// a validator.
+func testRedirectCaching(t *testing.T, tc transportClient) {
+	for _, c := range []struct {
+		what, method, target string
+		status               int
+		location             string
+	}{
+		{"directory slash", "GET", "/dir?q=1", 301, "/dir/?q=1"},
+		{"directory slash, HEAD", "HEAD", "/dir", 301, "/dir/"},
+		{"trailing_slash", "GET", "/file.txt/", 301, "/file.txt"},
+		{"trailing_slash, POST", "POST", "/file.txt/", 308, "/file.txt"},
+		{"rule, 301", "GET", "/perm", 301, "/page.html"},
+		{"rule, 302", "GET", "/temp", 302, "/page.html"},
+		{"rule, 307", "GET", "/keep", 307, "/page.html"},
+	} {
+		res, _ := tc.do(t, c.method, "a.test", c.target)
+		if res.StatusCode != c.status || res.Header.Get("Location") != c.location {
+			t.Errorf("%s: %d %q, want %d %q", c.what, res.StatusCode, res.Header.Get("Location"), c.status, c.location)
+		}
+		checkRedirect(t, c.what, res, "max-age=600")
+	}
+}
+
+// checkRedirect checks a redirect's cache policy: permanent ones (301,
+// 308) cacheable for permanent, temporary ones never stored, and no
+// validator on either.
+func checkRedirect(t *testing.T, what string, res *http.Response, permanent string) {
+	t.Helper()
+	want := "no-store"
+	if res.StatusCode == 301 || res.StatusCode == 308 {
+		want = permanent
+	}
+	if got := res.Header.Get("Cache-Control"); got != want {
+		t.Errorf("%s: %d Cache-Control %q, want %q", what, res.StatusCode, got, want)
+	}
+	for _, k := range []string{"Etag", "Last-Modified", "Accept-Ranges"} {
+		if v := res.Header.Get(k); v != "" {
+			t.Errorf("%s: %d with %s %q", what, res.StatusCode, k, v)
+		}
+	}
+}
