@@ -173,15 +173,18 @@ type Site struct {
 	CleanURLs        bool              `toml:"clean_urls"`
 	DirectoryListing bool              `toml:"directory_listing"`
 	CacheControl     string            `toml:"cache_control"`
+	FollowSymlinks   *bool             `toml:"follow_symlinks"`
+	Types            map[string]string `toml:"types"`
+	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
+	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
+	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
+	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
 	// RedirectCacheControl is the Cache-Control of permanent redirects
 	// (301, 308); temporary ones are never stored.
-	RedirectCacheControl string            `toml:"redirect_cache_control"`
-	FollowSymlinks       *bool             `toml:"follow_symlinks"`
-	Types                map[string]string `toml:"types"`
-	Encodings            *[]string         `toml:"encodings"`          // nil: all; []: none
-	CompressMinBytes     Size              `toml:"compress_min_bytes"` // default 512
-	Precompressed        *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
-	AccessLog            *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	RedirectCacheControl string `toml:"redirect_cache_control"`
+	// ReprDigest sends Repr-Digest (RFC 9530) on every 200 and 206 of a
+	// file; false, the default, only to clients that ask for it.
+	ReprDigest bool `toml:"repr_digest"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query

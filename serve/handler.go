@@ -24,24 +24,30 @@ import (
 // no listings, follows symbolic links that stay inside the root and sends
 // "Cache-Control: no-cache".
 type Options struct {
-	Index           []string       // index file names tried in a directory
-	ErrorPages      map[int]string // status -> URL path of the page to send
-	CleanURLs       bool           // /about serves about.html
-	ListDirectories bool           // HTML listing of directories without an index
-	CacheControl    string         // default Cache-Control of every file response
-	// RedirectCacheControl is the Cache-Control of the permanent redirect
-	// of a directory without its slash; "" is
-	// httpx.DefaultRedirectCacheControl.
-	RedirectCacheControl string
-	RefuseSymlinks       bool              // refuse every symbolic link, even inside the root
-	Types                map[string]string // extra ".ext" -> media type
-	WriteTimeout         time.Duration     // idle limit while sending a large body
+	Index           []string          // index file names tried in a directory
+	ErrorPages      map[int]string    // status -> URL path of the page to send
+	CleanURLs       bool              // /about serves about.html
+	ListDirectories bool              // HTML listing of directories without an index
+	CacheControl    string            // default Cache-Control of every file response
+	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
+	Types           map[string]string // extra ".ext" -> media type
+	WriteTimeout    time.Duration     // idle limit while sending a large body
 
 	// Encodings are the content codings offered besides identity; zero
 	// offers all, compress.SetOf(compress.Identity) none.
 	Encodings        compress.Set
 	CompressMinBytes int64 // smaller files are not compressed; default 512
 	NoSidecars       bool  // do not look for precompressed app.js.br and friends
+
+	// RedirectCacheControl is the Cache-Control of the permanent redirect
+	// of a directory without its slash; "" is
+	// httpx.DefaultRedirectCacheControl.
+	RedirectCacheControl string
+
+	// ReprDigest sends Repr-Digest (SHA-256) on every 200 and 206 of a
+	// representation with fixed bytes, unless the client refuses it;
+	// false sends it only to clients that ask (Want-Repr-Digest).
+	ReprDigest bool
 }
 
 // DefaultCompressMinBytes: below this, compression saves less than the
@@ -340,6 +346,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	}
 	if rep.header.contentEncoding != nil {
 		hd["Content-Encoding"] = rep.header.contentEncoding
+	}
+	if rep.header.reprDigest != nil && sendDigest(r, h.opts.ReprDigest) {
+		hd["Repr-Digest"] = rep.header.reprDigest // of the whole representation, also in a 206
 	}
 	switch len(ranges) {
 	case 0:

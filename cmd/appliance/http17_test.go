@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -40,6 +42,12 @@ origins = ["https://o.test"]
 hosts = ["r.test"]
 root = %q
 tls = "local"
+[[site]]
+hosts = ["d.test"]
+root = %q
+tls = "local"
+https_redirect = false
+repr_digest = true
 `
 
 // transportClient sends a site's requests over one transport: plain
@@ -89,7 +97,7 @@ func startSemantics(t *testing.T, fast bool, files map[string]string) []transpor
 	}
 	writeFile(t, dir, "r/index.html", "r")
 	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\nfast_http1 = %v\n",
-		filepath.Join(dir, "state"), fast)+fmt.Sprintf(semanticsSite, filepath.Join(dir, "a"), filepath.Join(dir, "r")))
+		filepath.Join(dir, "state"), fast)+fmt.Sprintf(semanticsSite, filepath.Join(dir, "a"), filepath.Join(dir, "r"), filepath.Join(dir, "a")))
 	p := start(t, "-config", cfg)
 	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
 
@@ -120,6 +128,7 @@ func TestHTTPSemantics(t *testing.T) {
 		"dir/a.txt":  "a",
 		"file.txt":   "file",
 		"index.html": "home",
+		"big.html":   strings.Repeat("<p>compressible</p>\n", 100),
 	}
 	for _, fast := range []bool{true, false} {
 		clients := startSemantics(t, fast, files)
@@ -127,6 +136,7 @@ func TestHTTPSemantics(t *testing.T) {
 			t.Run(fmt.Sprintf("fast_http1=%v/%s", fast, tc.name), func(t *testing.T) {
 				t.Run("methods", func(t *testing.T) { testMethods(t, tc) })
 				t.Run("redirects", func(t *testing.T) { testRedirectCaching(t, tc) })
+				t.Run("digests", func(t *testing.T) { testDigests(t, tc) })
 			})
 		}
 		t.Run(fmt.Sprintf("fast_http1=%v/https redirect", fast), func(t *testing.T) {
@@ -204,6 +214,51 @@ func testRedirectCaching(t *testing.T, tc transportClient) {
 		}
 		checkRedirect(t, c.what, res, "max-age=600")
 	}
+}
+
+// testDigests: Repr-Digest is the SHA-256 of the representation's bytes
+// (the encoded ones for a content coding, the whole ones for a range),
+// sent when asked for or by default with repr_digest, HEAD as GET.
+func testDigests(t *testing.T, tc transportClient) {
+	res, page := tc.do(t, "GET", "a.test", "/big.html")
+	if d := res.Header.Get("Repr-Digest"); d != "" {
+		t.Errorf("unasked: Repr-Digest %q", d)
+	}
+	want := digestHeader([]byte(page))
+	for _, c := range []struct {
+		what, method, host string
+		header             []string
+		status             int
+		digest             string // "body": the body's
+	}{
+		{"asked", "GET", "a.test", []string{"Want-Repr-Digest", "sha-512=9, sha-256=1"}, 200, want},
+		{"HEAD", "HEAD", "a.test", []string{"Want-Repr-Digest", "sha-256=1"}, 200, want},
+		{"refused", "GET", "a.test", []string{"Want-Repr-Digest", "sha-256=0"}, 200, ""},
+		{"range", "GET", "a.test", []string{"Want-Repr-Digest", "sha-256=1", "Range", "bytes=5-9"}, 206, want},
+		{"gzip", "GET", "a.test", []string{"Want-Repr-Digest", "sha-256=1", "Accept-Encoding", "gzip"}, 200, "body"},
+		{"zstd", "GET", "a.test", []string{"Want-Repr-Digest", "sha-256=1", "Accept-Encoding", "zstd"}, 200, "body"},
+		{"on by default", "GET", "d.test", nil, 200, want},
+		{"on by default, HEAD", "HEAD", "d.test", nil, 200, want},
+		{"on by default, refused", "GET", "d.test", []string{"Want-Repr-Digest", "sha-256=0"}, 200, ""},
+	} {
+		res, body := tc.do(t, c.method, c.host, "/big.html", c.header...)
+		w := c.digest
+		if w == "body" {
+			if res.Header.Get("Content-Encoding") == "" {
+				t.Errorf("%s: not encoded", c.what)
+			}
+			w = digestHeader([]byte(body))
+		}
+		if res.StatusCode != c.status || res.Header.Get("Repr-Digest") != w {
+			t.Errorf("%s: %d Repr-Digest %q, want %d %q", c.what, res.StatusCode, res.Header.Get("Repr-Digest"), c.status, w)
+		}
+	}
+}
+
+// digestHeader is the Repr-Digest of b.
+func digestHeader(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"
 }
 
 // checkRedirect checks a redirect's cache policy: permanent ones (301,

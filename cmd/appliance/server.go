@@ -315,18 +315,20 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			types[strings.ToLower(ext)] = t
 		}
 		h := serve.New(fsys, serve.Options{
-			Index:                site.Index,
-			ErrorPages:           site.Pages(),
-			CleanURLs:            site.CleanURLs,
-			ListDirectories:      site.DirectoryListing,
-			CacheControl:         site.CacheControl,
+			Index:            site.Index,
+			ErrorPages:       site.Pages(),
+			CleanURLs:        site.CleanURLs,
+			ListDirectories:  site.DirectoryListing,
+			CacheControl:     site.CacheControl,
+			RefuseSymlinks:   !site.Follow(),
+			Types:            types,
+			WriteTimeout:     time.Duration(cfg.Server.WriteTimeout),
+			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
+			CompressMinBytes: int64(site.CompressMinBytes),
+			NoSidecars:       !site.Sidecars(),
+
 			RedirectCacheControl: site.RedirectCacheControl,
-			RefuseSymlinks:       !site.Follow(),
-			Types:                types,
-			WriteTimeout:         time.Duration(cfg.Server.WriteTimeout),
-			Encodings:            compress.SetOf(append(site.Codings(), compress.Identity)...),
-			CompressMinBytes:     int64(site.CompressMinBytes),
-			NoSidecars:           !site.Sidecars(),
+			ReprDigest:           site.ReprDigest,
 		}, cache)
 		rules := site.Rules
 		rules.RedirectCacheControl = site.RedirectCacheControl
