@@ -27,7 +27,7 @@ type Options struct {
 	Index           []string          // index file names tried in a directory
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
-	ListDirectories bool              // HTML listing of directories without an index
+	ListDirectories bool              // HTML or JSON listing of directories without an index
 	CacheControl    string            // default Cache-Control of every file response
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type

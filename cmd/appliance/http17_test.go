@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // semanticsSite is the site TestHTTPSemantics serves as a.test: over
@@ -129,6 +131,13 @@ func TestHTTPSemantics(t *testing.T) {
 		"file.txt":   "file",
 		"index.html": "home",
 		"big.html":   strings.Repeat("<p>compressible</p>\n", 100),
+		// A listing: list/ has no index.
+		"list/small.txt":   "12345",
+		"list/big.bin":     strings.Repeat("x", 1234),
+		"list/a b?#.txt":   "a",
+		"list/.hidden":     "secret",
+		"list/.git/config": "secret",
+		"list/sub/x":       "x",
 	}
 	for _, fast := range []bool{true, false} {
 		clients := startSemantics(t, fast, files)
@@ -137,6 +146,7 @@ func TestHTTPSemantics(t *testing.T) {
 				t.Run("methods", func(t *testing.T) { testMethods(t, tc) })
 				t.Run("redirects", func(t *testing.T) { testRedirectCaching(t, tc) })
 				t.Run("digests", func(t *testing.T) { testDigests(t, tc) })
+				t.Run("listings", func(t *testing.T) { testListings(t, tc) })
 			})
 		}
 		t.Run(fmt.Sprintf("fast_http1=%v/https redirect", fast), func(t *testing.T) {
@@ -252,6 +262,80 @@ func testDigests(t *testing.T, tc transportClient) {
 		if res.StatusCode != c.status || res.Header.Get("Repr-Digest") != w {
 			t.Errorf("%s: %d Repr-Digest %q, want %d %q", c.what, res.StatusCode, res.Header.Get("Repr-Digest"), c.status, w)
 		}
+	}
+}
+
+// testListings: a listing is HTML or JSON by Accept (q-values, Vary:
+// Accept), sorted by the query, without dotfiles, with sizes in binary
+// units in HTML; a bad sort is 400.
+func testListings(t *testing.T, tc transportClient) {
+	type entry struct {
+		Name     string `json:"name"`
+		Size     int64  `json:"size"`
+		Modified string `json:"modified"`
+		IsDir    bool   `json:"is_dir"`
+		URL      string `json:"url"`
+	}
+	list := func(query string, header ...string) []entry {
+		t.Helper()
+		res, body := tc.do(t, "GET", "a.test", "/list/"+query, header...)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" || res.Header.Get("Vary") != "Accept" {
+			t.Fatalf("%s: %d %v", query, res.StatusCode, res.Header)
+		}
+		var l struct {
+			Path    string  `json:"path"`
+			Entries []entry `json:"entries"`
+		}
+		if err := json.Unmarshal([]byte(body), &l); err != nil || l.Path != "/list/" {
+			t.Fatalf("%s: %v %q\n%s", query, err, l.Path, body)
+		}
+		return l.Entries
+	}
+	order := func(es []entry) string {
+		var n []string
+		for _, e := range es {
+			n = append(n, e.Name)
+		}
+		return strings.Join(n, " ")
+	}
+	es := list("", "Accept", "application/json")
+	if got := order(es); got != "a b?#.txt big.bin small.txt sub" {
+		t.Fatalf("entries %s", got)
+	}
+	if e := es[0]; e.URL != "./a%20b%3F%23.txt" || e.Size != 1 || e.IsDir {
+		t.Errorf("escaped entry: %+v", e)
+	}
+	if e := es[3]; e.URL != "./sub/" || !e.IsDir {
+		t.Errorf("directory entry: %+v", e)
+	}
+	if _, err := time.Parse(time.RFC3339, es[1].Modified); err != nil {
+		t.Errorf("modified %q: %v", es[1].Modified, err)
+	}
+	for _, c := range []struct{ query, accept, want string }{
+		{"?sort=size&order=desc", "application/json", "big.bin small.txt a b?#.txt sub"},
+		{"?sort=name&order=desc", "text/html;q=0.5, application/json", "sub small.txt big.bin a b?#.txt"},
+		{"?sort=size", "application/json, */*", "sub a b?#.txt small.txt big.bin"},
+	} {
+		if got := order(list(c.query, "Accept", c.accept)); got != c.want {
+			t.Errorf("%s (Accept %s): %s, want %s", c.query, c.accept, got, c.want)
+		}
+	}
+	for _, accept := range []string{"", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "application/json;q=0.5, text/html"} {
+		res, body := tc.do(t, "GET", "a.test", "/list/", "Accept", accept)
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/html; charset=utf-8" || res.Header.Get("Vary") != "Accept" {
+			t.Fatalf("HTML for %q: %d %v", accept, res.StatusCode, res.Header)
+		}
+		if !strings.Contains(body, ">1.2 KiB<") || !strings.Contains(body, ">5 B<") || strings.Contains(body, "hidden") || strings.Contains(body, ".git") {
+			t.Errorf("HTML for %q:\n%s", accept, body)
+		}
+	}
+	res, body := tc.do(t, "GET", "a.test", "/list/?sort=owner", "Accept", "application/json")
+	if res.StatusCode != 400 || !strings.Contains(body, "sort must be name, size or time") {
+		t.Errorf("bad sort: %d %q", res.StatusCode, body)
+	}
+	res, body = tc.do(t, "HEAD", "a.test", "/list/", "Accept", "application/json")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" || body != "" {
+		t.Errorf("HEAD: %d %v %q", res.StatusCode, res.Header, body)
 	}
 }
 
