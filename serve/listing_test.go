@@ -115,6 +115,19 @@ func TestListingJSON(t *testing.T) {
 	}
 }
 
+// TestListingHidesWellKnown: /.well-known/ is served, but a listing of
+// the root does not show it, as no dotfile.
+func TestListingHidesWellKnown(t *testing.T) {
+	h, _ := site(t, map[string]string{".well-known/security.txt": "x", "a.txt": "a"}, Options{ListDirectories: true}, CacheOptions{})
+	res := do(h, "GET", "/", "Accept", "application/json")
+	if b := body(t, res); strings.Contains(b, "well-known") || !strings.Contains(b, `"a.txt"`) || res.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("%v\n%s", res.Header, b)
+	}
+	if res := do(h, "GET", "/.well-known/security.txt"); res.StatusCode != 200 {
+		t.Errorf("/.well-known/security.txt: %d", res.StatusCode)
+	}
+}
+
 // TestListingRefusesLinks: with follow_symlinks = false, a link inside
 // the root is not listed either.
 func TestListingRefusesLinks(t *testing.T) {
