@@ -22,6 +22,7 @@ import (
 	"appliance/accesslog"
 	"appliance/certs"
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -178,6 +179,12 @@ type Site struct {
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); temporary ones are never stored.
+	RedirectCacheControl string `toml:"redirect_cache_control"`
+	// ReprDigest sends Repr-Digest (RFC 9530) on every 200 and 206 of a
+	// file; false, the default, only to clients that ask for it.
+	ReprDigest bool `toml:"repr_digest"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -549,6 +556,9 @@ func (c *Config) applyDefaults() {
 		if c.Sites[i].CacheControl == "" {
 			c.Sites[i].CacheControl = serve.DefaultCacheControl
 		}
+		if c.Sites[i].RedirectCacheControl == "" {
+			c.Sites[i].RedirectCacheControl = httpx.DefaultRedirectCacheControl
+		}
 		if c.Sites[i].CompressMinBytes == 0 {
 			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
 		}
@@ -823,6 +833,9 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	s.compileRules(v, key)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	if strings.ContainsAny(s.RedirectCacheControl, "\r\n") {
+		v.errorf(key+".redirect_cache_control", "redirect_cache_control must be one line")
 	}
 	s.validateTypes(v, key)
 }

@@ -48,7 +48,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Sites[0]
-	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || s.Index[0] != "index.html" || s.CacheControl != "no-cache" || !s.Follow() {
+	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || s.Index[0] != "index.html" || s.CacheControl != "no-cache" || !s.Follow() ||
+		s.RedirectCacheControl != "max-age=3600" {
 		t.Fatalf("site defaults: %+v", s)
 	}
 	if time.Duration(c.Server.ReadHeaderTimeout) != defaultReadHeaderTimeout || c.Server.MaxHeaderBytes != defaultMaxHeaderBytes {
@@ -91,6 +92,7 @@ func TestErrorsHaveFileAndLine(t *testing.T) {
 		{"missing error page", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nerror_pages = { 404 = \"/nope.html\" }\n", `a.toml:5: error_pages: 404 page "/nope.html": no such file in root`},
 		{"error page is a directory", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + filepath.Dir(dir) + "\"\n[site.error_pages]\n404 = \"/" + filepath.Base(dir) + "\"\n", `a.toml:6: error_pages: 404 page "/` + filepath.Base(dir) + `" is not a regular file`},
 		{"http disabled without https", "[server]\nhttp = \"\"\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:2: no listener`},
+		{"two-line redirect_cache_control", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nredirect_cache_control = \"max-age=1\\r\\nX: y\"\n", `a.toml:5: redirect_cache_control must be one line`},
 		{"nested table line", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[site.types]\n\"gpx\" = \"x/y\"\n", `a.toml:6: types: "gpx" must be an extension`},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,10 @@ type Rules struct {
 	Access          []*Access
 	Auth            []*Auth
 	CORS            []*CORS
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); "" is httpx.DefaultRedirectCacheControl. Temporary ones
+	// are never stored (httpx.RedirectCacheControl).
+	RedirectCacheControl string
 }
 
 // engine applies Rules in front of a handler.
@@ -31,6 +35,8 @@ type engine struct {
 	next   http.Handler
 	exists func(path string) (exists, dir bool)
 	preset [][2]string
+
+	redirectControl []string // Cache-Control of permanent redirects
 }
 
 // New returns a handler applying rules before next, or next itself when
@@ -41,6 +47,10 @@ type engine struct {
 // caller need not change.
 func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) (http.Handler, error) {
 	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
+	e.redirectControl = []string{httpx.DefaultRedirectCacheControl}
+	if rules.RedirectCacheControl != "" {
+		e.redirectControl = []string{rules.RedirectCacheControl}
+	}
 	if e.empty() {
 		return next, nil
 	}
@@ -300,10 +310,12 @@ func (e *engine) holds(c *cond, r *http.Request, p string) bool {
 	return true
 }
 
+// sendRedirect answers with a redirect to target, cacheable if it is
+// permanent; like every redirect here, it carries no validator.
 func (e *engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {
 	h := w.Header()
 	h["Location"] = []string{target}
-	h["Cache-Control"] = []string{"no-cache"}
+	h["Cache-Control"] = httpx.RedirectCacheControl(status, e.redirectControl)
 	vhost.Error(w, r, status)
 }
 

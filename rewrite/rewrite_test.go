@@ -99,7 +99,59 @@ func TestRedirects(t *testing.T) {
 			if res.StatusCode != tt.status || res.Header.Get("Location") != tt.location {
 				t.Fatalf("%d %q, want %d %q", res.StatusCode, res.Header.Get("Location"), tt.status, tt.location)
 			}
+			if tt.location != "" {
+				checkRedirectCaching(t, res, "max-age=3600")
+			}
 		})
+	}
+}
+
+// checkRedirectCaching checks a redirect's cache policy: permanent ones
+// (301, 308) cacheable for permanent, temporary ones never stored, and
+// no validator on either.
+func checkRedirectCaching(t *testing.T, res *http.Response, permanent string) {
+	t.Helper()
+	want := "no-store"
+	if res.StatusCode == 301 || res.StatusCode == 308 {
+		want = permanent
+	}
+	if got := res.Header.Get("Cache-Control"); got != want {
+		t.Errorf("%d: Cache-Control %q, want %q", res.StatusCode, got, want)
+	}
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		if v := res.Header.Get(k); v != "" {
+			t.Errorf("%d: a redirect with %s %q", res.StatusCode, k, v)
+		}
+	}
+}
+
+// TestRedirectCacheControl: every kind of redirect takes the site's
+// lifetime for permanent redirects.
+func TestRedirectCacheControl(t *testing.T) {
+	const cc = "max-age=60, public"
+	rules := Rules{RedirectCacheControl: cc, TrailingSlash: TrailingSlashAdd, Redirects: []*Redirect{
+		must(NewRedirect(`^/p$`, "/q", 301, Cond{}, nil)),
+		must(NewRedirect(`^/t$`, "/u", 307, Cond{}, nil)),
+		must(NewRedirect(`^/s$`, "/u", 303, Cond{}, nil)),
+	}}
+	for _, c := range []struct {
+		method, target string
+		rules          Rules
+		status         int
+	}{
+		{"GET", "/p", rules, 301},
+		{"POST", "/p", rules, 301}, // a rule keeps its status
+		{"GET", "/t", rules, 307},
+		{"GET", "/s", rules, 303},
+		{"GET", "/docs", rules, 301}, // trailing_slash
+		{"PUT", "/docs", rules, 308}, // trailing_slash
+		{"GET", "/x", Rules{RedirectTo: "https://example.test", RedirectCacheControl: cc}, 301}, // redirect_to
+	} {
+		res := serve(t, c.rules, c.method, c.target)
+		if res.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.target, res.StatusCode, c.status)
+		}
+		checkRedirectCaching(t, res, cc)
 	}
 }
 

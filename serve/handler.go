@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -26,7 +27,7 @@ type Options struct {
 	Index           []string          // index file names tried in a directory
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
-	ListDirectories bool              // HTML listing of directories without an index
+	ListDirectories bool              // HTML or JSON listing of directories without an index
 	CacheControl    string            // default Cache-Control of every file response
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
@@ -37,6 +38,16 @@ type Options struct {
 	Encodings        compress.Set
 	CompressMinBytes int64 // smaller files are not compressed; default 512
 	NoSidecars       bool  // do not look for precompressed app.js.br and friends
+
+	// RedirectCacheControl is the Cache-Control of the permanent redirect
+	// of a directory without its slash; "" is
+	// httpx.DefaultRedirectCacheControl.
+	RedirectCacheControl string
+
+	// ReprDigest sends Repr-Digest (SHA-256) on every 200 and 206 of a
+	// representation with fixed bytes, unless the client refuses it;
+	// false sends it only to clients that ask (Want-Repr-Digest).
+	ReprDigest bool
 }
 
 // DefaultCompressMinBytes: below this, compression saves less than the
@@ -56,7 +67,8 @@ type Handler struct {
 	cache *Cache
 	id    uint64
 
-	cacheControl []string
+	cacheControl    []string
+	redirectControl []string // Cache-Control of the directory redirect
 }
 
 // New returns a handler serving fsys with opts, keeping its entries in cache.
@@ -66,6 +78,9 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	}
 	if opts.CacheControl == "" {
 		opts.CacheControl = DefaultCacheControl
+	}
+	if opts.RedirectCacheControl == "" {
+		opts.RedirectCacheControl = httpx.DefaultRedirectCacheControl
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
@@ -78,11 +93,12 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		opts.CompressMinBytes = DefaultCompressMinBytes
 	}
 	return &Handler{
-		fsys:         fsys,
-		opts:         opts,
-		cache:        cache,
-		id:           siteIDs.Add(1),
-		cacheControl: []string{opts.CacheControl},
+		fsys:            fsys,
+		opts:            opts,
+		cache:           cache,
+		id:              siteIDs.Add(1),
+		cacheControl:    []string{opts.CacheControl},
+		redirectControl: []string{opts.RedirectCacheControl},
 	}
 }
 
@@ -107,6 +123,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
+		if !knownMethod(r.Method) {
+			h.serveError(w, r, http.StatusNotImplemented)
+			return
+		}
 		w.Header()["Allow"] = hdrAllow
 		h.serveError(w, r, http.StatusMethodNotAllowed)
 		return
@@ -126,9 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		case kindRedirect:
-			target := (&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()
-			w.Header()["Location"] = []string{target}
-			h.serveError(w, r, http.StatusMovedPermanently)
+			h.serveDirectoryRedirect(w, r, p)
 		case kindListing:
 			h.serveListing(w, r, e.name, p)
 		default:
@@ -329,6 +347,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	if rep.header.contentEncoding != nil {
 		hd["Content-Encoding"] = rep.header.contentEncoding
 	}
+	if rep.header.reprDigest != nil && sendDigest(r, h.opts.ReprDigest) {
+		hd["Repr-Digest"] = rep.header.reprDigest // of the whole representation, also in a 206
+	}
 	switch len(ranges) {
 	case 0:
 		h.serveWhole(w, r, rep, body, res)
@@ -469,6 +490,17 @@ func (h *Handler) copyBody(w http.ResponseWriter, dst io.Writer, f io.Reader, n 
 			return
 		}
 	}
+}
+
+// serveDirectoryRedirect sends a directory named without its trailing
+// slash to the name with it, query kept: a permanent redirect, cacheable
+// for the site's redirect lifetime, with no validator (there is no
+// representation it could name).
+func (h *Handler) serveDirectoryRedirect(w http.ResponseWriter, r *http.Request, p string) {
+	hd := w.Header()
+	hd["Location"] = []string{(&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()}
+	hd["Cache-Control"] = httpx.RedirectCacheControl(http.StatusMovedPermanently, h.redirectControl)
+	vhost.Error(w, r, http.StatusMovedPermanently)
 }
 
 // serveError answers with status, using the site's error page for it when

@@ -45,7 +45,8 @@ func TestServe(t *testing.T) {
 		{"index", "GET", "/", 200, "<h1>home</h1>", map[string]string{"Content-Type": "text/html; charset=utf-8"}},
 		{"index.html directly", "GET", "/index.html", 200, "<h1>home</h1>", nil},
 		{"directory index", "GET", "/docs/", 200, "docs home", nil},
-		{"directory redirect keeps query", "GET", "/docs?x=1&y=2", 301, "", map[string]string{"Location": "/docs/?x=1&y=2"}},
+		{"directory redirect keeps query", "GET", "/docs?x=1&y=2", 301, "", map[string]string{"Location": "/docs/?x=1&y=2",
+			"Cache-Control": "max-age=3600", "Etag": "", "Last-Modified": ""}},
 		{"directory redirect escapes", "GET", "/docs%3F", 404, "custom not found", nil},
 		{"clean url", "GET", "/about", 200, "about page", nil},
 		{"clean url in subdirectory", "GET", "/docs/guide", 200, "guide", nil},
@@ -66,7 +67,11 @@ func TestServe(t *testing.T) {
 		{"put", "PUT", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"delete", "DELETE", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"trace", "TRACE", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
-		{"unknown method", "BREW", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"patch", "PATCH", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"connect", "CONNECT", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"unknown method", "BREW", "/hello.txt", 501, "501 Not Implemented\n", map[string]string{"Allow": ""}},
+		{"methods are case-sensitive", "get", "/hello.txt", 501, "", map[string]string{"Allow": ""}},
+		{"WebDAV is not implemented", "PROPFIND", "/", 501, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -326,8 +326,13 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+
+			RedirectCacheControl: site.RedirectCacheControl,
+			ReprDigest:           site.ReprDigest,
 		}, cache)
-		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
+		rules := site.Rules
+		rules.RedirectCacheControl = site.RedirectCacheControl
+		siteHandler, err := rewrite.New(rules, h.Exists, h)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
 		}
@@ -345,7 +350,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			// redirect to HTTPS unless the site serves plain HTTP too.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
-				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort)
+				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort, site.RedirectCacheControl)
 				plainHandler = challengeFiles(h, rest)
 			}
 			var src certs.Source = ca.localCA

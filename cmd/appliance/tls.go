@@ -16,6 +16,7 @@ import (
 
 	"appliance/certs"
 	"appliance/config"
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -65,9 +66,12 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 // the method of a non-GET request), on the port the world reaches HTTPS
 // on: public (server.public_https_port) when set, which differs from the
 // listener's behind port mapping (a container's -p 443:8443, a
-// Kubernetes Service), else the HTTPS listener's own port.
-func toHTTPS(port *atomic.Value, public int) http.Handler {
+// Kubernetes Service), else the HTTPS listener's own port. The redirect
+// is permanent, so cacheable for cacheControl (the site's
+// redirect_cache_control).
+func toHTTPS(port *atomic.Value, public int, cacheControl string) http.Handler {
 	fixed := ""
+	permanent := []string{cacheControl}
 	if public != 0 {
 		fixed = strconv.Itoa(public)
 	}
@@ -87,9 +91,10 @@ func toHTTPS(port *atomic.Value, public int) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			status = http.StatusPermanentRedirect
 		}
-		w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Length", "0")
+		hd := w.Header()
+		hd.Set("Location", "https://"+host+r.URL.RequestURI())
+		hd["Cache-Control"] = httpx.RedirectCacheControl(status, permanent)
+		hd.Set("Content-Length", "0")
 		w.WriteHeader(status)
 	})
 }
