@@ -32,7 +32,7 @@ func (h *Handler) serveListing(w http.ResponseWriter, r *http.Request, name, url
 	}
 	for _, de := range entries {
 		n := de.Name()
-		if strings.HasPrefix(n, ".") {
+		if strings.HasPrefix(n, ".") || name == "." && h.hidden(n) {
 			continue
 		}
 		fi, err := h.stat(path.Join(name, n))
