@@ -141,6 +141,26 @@ func asciiLower(s string) string {
 	return s
 }
 
+// hasLowerPrefix reports whether s starts with prefix, which is lower
+// case, ignoring the case of ASCII letters in s: the prefilter of file
+// rules, byte by byte, so that a hundred rules that do not match cost
+// little more than a hundred byte comparisons.
+func hasLowerPrefix(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func isName(s string) bool {
 	if s == "" || s[0] >= '0' && s[0] <= '9' {
 		return false

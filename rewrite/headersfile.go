@@ -27,7 +27,7 @@ type headerOp struct {
 }
 
 func (fh *fileHeaders) matches(p string) bool {
-	return hasPrefixFold(p, fh.prefix) && fh.path.matches(p)
+	return hasLowerPrefix(p, fh.prefix) && fh.path.matches(p)
 }
 
 // parseHeaders compiles a _headers file: a path line (not indented), then

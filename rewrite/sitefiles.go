@@ -45,8 +45,9 @@ type SiteFiles struct {
 	cur     atomic.Pointer[siteRules]
 	checked atomic.Int64 // UnixNano of the last check
 
-	mu    sync.Mutex // serialises checks
-	stamp [2]fs.FileInfo
+	mu     sync.Mutex     // serialises checks
+	stamp  [2]fs.FileInfo // what each file was at the last check (nil: absent)
+	failed [2]string      // why it could not be looked at, "" if it could
 }
 
 // siteRules are the compiled files, replaced whole on a change.
@@ -92,20 +93,19 @@ func (sf *SiteFiles) check(first bool) {
 		display := filepath.Join(sf.opts.Dir, name)
 		fi, err := fs.Stat(sf.fsys, name)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if !first && sf.stamp[i] == nil {
-				continue // logged already
+			if msg := err.Error(); msg != sf.failed[i] { // once per cause
+				sf.failed[i] = msg
+				sf.opts.Log.Error("site rules file unreadable; keeping its previous rules", "file", display, "err", err)
 			}
-			sf.opts.Log.Error("site rules file unreadable; keeping its previous rules", "file", display, "err", err)
-			sf.stamp[i] = nil
 			continue
 		}
 		if err != nil {
 			fi = nil
 		}
-		if !first && sameFile(fi, sf.stamp[i]) {
+		if !first && sf.failed[i] == "" && sameFile(fi, sf.stamp[i]) {
 			continue
 		}
-		sf.stamp[i] = fi
+		sf.stamp[i], sf.failed[i] = fi, ""
 		var data []byte
 		if fi != nil {
 			if data, err = readRulesFile(sf.fsys, name, fi); err != nil {
@@ -183,7 +183,7 @@ func (e *engine) siteRedirects(w http.ResponseWriter, r *http.Request, t *redire
 			i, st = st[0], st[1:]
 		} else {
 			i, dyn = dyn[0], dyn[1:]
-			if !hasPrefixFold(p, t.rules[i].prefix) {
+			if !hasLowerPrefix(p, t.rules[i].prefix) {
 				continue
 			}
 		}

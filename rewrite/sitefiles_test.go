@@ -3,15 +3,20 @@ package rewrite
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"appliance/internal/httpx"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The examples of Netlify's and Cloudflare Pages' documentation that the
@@ -219,6 +224,7 @@ func TestSiteRedirects(t *testing.T) {
 		{"placeholders", "/news/2024/02/12/my-story", 301, "/blog/2024/02/12/my-story"},
 		{"splat", "/news/a/b.html", 301, "/blog/a/b.html"},
 		{"splat matches the bare directory", "/news/", 301, "/blog"},
+		{"and without its slash", "/news", 301, "/blog"},
 		{"placeholders reordered", "/x/1/2", 302, "/y/2/1"},
 		{"splat to another host, escaped", "/ext/a%3Fb", 302, "https://other.test/a%3Fb?from=a%3Fb"},
 		{"target query replaces the request's", "/querystrings?a=b", 301, "/?query=string"},
@@ -366,4 +372,109 @@ func FuzzHeadersFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSiteFilesUnderConfig: the configuration's rules come first and
+// have the last word: its redirects and rewrites before the file's, its
+// header rules after; its access and auth rules hold for the paths the
+// file rewrites to.
+func TestSiteFilesUnderConfig(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	fsys := fstest.MapFS{
+		"_redirects": {Data: []byte("/cfg /from-file 302\n/pub/* /private/:splat 200!\n/both /file 302\n")},
+		"_headers":   {Data: []byte("/*\n  Cache-Control: from-file\n  X-File: yes\n")},
+	}
+	rules := Rules{
+		Files:     NewSiteFiles(fsys, SiteFilesOptions{}),
+		Redirects: []*Redirect{must(NewRedirect(`^/cfg$`, "/from-config", 302, Cond{}, nil))},
+		Rewrites:  []*Rewrite{must(NewRewrite(`^/both$`, "/cfg-rewritten", false, Cond{}))},
+		Headers:   []*Headers{must(NewHeaders("/**", "", map[string]string{"Cache-Control": "from-config"}, nil))},
+		Auth:      []*Auth{must(NewAuth("/private/", "staff", map[string]string{"alice": string(hash)}))},
+	}
+	h, err := New(rules, exists, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := get(h, "/cfg"); res.Header.Get("Location") != "/from-config" {
+		t.Error("the file's redirect beat the configuration's:", res.Header)
+	}
+	if res := get(h, "/both"); res.StatusCode != 200 || text(res) != "/cfg-rewritten?" {
+		t.Error("the file's rule saw the path before the configuration's rewrite:", res.StatusCode)
+	}
+	if res := get(h, "/x"); res.Header.Get("Cache-Control") != "from-config" || res.Header.Get("X-File") != "yes" {
+		t.Error("header precedence:", res.Header)
+	}
+	if res := get(h, "/pub/x.html"); res.StatusCode != 401 {
+		t.Error("a file rewrite reached a protected path:", res.StatusCode)
+	}
+}
+
+// TestStatusRule: a 404 or 410 rule's answer has no validators, and
+// conditionals and ranges do not turn it into a 304 or 206.
+func TestStatusRule(t *testing.T) {
+	fsys := fstest.MapFS{"_redirects": {Data: []byte("/closed /about.html 404\n")}}
+	served := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") != "" || r.Header.Get("Range") != "" {
+			w.WriteHeader(304)
+			return
+		}
+		w.Header().Set("Etag", `"x"`)
+		w.Header().Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
+		io.WriteString(w, "page")
+	})
+	h, _ := New(Rules{Files: NewSiteFiles(fsys, SiteFilesOptions{})}, exists, served)
+	res := get(h, "/closed", "If-None-Match", `"x"`, "Range", "bytes=0-1")
+	if res.StatusCode != 404 || text(res) != "page" || res.Header.Get("Etag") != "" || res.Header.Get("Last-Modified") != "" {
+		t.Fatal(res.StatusCode, res.Header)
+	}
+}
+
+// BenchmarkSiteFilesNoMatch: a request no rule matches, against files at
+// their bounds (2000 static and 100 dynamic redirects, 100 header paths).
+func BenchmarkSiteFilesNoMatch(b *testing.B) {
+	var r, hd strings.Builder
+	for i := range maxStaticRedirects {
+		fmt.Fprintf(&r, "/old/page-%d.html /new/page-%d 301\n", i, i)
+	}
+	for i := range maxDynamicRedirects {
+		fmt.Fprintf(&r, "/section-%d/:year/* /s%d/:year/:splat 301\n", i, i)
+	}
+	for i := range maxHeaderRules {
+		fmt.Fprintf(&hd, "/dir-%d/*\n  X-A: %d\n", i, i)
+	}
+	fsys := fstest.MapFS{"_redirects": {Data: []byte(r.String())}, "_headers": {Data: []byte(hd.String())}}
+	var log bytes.Buffer
+	sf := NewSiteFiles(fsys, SiteFilesOptions{Revalidate: time.Hour, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if strings.Contains(log.String(), "refused") {
+		b.Fatal(log.String())
+	}
+	benchRules(b, Rules{Files: sf})
+}
+
+// TestSiteFilesSwap: a deploy that renames another file into place is
+// seen even with the same size and modification time.
+func TestSiteFilesSwap(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, time.Unix(1e9, 0), time.Unix(1e9, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("_redirects", "/a /one 302\n")
+	sf := NewSiteFiles(os.DirFS(dir), SiteFilesOptions{Revalidate: time.Nanosecond})
+	h, _ := New(Rules{Files: sf}, exists, echo)
+	if res := get(h, "/a"); res.Header.Get("Location") != "/one" {
+		t.Fatal(res.Header)
+	}
+	write("next", "/a /two 302\n")
+	if err := os.Rename(filepath.Join(dir, "next"), filepath.Join(dir, "_redirects")); err != nil {
+		t.Fatal(err)
+	}
+	if res := get(h, "/a"); res.Header.Get("Location") != "/two" {
+		t.Fatal("the swapped file was not seen:", res.Header)
+	}
 }
