@@ -22,6 +22,10 @@ import (
 // server must treat them as absent: they are rules, not content.
 var SiteFileNames = []string{"_redirects", "_headers"}
 
+// maxLoggedErrors bounds the lines one refused file puts in the log; the
+// rest are counted.
+const maxLoggedErrors = 100
+
 // SiteFilesOptions say where a site's rules files are and how often they
 // are checked.
 type SiteFilesOptions struct {
@@ -127,7 +131,11 @@ func (sf *SiteFiles) check(first bool) {
 				next.headers, n = h, len(h)
 			}
 		}
-		for _, err := range errs {
+		for i, err := range errs {
+			if i == maxLoggedErrors {
+				sf.opts.Log.Error("site rules file refused; keeping its previous rules", "file", display, "more_errors", len(errs)-i)
+				break
+			}
 			sf.opts.Log.Error("site rules file refused; keeping its previous rules", "err", err)
 		}
 		if len(errs) == 0 {

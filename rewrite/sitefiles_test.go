@@ -310,6 +310,12 @@ func TestSiteFilesReload(t *testing.T) {
 			t.Errorf("the log lacks %q:\n%s", want, log)
 		}
 	}
+	fsys["_redirects"] = &fstest.MapFile{Data: bytes.Repeat([]byte("/x\n"), 150), ModTime: time.Unix(3, 0)}
+	log.Reset()
+	get(h, "/a")
+	if n := strings.Count(log.String(), "\n"); n != maxLoggedErrors+1 || !strings.Contains(log.String(), "more_errors=50") {
+		t.Errorf("%d log lines for 150 errors:\n%.300s", n, log)
+	}
 	delete(fsys, "_redirects")
 	if res := get(h, "/a"); res.StatusCode != 200 {
 		t.Fatal("a removed file still has rules", res.StatusCode)

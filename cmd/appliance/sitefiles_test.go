@@ -29,6 +29,7 @@ func testSiteRulesFiles(t *testing.T, fast bool) {
 	writeFile(t, root, "forced.html", "forced page")
 	writeFile(t, root, "closed.html", "closed page")
 	writeFile(t, root, "assets/app.js", "app")
+	writeFile(t, root, "admin/secret.txt", "SECRET-ADMIN")
 	redirects := writeFile(t, root, "_redirects", `# Netlify and Cloudflare Pages syntax
 /news/*            /blog/:splat
 /items/:id/:slug   /shop/:slug?id=:id  302
@@ -37,6 +38,7 @@ func testSiteRulesFiles(t *testing.T, fast bool) {
 /gone              /closed.html        410
 /about.html        /elsewhere          301
 /forced.html       /elsewhere          302!
+/adm/*             /admin/:splat       200!
 `)
 	headers := writeFile(t, root, "_headers", `/assets/*
   X-Asset: yes
@@ -57,6 +59,9 @@ root = %q
 tls = "local"
 https_redirect = false
 site_rules_files = true
+[[site.access]]
+path = "/admin/"
+deny = ["127.0.0.0/8", "::1"]
 `, fast, filepath.Join(dir, "state"), root))
 	p := start(t, "-config", cfg)
 	m := httpsRe.FindStringSubmatch(p.log.String())
@@ -85,13 +90,14 @@ site_rules_files = true
 			{"/_redirects", 404, ""},
 			{"/_headers", 404, ""},
 			{"/_REDIRECTS", 404, ""},
+			{"/adm/secret.txt", 403, ""}, // the configuration's access rule holds for the rewritten path
 		} {
 			ex, err := tr.do("files.test", tc.target, nil)
 			got := ex.header.Get("Location")
 			if got == "" {
 				got = string(ex.body)
 			}
-			if err != nil || ex.status != tc.status || tc.want != "" && got != tc.want || bytes.Contains(ex.body, []byte("/news/*")) {
+			if err != nil || ex.status != tc.status || tc.want != "" && got != tc.want || bytes.Contains(ex.body, []byte("/news/*")) || bytes.Contains(ex.body, []byte("SECRET")) {
 				t.Errorf("%s %s: %v %d %q, want %d %q", name, tc.target, err, ex.status, got, tc.status, tc.want)
 			}
 		}
