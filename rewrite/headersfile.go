@@ -12,7 +12,6 @@ import (
 // fileHeaders is one path block of _headers: the header lines under it,
 // in order.
 type fileHeaders struct {
-	line   int
 	path   *pattern
 	prefix string // lower-case literal every match starts with
 	ops    []headerOp
@@ -75,7 +74,7 @@ func parseHeaders(name string, data []byte) ([]*fileHeaders, []error) {
 				fail("%v", err)
 				return
 			}
-			cur, bad = &fileHeaders{line: n, path: p, prefix: fp.prefix}, false
+			cur, bad = &fileHeaders{path: p, prefix: fp.prefix}, false
 			out = append(out, cur)
 			return
 		}

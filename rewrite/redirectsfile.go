@@ -23,7 +23,6 @@ const (
 // fileRule is one line of _redirects: a redirect (3xx) or a rewrite
 // served with its status (200, 404, 410).
 type fileRule struct {
-	line     int
 	status   int
 	prefix   string // lower-case literal every match starts with
 	redirect *Redirect
@@ -86,7 +85,6 @@ func parseRedirects(name string, data []byte, hosts []string) (*redirectsTable, 
 			fail("%v", err)
 			return
 		}
-		fr.line = n
 		idx := int32(len(t.rules))
 		if static != "" {
 			if nstatic++; nstatic > maxStaticRedirects {
