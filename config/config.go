@@ -197,6 +197,9 @@ type Site struct {
 	CORS            []CORS     `toml:"cors"`             // cross-origin access per path glob
 	Headers         []Headers  `toml:"headers"`          // response header changes per path
 	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
+	// SiteRulesFiles reads _redirects and _headers in the root (Netlify's
+	// and Cloudflare Pages' syntax) as more rules, and stops serving them.
+	SiteRulesFiles bool `toml:"site_rules_files"`
 
 	// TLS: "off" (the default without server.https), "manual" (Cert and
 	// Key files), "local" (the private CA in state_dir) or "acme"

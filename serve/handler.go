@@ -48,6 +48,9 @@ type Options struct {
 	// representation with fixed bytes, unless the client refuses it;
 	// false sends it only to clients that ask (Want-Repr-Digest).
 	ReprDigest bool
+	// Hidden are file names in the root that are answered as missing
+	// (the site's rules files), in any letter case.
+	Hidden []string
 }
 
 // DefaultCompressMinBytes: below this, compression saves less than the
@@ -241,6 +244,9 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 // then name.html when clean URLs are on.
 func (h *Handler) resolve(p string) resolution {
 	name := fsName(p)
+	if h.hidden(name) {
+		return resolution{kind: kindNotFound}
+	}
 	slash := strings.HasSuffix(p, "/")
 	fi, err := h.stat(name)
 	switch {
@@ -267,6 +273,16 @@ func (h *Handler) resolve(p string) resolution {
 		}
 	}
 	return resolution{kind: kindNotFound}
+}
+
+// hidden reports whether name is one of Options.Hidden.
+func (h *Handler) hidden(name string) bool {
+	for _, n := range h.opts.Hidden {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // stat follows symbolic links inside the root, or refuses any link on the

@@ -198,3 +198,24 @@ func TestDirectoryListing(t *testing.T) {
 		t.Errorf("entries not sorted:\n%s", b)
 	}
 }
+
+// TestHidden: names in Options.Hidden are missing in the root, in any
+// case and in listings; the same name below the root is content.
+func TestHidden(t *testing.T) {
+	files := map[string]string{"_redirects": "/a /b", "_headers": "/*", "sub/_redirects": "content", "index.html": "home"}
+	h, _ := site(t, files, Options{Hidden: []string{"_redirects", "_headers"}, ListDirectories: true, Index: []string{"none"}}, CacheOptions{})
+	for _, p := range []string{"/_redirects", "/_headers", "/_Redirects", "/_redirects/"} {
+		if res := do(h, "GET", p); res.StatusCode != 404 {
+			t.Errorf("%s: %d", p, res.StatusCode)
+		}
+		if ok, _ := h.Exists(p); ok {
+			t.Errorf("%s exists", p)
+		}
+	}
+	if res := do(h, "GET", "/sub/_redirects"); res.StatusCode != 200 {
+		t.Errorf("/sub/_redirects: %d", res.StatusCode)
+	}
+	if b := body(t, do(h, "GET", "/")); strings.Contains(b, "_redirects") || strings.Contains(b, "_headers") || !strings.Contains(b, "index.html") {
+		t.Errorf("listing:\n%s", b)
+	}
+}

@@ -142,7 +142,7 @@ func (h *Handler) readListing(name, urlPath string, o listOrder) (entries []list
 // or a directory reached without leaving the root (or without any
 // symbolic link, when the site refuses them).
 func (h *Handler) listable(dir, urlPath, n string) (listEntry, bool) {
-	if strings.HasPrefix(n, ".") {
+	if strings.HasPrefix(n, ".") || dir == "." && h.hidden(n) {
 		return listEntry{}, false
 	}
 	if p, status := cleanPath(urlPath + n); status != 0 || p != urlPath+n {

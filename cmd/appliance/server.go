@@ -326,11 +326,12 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+			Hidden:           siteFileNames(site),
 
 			RedirectCacheControl: site.RedirectCacheControl,
 			ReprDigest:           site.ReprDigest,
 		}, cache)
-		rules := site.Rules
+		rules := s.siteRules(site, fsys, time.Duration(cfg.Cache.Revalidate))
 		rules.RedirectCacheControl = site.RedirectCacheControl
 		siteHandler, err := rewrite.New(rules, h.Exists, h)
 		if err != nil {
@@ -385,6 +386,30 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		}
 	}
 	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+}
+
+// siteFileNames are the names the file server hides: the rules files,
+// when the site reads them.
+func siteFileNames(site *config.Site) []string {
+	if !site.SiteRulesFiles {
+		return nil
+	}
+	return rewrite.SiteFileNames
+}
+
+// siteRules are the site's compiled rules and, with site_rules_files,
+// its _redirects and _headers, checked for changes as often as the file
+// cache revalidates.
+func (s *server) siteRules(site *config.Site, fsys fs.FS, revalidate time.Duration) rewrite.Rules {
+	rules := site.Rules
+	if site.SiteRulesFiles {
+		var hosts []string
+		for _, h := range site.Hosts {
+			hosts = append(hosts, vhost.Normalize(h))
+		}
+		rules.Files = rewrite.NewSiteFiles(fsys, rewrite.SiteFilesOptions{Dir: site.Root, Hosts: hosts, Revalidate: revalidate, Log: s.log})
+	}
+	return rules
 }
 
 // noSite labels, in the access log and the metrics, the responses that
