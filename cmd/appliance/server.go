@@ -327,10 +327,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
 		}, cache)
-		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
-		if err != nil {
-			return fail(fmt.Errorf("site %d: %w", i+1, err))
-		}
+		siteHandler := rewrite.New(site.Rules, h.Exists, h)
 		hosts := site.Hosts
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
