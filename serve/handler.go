@@ -179,9 +179,27 @@ type resolution struct {
 	side sidecarIDs
 }
 
-// sidecarIDs are the identities of a file's precompressed sidecars, by
-// coding (zstd, br, gzip); zero where there is none.
-type sidecarIDs [compress.Deflate]fileID
+// sidecarIDs are the identities of a file's precompressed sidecars
+// (app.js.zst, .br, .gz); zero where there is none. Two compare equal
+// when no sidecar appeared, went or changed.
+type sidecarIDs struct {
+	zstd, br, gzip fileID
+}
+
+// sidecarCodings are the codings a file may have a sidecar in.
+var sidecarCodings = [...]compress.Coding{compress.Zstd, compress.Brotli, compress.Gzip}
+
+// of returns where the identity of the sidecar in coding c, one of
+// sidecarCodings, is kept.
+func (s *sidecarIDs) of(c compress.Coding) *fileID {
+	switch c {
+	case compress.Zstd:
+		return &s.zstd
+	case compress.Brotli:
+		return &s.br
+	}
+	return &s.gzip
+}
 
 // statSidecars looks for app.js.zst, .br and .gz beside a file. A sidecar
 // older than the file is stale and ignored.
@@ -190,12 +208,12 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 	if h.opts.NoSidecars {
 		return side
 	}
-	for c := range compress.Deflate {
+	for _, c := range sidecarCodings {
 		if !h.opts.Encodings.Has(c) {
 			continue
 		}
 		if fi, err := h.stat(name + c.Sidecar()); err == nil && fi.Mode().IsRegular() && fi.ModTime().UnixNano() >= base.mtime {
-			side[c] = idOf(fi)
+			*side.of(c) = idOf(fi)
 		}
 	}
 	return side
@@ -207,10 +225,10 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
-	for c, id := range side {
-		if id != (fileID{}) {
-			rep.sidecars[c] = rep.Name + compress.Coding(c).Sidecar()
-			rep.offered = rep.offered.With(compress.Coding(c))
+	for _, c := range sidecarCodings {
+		if *side.of(c) != (fileID{}) {
+			rep.sidecars[c] = rep.Name + c.Sidecar()
+			rep.offered = rep.offered.With(c)
 		}
 	}
 	if rep.offered == compress.SetOf(compress.Identity) {
