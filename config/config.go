@@ -779,7 +779,7 @@ func (a *ACME) validate(v *validator) {
 		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
 	}
 	if p, ok := v.local(a.CARoot); a.CARoot != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
+		pool, err := certs.LoadCertPool(p)
 		if err != nil {
 			v.errorf("acme.ca_root", "ca_root: %v", err)
 		}
@@ -947,7 +947,7 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
 	}
 	if p, ok := v.local(s.ClientCA); s.ClientCA != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
+		pool, err := certs.LoadCertPool(p)
 		if err != nil {
 			v.errorf(key+".client_ca", "client_ca: %v", err)
 		}
