@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -43,7 +44,7 @@ type Config struct {
 // ACME is the account that obtains certificates for tls = "acme" sites.
 type ACME struct {
 	Email     string `toml:"email"`     // contact for expiry notices; optional
-	Directory string `toml:"directory"` // the CA's directory URL; default Let's Encrypt
+	Directory string `toml:"directory"` // the CA's directory URL; "": Let's Encrypt (package certs' default)
 	// CARoot is a PEM bundle that the CA's own HTTPS certificate chains
 	// to, for a private ACME CA; default the system's roots.
 	CARoot string `toml:"ca_root"`
@@ -153,7 +154,8 @@ type Admin struct {
 	PProf bool `toml:"pprof"`
 }
 
-// Cache bounds the in-memory file cache shared by all sites.
+// Cache bounds the in-memory file cache shared by all sites; zero
+// values take package serve's defaults (serve.CacheOptions).
 type Cache struct {
 	MaxBytes     Size     `toml:"max_bytes"`
 	MaxFileBytes Size     `toml:"max_file_bytes"`
@@ -167,11 +169,11 @@ type Cache struct {
 type Site struct {
 	Hosts            []string          `toml:"hosts"`
 	Root             string            `toml:"root"`
-	Index            []string          `toml:"index"`
+	Index            []string          `toml:"index"` // default index.html
 	ErrorPages       map[string]string `toml:"error_pages"`
 	CleanURLs        bool              `toml:"clean_urls"`
 	DirectoryListing bool              `toml:"directory_listing"`
-	CacheControl     string            `toml:"cache_control"`
+	CacheControl     string            `toml:"cache_control"` // default no-cache
 	FollowSymlinks   *bool             `toml:"follow_symlinks"`
 	Types            map[string]string `toml:"types"`
 	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
@@ -322,11 +324,6 @@ const (
 	defaultMaxHeaderBytes    = 32 << 10
 	defaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
 	defaultHSTS              = "max-age=31536000"
-	defaultCacheBytes        = serve.DefaultCacheBytes
-	defaultCacheFileBytes    = serve.DefaultCacheFileBytes
-	defaultRevalidate        = serve.DefaultRevalidate
-	defaultCompressBytes     = serve.DefaultCompressBytes
-	defaultCompressMinBytes  = serve.DefaultCompressMinBytes
 )
 
 // Default is the configuration used without a file: the embedded demo
@@ -520,7 +517,6 @@ func (c *Config) applyDefaults() {
 	setDuration(&s.WriteTimeout, defaultWriteTimeout)
 	setDuration(&s.IdleTimeout, defaultIdleTimeout)
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
-	setDuration(&c.Cache.Revalidate, defaultRevalidate)
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
@@ -530,28 +526,7 @@ func (c *Config) applyDefaults() {
 	if s.StateDir == "" {
 		s.StateDir = DefaultStateDir
 	}
-	if c.ACME.Directory == "" {
-		c.ACME.Directory = certs.LetsEncrypt
-	}
-	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = defaultCacheBytes
-	}
-	if c.Cache.MaxFileBytes == 0 {
-		c.Cache.MaxFileBytes = defaultCacheFileBytes
-	}
-	if c.Cache.MaxCompressBytes == 0 {
-		c.Cache.MaxCompressBytes = defaultCompressBytes
-	}
 	for i := range c.Sites {
-		if len(c.Sites[i].Index) == 0 {
-			c.Sites[i].Index = []string{"index.html"}
-		}
-		if c.Sites[i].CacheControl == "" {
-			c.Sites[i].CacheControl = serve.DefaultCacheControl
-		}
-		if c.Sites[i].CompressMinBytes == 0 {
-			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
-		}
 		if c.Sites[i].TLS == "" {
 			c.Sites[i].TLS = "off"
 			if s.HTTPS != "" {
@@ -655,8 +630,10 @@ func (c *Config) validate(v *validator) {
 		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
 	}
 	c.validateProxies(v)
-	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
-		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)
+	// Unset sizes are serve's defaults.
+	fileBytes, maxBytes := cmp.Or(c.Cache.MaxFileBytes, serve.DefaultCacheFileBytes), cmp.Or(c.Cache.MaxBytes, serve.DefaultCacheBytes)
+	if fileBytes > maxBytes {
+		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", fileBytes, maxBytes)
 	}
 	if len(c.Sites) == 0 {
 		v.errorf("", "no [[site]]: add at least one site with a root")
@@ -772,7 +749,7 @@ func acmeName(host string) string {
 
 // validate checks the ACME account settings and loads ca_root.
 func (a *ACME) validate(v *validator) {
-	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+	if u, err := url.Parse(a.Directory); a.Directory != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 		v.errorf("acme.directory", "acme.directory %q: want the CA's https:// directory URL", a.Directory)
 	}
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {

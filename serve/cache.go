@@ -8,11 +8,12 @@ import (
 
 // CacheOptions bound the cache shared by all sites.
 type CacheOptions struct {
-	MaxBytes     int64         // total budget for file bytes and entries
-	MaxFileBytes int64         // files up to this size are held in memory
-	Revalidate   time.Duration // how long an entry is trusted without a stat
+	MaxBytes     int64         // total budget for file bytes and entries; 0: DefaultCacheBytes
+	MaxFileBytes int64         // files up to this size are held in memory; 0: DefaultCacheFileBytes, at most MaxBytes/4
+	Revalidate   time.Duration // how long an entry is trusted without a stat; 0: DefaultRevalidate
 	// MaxCompressBytes: files up to this size get compressed variants that
 	// are built once and held; larger ones are compressed as a stream.
+	// 0: DefaultCompressBytes.
 	MaxCompressBytes int64
 }
 

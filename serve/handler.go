@@ -23,11 +23,11 @@ import (
 // no listings, follows symbolic links that stay inside the root and sends
 // "Cache-Control: no-cache".
 type Options struct {
-	Index           []string          // index file names tried in a directory
+	Index           []string          // index file names tried in a directory; nil: index.html
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
 	ListDirectories bool              // HTML listing of directories without an index
-	CacheControl    string            // default Cache-Control of every file response
+	CacheControl    string            // default Cache-Control of every file response; "": DefaultCacheControl
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
