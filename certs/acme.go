@@ -23,13 +23,13 @@ import (
 	"appliance/vhost"
 )
 
-// LetsEncrypt is the default ACME directory.
-const LetsEncrypt = autocert.DefaultACMEDirectory
+// letsEncrypt is the default ACME directory, Let's Encrypt's.
+const letsEncrypt = autocert.DefaultACMEDirectory
 
 // ACMEOptions configures an ACME account.
 type ACMEOptions struct {
 	Dir          string         // cache (0700, files 0600): account key and certificates
-	DirectoryURL string         // the CA's directory; default LetsEncrypt
+	DirectoryURL string         // the CA's directory; default Let's Encrypt's
 	Email        string         // contact for the account; optional
 	Roots        *x509.CertPool // trusted for the CA's API; nil: the system's
 	EAB          *acme.ExternalAccountBinding
@@ -86,7 +86,7 @@ func NewACME(opt ACMEOptions) (*ACME, error) {
 		return nil, err
 	}
 	if opt.DirectoryURL == "" {
-		opt.DirectoryURL = LetsEncrypt
+		opt.DirectoryURL = letsEncrypt
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)

@@ -27,7 +27,7 @@ type Options struct {
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
 	ListDirectories bool              // HTML listing of directories without an index
-	CacheControl    string            // default Cache-Control of every file response; "": DefaultCacheControl
+	CacheControl    string            // default Cache-Control of every file response; "": no-cache
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
@@ -39,13 +39,13 @@ type Options struct {
 	NoSidecars       bool  // do not look for precompressed app.js.br and friends
 }
 
-// DefaultCompressMinBytes: below this, compression saves less than the
+// defaultCompressMinBytes: below this, compression saves less than the
 // headers it adds.
-const DefaultCompressMinBytes = 512
+const defaultCompressMinBytes = 512
 
-// DefaultCacheControl makes caches revalidate with the ETag on every use,
+// defaultCacheControl makes caches revalidate with the ETag on every use,
 // so a deploy shows at once.
-const DefaultCacheControl = "no-cache"
+const defaultCacheControl = "no-cache"
 
 var siteIDs atomic.Uint64
 
@@ -65,7 +65,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		opts.Index = []string{"index.html"}
 	}
 	if opts.CacheControl == "" {
-		opts.CacheControl = DefaultCacheControl
+		opts.CacheControl = defaultCacheControl
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
@@ -75,7 +75,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	}
 	opts.Encodings = opts.Encodings.With(compress.Identity)
 	if opts.CompressMinBytes <= 0 {
-		opts.CompressMinBytes = DefaultCompressMinBytes
+		opts.CompressMinBytes = defaultCompressMinBytes
 	}
 	return &Handler{
 		fsys:         fsys,
