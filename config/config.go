@@ -324,6 +324,7 @@ const (
 // site on http://localhost:8080.
 func Default() *Config {
 	c := &Config{Server: Server{HTTP: defaultHTTP}, Sites: []Site{{
+		Hosts:      []string{"*"},
 		Demo:       true,
 		CleanURLs:  true,
 		ErrorPages: map[string]string{"404": "/404.html"},

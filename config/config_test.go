@@ -58,7 +58,7 @@ func TestDefaults(t *testing.T) {
 	if time.Duration(c.Server.ReadHeaderTimeout) != defaultReadHeaderTimeout || c.Server.MaxHeaderBytes != defaultMaxHeaderBytes {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
-	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || d.Server.HTTP != "localhost:8080" {
+	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || len(d.Sites[0].Hosts) != 1 || d.Sites[0].Hosts[0] != "*" || d.Server.HTTP != "localhost:8080" {
 		t.Fatalf("Default: %+v", d)
 	}
 }

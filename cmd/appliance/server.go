@@ -334,10 +334,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			NoSidecars:       !site.Sidecars(),
 		}, cache)
 		siteHandler := rewrite.New(ls.rules, h.Exists, h)
-		hosts := site.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{"*"}
-		}
+		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
