@@ -211,6 +211,21 @@ to = "/new"
 	if l := logs.String(); !strings.Contains(l, "msg=reloaded") || strings.Contains(l, "need a restart") {
 		t.Fatalf("reload of the same configuration:\n%s", l)
 	}
+	// One changed value is still seen, and only in its section.
+	text, _ := os.ReadFile(path)
+	for _, c := range []struct{ from, to, warn, not string }{
+		{`"192.0.2.1"`, `"192.0.2.2"`, "[server] changes", "[acme] changes"},
+		{`eab_kid = "kid"`, `eab_kid = "kid2"`, "[acme] changes", "[server] changes"},
+		{`fast_http1 = true`, `fast_http1 = false`, "[server] changes", "[acme] changes"},
+	} {
+		text = []byte(strings.Replace(string(text), c.from, c.to, 1))
+		os.WriteFile(path, text, 0o644)
+		before := len(logs.String())
+		s.reload(func() (*config.Config, error) { return loadConfig(path) })
+		if l := logs.String()[before:]; !strings.Contains(l, c.warn) || strings.Contains(l, c.not) {
+			t.Errorf("%s -> %s: want %q and not %q:\n%s", c.from, c.to, c.warn, c.not, l)
+		}
+	}
 }
 
 func closeAll(cs []io.Closer) {
