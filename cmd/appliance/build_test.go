@@ -87,9 +87,9 @@ tls = "acme"
 	}
 }
 
-// TestBrokenCertFile: appliance check and appliance reload refuse a
+// TestBrokenCertFile: appliance check, reload and serve refuse a
 // configuration whose certificate file is missing, at its file:line, and
-// so does the server on SIGHUP, which keeps serving the running sites
+// so does the running server on SIGHUP, which keeps serving the running sites
 // with their certificate, over HTTP/1.1 (the fast path and net/http's)
 // and HTTP/2.
 func TestBrokenCertFile(t *testing.T) {
@@ -139,6 +139,9 @@ func TestBrokenCertFile(t *testing.T) {
 			}
 			if _, errOut, code := runBinary(t, "", "reload", "-config", broken, "-pid", strconv.Itoa(p.cmd.Process.Pid)); code != 1 || !strings.Contains(errOut, want) {
 				t.Errorf("appliance reload: %d %q, want %q", code, errOut, want)
+			}
+			if _, errOut, code := runBinary(t, "", "serve", "-config", broken); code != 1 || !strings.Contains(errOut, want) {
+				t.Errorf("appliance serve: %d %q, want %q", code, errOut, want)
 			}
 			os.WriteFile(cfgPath, []byte(conf(filepath.Join(dir, "gone.crt"))), 0o644)
 			p.cmd.Process.Signal(syscall.SIGHUP)
