@@ -47,19 +47,15 @@ type engine struct {
 // New returns a handler applying rules before next, or next itself when
 // there are no rules. exists reports whether a clean URL path names a
 // file or a directory, and dir tells which; the file server provides it.
-// The site-wide policies in rules come parsed (ParseTrailingSlash and the
-// like), so New does not fail today; the error result is kept so that its
-// caller need not change.
-func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) (http.Handler, error) {
+// The rules come compiled (NewRedirect, ParseTrailingSlash and the
+// like), so New cannot fail.
+func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) http.Handler {
 	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
-	e.redirectControl = []string{httpx.DefaultRedirectCacheControl}
-	if rules.RedirectCacheControl != "" {
-		e.redirectControl = []string{rules.RedirectCacheControl}
-	}
+	e.redirectControl = httpx.Permanent(rules.RedirectCacheControl)
 	if e.empty() {
-		return next, nil
+		return next
 	}
-	return e, nil
+	return e
 }
 
 func (e *engine) empty() bool {

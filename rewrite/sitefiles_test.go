@@ -186,10 +186,7 @@ func siteHandler(t testing.TB, redirects, headers string) (http.Handler, *bytes.
 	var log bytes.Buffer
 	sf := NewSiteFiles(fsys, SiteFilesOptions{Dir: "site", Hosts: []string{"example.test"}, Revalidate: time.Nanosecond,
 		Log: slog.New(slog.NewTextHandler(&log, nil))})
-	h, err := New(Rules{Files: sf}, exists, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := New(Rules{Files: sf}, exists, echo)
 	return h, &log, fsys
 }
 
@@ -397,10 +394,7 @@ func TestSiteFilesUnderConfig(t *testing.T) {
 		Headers:   []*Headers{must(NewHeaders("/**", "", map[string]string{"Cache-Control": "from-config"}, nil))},
 		Auth:      []*Auth{must(NewAuth("/private/", "staff", map[string]string{"alice": string(hash)}))},
 	}
-	h, err := New(rules, exists, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := New(rules, exists, echo)
 	if res := get(h, "/cfg"); res.Header.Get("Location") != "/from-config" {
 		t.Error("the file's redirect beat the configuration's:", res.Header)
 	}
@@ -428,7 +422,7 @@ func TestStatusRule(t *testing.T) {
 		w.Header().Set("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")
 		io.WriteString(w, "page")
 	})
-	h, _ := New(Rules{Files: NewSiteFiles(fsys, SiteFilesOptions{})}, exists, served)
+	h := New(Rules{Files: NewSiteFiles(fsys, SiteFilesOptions{})}, exists, served)
 	res := get(h, "/closed", "If-None-Match", `"x"`, "Range", "bytes=0-1")
 	if res.StatusCode != 404 || text(res) != "page" || res.Header.Get("Etag") != "" || res.Header.Get("Last-Modified") != "" {
 		t.Fatal(res.StatusCode, res.Header)
@@ -472,7 +466,7 @@ func TestSiteFilesSwap(t *testing.T) {
 	}
 	write("_redirects", "/a /one 302\n")
 	sf := NewSiteFiles(os.DirFS(dir), SiteFilesOptions{Revalidate: time.Nanosecond})
-	h, _ := New(Rules{Files: sf}, exists, echo)
+	h := New(Rules{Files: sf}, exists, echo)
 	if res := get(h, "/a"); res.Header.Get("Location") != "/one" {
 		t.Fatal(res.Header)
 	}

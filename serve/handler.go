@@ -24,11 +24,11 @@ import (
 // no listings, follows symbolic links that stay inside the root and sends
 // "Cache-Control: no-cache".
 type Options struct {
-	Index           []string          // index file names tried in a directory
+	Index           []string          // index file names tried in a directory; nil: index.html
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
 	ListDirectories bool              // HTML or JSON listing of directories without an index
-	CacheControl    string            // default Cache-Control of every file response
+	CacheControl    string            // default Cache-Control of every file response; "": no-cache
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
@@ -53,13 +53,13 @@ type Options struct {
 	Hidden []string
 }
 
-// DefaultCompressMinBytes: below this, compression saves less than the
+// defaultCompressMinBytes: below this, compression saves less than the
 // headers it adds.
-const DefaultCompressMinBytes = 512
+const defaultCompressMinBytes = 512
 
-// DefaultCacheControl makes caches revalidate with the ETag on every use,
+// defaultCacheControl makes caches revalidate with the ETag on every use,
 // so a deploy shows at once.
-const DefaultCacheControl = "no-cache"
+const defaultCacheControl = "no-cache"
 
 var siteIDs atomic.Uint64
 
@@ -80,10 +80,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		opts.Index = []string{"index.html"}
 	}
 	if opts.CacheControl == "" {
-		opts.CacheControl = DefaultCacheControl
-	}
-	if opts.RedirectCacheControl == "" {
-		opts.RedirectCacheControl = httpx.DefaultRedirectCacheControl
+		opts.CacheControl = defaultCacheControl
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
@@ -93,7 +90,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	}
 	opts.Encodings = opts.Encodings.With(compress.Identity)
 	if opts.CompressMinBytes <= 0 {
-		opts.CompressMinBytes = DefaultCompressMinBytes
+		opts.CompressMinBytes = defaultCompressMinBytes
 	}
 	return &Handler{
 		fsys:            fsys,
@@ -101,7 +98,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		cache:           cache,
 		id:              siteIDs.Add(1),
 		cacheControl:    []string{opts.CacheControl},
-		redirectControl: []string{opts.RedirectCacheControl},
+		redirectControl: httpx.Permanent(opts.RedirectCacheControl),
 	}
 }
 
@@ -200,9 +197,27 @@ type resolution struct {
 	side sidecarIDs
 }
 
-// sidecarIDs are the identities of a file's precompressed sidecars, by
-// coding (zstd, br, gzip); zero where there is none.
-type sidecarIDs [compress.Deflate]fileID
+// sidecarIDs are the identities of a file's precompressed sidecars
+// (app.js.zst, .br, .gz); zero where there is none. Two compare equal
+// when no sidecar appeared, went or changed.
+type sidecarIDs struct {
+	zstd, br, gzip fileID
+}
+
+// sidecarCodings are the codings a file may have a sidecar in.
+var sidecarCodings = [...]compress.Coding{compress.Zstd, compress.Brotli, compress.Gzip}
+
+// of returns where the identity of the sidecar in coding c, one of
+// sidecarCodings, is kept.
+func (s *sidecarIDs) of(c compress.Coding) *fileID {
+	switch c {
+	case compress.Zstd:
+		return &s.zstd
+	case compress.Brotli:
+		return &s.br
+	}
+	return &s.gzip
+}
 
 // statSidecars looks for app.js.zst, .br and .gz beside a file. A sidecar
 // older than the file is stale and ignored.
@@ -211,12 +226,12 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 	if h.opts.NoSidecars {
 		return side
 	}
-	for c := range compress.Deflate {
+	for _, c := range sidecarCodings {
 		if !h.opts.Encodings.Has(c) {
 			continue
 		}
 		if fi, err := h.stat(name + c.Sidecar()); err == nil && fi.Mode().IsRegular() && fi.ModTime().UnixNano() >= base.mtime {
-			side[c] = idOf(fi)
+			*side.of(c) = idOf(fi)
 		}
 	}
 	return side
@@ -228,10 +243,10 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
-	for c, id := range side {
-		if id != (fileID{}) {
-			rep.sidecars[c] = rep.Name + compress.Coding(c).Sidecar()
-			rep.offered = rep.offered.With(compress.Coding(c))
+	for _, c := range sidecarCodings {
+		if *side.of(c) != (fileID{}) {
+			rep.sidecars[c] = rep.Name + c.Sidecar()
+			rep.offered = rep.offered.With(c)
 		}
 	}
 	if rep.offered == compress.SetOf(compress.Identity) {

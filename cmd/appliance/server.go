@@ -27,6 +27,7 @@ import (
 	"appliance/config"
 	"appliance/h1"
 	"appliance/metrics"
+	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
@@ -125,6 +126,10 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	lv, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log, recent := teeRecent(log)
 	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
@@ -138,13 +143,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	ca, err := s.openAuthorities(cfg)
+	ca, err := s.openAuthorities(cfg, lv)
 	s.storeAuthorities(ca)
 	if err != nil {
 		return nil, err
 	}
 	s.tlsBase = s.tlsConfig()
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +160,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.plainFallback = &http.Server{
-		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
+		Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -169,10 +174,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.plainAccept = s.newAcceptServer(sc, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
+	s.plainAccept = s.newAcceptServer(sc, lv.trusted, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
 		s.httpsFallback = &http.Server{
-			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
+			Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
 			ReadHeaderTimeout: s.plainFallback.ReadHeaderTimeout,
 			ReadTimeout:       s.plainFallback.ReadTimeout,
 			WriteTimeout:      s.plainFallback.WriteTimeout,
@@ -184,7 +189,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		s.httpsAccept = s.newAcceptServer(sc, lv.trusted, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 	}
 	return s, nil
 }
@@ -195,10 +200,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // proxies may start with a PROXY protocol header. It configures fallback
 // for that (h1.Server.ConfigureFallback): from here on, the h1 server
 // starts and stops it.
-func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+func (s *server) newAcceptServer(sc config.Server, proxies realip.Trusted, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
-	if len(sc.Trusted) > 0 {
-		trusted = sc.Trusted.Contains
+	if len(proxies) > 0 {
+		trusted = proxies.Contains
 	}
 	srv := &h1.Server{
 		Trusted:       trusted,
@@ -226,7 +231,7 @@ func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tl
 // some site needs one the server lacks. It changes nothing on s: the
 // caller stores the result, or gives up and calls release, which it must
 // also do on an error (the result then holds what was opened before it).
-func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
+func (s *server) openAuthorities(cfg *config.Config, lv *live) (authorities, error) {
 	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
 		switch {
@@ -237,7 +242,7 @@ func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
 			}
 			ca.localCA = l
 		case cfg.Sites[i].TLS == "acme" && ca.acme == nil:
-			a, err := openACME(cfg, s.log, func(string) { notify(s.log, s.status()) })
+			a, err := openACME(cfg, lv.acmeRoots, s.log, func(string) { notify(s.log, s.status()) })
 			if err != nil {
 				return ca, fmt.Errorf("acme: %w", err)
 			}
@@ -276,8 +281,9 @@ func newCache(cfg *config.Config) *serve.Cache {
 
 // buildSites opens every site's root and routes hosts to its handler, on
 // the plain listener and, for TLS sites, on the HTTPS one, with the
-// certificates of ca. On an error it closes what it opened.
-func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
+// certificates of ca and what lv holds for the site. On an error it
+// closes what it opened.
+func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*siteSet, []io.Closer, error) {
 	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
 	plain.OnUnknown(s.unknownHost)
@@ -294,7 +300,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		return nil, nil, err
 	}
 	for i := range cfg.Sites {
-		site := &cfg.Sites[i]
+		site, ls := &cfg.Sites[i], &lv.sites[i]
 		var fsys fs.FS
 		if site.Demo {
 			sub, err := demoFS()
@@ -331,16 +337,10 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			RedirectCacheControl: site.RedirectCacheControl,
 			ReprDigest:           site.ReprDigest,
 		}, cache)
-		rules := s.siteRules(site, fsys, time.Duration(cfg.Cache.Revalidate))
+		rules := s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate))
 		rules.RedirectCacheControl = site.RedirectCacheControl
-		siteHandler, err := rewrite.New(rules, h.Exists, h)
-		if err != nil {
-			return fail(fmt.Errorf("site %d: %w", i+1, err))
-		}
-		hosts := site.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{"*"}
-		}
+		siteHandler := rewrite.New(rules, h.Exists, h)
+		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
@@ -359,10 +359,10 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			case "local":
 				local += len(hosts)
 			case "manual":
-				src = site.Manual
-				site.Manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
+				src = ls.manual
+				ls.manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
 				for _, h := range hosts {
-					manual[h] = site.Manual
+					manual[h] = ls.manual
 				}
 			case "acme":
 				src = ca.acme
@@ -374,7 +374,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, i, src, site.ClientCAs, s.tlsBase)
+				selector.Add(host, i, src, ls.clientCAs, s.tlsBase)
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
@@ -400,8 +400,7 @@ func siteFileNames(site *config.Site) []string {
 // siteRules are the site's compiled rules and, with site_rules_files,
 // its _redirects and _headers, checked for changes as often as the file
 // cache revalidates.
-func (s *server) siteRules(site *config.Site, fsys fs.FS, revalidate time.Duration) rewrite.Rules {
-	rules := site.Rules
+func (s *server) siteRules(site *config.Site, rules rewrite.Rules, fsys fs.FS, revalidate time.Duration) rewrite.Rules {
 	if site.SiteRulesFiles {
 		var hosts []string
 		for _, h := range site.Hosts {
@@ -762,6 +761,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		refuse(err)
 		return
 	}
+	lv, err := build(cfg)
+	if err != nil {
+		refuse(err)
+		return
+	}
 	if (cfg.Server.HTTPS == "") != (s.cfg.Server.HTTPS == "") || (cfg.Server.HTTP == "") != (s.cfg.Server.HTTP == "") {
 		refuse("turning a listener on or off needs a restart")
 		return
@@ -772,11 +776,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			return
 		}
 	}
-	if ca, err = s.openAuthorities(cfg); err != nil {
+	if ca, err = s.openAuthorities(cfg, lv); err != nil {
 		refuse(err)
 		return
 	}
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		refuse(err)
 		return
@@ -793,7 +797,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
-	if s.acme != nil && !cfg.ACME.Same(s.cfg.ACME) {
+	if s.acme != nil && cfg.ACME != s.cfg.ACME {
 		s.log.Warn("reload: [acme] changes need a restart; the running account stays")
 	}
 	if newLn != nil {

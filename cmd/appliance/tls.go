@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,11 +43,12 @@ func stateDirError(cfg *config.Config, sub string, err error) error {
 }
 
 // openACME sets up the ACME account, its cache in the state directory;
-// onReady is told when a name gets its first certificate.
-func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*certs.ACME, error) {
+// roots are those of the CA's HTTPS (nil: the system's), and onReady is
+// told when a name gets its first certificate.
+func openACME(cfg *config.Config, roots *x509.CertPool, log *slog.Logger, onReady func(string)) (*certs.ACME, error) {
 	var eab *acme.ExternalAccountBinding
 	if cfg.ACME.EABKeyID != "" {
-		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.HMAC}
+		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.EABKey()}
 	}
 	if err := cfg.StateDirUsable("acme"); err != nil {
 		return nil, err
@@ -55,7 +57,7 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 		Dir:          filepath.Join(cfg.Server.StateDir, "acme"),
 		DirectoryURL: cfg.ACME.Directory,
 		Email:        cfg.ACME.Email,
-		Roots:        cfg.ACME.Roots,
+		Roots:        roots,
 		EAB:          eab,
 		Log:          log.With("component", "acme"),
 		OnReady:      onReady,
@@ -71,7 +73,7 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 // redirect_cache_control).
 func toHTTPS(port *atomic.Value, public int, cacheControl string) http.Handler {
 	fixed := ""
-	permanent := []string{cacheControl}
+	permanent := httpx.Permanent(cacheControl)
 	if public != 0 {
 		fixed = strconv.Itoa(public)
 	}
