@@ -31,6 +31,7 @@ type engine struct {
 	next   http.Handler
 	exists func(path string) (exists, dir bool)
 	preset [][2]string
+	langs  []string // every language the rules' conditions name
 }
 
 // New returns a handler applying rules before next, or next itself when
@@ -40,7 +41,7 @@ type engine struct {
 // like), so New does not fail today; the error result is kept so that its
 // caller need not change.
 func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) (http.Handler, error) {
-	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
+	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders], langs: ruleLanguages(rules)}
 	if e.empty() {
 		return next, nil
 	}
@@ -60,11 +61,16 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.redirectHost(w, r)
 		return
 	}
+	var lc *langChoice
+	if len(e.langs) > 0 {
+		lc = &langChoice{}
+		w = &varyWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, lc: lc}
+	}
 	orig := r.URL.Path
-	if e.redirectPattern(w, r, orig) {
+	if e.redirectPattern(w, r, orig, lc) {
 		return
 	}
-	p, rawQuery, status := e.rewrite(r, orig)
+	p, rawQuery, status := e.rewrite(r, orig, lc)
 	if status != 0 {
 		vhost.Error(w, r, status)
 		return
@@ -92,9 +98,9 @@ func (e *engine) redirectHost(w http.ResponseWriter, r *http.Request) {
 
 // redirectPattern answers with the first redirect rule that matches the
 // path the client asked for; it reports whether one did.
-func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
+func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string, lc *langChoice) bool {
 	for _, rd := range e.rules.Redirects {
-		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
+		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig, lc) {
 			target := rd.to.expand(orig, m)
 			if !rd.abs {
 				target = local(target)
@@ -111,14 +117,14 @@ func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig st
 
 // rewrite applies the rewrite rules in order, at most maxRewrites of
 // them, and returns the path and raw query they leave.
-func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string, status int) {
+func (e *engine) rewrite(r *http.Request, orig string, lc *langChoice) (p, rawQuery string, status int) {
 	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
 		if applied == maxRewrites {
 			break
 		}
-		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p) {
+		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p, lc) {
 			target, q, hasQ := rw.to.expandRewrite(p, m)
 			if hasQ {
 				rawQuery = q
@@ -271,8 +277,9 @@ func (u *urlPath) escaped() string {
 	return b.String()
 }
 
-// holds evaluates a rule's conditions.
-func (e *engine) holds(c *cond, r *http.Request, p string) bool {
+// holds evaluates a rule's conditions, the languages last: a response
+// depends on Accept-Language only when the rest held.
+func (e *engine) holds(c *cond, r *http.Request, p string, lc *langChoice) bool {
 	if len(c.methods) > 0 {
 		found := false
 		for _, m := range c.methods {
@@ -297,7 +304,7 @@ func (e *engine) holds(c *cond, r *http.Request, p string) bool {
 			return false
 		}
 	}
-	return true
+	return len(c.languages) == 0 || e.prefers(lc, r.Header["Accept-Language"], c.languages)
 }
 
 func (e *engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {

@@ -326,6 +326,8 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+			Languages:        site.Languages,
+			DefaultLanguage:  site.DefaultLanguage,
 		}, cache)
 		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
 		if err != nil {
