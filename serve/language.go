@@ -154,9 +154,13 @@ func (e *entry) languageBytes() int64 {
 // When the client accepts none of them, or sends no Accept-Language, it
 // is the default, never 406.
 func (h *Handler) chooseLanguage(r *http.Request, e *entry) (*representation, []string) {
-	if len(e.reps) == 0 {
-		return e.rep, nil
+	if e.reps == nil {
+		return e.rep, nil // inlined: what a site without variants pays
 	}
+	return h.negotiateLanguage(r, e)
+}
+
+func (h *Handler) negotiateLanguage(r *http.Request, e *entry) (*representation, []string) {
 	i, _ := language.Negotiate(r.Header["Accept-Language"], e.tags)
 	return e.reps[i], h.langHeader[e.langs[i].lang]
 }
