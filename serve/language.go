@@ -19,7 +19,7 @@ import (
 // cache entry of NAME: its own representation, content codings,
 // sidecars (index.html.de.br) and validators, so that preconditions and
 // ranges apply to the variant served. A request for NAME.TAG serves that
-// file as it is. Sites without languages pay one length check.
+// file as it is. A file without variants costs one inlined nil check.
 
 // Shared Vary values of negotiated responses.
 var (

@@ -86,13 +86,13 @@ func (h *Handler) compressible(base *representation) bool {
 	return base.Size >= h.opts.CompressMinBytes && compress.Compressible(base.ContentType)
 }
 
-// negotiate picks the representation of base, e's file or one of its
-// language variants, to send. It returns nil
-// and 406 if the client accepts none of them. A GET of a stream also gets
-// the reservation of its encoder from the streaming budget (see package
-// compress); when the budget has no room, the client gets the next
-// representation it accepts (gzip rather than brotli, say, or identity),
-// and nil and 503 if that leaves none.
+// negotiate picks the representation of base (e's file or one of its
+// language variants) to send. It returns nil and 406 if the client
+// accepts none of them. A GET of a stream also gets the reservation of
+// its encoder from the streaming budget (see package compress); when the
+// budget has no room, the client gets the next representation it
+// accepts (gzip rather than brotli, say, or identity), and nil and 503
+// if that leaves none.
 func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry, base *representation) (*representation, *compress.Reservation, int) {
 	accept := r.Header["Accept-Encoding"]
 	if base.offered == 0 && !excludesSomething(accept) {
