@@ -22,6 +22,7 @@ import (
 
 	"appliance/accesslog"
 	"appliance/compress"
+	"appliance/language"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -184,6 +185,12 @@ type Site struct {
 	// ReprDigest sends Repr-Digest (RFC 9530) on every 200 and 206 of a
 	// file; false, the default, only to clients that ask for it.
 	ReprDigest bool `toml:"repr_digest"`
+	// Languages turns on language variants: NAME.TAG beside NAME, for a
+	// TAG listed, is NAME in that language, chosen by Accept-Language.
+	// DefaultLanguage (default: the first listed) is sent when the client
+	// accepts none of a file's languages.
+	Languages       []string `toml:"languages"`
+	DefaultLanguage string   `toml:"default_language"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -225,10 +232,11 @@ type Match struct {
 	IfExists  bool     `toml:"if_exists"`  // the path names a file or directory
 	IfMissing bool     `toml:"if_missing"` // it does not
 	IfHeader  string   `toml:"if_header"`  // the request has this header
+	Languages []string `toml:"languages"`  // the request prefers one of these languages
 }
 
 func (m Match) cond() rewrite.Cond {
-	return rewrite.Cond{Methods: m.Methods, Host: m.Host, IfExists: m.IfExists, IfMissing: m.IfMissing, IfHeader: m.IfHeader}
+	return rewrite.Cond{Methods: m.Methods, Host: m.Host, IfExists: m.IfExists, IfMissing: m.IfMissing, IfHeader: m.IfHeader, Languages: m.Languages}
 }
 
 // Redirect is a [[site.redirect]].
@@ -786,6 +794,7 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	}
 	s.validateErrorPages(v, key, rootOK)
 	s.validateEncodings(v, key)
+	s.validateLanguages(v, key)
 	s.compileRules(key, v.errorf)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
@@ -877,6 +886,47 @@ func (s *Site) validateEncodings(v *validator, key string) {
 			v.errorf(key+".encodings", "encodings: %q listed twice", name)
 		}
 		seen[c] = true
+	}
+}
+
+// validateLanguages checks languages and default_language, and that the
+// site's rules name at most language.MaxOffered languages in all.
+func (s *Site) validateLanguages(v *validator, key string) {
+	seen := map[string]bool{}
+	for _, tag := range s.Languages {
+		lower := strings.ToLower(tag)
+		switch {
+		case !language.Valid(tag):
+			v.errorf(key+".languages", "languages: %q is not a language tag (like de, en, pt-BR)", tag)
+		case seen[lower]:
+			v.errorf(key+".languages", "languages: %q listed twice", tag)
+		case s.Sidecars() && slices.ContainsFunc(s.Codings(), func(c compress.Coding) bool { return "."+lower == c.Sidecar() }):
+			v.errorf(key+".languages", "languages: %q is also the suffix of precompressed sidecars (app.js.%s); set precompressed = false to offer it", tag, lower)
+		}
+		seen[lower] = true
+	}
+	if len(s.Languages) > language.MaxOffered {
+		v.errorf(key+".languages", "languages: %d listed, at most %d", len(s.Languages), language.MaxOffered)
+	}
+	switch {
+	case s.DefaultLanguage != "" && len(s.Languages) == 0:
+		v.errorf(key+".default_language", "default_language %q needs languages, the list of the site's languages", s.DefaultLanguage)
+	case s.DefaultLanguage != "" && !seen[strings.ToLower(s.DefaultLanguage)]:
+		v.errorf(key+".default_language", "default_language %q is not one of languages %q", s.DefaultLanguage, s.Languages)
+	}
+	ruleLangs := map[string]bool{}
+	for _, rd := range s.Redirects {
+		for _, tag := range rd.Languages {
+			ruleLangs[strings.ToLower(tag)] = true
+		}
+	}
+	for _, rw := range s.Rewrites {
+		for _, tag := range rw.Languages {
+			ruleLangs[strings.ToLower(tag)] = true
+		}
+	}
+	if len(ruleLangs) > language.MaxOffered {
+		v.errorf(key, "the redirect and rewrite rules name %d languages in all, at most %d", len(ruleLangs), language.MaxOffered)
 	}
 }
 

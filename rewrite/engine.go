@@ -42,6 +42,7 @@ type engine struct {
 	preset [][2]string
 
 	redirectControl []string // Cache-Control of permanent redirects
+	langs           []string // every language the rules' conditions name
 }
 
 // New returns a handler applying rules before next, or next itself when
@@ -50,7 +51,7 @@ type engine struct {
 // The rules come compiled (NewRedirect, ParseTrailingSlash and the
 // like), so New cannot fail.
 func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) http.Handler {
-	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
+	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders], langs: ruleLanguages(rules)}
 	e.redirectControl = httpx.Permanent(rules.RedirectCacheControl)
 	if e.empty() {
 		return next
@@ -71,11 +72,16 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.redirectHost(w, r)
 		return
 	}
+	var lc *langChoice
+	if len(e.langs) > 0 {
+		lc = &langChoice{}
+		w = &varyWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, lc: lc}
+	}
 	orig := r.URL.Path
-	if e.redirectPattern(w, r, orig) {
+	if e.redirectPattern(w, r, orig, lc) {
 		return
 	}
-	p, rawQuery, status := e.rewrite(r, orig)
+	p, rawQuery, status := e.rewrite(r, orig, lc)
 	if status != 0 {
 		vhost.Error(w, r, status)
 		return
@@ -114,9 +120,9 @@ func (e *engine) redirectHost(w http.ResponseWriter, r *http.Request) {
 
 // redirectPattern answers with the first redirect rule that matches the
 // path the client asked for; it reports whether one did.
-func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
+func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string, lc *langChoice) bool {
 	for _, rd := range e.rules.Redirects {
-		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
+		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig, lc) {
 			e.sendRedirectRule(w, r, rd, orig, m)
 			return true
 		}
@@ -139,14 +145,14 @@ func (e *engine) sendRedirectRule(w http.ResponseWriter, r *http.Request, rd *Re
 
 // rewrite applies the rewrite rules in order, at most maxRewrites of
 // them, and returns the path and raw query they leave.
-func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string, status int) {
+func (e *engine) rewrite(r *http.Request, orig string, lc *langChoice) (p, rawQuery string, status int) {
 	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
 		if applied == maxRewrites {
 			break
 		}
-		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p) {
+		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p, lc) {
 			if p, rawQuery, status = rw.apply(p, m, rawQuery); status != 0 {
 				return "", "", status
 			}
@@ -318,8 +324,9 @@ func (u *urlPath) escaped() string {
 	return b.String()
 }
 
-// holds evaluates a rule's conditions.
-func (e *engine) holds(c *cond, r *http.Request, p string) bool {
+// holds evaluates a rule's conditions, the languages last: a response
+// depends on Accept-Language only when the rest held.
+func (e *engine) holds(c *cond, r *http.Request, p string, lc *langChoice) bool {
 	if len(c.methods) > 0 {
 		found := false
 		for _, m := range c.methods {
@@ -344,7 +351,7 @@ func (e *engine) holds(c *cond, r *http.Request, p string) bool {
 			return false
 		}
 	}
-	return true
+	return len(c.languages) == 0 || e.prefers(lc, r.Header["Accept-Language"], c.languages)
 }
 
 // sendRedirect answers with a redirect to target, cacheable if it is

@@ -30,6 +30,7 @@ type Cond struct {
 	IfExists  bool     // the request path names a file or directory
 	IfMissing bool     // it does not
 	IfHeader  string   // the request carries this header
+	Languages []string // the request prefers one of these languages (language.go)
 }
 
 type cond struct {
@@ -37,6 +38,7 @@ type cond struct {
 	host                *pattern
 	ifExists, ifMissing bool
 	ifHeader            string
+	languages           []string
 }
 
 func compileCond(c Cond) (cond, error) {
@@ -49,6 +51,10 @@ func compileCond(c Cond) (cond, error) {
 			return out, fmt.Errorf("invalid method %q (upper case, like GET)", m)
 		}
 		out.methods = append(out.methods, m)
+	}
+	var err error
+	if out.languages, err = compileLanguages(c.Languages); err != nil {
+		return out, err
 	}
 	if c.Host != "" {
 		p, err := compilePattern(c.Host)

@@ -197,7 +197,7 @@ func (e *engine) siteRedirects(w http.ResponseWriter, r *http.Request, t *redire
 		}
 		fr := &t.rules[i]
 		m := fr.from().match(p)
-		if m == nil || !e.holds(fr.cond(), r, p) {
+		if m == nil || !e.holds(fr.cond(), r, p, nil) {
 			continue
 		}
 		if fr.redirect != nil {

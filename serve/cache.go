@@ -102,6 +102,14 @@ type entry struct {
 	side sidecarIDs      // identities of its precompressed sidecars
 	rep  *representation // kindFile only
 
+	// Language variants (language.go), in the site's order with the one
+	// served by default first (rep): their files, representations, tags
+	// and the Vary of every response about them. Nil without variants.
+	langs []langFile
+	reps  []*representation
+	tags  []string
+	vary  []string
+
 	checked atomic.Int64 // unix nanoseconds of the last check
 	used    atomic.Int64 // unix nanoseconds of the last use (coarse)
 	cost    int64
@@ -130,7 +138,7 @@ func (c *Cache) get(k cacheKey, now int64) *entry {
 func (c *Cache) put(k cacheKey, e *entry) {
 	e.cost = entryOverhead + int64(len(k.path)) + int64(len(e.name))
 	if e.rep != nil {
-		e.cost += int64(len(e.rep.Data))
+		e.cost += int64(len(e.rep.Data)) + e.languageBytes()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

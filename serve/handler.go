@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,6 +52,12 @@ type Options struct {
 	// Hidden are file names in the root that are answered as missing
 	// (the site's rules files), in any letter case.
 	Hidden []string
+
+	// Languages, when set, makes NAME.TAG files the language variants of
+	// NAME for each TAG listed (see language.go); DefaultLanguage, one of
+	// them (the first if empty), is served when the client accepts none.
+	Languages       []string
+	DefaultLanguage string
 }
 
 // defaultCompressMinBytes: below this, compression saves less than the
@@ -71,7 +78,9 @@ type Handler struct {
 	id    uint64
 
 	cacheControl    []string
-	redirectControl []string // Cache-Control of the directory redirect
+	redirectControl []string   // Cache-Control of the directory redirect
+	langs           []string   // Options.Languages, the default first
+	langHeader      [][]string // their Content-Language values
 }
 
 // New returns a handler serving fsys with opts, keeping its entries in cache.
@@ -92,6 +101,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	if opts.CompressMinBytes <= 0 {
 		opts.CompressMinBytes = defaultCompressMinBytes
 	}
+	langs, langHeader := languageOrder(opts.Languages, opts.DefaultLanguage)
 	return &Handler{
 		fsys:            fsys,
 		opts:            opts,
@@ -99,6 +109,8 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		id:              siteIDs.Add(1),
 		cacheControl:    []string{opts.CacheControl},
 		redirectControl: httpx.Permanent(opts.RedirectCacheControl),
+		langs:           langs,
+		langHeader:      langHeader,
 	}
 }
 
@@ -169,13 +181,18 @@ func (h *Handler) lookup(k cacheKey) *entry {
 	res := h.resolve(k.path)
 	if res.kind == kindFile {
 		res.side = h.statSidecars(res.name, res.id)
+		for i := range res.langs {
+			res.langs[i].side = h.statSidecars(res.langs[i].name, res.langs[i].id)
+		}
 	}
-	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side {
+	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side && slices.Equal(res.langs, e.langs) {
 		return e // unchanged: the check is recorded, nothing is rebuilt
 	}
 	return h.cache.rebuild(k, e, func() *entry {
 		ne := &entry{kind: res.kind, name: res.name, id: res.id, side: res.side}
-		if res.kind == kindFile {
+		if len(res.langs) > 0 {
+			ne = h.languageEntry(ne, res)
+		} else if res.kind == kindFile {
 			rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
 			if err != nil {
 				ne = &entry{kind: kindNotFound}
@@ -191,10 +208,11 @@ func (h *Handler) lookup(k cacheKey) *entry {
 }
 
 type resolution struct {
-	kind kind
-	name string
-	id   fileID
-	side sidecarIDs
+	kind  kind
+	name  string
+	id    fileID
+	side  sidecarIDs
+	langs []langFile // language variants, the default first; nil if none
 }
 
 // sidecarIDs are the identities of a file's precompressed sidecars
@@ -270,9 +288,8 @@ func (h *Handler) resolve(p string) resolution {
 			return resolution{kind: kindRedirect, name: name}
 		}
 		for _, idx := range h.opts.Index {
-			in := path.Join(name, idx)
-			if fi, err := h.stat(in); err == nil && fi.Mode().IsRegular() {
-				return resolution{kind: kindFile, name: in, id: idOf(fi)}
+			if res, ok := h.file(path.Join(name, idx)); ok {
+				return res
 			}
 		}
 		if h.opts.ListDirectories {
@@ -280,11 +297,16 @@ func (h *Handler) resolve(p string) resolution {
 		}
 	case err == nil && fi.Mode().IsRegular():
 		if !slash {
-			return resolution{kind: kindFile, name: name, id: idOf(fi)}
+			return h.withLanguages(resolution{kind: kindFile, name: name, id: idOf(fi)}, name)
 		}
-	case err != nil && h.opts.CleanURLs && !slash && path.Ext(name) == "":
-		if fi, err := h.stat(name + ".html"); err == nil && fi.Mode().IsRegular() {
-			return resolution{kind: kindFile, name: name + ".html", id: idOf(fi)}
+	case err != nil && !slash:
+		if res := h.withLanguages(resolution{kind: kindNotFound}, name); res.kind == kindFile {
+			return res
+		}
+		if h.opts.CleanURLs && path.Ext(name) == "" {
+			if res, ok := h.file(name + ".html"); ok {
+				return res
+			}
 		}
 	}
 	return resolution{kind: kindNotFound}
@@ -333,12 +355,15 @@ func (h *Handler) setRepresentationHeader(hd http.Header, rep *representation) {
 // serveFile answers a GET or HEAD for the file of entry e. It returns
 // false, having written nothing, if the file on disk no longer matches.
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, e *entry) bool {
-	base := e.rep
+	base, lang := h.chooseLanguage(r, e)
 	hd := w.Header()
 	if base.offered != 0 {
 		hd["Vary"] = hdrVary // on every response about it: 200, 206, 304, 412
 	}
-	rep, res, status := h.negotiate(r, k, e)
+	if lang != nil {
+		hd["Vary"] = e.vary
+	}
+	rep, res, status := h.negotiate(r, k, e, base)
 	if res != nil {
 		defer res.Release() // if no encoder was made from it
 	}
@@ -381,6 +406,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	if rep.header.reprDigest != nil && sendDigest(r, h.opts.ReprDigest) {
 		hd["Repr-Digest"] = rep.header.reprDigest // of the whole representation, also in a 206
 	}
+	if lang != nil {
+		hd["Content-Language"] = lang
+	}
 	switch len(ranges) {
 	case 0:
 		h.serveWhole(w, r, rep, body, res)
@@ -397,7 +425,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 // build is (503).
 func (h *Handler) serveRefusal(w http.ResponseWriter, r *http.Request, status int) {
 	hd := w.Header()
-	hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
+	hd["Vary"] = varyEncoding(hd["Vary"]) // the refusal depends on Accept-Encoding too
 	if status == http.StatusServiceUnavailable {
 		hd["Retry-After"] = hdrRetryAfter // encoders busy, identity refused
 	}
@@ -545,11 +573,12 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int)
 	hd["X-Content-Type-Options"] = hdrNosniff
 	if page, ok := h.opts.ErrorPages[status]; ok {
 		if e := h.lookup(cacheKey{h.id, page}); e.kind == kindFile && e.rep.Data != nil {
-			hd["Content-Type"] = e.rep.header.contentType
-			hd["Content-Length"] = e.rep.header.contentLength
+			rep := h.errorPage(w, r, e)
+			hd["Content-Type"] = rep.header.contentType
+			hd["Content-Length"] = rep.header.contentLength
 			w.WriteHeader(status)
 			if r.Method != http.MethodHead {
-				w.Write(e.rep.Data)
+				w.Write(rep.Data)
 			}
 			return
 		}

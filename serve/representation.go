@@ -28,6 +28,7 @@ type representation struct {
 	ContentType string
 	Data        []byte          // the whole content when small enough, else nil
 	Coding      compress.Coding // Content-Encoding of these bytes
+	lang        string          // the language of a variant (language.go); "" otherwise
 
 	id     fileID
 	header preparedHeader

@@ -332,6 +332,8 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+			Languages:        site.Languages,
+			DefaultLanguage:  site.DefaultLanguage,
 			Hidden:           siteFileNames(site),
 
 			RedirectCacheControl: site.RedirectCacheControl,

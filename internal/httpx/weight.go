@@ -2,10 +2,11 @@ package httpx
 
 import "strings"
 
-// ParseWeight reads the parameters after an element of a negotiation
-// field (Accept, Accept-Encoding) and returns its qvalue in per mille
-// (RFC 9110 section 12.4.2), 1000 without one; false if a weight is
-// present but invalid.
+// ParseWeight reads the parameters after an element of a proactive
+// negotiation field (Accept, Accept-Encoding, Accept-Language) and
+// returns its weight in per mille, 1000 when it has none (RFC 9110
+// section 12.4.2); false if a weight is present but invalid, so that
+// the caller skips the element.
 func ParseWeight(params string) (int, bool) {
 	w := 1000
 	for p := range strings.SplitSeq(params, ";") {
