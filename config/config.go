@@ -22,7 +22,7 @@ import (
 
 	"appliance/accesslog"
 	"appliance/compress"
-	"appliance/language"
+	"appliance/internal/language"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"appliance/internal/httpx"
-	"appliance/language"
+	"appliance/internal/language"
 )
 
 // The languages condition: a redirect or rewrite with Cond.Languages

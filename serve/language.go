@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"appliance/compress"
-	"appliance/language"
+	"appliance/internal/language"
 )
 
 // Language variants (RFC 9110 sections 8.5 and 12.5.4). With
