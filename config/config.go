@@ -34,6 +34,7 @@ type Config struct {
 	Admin  Admin  `toml:"admin"`
 	ACME   ACME   `toml:"acme"`
 	Cache  Cache  `toml:"cache"`
+	Deploy Deploy `toml:"deploy"`
 	Sites  []Site `toml:"site"`
 
 	file  string         // the file it was loaded from ("" built in)
@@ -153,6 +154,18 @@ type Admin struct {
 	PProf bool `toml:"pprof"`
 }
 
+// Deploy bounds what `appliance deploy` can make the server store, for
+// each site with a deploy_token; zero fields take the deploy package's
+// defaults.
+type Deploy struct {
+	Keep             int  `toml:"keep"`               // releases kept per site, the active one included; default 5
+	MaxFiles         int  `toml:"max_files"`          // files in a release; default 10000
+	MaxFileBytes     Size `toml:"max_file_bytes"`     // one file; default 64MiB
+	MaxSiteBytes     Size `toml:"max_site_bytes"`     // a site's stored content: every kept release and pending uploads; default 1GiB
+	MaxManifestBytes Size `toml:"max_manifest_bytes"` // one manifest (JSON); default 4MiB
+	MaxUploads       int  `toml:"max_uploads"`        // uploads at once per site; default 4
+}
+
 // Cache bounds the in-memory file cache shared by all sites.
 type Cache struct {
 	MaxBytes     Size     `toml:"max_bytes"`
@@ -178,6 +191,10 @@ type Site struct {
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	// DeployToken, a hash from `appliance hash-password`, makes the site
+	// deployable (`appliance deploy`): its content is then the active
+	// release in state_dir/sites/<first host>/, and root must be unset.
+	DeployToken string `toml:"deploy_token"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -272,6 +289,10 @@ type CORS struct {
 }
 
 // Follow reports whether symbolic links inside the root are followed.
+// Deployed reports whether the site's content comes from `appliance
+// deploy`, in server.state_dir, rather than from root.
+func (s *Site) Deployed() bool { return s.DeployToken != "" }
+
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
 
 // Logged reports whether the site's requests go to the access log.
@@ -661,6 +682,7 @@ func (c *Config) validate(v *validator) {
 	if len(c.Sites) == 0 {
 		v.errorf("", "no [[site]]: add at least one site with a root")
 	}
+	c.Deploy.validate(v)
 	hosts := map[string]int{}
 	acmeSites := false
 	for i := range c.Sites {
@@ -670,6 +692,18 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+func (d Deploy) validate(v *validator) {
+	for key, n := range map[string]int64{"keep": int64(d.Keep), "max_files": int64(d.MaxFiles), "max_file_bytes": int64(d.MaxFileBytes),
+		"max_site_bytes": int64(d.MaxSiteBytes), "max_manifest_bytes": int64(d.MaxManifestBytes), "max_uploads": int64(d.MaxUploads)} {
+		if n < 0 {
+			v.errorf("deploy."+key, "%s must not be negative", key)
+		}
+	}
+	if d.MaxSiteBytes > 0 && d.MaxFileBytes > d.MaxSiteBytes {
+		v.errorf("deploy.max_file_bytes", "max_file_bytes (%d) exceeds max_site_bytes (%d)", d.MaxFileBytes, d.MaxSiteBytes)
 	}
 }
 
@@ -854,6 +888,15 @@ func (s *Site) validateHosts(v *validator, key string, nsites int, hosts map[str
 // root is a directory here, where its files can be checked.
 func (s *Site) validateRoot(v *validator, key string) bool {
 	if s.Demo {
+		return false
+	}
+	if s.Deployed() {
+		if _, err := rewrite.NewSecret(s.DeployToken); err != nil {
+			v.errorf(key+".deploy_token", "deploy_token: %v", err)
+		}
+		if s.Root != "" {
+			v.errorf(key+".root", "a site with deploy_token serves what is deployed to it (in server.state_dir/sites/); remove root")
+		}
 		return false
 	}
 	root, here := v.local(s.Root)

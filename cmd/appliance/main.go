@@ -119,6 +119,11 @@ func (inv *invocation) check(stderr io.Writer) (int, bool) {
 		if len(pos) > 0 && name != "help" {
 			return usageError(stderr, "%s: unexpected argument %q", name, pos[0]), false
 		}
+	case name == "deploy" && len(pos) != 2:
+		return usageError(stderr, "deploy: want a folder and the site's URL: deploy DIR URL"), false
+	case (name == "releases" || name == "rollback") && len(pos) != 1:
+		return usageError(stderr, "%s: want the site's URL: %s URL", name, name), false
+	case name == "deploy" || name == "releases" || name == "rollback":
 	case name == "serve" && len(pos) > 1, name != "serve" && len(pos) > 0:
 		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1]), false
 	case name == "serve" && len(pos) == 1 && path != "":
@@ -147,6 +152,8 @@ func (inv *invocation) runInfo(stdin io.Reader, stdout, stderr io.Writer) (code 
 		return 0, true
 	case "hash-password":
 		return hashPassword(stdin, stdout, stderr), true
+	case "deploy", "releases", "rollback":
+		return deployCommand(inv, stdout, stderr), true
 	}
 	return 0, false
 }

@@ -296,6 +296,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 	for i := range cfg.Sites {
 		site := &cfg.Sites[i]
 		var fsys fs.FS
+		var deployHandler http.Handler // nil unless the site has a deploy_token
 		if site.Demo {
 			sub, err := demoFS()
 			if err != nil {
@@ -303,7 +304,15 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 			fsys = sub
 		} else {
-			d, err := serve.OpenDir(site.Root, time.Duration(cfg.Cache.Revalidate))
+			root := site.Root
+			if site.Deployed() {
+				store, dh, err := openDeploy(cfg, site, site.Hosts[0])
+				if err != nil {
+					return fail(fmt.Errorf("site %d: %w", i+1, err))
+				}
+				root, deployHandler = store.Current(), dh
+			}
+			d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
 			if err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
 			}
@@ -330,6 +339,10 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
+		}
+		if deployHandler != nil {
+			// Before the rules: they protect the content, the token the deploys.
+			siteHandler = withDeploy(deployHandler, siteHandler)
 		}
 		hosts := site.Hosts
 		if len(hosts) == 0 {
