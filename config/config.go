@@ -83,6 +83,17 @@ type Server struct {
 	// for none; SIGUSR1 reopens the file after rotation.
 	AccessLog       string `toml:"access_log"`
 	AccessLogFormat string `toml:"access_log_format"` // combined (default) or json
+	// A file access log rolls past AccessLogMaxBytes (default 16MiB,
+	// rounded up to whole MiB) and keeps AccessLogKeep old files
+	// (default 4).
+	AccessLogMaxBytes Size `toml:"access_log_max_bytes"`
+	AccessLogKeep     int  `toml:"access_log_keep"`
+	// LogFile, when set, also writes the server's own log (not the
+	// access log) to this file, rolled by LogMaxBytes and LogKeep (the
+	// same defaults); the log always goes to standard error too.
+	LogFile     string `toml:"log_file"`
+	LogMaxBytes Size   `toml:"log_max_bytes"`
+	LogKeep     int    `toml:"log_keep"`
 	// PIDFile, when set, names where the server writes its process ID, so
 	// that `appliance reload` finds it (under systemd, use systemctl).
 	PIDFile string `toml:"pid_file"`
@@ -519,6 +530,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.Server.StateDir)
 	abs(&c.Server.PIDFile)
+	abs(&c.Server.LogFile)
 	if c.Server.AccessLog != "stdout" && c.Server.AccessLog != "-" {
 		abs(&c.Server.AccessLog)
 	}
@@ -674,6 +686,12 @@ func (c *Config) validate(v *validator) {
 	}
 	if s.MaxConnectionsPerIP < 0 {
 		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
+	}
+	for key, n := range map[string]int64{"access_log_max_bytes": int64(s.AccessLogMaxBytes), "access_log_keep": int64(s.AccessLogKeep),
+		"log_max_bytes": int64(s.LogMaxBytes), "log_keep": int64(s.LogKeep)} {
+		if n < 0 {
+			v.errorf("server."+key, "%s must not be negative", key)
+		}
 	}
 	c.validateProxies(v)
 	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {

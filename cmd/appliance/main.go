@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"appliance/accesslog"
 	"appliance/config"
 )
 
@@ -226,6 +227,16 @@ func health(cfg *config.Config, stdout, stderr io.Writer) int {
 // serveConfig serves cfg until SIGINT or SIGTERM, reloading it with load
 // on SIGHUP and reopening the access log on SIGUSR1.
 func serveConfig(cfg *config.Config, load func() (*config.Config, error), stderr io.Writer) int {
+	if sc := cfg.Server; sc.LogFile != "" {
+		// Opened now, so that a path that cannot be written stops the start.
+		f := accesslog.RollingFile(sc.LogFile, accesslog.Roll{MaxBytes: int64(sc.LogMaxBytes), Keep: sc.LogKeep})
+		if _, err := f.Write(nil); err != nil {
+			fmt.Fprintf(stderr, "%s: log_file: %v\n", cfg.Where("server.log_file"), err)
+			return 1
+		}
+		defer f.Close()
+		stderr = io.MultiWriter(stderr, f)
+	}
 	log := newLogger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -129,7 +129,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
-		a, err := accesslog.Open(path, format, 0)
+		a, err := accesslog.Open(path, format, 0, accesslog.Roll{MaxBytes: int64(cfg.Server.AccessLogMaxBytes), Keep: cfg.Server.AccessLogKeep})
 		if err != nil {
 			return nil, err
 		}
