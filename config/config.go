@@ -163,6 +163,10 @@ type Admin struct {
 	// PProf serves Go's CPU and memory profiles under /debug/pprof/
 	// (profile?seconds=N, allocs, heap, goroutine) for diagnosis.
 	PProf bool `toml:"pprof"`
+	// Token, a hash from `appliance hash-password`, makes /log,
+	// /metrics and /debug/pprof/ ask for "Authorization: Bearer TOKEN"
+	// (/healthz stays open for probes).
+	Token string `toml:"token"`
 }
 
 // Deploy bounds what `appliance deploy` can make the server store, for
@@ -701,6 +705,11 @@ func (c *Config) validate(v *validator) {
 		v.errorf("", "no [[site]]: add at least one site with a root")
 	}
 	c.Deploy.validate(v)
+	if c.Admin.Token != "" {
+		if _, err := rewrite.NewSecret(c.Admin.Token); err != nil {
+			v.errorf("admin.token", "token: %v", err)
+		}
+	}
 	hosts := map[string]int{}
 	acmeSites := false
 	for i := range c.Sites {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,45 @@ root = %q
 	_, stderr, code := runBinary(t, "", "-config", bad)
 	if code != 1 || !strings.Contains(stderr, "bad.toml:3: log_file") {
 		t.Errorf("unwritable log_file: status %d, %s", code, stderr)
+	}
+}
+
+// TestAdminToken: with admin.token, the server log (/log), /metrics and
+// the profiles need the bearer token, as deploys do; /healthz does not.
+func TestAdminToken(t *testing.T) {
+	cfg := siteConfig(t, "")
+	b, _ := os.ReadFile(cfg)
+	cmd := exec.Command(binary, "hash-password")
+	cmd.Stdin = strings.NewReader("admin-token\n")
+	hash, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(cfg, append(b, fmt.Sprintf("[admin]\nlisten = \"127.0.0.1:0\"\npprof = true\ntoken = %q\n", strings.TrimSpace(string(hash)))...), 0o644)
+	p := start(t, "-config", cfg)
+	admin := "http://" + strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", admin+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, readBody(res)
+	}
+	for _, path := range []string{"/log", "/metrics", "/debug/pprof/heap"} {
+		for _, token := range []string{"", "wrong"} {
+			if code, _ := get(path, token); code != 401 {
+				t.Errorf("%s with token %q: %d, want 401", path, token, code)
+			}
+		}
+	}
+	if code, body := get("/log", "admin-token"); code != 200 || !strings.Contains(body, "msg=serving") {
+		t.Errorf("/log with the token: %d %q", code, body)
+	}
+	if code, _ := get("/healthz", ""); code != 200 {
+		t.Errorf("/healthz: %d", code)
 	}
 }
