@@ -296,3 +296,37 @@ func TestScanRefusals(t *testing.T) {
 		t.Fatalf("a link inside the folder: %+v %v", l.Files, err)
 	}
 }
+
+// TestHandlerRefusals: plain HTTP from another machine gets 403 before
+// the token is looked at; wrong methods 405, unknown operations 404,
+// bodies over the bounds 413.
+func TestHandlerRefusals(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{MaxFileBytes: 10, MaxManifestBytes: 200})
+	checked := 0
+	h := &Handler{Store: s, Authorized: func(tok string) bool { checked++; return tok == "good" }}
+	for _, tc := range []struct {
+		method, op, remote, body string
+		want                     int
+	}{
+		{"GET", "releases", "192.0.2.1:1234", "", 403},
+		{"GET", "releases", "127.0.0.1:1234", "", 200},
+		{"GET", "releases", "[::1]:1234", "", 200},
+		{"DELETE", "releases", "127.0.0.1:1", "", 405},
+		{"GET", "nothing", "127.0.0.1:1", "", 404},
+		{"PUT", "blobs/" + sum("12345678901"), "127.0.0.1:1", "12345678901", 413},
+		{"POST", "manifest", "127.0.0.1:1", `{"files":[` + strings.Repeat(" ", 200) + `]}`, 413},
+		{"POST", "rollback", "127.0.0.1:1", "", 409},
+	} {
+		r := httptest.NewRequest(tc.method, Prefix+tc.op, strings.NewReader(tc.body))
+		r.RemoteAddr = tc.remote
+		r.Header.Set("Authorization", "Bearer good")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("%s %s from %s: %d, want %d: %s", tc.method, tc.op, tc.remote, w.Code, tc.want, w.Body)
+		}
+	}
+	if checked != 7 {
+		t.Errorf("the token was checked %d times, want 7 (not for the refused remote client)", checked)
+	}
+}

@@ -28,6 +28,9 @@ type Handler struct {
 	Store *Store
 	// Authorized checks a bearer token (rewrite.Secret.Check).
 	Authorized func(token string) bool
+	// Activated, when set, is told that another release is active, so
+	// that the server shows it at once rather than at its next check.
+	Activated func()
 	// ReadTimeout: an upload must make progress of 1 MiB per ReadTimeout
 	// (the server's read_timeout would otherwise end any upload that
 	// takes longer as a whole).
@@ -74,6 +77,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, err)
 			return
 		}
+		h.activated()
 		writeJSON(w, http.StatusCreated, rel)
 	case op == "releases" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		writeJSON(w, http.StatusOK, map[string]any{"releases": nonNil(h.Store.Releases())})
@@ -83,11 +87,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, err)
 			return
 		}
+		h.activated()
 		writeJSON(w, http.StatusOK, rel)
 	case op == "manifest" || op == "releases" || op == "rollback" || strings.HasPrefix(op, "blobs/"):
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 	default:
 		writeError(w, http.StatusNotFound, "no such deploy operation")
+	}
+}
+
+func (h *Handler) activated() {
+	if h.Activated != nil {
+		h.Activated()
 	}
 }
 

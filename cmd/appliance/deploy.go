@@ -52,7 +52,7 @@ func siteStateDir(stateDir, host string) string {
 
 // openDeploy opens a deployable site's release store and the handler of
 // its deploy protocol.
-func openDeploy(cfg *config.Config, site *config.Site, host string) (*deploy.Store, http.Handler, error) {
+func openDeploy(cfg *config.Config, site *config.Site, host string) (*deploy.Store, *deploy.Handler, error) {
 	secret, err := rewrite.NewSecret(site.DeployToken)
 	if err != nil {
 		return nil, nil, err

@@ -31,7 +31,8 @@ type deploySite struct {
 	httpsAt string // 127.0.0.1:port
 }
 
-func startDeploySite(t *testing.T, fast bool) *deploySite {
+// startDeploySite starts the server; revalidate is [cache] revalidate.
+func startDeploySite(t *testing.T, fast bool, revalidate string) *deploySite {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(binary, "hash-password")
@@ -47,12 +48,12 @@ https = "127.0.0.1:0"
 state_dir = "state"
 fast_http1 = %v
 [cache]
-revalidate = "10ms"
+revalidate = %q
 [[site]]
 hosts = ["127.0.0.1"]
 tls = "local"
 deploy_token = %q
-`, fast, strings.TrimSpace(string(out))))
+`, fast, revalidate, strings.TrimSpace(string(out))))
 	s.start(t)
 	pem, err := exec.Command(binary, "ca-cert", "-config", s.cfg).Output()
 	if err != nil {
@@ -138,7 +139,7 @@ func TestDeploy(t *testing.T) {
 }
 
 func testDeploy(t *testing.T, fast bool) {
-	s := startDeploySite(t, fast)
+	s := startDeploySite(t, fast, "1s")
 	h1, h2 := sniClient(s.httpsAt, "", false), sniClient(s.httpsAt, "", true)
 	if _, _, status, _ := get(h1, s.url()); status != 404 {
 		t.Fatalf("before any deploy: %d, want 404", status)
@@ -152,17 +153,24 @@ func testDeploy(t *testing.T, fast bool) {
 	if !strings.Contains(out, "uploaded 1001 of 1001 files") || !strings.Contains(out, "is live on "+s.url()) {
 		t.Fatalf("first deploy said:\n%s", out)
 	}
-	for _, c := range []*http.Client{h1, h2} {
-		waitFor(t, c, s.url(), "version 1")
-		waitFor(t, c, s.url()+"d3/page503.html", "page 503")
+	// A deploy shows at once, though the cache trusts an entry for 1 s.
+	showing := func(path, want string) {
+		t.Helper()
+		for name, c := range map[string]*http.Client{"HTTP/1.1": h1, "HTTP/2": h2} {
+			if body, _, status, err := get(c, s.url()+path); body != want {
+				t.Errorf("%s /%s: %d %q %v, want %q", name, path, status, body, err, want)
+			}
+		}
 	}
+	showing("", "version 1")
+	showing("d3/page503.html", "page 503")
 
 	writeFile(t, src, "index.html", "version 2")
 	out = s.deploy(t, src)
 	if !strings.Contains(out, "uploaded 1 of 1001 files (9 of ") {
 		t.Fatalf("one changed file should move one file:\n%s", out)
 	}
-	waitFor(t, h2, s.url(), "version 2")
+	showing("", "version 2")
 
 	out, err := s.run(t, "s3cret-token", "releases", "-ca", s.ca, s.url())
 	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(strings.Split(out, "\n")[1], "1001") || !strings.HasSuffix(strings.Split(out, "\n")[1], "*") {
@@ -171,8 +179,7 @@ func testDeploy(t *testing.T, fast bool) {
 	if out, err := s.run(t, "s3cret-token", "rollback", "-ca", s.ca, s.url()); err != nil || !strings.Contains(out, "active: ") {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
-	waitFor(t, h1, s.url(), "version 1")
-	waitFor(t, h2, s.url(), "version 1")
+	showing("", "version 1")
 
 	// A wrong token: 401, and nothing is stored.
 	blobs := blobCount(t, s.state)
@@ -219,7 +226,7 @@ func mustURL(s string) *url.URL {
 // old release serving after a restart, and the same deploy run again
 // finishes, sending only what had not arrived.
 func TestDeployKilledMidway(t *testing.T) {
-	s := startDeploySite(t, true)
+	s := startDeploySite(t, true, "1s")
 	src := t.TempDir()
 	for i := range 20 {
 		writeFile(t, src, fmt.Sprintf("f%d.html", i), fmt.Sprintf("old %d", i))
@@ -262,7 +269,7 @@ func TestDeployKilledMidway(t *testing.T) {
 // HTTP/2 clients always get a whole file of one release, and its ETag
 // is always the one of that content.
 func TestDeployConsistentUnderLoad(t *testing.T) {
-	s := startDeploySite(t, true)
+	s := startDeploySite(t, true, "10ms")
 	a, b := t.TempDir(), t.TempDir()
 	// big.bin is over cache.max_file_bytes (sent from the file), small
 	// ones are held in memory.

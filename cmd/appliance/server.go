@@ -25,6 +25,7 @@ import (
 	"appliance/certs"
 	"appliance/compress"
 	"appliance/config"
+	"appliance/deploy"
 	"appliance/h1"
 	"appliance/metrics"
 	"appliance/rewrite"
@@ -296,7 +297,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 	for i := range cfg.Sites {
 		site := &cfg.Sites[i]
 		var fsys fs.FS
-		var deployHandler http.Handler // nil unless the site has a deploy_token
+		var deployHandler *deploy.Handler // nil unless the site has a deploy_token
 		if site.Demo {
 			sub, err := demoFS()
 			if err != nil {
@@ -318,6 +319,11 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 			closers = append(closers, d)
 			fsys = d
+			if deployHandler != nil {
+				// A new release shows at once: the root is looked at again
+				// and the cached entries of the old one are dropped.
+				deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
+			}
 		}
 		types := map[string]string{}
 		for ext, t := range site.Types {
