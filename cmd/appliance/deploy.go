@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -111,8 +112,14 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 			return fail(fmt.Errorf("%s: no PEM certificate", ca))
 		}
 	}
+	// No overall timeout (an upload takes what it takes), but a server
+	// that does not connect, shake hands or answer is given up on.
 	c := &deploy.Client{Site: site, Token: token, HTTP: &http.Client{
-		Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment},
+		Transport: &http.Transport{
+			TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: 5 * time.Minute,
+		},
 	}}
 	ctx := context.Background()
 	switch inv.name {
