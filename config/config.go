@@ -1,9 +1,10 @@
 // Package config loads and validates the appliance's TOML configuration.
-// Every error names the file and line it comes from.
+// Every error names the file and line it comes from. A Config is data:
+// the certificate and CA files it names are loaded by whoever serves it.
 package config
 
 import (
-	"crypto/x509"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"appliance/accesslog"
-	"appliance/certs"
 	"appliance/compress"
 	"appliance/realip"
 	"appliance/rewrite"
@@ -44,21 +44,23 @@ type Config struct {
 // ACME is the account that obtains certificates for tls = "acme" sites.
 type ACME struct {
 	Email     string `toml:"email"`     // contact for expiry notices; optional
-	Directory string `toml:"directory"` // the CA's directory URL; default Let's Encrypt
+	Directory string `toml:"directory"` // the CA's directory URL; "": Let's Encrypt (package certs' default)
 	// CARoot is a PEM bundle that the CA's own HTTPS certificate chains
 	// to, for a private ACME CA; default the system's roots.
 	CARoot string `toml:"ca_root"`
 	// External account binding, for CAs that require it.
 	EABKeyID string `toml:"eab_kid"`
 	EABHMAC  string `toml:"eab_hmac"` // base64url, as CAs hand it out
-
-	Roots *x509.CertPool `toml:"-"` // the loaded ca_root
-	HMAC  []byte         `toml:"-"` // the decoded eab_hmac
 }
 
-// Same reports whether two ACME settings name the same account.
-func (a ACME) Same(b ACME) bool {
-	return a.Email == b.Email && a.Directory == b.Directory && a.CARoot == b.CARoot && a.EABKeyID == b.EABKeyID && a.EABHMAC == b.EABHMAC
+// EABKey returns the decoded eab_hmac (nil if it does not decode, which
+// Parse refuses).
+func (a ACME) EABKey() []byte {
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMAC, "="))
+	if err != nil || len(key) == 0 {
+		return nil
+	}
+	return key
 }
 
 // Server holds the listeners and the limits that protect them.
@@ -115,9 +117,6 @@ type Server struct {
 	// PublicHTTPSPort is the port the world reaches HTTPS on, for the
 	// redirects from plain HTTP; 0 (the default): the HTTPS listener's.
 	PublicHTTPSPort int `toml:"public_https_port"`
-
-	Trusted  realip.Trusted `toml:"-"` // the parsed trusted_proxies
-	IPHeader realip.Header  `toml:"-"` // the parsed client_ip_header
 }
 
 // Listeners names listeners: "http", "https". In the file it is a list
@@ -181,7 +180,8 @@ type Deploy struct {
 	MaxUploads       int  `toml:"max_uploads"`        // uploads at once per site; default 4
 }
 
-// Cache bounds the in-memory file cache shared by all sites.
+// Cache bounds the in-memory file cache shared by all sites; zero
+// values take package serve's defaults (serve.CacheOptions).
 type Cache struct {
 	MaxBytes     Size     `toml:"max_bytes"`
 	MaxFileBytes Size     `toml:"max_file_bytes"`
@@ -195,11 +195,11 @@ type Cache struct {
 type Site struct {
 	Hosts            []string          `toml:"hosts"`
 	Root             string            `toml:"root"`
-	Index            []string          `toml:"index"`
+	Index            []string          `toml:"index"` // default index.html
 	ErrorPages       map[string]string `toml:"error_pages"`
 	CleanURLs        bool              `toml:"clean_urls"`
 	DirectoryListing bool              `toml:"directory_listing"`
-	CacheControl     string            `toml:"cache_control"`
+	CacheControl     string            `toml:"cache_control"` // default no-cache
 	FollowSymlinks   *bool             `toml:"follow_symlinks"`
 	Types            map[string]string `toml:"types"`
 	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
@@ -210,6 +210,12 @@ type Site struct {
 	// deployable (`appliance deploy`): its content is then the active
 	// release in state_dir/sites/<first host>/, and root must be unset.
 	DeployToken string `toml:"deploy_token"`
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); temporary ones are never stored.
+	RedirectCacheControl string `toml:"redirect_cache_control"`
+	// ReprDigest sends Repr-Digest (RFC 9530) on every 200 and 206 of a
+	// file; false, the default, only to clients that ask for it.
+	ReprDigest bool `toml:"repr_digest"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -222,6 +228,9 @@ type Site struct {
 	CORS            []CORS     `toml:"cors"`             // cross-origin access per path glob
 	Headers         []Headers  `toml:"headers"`          // response header changes per path
 	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
+	// SiteRulesFiles reads _redirects and _headers in the root (Netlify's
+	// and Cloudflare Pages' syntax) as more rules, and stops serving them.
+	SiteRulesFiles bool `toml:"site_rules_files"`
 
 	// TLS: "off" (the default without server.https), "manual" (Cert and
 	// Key files), "local" (the private CA in state_dir) or "acme"
@@ -238,11 +247,7 @@ type Site struct {
 	// that chain to it (mutual TLS).
 	ClientCA string `toml:"client_ca"`
 
-	Manual    *certs.Manual  `toml:"-"` // the loaded certificate of a manual site
-	ClientCAs *x509.CertPool `toml:"-"` // the loaded client_ca
-
-	Demo  bool          `toml:"-"` // serves the embedded demo site instead of Root
-	Rules rewrite.Rules `toml:"-"` // the rules above, compiled
+	Demo bool `toml:"-"` // serves the embedded demo site instead of Root
 }
 
 // Match holds the conditions a redirect or rewrite may have.
@@ -358,17 +363,13 @@ const (
 	defaultMaxHeaderBytes    = 32 << 10
 	defaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
 	defaultHSTS              = "max-age=31536000"
-	defaultCacheBytes        = serve.DefaultCacheBytes
-	defaultCacheFileBytes    = serve.DefaultCacheFileBytes
-	defaultRevalidate        = serve.DefaultRevalidate
-	defaultCompressBytes     = serve.DefaultCompressBytes
-	defaultCompressMinBytes  = serve.DefaultCompressMinBytes
 )
 
 // Default is the configuration used without a file: the embedded demo
 // site on http://localhost:8080.
 func Default() *Config {
 	c := &Config{Server: Server{HTTP: defaultHTTP}, Sites: []Site{{
+		Hosts:      []string{"*"},
 		Demo:       true,
 		CleanURLs:  true,
 		ErrorPages: map[string]string{"404": "/404.html"},
@@ -557,7 +558,6 @@ func (c *Config) applyDefaults() {
 	setDuration(&s.WriteTimeout, defaultWriteTimeout)
 	setDuration(&s.IdleTimeout, defaultIdleTimeout)
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
-	setDuration(&c.Cache.Revalidate, defaultRevalidate)
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
@@ -567,28 +567,7 @@ func (c *Config) applyDefaults() {
 	if s.StateDir == "" {
 		s.StateDir = DefaultStateDir
 	}
-	if c.ACME.Directory == "" {
-		c.ACME.Directory = certs.LetsEncrypt
-	}
-	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = defaultCacheBytes
-	}
-	if c.Cache.MaxFileBytes == 0 {
-		c.Cache.MaxFileBytes = defaultCacheFileBytes
-	}
-	if c.Cache.MaxCompressBytes == 0 {
-		c.Cache.MaxCompressBytes = defaultCompressBytes
-	}
 	for i := range c.Sites {
-		if len(c.Sites[i].Index) == 0 {
-			c.Sites[i].Index = []string{"index.html"}
-		}
-		if c.Sites[i].CacheControl == "" {
-			c.Sites[i].CacheControl = serve.DefaultCacheControl
-		}
-		if c.Sites[i].CompressMinBytes == 0 {
-			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
-		}
 		if c.Sites[i].TLS == "" {
 			c.Sites[i].TLS = "off"
 			if s.HTTPS != "" {
@@ -698,8 +677,10 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	c.validateProxies(v)
-	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
-		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)
+	// Unset sizes are serve's defaults.
+	fileBytes, maxBytes := cmp.Or(c.Cache.MaxFileBytes, serve.DefaultCacheFileBytes), cmp.Or(c.Cache.MaxBytes, serve.DefaultCacheBytes)
+	if fileBytes > maxBytes {
+		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", fileBytes, maxBytes)
 	}
 	if len(c.Sites) == 0 {
 		v.errorf("", "no [[site]]: add at least one site with a root")
@@ -763,19 +744,15 @@ func (c *Config) validateListeners(v *validator) {
 }
 
 // validateProxies checks trusted_proxies, client_ip_header,
-// proxy_protocol and public_https_port, and parses the first two.
+// proxy_protocol and public_https_port.
 func (c *Config) validateProxies(v *validator) {
 	s := &c.Server
-	t, err := realip.ParseTrusted(s.TrustedProxies)
-	if err != nil {
+	if _, err := realip.ParseTrusted(s.TrustedProxies); err != nil {
 		v.errorf("server.trusted_proxies", "trusted_proxies: %v", err)
 	}
-	s.Trusted = t
-	h, err := realip.ParseHeader(s.ClientIPHeader)
-	if err != nil {
+	if _, err := realip.ParseHeader(s.ClientIPHeader); err != nil {
 		v.errorf("server.client_ip_header", "%v", err)
 	}
-	s.IPHeader = h
 	for _, name := range s.ProxyProtocol {
 		switch {
 		case name == "*":
@@ -831,29 +808,18 @@ func acmeName(host string) string {
 	return ""
 }
 
-// validate checks the ACME account settings and loads ca_root.
+// validate checks the ACME account settings.
 func (a *ACME) validate(v *validator) {
-	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+	if u, err := url.Parse(a.Directory); a.Directory != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 		v.errorf("acme.directory", "acme.directory %q: want the CA's https:// directory URL", a.Directory)
 	}
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
 		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
 	}
-	if p, ok := v.local(a.CARoot); a.CARoot != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
-		if err != nil {
-			v.errorf("acme.ca_root", "ca_root: %v", err)
-		}
-		a.Roots = pool
-	}
 	if (a.EABKeyID == "") != (a.EABHMAC == "") {
 		v.errorf("acme.eab_kid", "external account binding needs both eab_kid and eab_hmac")
-	} else if a.EABHMAC != "" {
-		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMAC, "="))
-		if err != nil || len(key) == 0 {
-			v.errorf("acme.eab_hmac", "eab_hmac: want the base64url key the CA gave")
-		}
-		a.HMAC = key
+	} else if a.EABHMAC != "" && a.EABKey() == nil {
+		v.errorf("acme.eab_hmac", "eab_hmac: want the base64url key the CA gave")
 	}
 }
 
@@ -881,9 +847,12 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	}
 	s.validateErrorPages(v, key, rootOK)
 	s.validateEncodings(v, key)
-	s.compileRules(v, key)
+	s.compileRules(key, v.errorf)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	if strings.ContainsAny(s.RedirectCacheControl, "\r\n") {
+		v.errorf(key+".redirect_cache_control", "redirect_cache_control must be one line")
 	}
 	s.validateTypes(v, key)
 }
@@ -993,8 +962,8 @@ func (s *Site) validateTypes(v *validator, key string) {
 	}
 }
 
-// validateTLS checks the site's certificate settings and loads a manual
-// certificate.
+// validateTLS checks the site's certificate settings; the files they
+// name are loaded by whoever serves the site.
 func (s *Site) validateTLS(v *validator, key string, https bool) {
 	switch s.TLS {
 	case "off":
@@ -1016,16 +985,9 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if !https {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
 	}
-	if p, ok := v.local(s.ClientCA); s.ClientCA != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
-		if err != nil {
-			v.errorf(key+".client_ca", "client_ca: %v", err)
-		}
-		s.ClientCAs = pool
-		if !s.RedirectsToHTTPS() {
-			// Plain HTTP has no client certificate to check.
-			v.errorf(key+".https_redirect", "https_redirect = false would serve a client_ca site over plain HTTP, without client certificates")
-		}
+	if s.ClientCA != "" && !s.RedirectsToHTTPS() {
+		// Plain HTTP has no client certificate to check.
+		v.errorf(key+".https_redirect", "https_redirect = false would serve a client_ca site over plain HTTP, without client certificates")
 	}
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)
@@ -1033,8 +995,8 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	s.validateManual(v, key)
 }
 
-// validateManual checks cert and key, which only a manual site has, and
-// loads its certificate, which must cover the site's hosts.
+// validateManual checks that a manual site, and only it, has cert and
+// key.
 func (s *Site) validateManual(v *validator, key string) {
 	if s.TLS != "manual" {
 		if s.Cert != "" || s.Key != "" {
@@ -1044,85 +1006,67 @@ func (s *Site) validateManual(v *validator, key string) {
 	}
 	if s.Cert == "" || s.Key == "" {
 		v.errorf(key+".tls", "tls = \"manual\" needs cert and key files")
-		return
 	}
-	certFile, ok1 := v.local(s.Cert)
-	keyFile, ok2 := v.local(s.Key)
-	if !ok1 || !ok2 {
-		return
-	}
-	m, err := certs.NewManual(certFile, keyFile)
-	if err != nil {
-		v.errorf(key+".cert", "%v", err)
-		return
-	}
-	for _, h := range s.Hosts {
-		name := strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(h), "."), "*.")
-		if h == "*" {
-			continue
-		}
-		if strings.HasPrefix(h, "*.") {
-			name = "x." + name
-		}
-		if err := m.Leaf().VerifyHostname(name); err != nil {
-			v.errorf(key+".cert", "certificate %s does not cover host %q", s.Cert, h)
-		}
-	}
-	s.Manual = m
 }
 
-// compileRules compiles the site's rules into s.Rules, reporting each
-// problem at its rule's line.
-func (s *Site) compileRules(v *validator, key string) {
+// Rules returns the site's rules compiled (see package rewrite), which
+// Parse has checked that they are.
+func (s *Site) Rules() rewrite.Rules {
+	return s.compileRules("", func(string, string, ...any) {})
+}
+
+// compileRules compiles the site's rules, telling errorf each problem
+// with the key of its rule ("site.0.redirect.1"; key is the site's).
+func (s *Site) compileRules(key string, errorf func(key, format string, args ...any)) rewrite.Rules {
 	var hosts []string
 	for _, h := range s.Hosts {
 		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
 	r := rewrite.Rules{
-		RedirectTo:      parsePolicy(v, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
-		TrailingSlash:   parsePolicy(v, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
-		Fallback:        parsePolicy(v, key+".fallback", rewrite.ParseFallback, s.Fallback),
-		SecurityHeaders: parsePolicy(v, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
+		RedirectTo:      parsePolicy(errorf, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
+		TrailingSlash:   parsePolicy(errorf, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
+		Fallback:        parsePolicy(errorf, key+".fallback", rewrite.ParseFallback, s.Fallback),
+		SecurityHeaders: parsePolicy(errorf, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
 	}
-	r.Redirects = compileEach(v, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
+	r.Redirects = compileEach(errorf, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
 		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
 	})
-	r.Rewrites = compileEach(v, key, "rewrite", s.Rewrites, func(rw Rewrite) (*rewrite.Rewrite, error) {
+	r.Rewrites = compileEach(errorf, key, "rewrite", s.Rewrites, func(rw Rewrite) (*rewrite.Rewrite, error) {
 		return rewrite.NewRewrite(rw.From, rw.To, rw.Last, rw.cond())
 	})
-	r.Headers = compileEach(v, key, "headers", s.Headers, func(h Headers) (*rewrite.Headers, error) {
+	r.Headers = compileEach(errorf, key, "headers", s.Headers, func(h Headers) (*rewrite.Headers, error) {
 		return rewrite.NewHeaders(h.Path, h.Match, h.Set, h.Remove)
 	})
-	r.Auth = compileEach(v, key, "auth", s.Auth, func(a Auth) (*rewrite.Auth, error) {
+	r.Auth = compileEach(errorf, key, "auth", s.Auth, func(a Auth) (*rewrite.Auth, error) {
 		return rewrite.NewAuth(a.Path, a.Realm, a.Users)
 	})
-	r.Access = compileEach(v, key, "access", s.Access, func(a Access) (*rewrite.Access, error) {
+	r.Access = compileEach(errorf, key, "access", s.Access, func(a Access) (*rewrite.Access, error) {
 		return rewrite.NewAccess(a.Path, a.Allow, a.Deny)
 	})
-	r.CORS = compileEach(v, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
+	r.CORS = compileEach(errorf, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
 		return rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
 	})
-	s.Rules = r
+	return r
 }
 
 // parsePolicy parses one of the site-wide rule settings (trailing_slash
 // ...), reporting a failure at its line.
-func parsePolicy[T any](v *validator, key string, parse func(string) (T, error), s string) T {
+func parsePolicy[T any](errorf func(key, format string, args ...any), key string, parse func(string) (T, error), s string) T {
 	t, err := parse(s)
 	if err != nil {
-		v.errorf(key, "%v", err)
+		errorf(key, "%v", err)
 	}
 	return t
 }
 
 // compileEach compiles the rules of one kind ([[site.redirect]] ...),
 // reporting each failure at its rule's line.
-func compileEach[S, R any](v *validator, key, kind string, specs []S, compile func(S) (R, error)) []R {
+func compileEach[S, R any](errorf func(key, format string, args ...any), key, kind string, specs []S, compile func(S) (R, error)) []R {
 	var out []R
 	for i, spec := range specs {
 		r, err := compile(spec)
 		if err != nil {
-			v.errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
+			errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
 			continue
 		}
 		out = append(out, r)

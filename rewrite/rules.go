@@ -1,8 +1,10 @@
 // Package rewrite applies a site's rules before its files are served:
 // whole-host and pattern redirects, internal rewrites, trailing-slash
 // policy, single-page-app fallback, IP allow/deny lists, HTTP Basic
-// authentication, CORS and response headers. It is an http.Handler in
-// front of the next one and knows nothing of how that one serves.
+// authentication, CORS and response headers, from the configuration and
+// from the site's own _redirects and _headers files. It is an
+// http.Handler in front of the next one and knows nothing of how that
+// one serves.
 package rewrite
 
 import (

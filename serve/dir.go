@@ -30,8 +30,12 @@ type dirRoot struct {
 }
 
 // OpenDir opens path as a document root; interval bounds how stale the
-// view of a swapped root directory may be.
+// view of a swapped root directory may be (0: 1 s, as the cache's
+// CacheOptions.Revalidate).
 func OpenDir(path string, interval time.Duration) (*Dir, error) {
+	if interval <= 0 {
+		interval = defaultRevalidate
+	}
 	d := &Dir{path: path, interval: interval}
 	r, err := openDirRoot(path)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -23,11 +24,11 @@ import (
 // no listings, follows symbolic links that stay inside the root and sends
 // "Cache-Control: no-cache".
 type Options struct {
-	Index           []string          // index file names tried in a directory
+	Index           []string          // index file names tried in a directory; nil: index.html
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
-	ListDirectories bool              // HTML listing of directories without an index
-	CacheControl    string            // default Cache-Control of every file response
+	ListDirectories bool              // HTML or JSON listing of directories without an index
+	CacheControl    string            // default Cache-Control of every file response; "": no-cache
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
@@ -37,15 +38,28 @@ type Options struct {
 	Encodings        compress.Set
 	CompressMinBytes int64 // smaller files are not compressed; default 512
 	NoSidecars       bool  // do not look for precompressed app.js.br and friends
+
+	// RedirectCacheControl is the Cache-Control of the permanent redirect
+	// of a directory without its slash; "" is
+	// httpx.DefaultRedirectCacheControl.
+	RedirectCacheControl string
+
+	// ReprDigest sends Repr-Digest (SHA-256) on every 200 and 206 of a
+	// representation with fixed bytes, unless the client refuses it;
+	// false sends it only to clients that ask (Want-Repr-Digest).
+	ReprDigest bool
+	// Hidden are file names in the root that are answered as missing
+	// (the site's rules files), in any letter case.
+	Hidden []string
 }
 
-// DefaultCompressMinBytes: below this, compression saves less than the
+// defaultCompressMinBytes: below this, compression saves less than the
 // headers it adds.
-const DefaultCompressMinBytes = 512
+const defaultCompressMinBytes = 512
 
-// DefaultCacheControl makes caches revalidate with the ETag on every use,
+// defaultCacheControl makes caches revalidate with the ETag on every use,
 // so a deploy shows at once.
-const DefaultCacheControl = "no-cache"
+const defaultCacheControl = "no-cache"
 
 var siteIDs atomic.Uint64
 
@@ -56,7 +70,8 @@ type Handler struct {
 	cache *Cache
 	id    uint64
 
-	cacheControl []string
+	cacheControl    []string
+	redirectControl []string // Cache-Control of the directory redirect
 }
 
 // New returns a handler serving fsys with opts, keeping its entries in cache.
@@ -65,7 +80,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		opts.Index = []string{"index.html"}
 	}
 	if opts.CacheControl == "" {
-		opts.CacheControl = DefaultCacheControl
+		opts.CacheControl = defaultCacheControl
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
@@ -75,14 +90,15 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	}
 	opts.Encodings = opts.Encodings.With(compress.Identity)
 	if opts.CompressMinBytes <= 0 {
-		opts.CompressMinBytes = DefaultCompressMinBytes
+		opts.CompressMinBytes = defaultCompressMinBytes
 	}
 	return &Handler{
-		fsys:         fsys,
-		opts:         opts,
-		cache:        cache,
-		id:           siteIDs.Add(1),
-		cacheControl: []string{opts.CacheControl},
+		fsys:            fsys,
+		opts:            opts,
+		cache:           cache,
+		id:              siteIDs.Add(1),
+		cacheControl:    []string{opts.CacheControl},
+		redirectControl: httpx.Permanent(opts.RedirectCacheControl),
 	}
 }
 
@@ -107,6 +123,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
+		if !knownMethod(r.Method) {
+			h.serveError(w, r, http.StatusNotImplemented)
+			return
+		}
 		w.Header()["Allow"] = hdrAllow
 		h.serveError(w, r, http.StatusMethodNotAllowed)
 		return
@@ -126,9 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		case kindRedirect:
-			target := (&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()
-			w.Header()["Location"] = []string{target}
-			h.serveError(w, r, http.StatusMovedPermanently)
+			h.serveDirectoryRedirect(w, r, p)
 		case kindListing:
 			h.serveListing(w, r, e.name, p)
 		default:
@@ -179,9 +197,27 @@ type resolution struct {
 	side sidecarIDs
 }
 
-// sidecarIDs are the identities of a file's precompressed sidecars, by
-// coding (zstd, br, gzip); zero where there is none.
-type sidecarIDs [compress.Deflate]fileID
+// sidecarIDs are the identities of a file's precompressed sidecars
+// (app.js.zst, .br, .gz); zero where there is none. Two compare equal
+// when no sidecar appeared, went or changed.
+type sidecarIDs struct {
+	zstd, br, gzip fileID
+}
+
+// sidecarCodings are the codings a file may have a sidecar in.
+var sidecarCodings = [...]compress.Coding{compress.Zstd, compress.Brotli, compress.Gzip}
+
+// of returns where the identity of the sidecar in coding c, one of
+// sidecarCodings, is kept.
+func (s *sidecarIDs) of(c compress.Coding) *fileID {
+	switch c {
+	case compress.Zstd:
+		return &s.zstd
+	case compress.Brotli:
+		return &s.br
+	}
+	return &s.gzip
+}
 
 // statSidecars looks for app.js.zst, .br and .gz beside a file. A sidecar
 // older than the file is stale and ignored.
@@ -190,12 +226,12 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 	if h.opts.NoSidecars {
 		return side
 	}
-	for c := range compress.Deflate {
+	for _, c := range sidecarCodings {
 		if !h.opts.Encodings.Has(c) {
 			continue
 		}
 		if fi, err := h.stat(name + c.Sidecar()); err == nil && fi.Mode().IsRegular() && fi.ModTime().UnixNano() >= base.mtime {
-			side[c] = idOf(fi)
+			*side.of(c) = idOf(fi)
 		}
 	}
 	return side
@@ -207,10 +243,10 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
-	for c, id := range side {
-		if id != (fileID{}) {
-			rep.sidecars[c] = rep.Name + compress.Coding(c).Sidecar()
-			rep.offered = rep.offered.With(compress.Coding(c))
+	for _, c := range sidecarCodings {
+		if *side.of(c) != (fileID{}) {
+			rep.sidecars[c] = rep.Name + c.Sidecar()
+			rep.offered = rep.offered.With(c)
 		}
 	}
 	if rep.offered == compress.SetOf(compress.Identity) {
@@ -223,6 +259,9 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 // then name.html when clean URLs are on.
 func (h *Handler) resolve(p string) resolution {
 	name := fsName(p)
+	if h.hidden(name) {
+		return resolution{kind: kindNotFound}
+	}
 	slash := strings.HasSuffix(p, "/")
 	fi, err := h.stat(name)
 	switch {
@@ -249,6 +288,16 @@ func (h *Handler) resolve(p string) resolution {
 		}
 	}
 	return resolution{kind: kindNotFound}
+}
+
+// hidden reports whether name is one of Options.Hidden.
+func (h *Handler) hidden(name string) bool {
+	for _, n := range h.opts.Hidden {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // stat follows symbolic links inside the root, or refuses any link on the
@@ -328,6 +377,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	}
 	if rep.header.contentEncoding != nil {
 		hd["Content-Encoding"] = rep.header.contentEncoding
+	}
+	if rep.header.reprDigest != nil && sendDigest(r, h.opts.ReprDigest) {
+		hd["Repr-Digest"] = rep.header.reprDigest // of the whole representation, also in a 206
 	}
 	switch len(ranges) {
 	case 0:
@@ -469,6 +521,17 @@ func (h *Handler) copyBody(w http.ResponseWriter, dst io.Writer, f io.Reader, n 
 			return
 		}
 	}
+}
+
+// serveDirectoryRedirect sends a directory named without its trailing
+// slash to the name with it, query kept: a permanent redirect, cacheable
+// for the site's redirect lifetime, with no validator (there is no
+// representation it could name).
+func (h *Handler) serveDirectoryRedirect(w http.ResponseWriter, r *http.Request, p string) {
+	hd := w.Header()
+	hd["Location"] = []string{(&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()}
+	hd["Cache-Control"] = httpx.RedirectCacheControl(http.StatusMovedPermanently, h.redirectControl)
+	vhost.Error(w, r, http.StatusMovedPermanently)
 }
 
 // serveError answers with status, using the site's error page for it when

@@ -75,7 +75,7 @@ func (h *Handler) buildVariant(base *representation, c compress.Coding) *represe
 	sum := sha256.Sum256(out)
 	v := &representation{
 		Name: base.Name, Size: int64(len(out)), ModTime: base.ModTime, ContentType: base.ContentType,
-		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], c.ETagSuffix()),
+		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], c.ETagSuffix()), digest: reprDigestOf(sum[:]),
 	}
 	v.prepareHeader()
 	return v

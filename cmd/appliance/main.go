@@ -179,6 +179,15 @@ func (inv *invocation) loader() func() (*config.Config, error) {
 // done is false for serve.
 func (inv *invocation) runWithConfig(cfg *config.Config, stdout, stderr io.Writer) (code int, done bool) {
 	switch inv.name {
+	case "check", "reload":
+		// What the server would load and compile, before its state
+		// directory or the signal.
+		if _, err := build(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1, true
+		}
+	}
+	switch inv.name {
 	case "check":
 		if err := cfg.CheckStateDir(); err != nil {
 			fmt.Fprintln(stderr, err)

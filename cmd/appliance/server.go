@@ -28,6 +28,7 @@ import (
 	"appliance/deploy"
 	"appliance/h1"
 	"appliance/metrics"
+	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
@@ -126,6 +127,10 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	lv, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log, recent := teeRecent(log)
 	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
@@ -139,13 +144,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	ca, err := s.openAuthorities(cfg)
+	ca, err := s.openAuthorities(cfg, lv)
 	s.storeAuthorities(ca)
 	if err != nil {
 		return nil, err
 	}
 	s.tlsBase = s.tlsConfig()
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +161,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.plainFallback = &http.Server{
-		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
+		Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -170,10 +175,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.plainAccept = s.newAcceptServer(sc, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
+	s.plainAccept = s.newAcceptServer(sc, lv.trusted, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
 		s.httpsFallback = &http.Server{
-			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
+			Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
 			ReadHeaderTimeout: s.plainFallback.ReadHeaderTimeout,
 			ReadTimeout:       s.plainFallback.ReadTimeout,
 			WriteTimeout:      s.plainFallback.WriteTimeout,
@@ -185,7 +190,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		s.httpsAccept = s.newAcceptServer(sc, lv.trusted, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 	}
 	return s, nil
 }
@@ -196,10 +201,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // proxies may start with a PROXY protocol header. It configures fallback
 // for that (h1.Server.ConfigureFallback): from here on, the h1 server
 // starts and stops it.
-func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+func (s *server) newAcceptServer(sc config.Server, proxies realip.Trusted, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
-	if len(sc.Trusted) > 0 {
-		trusted = sc.Trusted.Contains
+	if len(proxies) > 0 {
+		trusted = proxies.Contains
 	}
 	srv := &h1.Server{
 		Trusted:       trusted,
@@ -227,7 +232,7 @@ func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tl
 // some site needs one the server lacks. It changes nothing on s: the
 // caller stores the result, or gives up and calls release, which it must
 // also do on an error (the result then holds what was opened before it).
-func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
+func (s *server) openAuthorities(cfg *config.Config, lv *live) (authorities, error) {
 	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
 		switch {
@@ -238,7 +243,7 @@ func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
 			}
 			ca.localCA = l
 		case cfg.Sites[i].TLS == "acme" && ca.acme == nil:
-			a, err := openACME(cfg, s.log, func(string) { notify(s.log, s.status()) })
+			a, err := openACME(cfg, lv.acmeRoots, s.log, func(string) { notify(s.log, s.status()) })
 			if err != nil {
 				return ca, fmt.Errorf("acme: %w", err)
 			}
@@ -277,8 +282,9 @@ func newCache(cfg *config.Config) *serve.Cache {
 
 // buildSites opens every site's root and routes hosts to its handler, on
 // the plain listener and, for TLS sites, on the HTTPS one, with the
-// certificates of ca. On an error it closes what it opened.
-func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
+// certificates of ca and what lv holds for the site. On an error it
+// closes what it opened.
+func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*siteSet, []io.Closer, error) {
 	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
 	plain.OnUnknown(s.unknownHost)
@@ -295,7 +301,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		return nil, nil, err
 	}
 	for i := range cfg.Sites {
-		site := &cfg.Sites[i]
+		site, ls := &cfg.Sites[i], &lv.sites[i]
 		var fsys fs.FS
 		var deployHandler *deploy.Handler // nil unless the site has a deploy_token
 		if site.Demo {
@@ -341,19 +347,19 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+			Hidden:           siteFileNames(site),
+
+			RedirectCacheControl: site.RedirectCacheControl,
+			ReprDigest:           site.ReprDigest,
 		}, cache)
-		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
-		if err != nil {
-			return fail(fmt.Errorf("site %d: %w", i+1, err))
-		}
+		rules := s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate))
+		rules.RedirectCacheControl = site.RedirectCacheControl
+		siteHandler := rewrite.New(rules, h.Exists, h)
 		if deployHandler != nil {
 			// Before the rules: they protect the content, the token the deploys.
 			siteHandler = withDeploy(deployHandler, siteHandler)
 		}
-		hosts := site.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{"*"}
-		}
+		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
@@ -364,7 +370,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			// redirect to HTTPS unless the site serves plain HTTP too.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
-				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort)
+				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort, site.RedirectCacheControl)
 				plainHandler = challengeFiles(h, rest)
 			}
 			var src certs.Source = ca.localCA
@@ -372,10 +378,10 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			case "local":
 				local += len(hosts)
 			case "manual":
-				src = site.Manual
-				site.Manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
+				src = ls.manual
+				ls.manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
 				for _, h := range hosts {
-					manual[h] = site.Manual
+					manual[h] = ls.manual
 				}
 			case "acme":
 				src = ca.acme
@@ -387,7 +393,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, i, src, site.ClientCAs, s.tlsBase)
+				selector.Add(host, i, src, ls.clientCAs, s.tlsBase)
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
@@ -399,6 +405,29 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		}
 	}
 	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+}
+
+// siteFileNames are the names the file server hides: the rules files,
+// when the site reads them.
+func siteFileNames(site *config.Site) []string {
+	if !site.SiteRulesFiles {
+		return nil
+	}
+	return rewrite.SiteFileNames
+}
+
+// siteRules are the site's compiled rules and, with site_rules_files,
+// its _redirects and _headers, checked for changes as often as the file
+// cache revalidates.
+func (s *server) siteRules(site *config.Site, rules rewrite.Rules, fsys fs.FS, revalidate time.Duration) rewrite.Rules {
+	if site.SiteRulesFiles {
+		var hosts []string
+		for _, h := range site.Hosts {
+			hosts = append(hosts, vhost.Normalize(h))
+		}
+		rules.Files = rewrite.NewSiteFiles(fsys, rewrite.SiteFilesOptions{Dir: site.Root, Hosts: hosts, Revalidate: revalidate, Log: s.log})
+	}
+	return rules
 }
 
 // noSite labels, in the access log and the metrics, the responses that
@@ -751,6 +780,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		refuse(err)
 		return
 	}
+	lv, err := build(cfg)
+	if err != nil {
+		refuse(err)
+		return
+	}
 	if (cfg.Server.HTTPS == "") != (s.cfg.Server.HTTPS == "") || (cfg.Server.HTTP == "") != (s.cfg.Server.HTTP == "") {
 		refuse("turning a listener on or off needs a restart")
 		return
@@ -761,11 +795,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			return
 		}
 	}
-	if ca, err = s.openAuthorities(cfg); err != nil {
+	if ca, err = s.openAuthorities(cfg, lv); err != nil {
 		refuse(err)
 		return
 	}
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		refuse(err)
 		return
@@ -782,7 +816,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
-	if s.acme != nil && !cfg.ACME.Same(s.cfg.ACME) {
+	if s.acme != nil && cfg.ACME != s.cfg.ACME {
 		s.log.Warn("reload: [acme] changes need a restart; the running account stays")
 	}
 	if newLn != nil {
