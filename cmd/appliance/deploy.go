@@ -51,13 +51,10 @@ func siteStateDir(stateDir, host string) string {
 	return filepath.Join(stateDir, "sites", name)
 }
 
-// openDeploy opens a deployable site's release store and the handler of
-// its deploy protocol.
-func openDeploy(cfg *config.Config, site *config.Site, host string) (*deploy.Store, *deploy.Handler, error) {
-	secret, err := rewrite.NewSecret(site.DeployToken)
-	if err != nil {
-		return nil, nil, err
-	}
+// openDeploy opens the release store of the deployable site whose first
+// host is host, and the handler of its deploy protocol, which admits the
+// token secret hashes.
+func openDeploy(cfg *config.Config, secret *rewrite.Secret, host string) (*deploy.Store, *deploy.Handler, error) {
 	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
 	if err != nil {
 		if e := cfg.StateDirUsable("sites"); e != nil {

@@ -313,7 +313,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 		} else {
 			root := site.Root
 			if site.Deployed() {
-				store, dh, err := openDeploy(cfg, site, site.Hosts[0])
+				store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
 				if err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
