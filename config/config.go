@@ -35,6 +35,7 @@ type Config struct {
 	Admin  Admin  `toml:"admin"`
 	ACME   ACME   `toml:"acme"`
 	Cache  Cache  `toml:"cache"`
+	Deploy Deploy `toml:"deploy"`
 	Sites  []Site `toml:"site"`
 
 	file  string         // the file it was loaded from ("" built in)
@@ -85,6 +86,17 @@ type Server struct {
 	// for none; SIGUSR1 reopens the file after rotation.
 	AccessLog       string `toml:"access_log"`
 	AccessLogFormat string `toml:"access_log_format"` // combined (default) or json
+	// A file access log rolls past AccessLogMaxBytes (default 16MiB,
+	// rounded up to whole MiB) and keeps AccessLogKeep old files
+	// (default 4).
+	AccessLogMaxBytes Size `toml:"access_log_max_bytes"`
+	AccessLogKeep     int  `toml:"access_log_keep"`
+	// LogFile, when set, also writes the server's own log (not the
+	// access log) to this file, rolled by LogMaxBytes and LogKeep (the
+	// same defaults); the log always goes to standard error too.
+	LogFile     string `toml:"log_file"`
+	LogMaxBytes Size   `toml:"log_max_bytes"`
+	LogKeep     int    `toml:"log_keep"`
 	// PIDFile, when set, names where the server writes its process ID, so
 	// that `appliance reload` finds it (under systemd, use systemctl).
 	PIDFile string `toml:"pid_file"`
@@ -151,6 +163,22 @@ type Admin struct {
 	// PProf serves Go's CPU and memory profiles under /debug/pprof/
 	// (profile?seconds=N, allocs, heap, goroutine) for diagnosis.
 	PProf bool `toml:"pprof"`
+	// Token, a hash from `appliance hash-password`, makes /log,
+	// /metrics and /debug/pprof/ ask for "Authorization: Bearer TOKEN"
+	// (/healthz stays open for probes).
+	Token string `toml:"token"`
+}
+
+// Deploy bounds what `appliance deploy` can make the server store, for
+// each site with a deploy_token; zero fields take the deploy package's
+// defaults.
+type Deploy struct {
+	Keep             int  `toml:"keep"`               // releases kept per site, the active one included; default 5
+	MaxFiles         int  `toml:"max_files"`          // files in a release; default 10000
+	MaxFileBytes     Size `toml:"max_file_bytes"`     // one file; default 64MiB
+	MaxSiteBytes     Size `toml:"max_site_bytes"`     // a site's stored content: every kept release and pending uploads; default 1GiB
+	MaxManifestBytes Size `toml:"max_manifest_bytes"` // one manifest (JSON); default 4MiB
+	MaxUploads       int  `toml:"max_uploads"`        // uploads at once per site; default 4
 }
 
 // Cache bounds the in-memory file cache shared by all sites; zero
@@ -179,6 +207,10 @@ type Site struct {
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	// DeployToken, a hash from `appliance hash-password`, makes the site
+	// deployable (`appliance deploy`): its content is then the active
+	// release in state_dir/sites/<first host>/, and root must be unset.
+	DeployToken string `toml:"deploy_token"`
 	// RedirectCacheControl is the Cache-Control of permanent redirects
 	// (301, 308); temporary ones are never stored.
 	RedirectCacheControl string `toml:"redirect_cache_control"`
@@ -285,6 +317,10 @@ type CORS struct {
 }
 
 // Follow reports whether symbolic links inside the root are followed.
+// Deployed reports whether the site's content comes from `appliance
+// deploy`, in server.state_dir, rather than from root.
+func (s *Site) Deployed() bool { return s.DeployToken != "" }
+
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
 
 // Logged reports whether the site's requests go to the access log.
@@ -507,6 +543,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.Server.StateDir)
 	abs(&c.Server.PIDFile)
+	abs(&c.Server.LogFile)
 	if c.Server.AccessLog != "stdout" && c.Server.AccessLog != "-" {
 		abs(&c.Server.AccessLog)
 	}
@@ -641,6 +678,12 @@ func (c *Config) validate(v *validator) {
 	if s.MaxConnectionsPerIP < 0 {
 		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
 	}
+	for key, n := range map[string]int64{"access_log_max_bytes": int64(s.AccessLogMaxBytes), "access_log_keep": int64(s.AccessLogKeep),
+		"log_max_bytes": int64(s.LogMaxBytes), "log_keep": int64(s.LogKeep)} {
+		if n < 0 {
+			v.errorf("server."+key, "%s must not be negative", key)
+		}
+	}
 	c.validateProxies(v)
 	// Unset sizes are serve's defaults.
 	fileBytes, maxBytes := cmp.Or(c.Cache.MaxFileBytes, serve.DefaultCacheFileBytes), cmp.Or(c.Cache.MaxBytes, serve.DefaultCacheBytes)
@@ -649,6 +692,12 @@ func (c *Config) validate(v *validator) {
 	}
 	if len(c.Sites) == 0 {
 		v.errorf("", "no [[site]]: add at least one site with a root")
+	}
+	c.Deploy.validate(v)
+	if c.Admin.Token != "" {
+		if _, err := rewrite.NewSecret(c.Admin.Token); err != nil {
+			v.errorf("admin.token", "token: %v", err)
+		}
 	}
 	hosts := map[string]int{}
 	acmeSites := false
@@ -659,6 +708,18 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+func (d Deploy) validate(v *validator) {
+	for key, n := range map[string]int64{"keep": int64(d.Keep), "max_files": int64(d.MaxFiles), "max_file_bytes": int64(d.MaxFileBytes),
+		"max_site_bytes": int64(d.MaxSiteBytes), "max_manifest_bytes": int64(d.MaxManifestBytes), "max_uploads": int64(d.MaxUploads)} {
+		if n < 0 {
+			v.errorf("deploy."+key, "%s must not be negative", key)
+		}
+	}
+	if d.MaxSiteBytes > 0 && d.MaxFileBytes > d.MaxSiteBytes {
+		v.errorf("deploy.max_file_bytes", "max_file_bytes (%d) exceeds max_site_bytes (%d)", d.MaxFileBytes, d.MaxSiteBytes)
 	}
 }
 
@@ -832,6 +893,15 @@ func (s *Site) validateHosts(v *validator, key string, nsites int, hosts map[str
 // root is a directory here, where its files can be checked.
 func (s *Site) validateRoot(v *validator, key string) bool {
 	if s.Demo {
+		return false
+	}
+	if s.Deployed() {
+		if _, err := rewrite.NewSecret(s.DeployToken); err != nil {
+			v.errorf(key+".deploy_token", "deploy_token: %v", err)
+		}
+		if s.Root != "" {
+			v.errorf(key+".root", "a site with deploy_token serves what is deployed to it (in server.state_dir/sites/); remove root")
+		}
 		return false
 	}
 	root, here := v.local(s.Root)

@@ -385,3 +385,26 @@ func TestTLSErrors(t *testing.T) {
 		t.Fatalf("acme site: %+v %v", c.ACME, err)
 	}
 }
+
+// TestDeployKeys: a deploy_token site has no root and a real hash; the
+// [deploy] and log bounds are not negative.
+func TestDeployKeys(t *testing.T) {
+	dir := t.TempDir()
+	hash := rewrite.HashPassword("tok")
+	c, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n[[site]]\ndeploy_token = \""+hash+"\"\n"))
+	if err != nil || !c.Sites[0].Deployed() {
+		t.Fatalf("a deployable site: %v", err)
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{"[[site]]\nroot = \"" + dir + "\"\ndeploy_token = \"" + hash + "\"\n", "a.toml:4: a site with deploy_token serves what is deployed"},
+		{"[[site]]\ndeploy_token = \"secret\"\n", "a.toml:4: deploy_token: want a bcrypt"},
+		{"[deploy]\nmax_uploads = -1\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_uploads must not be negative"},
+		{"[deploy]\nmax_file_bytes = \"2MiB\"\nmax_site_bytes = \"1MiB\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_file_bytes (2097152) exceeds max_site_bytes"},
+		{"[admin]\ntoken = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: token: want a bcrypt"},
+	} {
+		_, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n"+tc.conf))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
+		}
+	}
+}

@@ -399,6 +399,28 @@ func TestAuthCostsTheSameForUnknownUsers(t *testing.T) {
 	}
 }
 
+// TestSecret: a deploy token is checked against its hash once; a token
+// that passed is remembered, a wrong one costs a hash each time.
+func TestSecret(t *testing.T) {
+	if _, err := NewSecret("plain-text"); err == nil {
+		t.Fatal("a plain token was taken for a hash")
+	}
+	s := must(NewSecret(HashPassword("tok")))
+	for i, c := range []struct {
+		secret string
+		want   bool
+		hashes int64
+	}{{"wrong", false, 1}, {"tok", true, 1}, {"tok", true, 0}, {"wrong", false, 1}} {
+		before := hashings.Load()
+		if got := s.Check(c.secret); got != c.want {
+			t.Errorf("%d: Check(%q) = %v", i, c.secret, got)
+		}
+		if n := hashings.Load() - before; n != c.hashes {
+			t.Errorf("%d: %d hash computations, want %d", i, n, c.hashes)
+		}
+	}
+}
+
 // FuzzRules drives random paths and hosts through a rule set with
 // captures everywhere: what reaches the file server is always a rooted
 // path, and a redirect goes to a path on this site or to a host a rule

@@ -90,6 +90,10 @@ func (d *Dir) current() *dirRoot {
 	return r
 }
 
+// Recheck makes the next use look at what the path names now, without
+// waiting for the interval: a deploy that swapped it says so.
+func (d *Dir) Recheck() { d.checked.Store(0) }
+
 // Open opens a file for reading; a regular file is an *os.File, so
 // io.Copy to a connection uses sendfile.
 func (d *Dir) Open(name string) (fs.File, error) { return d.current().fsys.Open(name) }

@@ -26,8 +26,9 @@ type live struct {
 // liveSite is what one [[site]] names.
 type liveSite struct {
 	rules     rewrite.Rules
-	manual    *certs.Manual  // the certificate of a tls = "manual" site
-	clientCAs *x509.CertPool // client_ca; nil: none
+	manual    *certs.Manual   // the certificate of a tls = "manual" site
+	clientCAs *x509.CertPool  // client_ca; nil: none
+	deploy    *rewrite.Secret // deploy_token; nil: not deployable
 }
 
 // build loads and compiles what cfg names. Each error names its key's
@@ -65,6 +66,11 @@ func build(cfg *config.Config) (*live, error) {
 		}
 		if site.TLS == "manual" {
 			ls.manual = loadManual(site, key, fail)
+		}
+		if site.Deployed() {
+			if ls.deploy, err = rewrite.NewSecret(site.DeployToken); err != nil {
+				fail(key+".deploy_token", "deploy_token: %v", err)
+			}
 		}
 	}
 	if len(errs) > 0 {

@@ -25,6 +25,7 @@ import (
 	"appliance/certs"
 	"appliance/compress"
 	"appliance/config"
+	"appliance/deploy"
 	"appliance/h1"
 	"appliance/metrics"
 	"appliance/realip"
@@ -134,7 +135,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
-		a, err := accesslog.Open(path, format, 0)
+		a, err := accesslog.Open(path, format, 0, accesslog.Roll{MaxBytes: int64(cfg.Server.AccessLogMaxBytes), Keep: cfg.Server.AccessLogKeep})
 		if err != nil {
 			return nil, err
 		}
@@ -302,6 +303,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 	for i := range cfg.Sites {
 		site, ls := &cfg.Sites[i], &lv.sites[i]
 		var fsys fs.FS
+		var deployHandler *deploy.Handler // nil unless the site has a deploy_token
 		if site.Demo {
 			sub, err := demoFS()
 			if err != nil {
@@ -309,12 +311,25 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			}
 			fsys = sub
 		} else {
-			d, err := serve.OpenDir(site.Root, time.Duration(cfg.Cache.Revalidate))
+			root := site.Root
+			if site.Deployed() {
+				store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
+				if err != nil {
+					return fail(fmt.Errorf("site %d: %w", i+1, err))
+				}
+				root, deployHandler = store.Current(), dh
+			}
+			d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
 			if err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
 			}
 			closers = append(closers, d)
 			fsys = d
+			if deployHandler != nil {
+				// A new release shows at once: the root is looked at again
+				// and the cached entries of the old one are dropped.
+				deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
+			}
 		}
 		types := map[string]string{}
 		for ext, t := range site.Types {
@@ -342,6 +357,10 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 		rules := s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate))
 		rules.RedirectCacheControl = site.RedirectCacheControl
 		siteHandler := rewrite.New(rules, h.Exists, h)
+		if deployHandler != nil {
+			// Before the rules: they protect the content, the token the deploys.
+			siteHandler = withDeploy(deployHandler, siteHandler)
+		}
 		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
