@@ -62,6 +62,9 @@ type server struct {
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
 	tlsAddr   atomic.Pointer[net.Addr]     // the HTTPS listener's address (nil: none yet)
 	errc      chan error                   // a listener that failed
+	// maintenance is on while the switch file is in state_dir
+	// (maintenance.go): every site answers 503.
+	maintenance atomic.Bool
 }
 
 // authorities are the certificate sources the sites draw on: the
@@ -327,10 +330,15 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
 		}, cache)
-		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
+		rules, err := siteRules(site, cfg.Server)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
 		}
+		siteHandler, err := rewrite.New(rules, h.Exists, h)
+		if err != nil {
+			return fail(fmt.Errorf("site %d: %w", i+1, err))
+		}
+		siteHandler = s.maintenanceGate(site.MaintenancePage, h, time.Duration(cfg.Server.MaintenanceRetryAfter), siteHandler)
 		hosts := site.Hosts
 		if len(hosts) == 0 {
 			hosts = []string{"*"}
@@ -524,6 +532,7 @@ func (s *server) start() (_ *acquired, err error) {
 			a.rollback()
 		}
 	}()
+	s.checkMaintenance() // before the first request
 	if a.passed, err = activated(); err != nil {
 		return nil, err
 	}
@@ -615,8 +624,12 @@ func (a *acquired) bind() (how string, err error) {
 // (its error): a value from hup reloads the configuration, one from usr1
 // reopens the access log.
 func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
+	poll := time.NewTicker(maintenancePoll)
+	defer poll.Stop()
 	for {
 		select {
+		case <-poll.C:
+			s.checkMaintenance()
 		case err := <-s.errc:
 			return err
 		case <-usr1:
@@ -624,6 +637,7 @@ func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, relo
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
+			s.checkMaintenance()
 			notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 		case <-ctx.Done():
 			return nil
