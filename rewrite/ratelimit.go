@@ -96,6 +96,10 @@ func NewRateLimit(prefix, rate string, burst, maxClients int) (*RateLimit, error
 	return &RateLimit{prefix: prefix, perNano: count / float64(per), burst: float64(burst), table: newClients[bucket](maxClients)}, nil
 }
 
+// Clients is how many client addresses the rule remembers now, at most
+// its bound.
+func (l *RateLimit) Clients() int { return l.table.len() }
+
 // covers reports whether the rule limits path. ACME's HTTP-01 challenges
 // are never limited: a CA that is refused leaves the site without a
 // certificate.

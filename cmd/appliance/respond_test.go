@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -190,4 +191,64 @@ func TestMaintenanceCommandUsage(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "no such file or directory") {
 		t.Errorf("maintenance on without a state_dir: %v %s", err, out)
 	}
+}
+
+// TestRateLimitTableBound floods the running binary from 1,000 client
+// addresses (X-Forwarded-For from a trusted proxy) across two rate-limit
+// rules that remember at most 50 clients each: the admin metrics show
+// 100 remembered, and the latest client is still limited.
+func TestRateLimitTableBound(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "site/index.html", "home")
+	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+trusted_proxies = ["127.0.0.1"]
+rate_limit_clients = 50
+[admin]
+listen = "127.0.0.1:0"
+[[site]]
+root = %q
+[[site.rate_limit]]
+path = "/api/"
+rate = "1/h"
+burst = 1
+[[site.rate_limit]]
+rate = "1/h"
+burst = 1
+`, filepath.Join(dir, "site")))
+	p := start(t, "-config", cfg)
+	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
+	c := &h1client{dial: tcpDialer(p.addr)}
+	defer c.Close()
+	const clients = 1000
+	for i := range clients {
+		target := []string{"/api/x", "/"}[i%2]
+		ex, err := c.do("x.test", target, map[string]string{"X-Forwarded-For": fmt.Sprintf("10.0.%d.%d", i/256, i%256)})
+		if err != nil || ex.status == 429 {
+			t.Fatalf("client %d's first request: %v %d", i, err, ex.status)
+		}
+	}
+	last := map[string]string{"X-Forwarded-For": fmt.Sprintf("10.0.%d.%d", (clients-1)/256, (clients-1)%256)}
+	if ex, err := c.do("x.test", "/", last); err != nil || ex.status != 429 {
+		t.Errorf("the latest client's second request: %v %d, want 429", err, ex.status)
+	}
+	res, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readBody(res)
+	if !strings.Contains(m, "\nappliance_rate_limit_clients 100\n") {
+		t.Errorf("after %d clients, want 100 remembered (2 rules of 50):\n%s", clients, grepLines(m, "rate_limit"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

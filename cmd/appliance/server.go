@@ -87,7 +87,8 @@ type siteSet struct {
 	// manual maps the hosts of tls = "manual" sites to their certificates.
 	manual map[string]*certs.Manual
 	sites  int
-	local  int // sites with tls = "local"
+	local  int                  // sites with tls = "local"
+	limits []*rewrite.RateLimit // every site's rate limits, for the metrics
 }
 
 // status is the STATUS= line for systemd: sites, listeners and
@@ -290,6 +291,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 	var acmeNames []string
 	manual := map[string]*certs.Manual{}
 	local := 0
+	var limits []*rewrite.RateLimit
 	fail := func(err error) (*siteSet, []io.Closer, error) {
 		for _, c := range closers {
 			c.Close()
@@ -334,6 +336,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
 		}
+		limits = append(limits, rules.RateLimits...)
 		siteHandler, err := rewrite.New(rules, h.Exists, h)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -387,7 +390,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 		}
 	}
-	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local, limits: limits}, closers, nil
 }
 
 // noSite labels, in the access log and the metrics, the responses that
