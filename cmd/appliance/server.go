@@ -805,7 +805,8 @@ func (s *server) reload(load func() (*config.Config, error)) {
 }
 
 // sameServer reports whether two [server] sections agree on all but
-// http and public_https_port, the settings a reload applies, comparing
+// http, public_https_port, rate_limit_clients and
+// maintenance_retry_after, the settings a reload applies, comparing
 // settings held as pointers or lists by value.
 func sameServer(a, b config.Server) bool {
 	if a.Fast() != b.Fast() {
@@ -813,6 +814,8 @@ func sameServer(a, b config.Server) bool {
 	}
 	a.HTTP, b.HTTP = "", ""
 	a.PublicHTTPSPort, b.PublicHTTPSPort = 0, 0
+	a.RateLimitClients, b.RateLimitClients = 0, 0
+	a.MaintenanceRetryAfter, b.MaintenanceRetryAfter = 0, 0
 	a.FastHTTP1, b.FastHTTP1 = nil, nil
 	return reflect.DeepEqual(a, b)
 }
