@@ -196,7 +196,8 @@ func TestMaintenanceCommandUsage(t *testing.T) {
 // TestRateLimitTableBound floods the running binary from 1,000 client
 // addresses (X-Forwarded-For from a trusted proxy) across two rate-limit
 // rules that remember at most 50 clients each: the admin metrics show
-// 100 remembered, and the latest client is still limited.
+// 100 remembered, the latest client is still limited, and ACME's
+// challenge path is not.
 func TestRateLimitTableBound(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "site/index.html", "home")
@@ -231,6 +232,10 @@ burst = 1
 	last := map[string]string{"X-Forwarded-For": fmt.Sprintf("10.0.%d.%d", (clients-1)/256, (clients-1)%256)}
 	if ex, err := c.do("x.test", "/", last); err != nil || ex.status != 429 {
 		t.Errorf("the latest client's second request: %v %d, want 429", err, ex.status)
+	}
+	// ACME's challenges are never limited, even for a limited client.
+	if ex, err := c.do("x.test", "/.well-known/acme-challenge/token", last); err != nil || ex.status != 404 {
+		t.Errorf("an ACME challenge from a limited client: %v %d, want 404 (no such token)", err, ex.status)
 	}
 	res, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
