@@ -32,8 +32,9 @@ type Seconds time.Duration
 func (s *Seconds) UnmarshalTOML(v any) error {
 	switch v := v.(type) {
 	case int64:
-		if v < 0 || v > 1<<31 {
-			return fmt.Errorf("invalid seconds %d: want 0 to %d", v, 1<<31)
+		const most int64 = 1 << 31 // 68 years, and no overflow in nanoseconds
+		if v < 0 || v > most {
+			return fmt.Errorf("invalid seconds %d: want 0 to %d", v, most)
 		}
 		*s = Seconds(time.Duration(v) * time.Second)
 		return nil
