@@ -305,6 +305,15 @@ func TestAuthLockout(t *testing.T) {
 	if wait, known := l.locked(key); wait != 0 || known {
 		t.Errorf("after a success: %v %v", wait, known)
 	}
+	// A record idle for longer than forgetFailures is forgotten: move
+	// the table's clock on by setting its epoch back.
+	for range freeFailures + 3 {
+		l.fail(key)
+	}
+	l.table.epoch = l.table.epoch.Add(-forgetFailures - time.Minute)
+	if wait, known := l.locked(key); wait != 0 || known {
+		t.Errorf("after an idle hour: %v %v", wait, known)
+	}
 }
 
 // TestNoLimitNoAllocation: a site without rate limits pays nothing for
