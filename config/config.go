@@ -118,6 +118,13 @@ type Server struct {
 	// PublicHTTPSPort is the port the world reaches HTTPS on, for the
 	// redirects from plain HTTP; 0 (the default): the HTTPS listener's.
 	PublicHTTPSPort int `toml:"public_https_port"`
+	// RateLimitClients bounds the client addresses that each
+	// [[site.rate_limit]] rule, and each site's auth lockout, remember;
+	// 0: the default, 10000.
+	RateLimitClients int `toml:"rate_limit_clients"`
+	// MaintenanceRetryAfter is the Retry-After of the 503 answers while
+	// the file "maintenance" is in state_dir; 0: the default, 300 seconds.
+	MaintenanceRetryAfter Seconds `toml:"maintenance_retry_after"`
 }
 
 // Listeners names listeners: "http", "https". In the file it is a list
@@ -239,6 +246,15 @@ type Site struct {
 	// and Cloudflare Pages' syntax) as more rules, and stops serving them.
 	SiteRulesFiles bool `toml:"site_rules_files"`
 
+	// Fixed responses and rate limits (see package rewrite): a limit
+	// applies before every other rule, a fixed response after access and
+	// auth.
+	Respond    []Respond   `toml:"respond"`    // fixed answers per path prefix
+	RateLimits []RateLimit `toml:"rate_limit"` // requests per client address per path prefix
+	// MaintenancePage is the page in the root sent with 503 while the
+	// server is in maintenance; "": a built-in one.
+	MaintenancePage string `toml:"maintenance_page"`
+
 	// TLS: "off" (the default without server.https), "manual" (Cert and
 	// Key files), "local" (the private CA in state_dir) or "acme"
 	// (certificates from [acme]). With server.https the default is "acme"
@@ -300,6 +316,23 @@ type Auth struct {
 	Path  string            `toml:"path"`
 	Realm string            `toml:"realm"`
 	Users map[string]string `toml:"users"` // name -> hash from `appliance hash-password`
+}
+
+// Respond is a [[site.respond]]: a fixed answer on a path prefix.
+type Respond struct {
+	Path       string  `toml:"path"`
+	Status     int     `toml:"status"`
+	Body       string  `toml:"body"`        // text, sent as text/plain
+	Page       string  `toml:"page"`        // or a file in the root
+	RetryAfter Seconds `toml:"retry_after"` // for 429 and 503
+}
+
+// RateLimit is a [[site.rate_limit]]: a token bucket per client address
+// on a path prefix.
+type RateLimit struct {
+	Path  string `toml:"path"`
+	Rate  string `toml:"rate"`  // "10/s", "600/m"...
+	Burst int    `toml:"burst"` // default the count of the rate
 }
 
 // Access is a [[site.access]].
@@ -684,6 +717,9 @@ func (c *Config) validate(v *validator) {
 			v.errorf("server."+key, "%s must not be negative", key)
 		}
 	}
+	if s.RateLimitClients < 0 {
+		v.errorf("server.rate_limit_clients", "rate_limit_clients must not be negative")
+	}
 	c.validateProxies(v)
 	// Unset sizes are serve's defaults.
 	fileBytes, maxBytes := cmp.Or(c.Cache.MaxFileBytes, serve.DefaultCacheFileBytes), cmp.Or(c.Cache.MaxBytes, serve.DefaultCacheBytes)
@@ -857,6 +893,7 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	s.validateEncodings(v, key)
 	s.validateLanguages(v, key)
 	s.compileRules(key, v.errorf)
+	s.validateResponses(v, key, rootOK)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
 	}
@@ -927,17 +964,44 @@ func (s *Site) validateErrorPages(v *validator, key string, rootOK bool) {
 		if err != nil || n < 400 || n > 599 {
 			v.errorf(key+".error_pages."+code, "error_pages: %q is not a 4xx or 5xx status", code)
 		}
-		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
-			v.errorf(key+".error_pages."+code, "error_pages: %q must be a file path starting with /", page)
-		} else if rootOK {
-			// The page is looked up in the root when the error happens;
-			// a missing one would be a 404 inside every error.
-			if fi, err := os.Stat(filepath.Join(s.Root, filepath.FromSlash(page))); err != nil {
-				v.errorf(key+".error_pages."+code, "error_pages: %s page %q: no such file in root %q", code, page, s.Root)
-			} else if !fi.Mode().IsRegular() {
-				v.errorf(key+".error_pages."+code, "error_pages: %s page %q is not a regular file in root %q", code, page, s.Root)
-			}
+		s.checkPage(v, key+".error_pages."+code, "error_pages: "+code+" page", page, rootOK)
+	}
+}
+
+// checkPage checks the path of a page sent in place of a file
+// (error_pages, a respond page, maintenance_page): a file path starting
+// with /, and, when the root can be checked, a regular file in it. The
+// page is looked up in the root when it is sent; a missing one would
+// give a bare status instead.
+func (s *Site) checkPage(v *validator, key, what, page string, rootOK bool) {
+	if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
+		v.errorf(key, "%s %q must be a file path starting with /", what, page)
+	} else if rootOK {
+		if fi, err := os.Stat(filepath.Join(s.Root, filepath.FromSlash(page))); err != nil {
+			v.errorf(key, "%s %q: no such file in root %q", what, page, s.Root)
+		} else if !fi.Mode().IsRegular() {
+			v.errorf(key, "%s %q is not a regular file in root %q", what, page, s.Root)
 		}
+	}
+}
+
+// validateResponses checks the fixed responses, the rate limits and the
+// maintenance page. cmd/appliance builds the rules themselves (a rate
+// limit holds its clients' state); this builds them only to check them.
+func (s *Site) validateResponses(v *validator, key string, rootOK bool) {
+	compileEach(v.errorf, key, "respond", s.Respond, func(r Respond) (*rewrite.Respond, error) {
+		return rewrite.NewRespond(r.Path, r.Status, r.Body, r.Page, time.Duration(r.RetryAfter))
+	})
+	for i, r := range s.Respond {
+		if r.Page != "" && r.Body == "" {
+			s.checkPage(v, fmt.Sprintf("%s.respond.%d.page", key, i), "respond page", r.Page, rootOK)
+		}
+	}
+	compileEach(v.errorf, key, "rate_limit", s.RateLimits, func(l RateLimit) (*rewrite.RateLimit, error) {
+		return rewrite.NewRateLimit(l.Path, l.Rate, l.Burst, 1)
+	})
+	if s.MaintenancePage != "" {
+		s.checkPage(v, key+".maintenance_page", "maintenance_page", s.MaintenancePage, rootOK)
 	}
 }
 

@@ -408,3 +408,61 @@ func TestDeployKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestRespondAndRateLimitConfig(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "gone.html"), []byte("gone"), 0o644)
+	site := "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n"
+	good := site + `maintenance_page = "/gone.html"
+[[site.respond]]
+path = "/old/"
+status = 410
+page = "/gone.html"
+[[site.respond]]
+path = "/api/"
+status = 503
+body = "later"
+retry_after = 120
+[[site.respond]]
+path = "/busy/"
+status = 429
+retry_after = "2m"
+[[site.rate_limit]]
+path = "/api/"
+rate = "10/s"
+burst = 20
+[[site.rate_limit]]
+rate = "600/m"
+`
+	c, err := Parse("a.toml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sites[0]
+	if len(s.Respond) != 3 || time.Duration(s.Respond[1].RetryAfter) != 2*time.Minute || time.Duration(s.Respond[2].RetryAfter) != 2*time.Minute ||
+		len(s.RateLimits) != 2 || s.RateLimits[0].Burst != 20 || s.MaintenancePage != "/gone.html" {
+		t.Errorf("decoded %+v", s)
+	}
+	// Their defaults are rewrite's and cmd/appliance's: zero here.
+	if c.Server.RateLimitClients != 0 || c.Server.MaintenanceRetryAfter != 0 {
+		t.Errorf("defaults: rate_limit_clients %d, maintenance_retry_after %v", c.Server.RateLimitClients, time.Duration(c.Server.MaintenanceRetryAfter))
+	}
+	for _, tt := range []struct{ name, toml, want string }{
+		{"redirect status", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 301\n", `a.toml:5: respond: respond status 301`},
+		{"missing page", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 410\npage = \"/nope.html\"\n", `a.toml:8: respond page "/nope.html": no such file in root`},
+		{"retry on 410", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 410\nretry_after = 5\n", `a.toml:5: respond: respond retry_after is for status 429 and 503`},
+		{"retry of a wrong type", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 503\nretry_after = true\n", `a.toml:8: `},
+		{"bad rate", site + "[[site.rate_limit]]\npath = \"/x/\"\nrate = \"10 per second\"\n", `a.toml:5: rate_limit: rate "10 per second": want a count per unit`},
+		{"rate path not canonical", site + "[[site.rate_limit]]\npath = \"/x//y/\"\nrate = \"1/s\"\n", `a.toml:5: rate_limit: rate_limit path "/x//y/" is not in canonical form`},
+		{"bad burst", site + "[[site.rate_limit]]\nrate = \"1/s\"\nburst = -2\n", `a.toml:5: rate_limit: rate_limit burst -2`},
+		{"missing maintenance page", site + "maintenance_page = \"/m.html\"\n", `a.toml:5: maintenance_page "/m.html": no such file in root`},
+		{"negative table bound", "[server]\nhttp = \":80\"\nrate_limit_clients = -1\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:3: rate_limit_clients must not be negative`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("a.toml", []byte(tt.toml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -24,6 +24,33 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// Seconds is a duration written as a whole number of seconds (300) or
+// as a Go duration ("5m"), as HTTP's Retry-After counts.
+type Seconds time.Duration
+
+// UnmarshalTOML reads an integer or a duration string.
+func (s *Seconds) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		const most int64 = 1 << 31 // 68 years, and no overflow in nanoseconds
+		if v < 0 || v > most {
+			return fmt.Errorf("invalid seconds %d: want 0 to %d", v, most)
+		}
+		*s = Seconds(time.Duration(v) * time.Second)
+		return nil
+	case string:
+		var d Duration
+		if err := d.UnmarshalText([]byte(v)); err != nil {
+			return err
+		}
+		*s = Seconds(d)
+		return nil
+	}
+	return fmt.Errorf("want a number of seconds (300) or a duration (\"5m\"), not %v", v)
+}
+
+func (s Seconds) MarshalText() ([]byte, error) { return []byte(time.Duration(s).String()), nil }
+
 // Size is a byte count: an integer, or a string of a number and a unit,
 // in any case: "64MiB", "64m", "512k", "512KB". k, m, g and KiB, MiB,
 // GiB are powers of 1024; KB, MB, GB are powers of 1000; B is bytes.

@@ -94,9 +94,7 @@ func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
 
 // covers reports whether the rule protects path: the prefix itself, with
 // or without its trailing slash, and everything below it.
-func (a *Auth) covers(path string) bool {
-	return hasPrefixFold(path, a.prefix) || strings.EqualFold(path, strings.TrimSuffix(a.prefix, "/"))
-}
+func (a *Auth) covers(path string) bool { return coversPrefix(a.prefix, path) }
 
 // check reports whether r carries valid credentials for this rule.
 func (a *Auth) check(r *http.Request) bool {

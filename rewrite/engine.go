@@ -31,7 +31,12 @@ type Rules struct {
 	// Their redirects and rewrites come after the rewrites above, their
 	// headers before the header rules above: the configuration is the
 	// operator's and has the last word.
-	Files *SiteFiles
+	Files      *SiteFiles
+	Respond    []*Respond
+	RateLimits []*RateLimit
+	// MaxClients bounds the client addresses the site's auth lockout
+	// remembers (0: DefaultMaxClients).
+	MaxClients int
 }
 
 // engine applies Rules in front of a handler.
@@ -41,13 +46,19 @@ type engine struct {
 	exists func(path string) (exists, dir bool)
 	preset [][2]string
 
-	redirectControl []string // Cache-Control of permanent redirects
-	langs           []string // every language the rules' conditions name
+	redirectControl []string   // Cache-Control of permanent redirects
+	langs           []string   // every language the rules' conditions name
+	pages           pageServer // sends the page of a fixed response (nil: next cannot)
+	// lockout counts failed Basic-auth attempts by client (nil without
+	// auth rules).
+	lockout *lockout
 }
 
 // New returns a handler applying rules before next, or next itself when
 // there are no rules. exists reports whether a clean URL path names a
 // file or a directory, and dir tells which; the file server provides it.
+// When next can send a site file with a status (ServePage, as
+// serve.Handler can), fixed responses with a page use it.
 // The rules come compiled (NewRedirect, ParseTrailingSlash and the
 // like), so New cannot fail.
 func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) http.Handler {
@@ -56,18 +67,25 @@ func New(rules Rules, exists func(path string) (exists, dir bool), next http.Han
 	if e.empty() {
 		return next
 	}
+	e.pages, _ = next.(pageServer)
+	if len(rules.Auth) > 0 {
+		e.lockout = &lockout{newClients[failures](rules.MaxClients)}
+	}
 	return e
 }
 
 func (e *engine) empty() bool {
 	r := e.rules
 	return r.Files == nil && r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
-		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
+		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS)+len(r.Respond)+len(r.RateLimits) == 0
 }
 
 // ServeHTTP applies the phases in the order the rules are documented:
 // each either answers the request itself or hands on the path it leaves.
 func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(e.rules.RateLimits) > 0 && !e.withinRate(w, r) {
+		return
+	}
 	if e.rules.RedirectTo != "" {
 		e.redirectHost(w, r)
 		return
@@ -109,8 +127,52 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.preflight(w, r, cors, r.Header["Origin"][0])
 		return
 	}
-	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors, site, override)
+	var next http.Handler = e.next
+	if rs := e.respondFor(orig, p); rs != nil {
+		next = &fixed{rs, e.pages}
+	}
+	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors, next, site, override)
 }
+
+// withinRate takes a token from the client's bucket of the first rate
+// limit covering the path; it reports whether there was one, or else
+// has answered 429.
+func (e *engine) withinRate(w http.ResponseWriter, r *http.Request) bool {
+	for _, l := range e.rules.RateLimits {
+		if l.covers(r.URL.Path) {
+			if wait := l.take(clientKey(r.RemoteAddr)); wait > 0 {
+				tooMany(w, r, wait)
+				return false
+			}
+			return true
+		}
+	}
+	return true
+}
+
+// respondFor returns the first fixed response covering the path asked
+// for or, failing that, the rewritten one (nil: none).
+func (e *engine) respondFor(orig, p string) *Respond {
+	for _, path := range [2]string{orig, p} {
+		for _, rs := range e.rules.Respond {
+			if rs.covers(path) {
+				return rs
+			}
+		}
+		if p == orig {
+			break
+		}
+	}
+	return nil
+}
+
+// fixed is a fixed response as the handler the header rules wrap.
+type fixed struct {
+	rs    *Respond
+	pages pageServer
+}
+
+func (f *fixed) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.rs.serve(w, r, f.pages) }
 
 // redirectHost sends every request to the same path and query on the
 // redirect_to host.
@@ -249,10 +311,10 @@ func withPath(r *http.Request, p, rawQuery string) *http.Request {
 	return &r2
 }
 
-// serveWithHeaders calls the next handler, applying the security preset,
-// the CORS response headers and the header rules that match p.
-// With override, the next handler's 200 goes out with that status.
-func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS, site *siteRules, override int) {
+// serveWithHeaders calls next (the next handler, or a fixed response),
+// applying the security preset, the CORS response headers and the header
+// rules that match p. With override, next's 200 goes out with that status.
+func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS, next http.Handler, site *siteRules, override int) {
 	var rules []*Headers
 	for _, h := range e.rules.Headers {
 		if h.path.matches(p) {
@@ -267,16 +329,16 @@ func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p stri
 			}
 		}
 	}
-	next := e.next.ServeHTTP
+	serve := next.ServeHTTP
 	if override != 0 {
-		next = func(w http.ResponseWriter, r *http.Request) { withStatus(e.next, w, r, override) }
+		serve = func(w http.ResponseWriter, r *http.Request) { withStatus(next, w, r, override) }
 	}
 	if len(rules) == 0 && len(files) == 0 && cors == nil && len(e.preset) == 0 {
-		next(w, r)
+		serve(w, r)
 		return
 	}
 	hw := &headerWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, e: e, rules: rules, files: files, cors: cors, origin: r.Header.Get("Origin")}
-	next(hw, r)
+	serve(hw, r)
 	if !hw.applied {
 		hw.apply()
 	}
@@ -385,13 +447,35 @@ func (e *engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 			}
 		}
 		for _, a := range e.rules.Auth {
-			if a.covers(p) && !a.check(r) {
-				w.Header()["Www-Authenticate"] = a.header
-				w.Header()["Cache-Control"] = []string{"no-store"}
-				vhost.Error(w, r, http.StatusUnauthorized)
+			if a.covers(p) && !e.authorized(w, r, a) {
 				return false
 			}
 		}
+	}
+	return true
+}
+
+// authorized checks r's credentials against a, unless its client is
+// locked out for failing too often; it reports whether they passed, or
+// else has answered 401 (or 429 for a locked-out client).
+func (e *engine) authorized(w http.ResponseWriter, r *http.Request, a *Auth) bool {
+	key := clientKey(r.RemoteAddr)
+	wait, known := e.lockout.locked(key)
+	if wait > 0 {
+		tooMany(w, r, wait)
+		return false
+	}
+	if !a.check(r) {
+		if len(r.Header["Authorization"]) > 0 { // a browser's first request asks for the prompt
+			e.lockout.fail(key)
+		}
+		w.Header()["Www-Authenticate"] = a.header
+		w.Header()["Cache-Control"] = hdrNoStore
+		vhost.Error(w, r, http.StatusUnauthorized)
+		return false
+	}
+	if known {
+		e.lockout.pass(key)
 	}
 	return true
 }

@@ -1,10 +1,11 @@
 // Package rewrite applies a site's rules before its files are served:
-// whole-host and pattern redirects, internal rewrites, trailing-slash
-// policy, single-page-app fallback, IP allow/deny lists, HTTP Basic
-// authentication, CORS and response headers, from the configuration and
-// from the site's own _redirects and _headers files. It is an
-// http.Handler in front of the next one and knows nothing of how that
-// one serves.
+// rate limits per client address, whole-host and pattern redirects,
+// internal rewrites, trailing-slash policy, single-page-app fallback, IP
+// allow/deny lists, HTTP Basic authentication (with a lockout of clients
+// that keep failing), fixed responses, CORS and response headers, from
+// the configuration and from the site's own _redirects and _headers
+// files. It is an http.Handler in front of the next one and knows
+// nothing of how that one serves.
 package rewrite
 
 import (
@@ -294,8 +295,13 @@ func checkPrefix(kind, prefix string) error {
 
 // covers reports whether the rule applies to path: the prefix itself, with
 // or without its trailing slash, and everything below it.
-func (a *Access) covers(path string) bool {
-	return hasPrefixFold(path, a.prefix) || strings.EqualFold(path, strings.TrimSuffix(a.prefix, "/"))
+func (a *Access) covers(path string) bool { return coversPrefix(a.prefix, path) }
+
+// coversPrefix reports whether a rule on prefix applies to path: the
+// prefix itself, with or without its trailing slash, and everything below
+// it, in any letter case.
+func coversPrefix(prefix, path string) bool {
+	return hasPrefixFold(path, prefix) || strings.EqualFold(path, strings.TrimSuffix(prefix, "/"))
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -565,13 +565,21 @@ func (h *Handler) serveDirectoryRedirect(w http.ResponseWriter, r *http.Request,
 // serveError answers with status, using the site's error page for it when
 // one is configured and exists.
 func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int) {
+	h.ServePage(w, r, h.opts.ErrorPages[status], status)
+}
+
+// ServePage answers with status and the site's file at the URL path page
+// as the body: an error page, a fixed response, the maintenance page. A
+// page that is missing, or too large to be held in the cache
+// (max_file_bytes), gives the plain body of status instead; so does "".
+func (h *Handler) ServePage(w http.ResponseWriter, r *http.Request, page string, status int) {
 	hd := w.Header()
 	for _, k := range []string{"Etag", "Last-Modified", "Accept-Ranges"} {
 		delete(hd, k)
 	}
 	hd["Cache-Control"] = hdrNoCache
 	hd["X-Content-Type-Options"] = hdrNosniff
-	if page, ok := h.opts.ErrorPages[status]; ok {
+	if page != "" {
 		if e := h.lookup(cacheKey{h.id, page}); e.kind == kindFile && e.rep.Data != nil {
 			rep := h.errorPage(w, r, e)
 			hd["Content-Type"] = rep.header.contentType

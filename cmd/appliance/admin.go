@@ -40,6 +40,13 @@ func (s *server) serveAdmin() (func(), error) {
 	if s.access != nil {
 		reg.Counter("appliance_access_log_dropped_total", "Access log lines dropped while the writer was behind.", func() float64 { return float64(s.access.Dropped()) })
 	}
+	reg.Gauge("appliance_rate_limit_clients", "Client addresses the rate limits remember, all rules together; each rule keeps at most server.rate_limit_clients.", func() float64 {
+		n := 0
+		for _, l := range s.sites.Load().limits {
+			n += l.Clients()
+		}
+		return float64(n)
+	})
 	reg.LabelledGauge("appliance_certificate_expiry_timestamp_seconds", "When each HTTPS name's certificate expires, in Unix seconds; 0 while an ACME name has none.", s.certSamples)
 	if s.acme != nil {
 		account := func(f func(*certs.ACME) int64) func() float64 {

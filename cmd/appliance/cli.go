@@ -58,6 +58,13 @@ var commands = []command{
 		options: []option{configOption, pidOption},
 	},
 	{
+		name: "maintenance", args: "on|off -config FILE", needsCfg: true,
+		summary: "put every site of the server into maintenance (503 with Retry-After, except /.well-known/), or take them out, without a reload",
+		help: "With on, create the file maintenance in server.state_dir; with off, remove it. While it is there, the server answers every request but those under /.well-known/ " +
+			"with 503, Retry-After (server.maintenance_retry_after) and the site's maintenance_page, or a built-in page. The server looks for the file every second and on SIGHUP, so no reload is needed, and logs each change.",
+		options: []option{configOption},
+	},
+	{
 		name: "ca-cert", args: "-config FILE", needsCfg: true,
 		summary: "print the root certificate of the local CA (tls = \"local\") of server.state_dir, to install in clients",
 		help: "Print the PEM root certificate of the private CA that tls = \"local\" sites use, from server.state_dir/local-ca, to install in browsers and systems. " +

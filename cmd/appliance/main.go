@@ -125,7 +125,9 @@ func (inv *invocation) check(stderr io.Writer) (int, bool) {
 	case (name == "releases" || name == "rollback") && len(pos) != 1:
 		return usageError(stderr, "%s: want the site's URL: %s URL", name, name), false
 	case name == "deploy" || name == "releases" || name == "rollback":
-	case name == "serve" && len(pos) > 1, name != "serve" && len(pos) > 0:
+	case name == "maintenance" && len(pos) != 1:
+		return usageError(stderr, "maintenance: want on or off"), false
+	case name == "serve" && len(pos) > 1, name != "serve" && name != "maintenance" && len(pos) > 0:
 		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1]), false
 	case name == "serve" && len(pos) == 1 && path != "":
 		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)"), false
@@ -207,6 +209,8 @@ func (inv *invocation) runWithConfig(cfg *config.Config, stdout, stderr io.Write
 		return signalServer(cfg, pid, stdout, stderr), true
 	case "health":
 		return health(cfg, stdout, stderr), true
+	case "maintenance":
+		return setMaintenance(cfg, inv.pos[0], stdout, stderr), true
 	case "ca-cert":
 		return caCert(cfg, stdout, stderr), true
 	}

@@ -64,6 +64,9 @@ type server struct {
 	httpsPort atomic.Value                 // string: the HTTPS port, for redirects
 	tlsAddr   atomic.Pointer[net.Addr]     // the HTTPS listener's address (nil: none yet)
 	errc      chan error                   // a listener that failed
+	// maintenance is on while the switch file is in state_dir
+	// (maintenance.go): every site answers 503.
+	maintenance atomic.Bool
 }
 
 // authorities are the certificate sources the sites draw on: the
@@ -86,7 +89,8 @@ type siteSet struct {
 	// manual maps the hosts of tls = "manual" sites to their certificates.
 	manual map[string]*certs.Manual
 	sites  int
-	local  int // sites with tls = "local"
+	local  int                  // sites with tls = "local"
+	limits []*rewrite.RateLimit // every site's rate limits, for the metrics
 }
 
 // status is the STATUS= line for systemd: sites, listeners and
@@ -294,6 +298,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 	var acmeNames []string
 	manual := map[string]*certs.Manual{}
 	local := 0
+	var limits []*rewrite.RateLimit
 	fail := func(err error) (*siteSet, []io.Closer, error) {
 		for _, c := range closers {
 			c.Close()
@@ -354,13 +359,18 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			RedirectCacheControl: site.RedirectCacheControl,
 			ReprDigest:           site.ReprDigest,
 		}, cache)
-		rules := s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate))
+		rules, err := withStateful(s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate)), site, cfg.Server)
+		if err != nil {
+			return fail(fmt.Errorf("site %d: %w", i+1, err))
+		}
 		rules.RedirectCacheControl = site.RedirectCacheControl
+		limits = append(limits, rules.RateLimits...)
 		siteHandler := rewrite.New(rules, h.Exists, h)
 		if deployHandler != nil {
 			// Before the rules: they protect the content, the token the deploys.
 			siteHandler = withDeploy(deployHandler, siteHandler)
 		}
+		siteHandler = s.maintenanceGate(site.MaintenancePage, h, time.Duration(cfg.Server.MaintenanceRetryAfter), siteHandler)
 		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
@@ -406,7 +416,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			}
 		}
 	}
-	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local, limits: limits}, closers, nil
 }
 
 // siteFileNames are the names the file server hides: the rules files,
@@ -574,6 +584,7 @@ func (s *server) start() (_ *acquired, err error) {
 			a.rollback()
 		}
 	}()
+	s.checkMaintenance() // before the first request
 	if a.passed, err = activated(); err != nil {
 		return nil, err
 	}
@@ -665,8 +676,12 @@ func (a *acquired) bind() (how string, err error) {
 // (its error): a value from hup reloads the configuration, one from usr1
 // reopens the access log.
 func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, reload func() (*config.Config, error)) error {
+	poll := time.NewTicker(maintenancePoll)
+	defer poll.Stop()
 	for {
 		select {
+		case <-poll.C:
+			s.checkMaintenance()
 		case err := <-s.errc:
 			return err
 		case <-usr1:
@@ -674,6 +689,7 @@ func (s *server) serveLoop(ctx context.Context, hup, usr1 <-chan os.Signal, relo
 		case <-hup:
 			notify(s.log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 			s.reload(reload)
+			s.checkMaintenance()
 			notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
 		case <-ctx.Done():
 			return nil
@@ -843,7 +859,8 @@ func (s *server) reload(load func() (*config.Config, error)) {
 }
 
 // sameServer reports whether two [server] sections agree on all but
-// http and public_https_port, the settings a reload applies, comparing
+// http, public_https_port, rate_limit_clients and
+// maintenance_retry_after, the settings a reload applies, comparing
 // settings held as pointers or lists by value.
 func sameServer(a, b config.Server) bool {
 	if a.Fast() != b.Fast() {
@@ -851,6 +868,8 @@ func sameServer(a, b config.Server) bool {
 	}
 	a.HTTP, b.HTTP = "", ""
 	a.PublicHTTPSPort, b.PublicHTTPSPort = 0, 0
+	a.RateLimitClients, b.RateLimitClients = 0, 0
+	a.MaintenanceRetryAfter, b.MaintenanceRetryAfter = 0, 0
 	a.FastHTTP1, b.FastHTTP1 = nil, nil
 	return reflect.DeepEqual(a, b)
 }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"appliance/config"
+	"appliance/rewrite"
+	"appliance/serve"
+)
+
+// Maintenance: while the file maintenanceFile is in server.state_dir,
+// every site answers 503 with Retry-After and its maintenance page,
+// except under /.well-known/ (ACME's challenges, security.txt), with no
+// reload. The server looks for the file once per maintenancePoll and on
+// SIGHUP, never per request: a request reads one atomic flag. A poll
+// rather than inotify: one stat a second costs nothing, works on every
+// file system (a volume in a container, the Pi's ext4) and sees a file
+// an operator touched by hand as well as `appliance maintenance on`.
+const (
+	maintenanceFile = "maintenance"
+	maintenancePoll = time.Second
+)
+
+// maintenancePath is the switch file of cfg's server.
+func maintenancePath(cfg *config.Config) string {
+	return filepath.Join(cfg.Server.StateDir, maintenanceFile)
+}
+
+// checkMaintenance turns maintenance on or off as the switch file is
+// there or not, and logs each change.
+func (s *server) checkMaintenance() {
+	path := maintenancePath(s.cfg)
+	_, err := os.Stat(path)
+	on := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Unreadable is not off: keep the state, say why once per change.
+		on = s.maintenance.Load()
+	}
+	if s.maintenance.Swap(on) != on {
+		if on {
+			s.log.Warn("maintenance on: every site answers 503 except /.well-known/", "file", path)
+		} else {
+			s.log.Info("maintenance off: serving again", "file", path)
+		}
+	}
+}
+
+// defaultMaintenanceRetry is the Retry-After of maintenance answers
+// unless server.maintenance_retry_after says otherwise.
+const defaultMaintenanceRetry = 300 * time.Second
+
+// maintenanceGate answers 503 with Retry-After and the site's
+// maintenance page (page, sent by pages; "": the built-in one) while the
+// server is in maintenance, and hands everything else, and everything
+// under /.well-known/ always, to next. A retryAfter of 0 is
+// defaultMaintenanceRetry.
+func (s *server) maintenanceGate(page string, pages *serve.Handler, retryAfter time.Duration, next http.Handler) http.Handler {
+	retryAfter = cmp.Or(retryAfter, defaultMaintenanceRetry)
+	retry := []string{strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.maintenance.Load() || strings.HasPrefix(r.URL.Path, "/.well-known/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := w.Header()
+		h["Retry-After"] = retry
+		if page != "" {
+			pages.ServePage(w, r, page, http.StatusServiceUnavailable)
+			return
+		}
+		h["Content-Type"] = []string{"text/html; charset=utf-8"}
+		h["Content-Length"] = []string{strconv.Itoa(len(maintenanceHTML))}
+		h["Cache-Control"] = []string{"no-cache"}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if r.Method != http.MethodHead {
+			io.WriteString(w, maintenanceHTML)
+		}
+	})
+}
+
+// maintenanceHTML is the maintenance page of a site without one.
+const maintenanceHTML = `<!doctype html>
+<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Down for maintenance</title>
+<h1>Down for maintenance</h1>
+<p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
+</html>
+`
+
+// withStateful adds to a site's rules the ones that hold state (a rate
+// limit's clients) and so are made anew for each site set: the fixed
+// responses and the rate limits, each remembering at most
+// server.rate_limit_clients addresses, as the site's auth lockout does.
+func withStateful(rules rewrite.Rules, site *config.Site, sc config.Server) (rewrite.Rules, error) {
+	rules.MaxClients = sc.RateLimitClients
+	rules.Respond, rules.RateLimits = nil, nil
+	for _, r := range site.Respond {
+		rs, err := rewrite.NewRespond(r.Path, r.Status, r.Body, r.Page, time.Duration(r.RetryAfter))
+		if err != nil {
+			return rules, err
+		}
+		rules.Respond = append(rules.Respond, rs)
+	}
+	for _, l := range site.RateLimits {
+		rl, err := rewrite.NewRateLimit(l.Path, l.Rate, l.Burst, sc.RateLimitClients)
+		if err != nil {
+			return rules, err
+		}
+		rules.RateLimits = append(rules.RateLimits, rl)
+	}
+	return rules, nil
+}
+
+// setMaintenance is `appliance maintenance on|off`: it creates or
+// removes the switch file in cfg's state_dir; the server sees it within
+// maintenancePoll.
+func setMaintenance(cfg *config.Config, state string, stdout, stderr io.Writer) int {
+	path := maintenancePath(cfg)
+	switch state {
+	case "on":
+		msg := "on since " + time.Now().UTC().Format(time.RFC3339) + "\n"
+		if err := os.WriteFile(path, []byte(msg), 0o644); err != nil {
+			fmt.Fprintln(stderr, "appliance maintenance:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "maintenance on (%s): the server answers 503 within %s\n", path, maintenancePoll)
+	case "off":
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(stderr, "appliance maintenance:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "maintenance off (%s removed): the server serves again within %s\n", path, maintenancePoll)
+	default:
+		return usageError(stderr, "maintenance: want on or off, not %q", state)
+	}
+	return 0
+}
