@@ -1,7 +1,6 @@
 package rewrite
 
 import (
-	"io"
 	"net/http"
 	"net/netip"
 	"path"
@@ -93,7 +92,9 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var lc *langChoice
 	if len(e.langs) > 0 {
 		lc = &langChoice{}
-		w = &varyWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, lc: lc}
+		vw := &varyWriter{lc: lc}
+		vw.HookWriter = httpx.HookWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, Hook: vw}
+		w = vw
 	}
 	orig := r.URL.Path
 	if e.redirectPattern(w, r, orig, lc) {
@@ -337,11 +338,10 @@ func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p stri
 		serve(w, r)
 		return
 	}
-	hw := &headerWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, e: e, rules: rules, files: files, cors: cors, origin: r.Header.Get("Origin")}
+	hw := &headerWriter{e: e, rules: rules, files: files, cors: cors, origin: r.Header.Get("Origin")}
+	hw.HookWriter = httpx.HookWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, Hook: hw}
 	serve(hw, r)
-	if !hw.applied {
-		hw.apply()
-	}
+	hw.Finish()
 }
 
 // local makes a path-only redirect or rewrite target start with exactly
@@ -497,18 +497,16 @@ func (e *engine) preflight(w http.ResponseWriter, r *http.Request, c *CORS, orig
 // headerWriter applies header rules when the next handler writes its
 // header, so that they override what it set.
 type headerWriter struct {
-	httpx.ResponseWriterWrapper
-	e       *engine
-	rules   []*Headers
-	files   []*fileHeaders // the site's _headers blocks that match
-	cors    *CORS
-	origin  string
-	applied bool
+	httpx.HookWriter
+	e      *engine
+	rules  []*Headers
+	files  []*fileHeaders // the site's _headers blocks that match
+	cors   *CORS
+	origin string
 }
 
-func (w *headerWriter) apply() {
-	w.applied = true
-	h := w.ResponseWriter.Header()
+// BeforeHeader applies the preset, CORS, _headers and header rules.
+func (w *headerWriter) BeforeHeader(h http.Header, status int) int {
 	for _, kv := range w.e.preset {
 		if _, ok := h[kv[0]]; !ok {
 			h[kv[0]] = []string{kv[1]}
@@ -530,26 +528,5 @@ func (w *headerWriter) apply() {
 			h[kv[0]] = []string{kv[1]}
 		}
 	}
-}
-
-func (w *headerWriter) WriteHeader(code int) {
-	if !w.applied {
-		w.apply()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *headerWriter) Write(p []byte) (int, error) {
-	if !w.applied {
-		w.apply()
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps sendfile: the writer underneath gets the file itself.
-func (w *headerWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !w.applied {
-		w.apply()
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
+	return status
 }

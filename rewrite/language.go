@@ -2,7 +2,7 @@ package rewrite
 
 import (
 	"fmt"
-	"io"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -77,44 +77,21 @@ func (e *engine) prefers(lc *langChoice, accept []string, tags []string) bool {
 // has consulted it, whatever answers: a redirect, an error, the file
 // server (which sets its own Vary first).
 type varyWriter struct {
-	httpx.ResponseWriterWrapper
-	lc      *langChoice
-	applied bool
+	httpx.HookWriter
+	lc *langChoice
 }
 
-func (w *varyWriter) apply() {
-	w.applied = true
+// BeforeHeader adds Accept-Language to Vary if a rule consulted it.
+func (w *varyWriter) BeforeHeader(h http.Header, status int) int {
 	if !w.lc.asked {
-		return
+		return status
 	}
-	h := w.ResponseWriter.Header()
 	v := h["Vary"]
 	for _, s := range v {
 		if strings.Contains(strings.ToLower(s), "accept-language") {
-			return
+			return status
 		}
 	}
 	h["Vary"] = append(v[:len(v):len(v)], "Accept-Language")
-}
-
-func (w *varyWriter) WriteHeader(code int) {
-	if !w.applied {
-		w.apply()
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *varyWriter) Write(p []byte) (int, error) {
-	if !w.applied {
-		w.apply()
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps sendfile: the writer underneath gets the file itself.
-func (w *varyWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !w.applied {
-		w.apply()
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
+	return status
 }

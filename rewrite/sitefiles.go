@@ -226,41 +226,25 @@ func withStatus(next http.Handler, w http.ResponseWriter, r *http.Request, statu
 	for _, k := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range"} {
 		delete(r2.Header, k)
 	}
-	next.ServeHTTP(&statusWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, status: status}, &r2)
+	sw := &statusWriter{status: status}
+	sw.HookWriter = httpx.HookWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, Hook: sw}
+	next.ServeHTTP(sw, &r2)
 }
 
 // statusWriter turns a 200 into its status; validators go, since the
 // answer is an error, not the file's representation.
 type statusWriter struct {
-	httpx.ResponseWriterWrapper
+	httpx.HookWriter
 	status int
-	wrote  bool
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote && code >= 200 {
-		w.wrote = true
-		if code == http.StatusOK {
-			code = w.status
-			h := w.Header()
-			delete(h, "Etag")
-			delete(h, "Last-Modified")
-			delete(h, "Accept-Ranges")
-		}
+// BeforeHeader turns a 200 into the rule's status, without validators.
+func (w *statusWriter) BeforeHeader(h http.Header, code int) int {
+	if code != http.StatusOK {
+		return code
 	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(r)
+	delete(h, "Etag")
+	delete(h, "Last-Modified")
+	delete(h, "Accept-Ranges")
+	return w.status
 }

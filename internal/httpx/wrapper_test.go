@@ -44,3 +44,48 @@ func TestResponseWriterWrapper(t *testing.T) {
 		t.Errorf("ReadFrom by copy: %d, %v, %q", n, err, rec.Body.String())
 	}
 }
+
+// countingHook sets a header and turns 200 into 203, counting its calls.
+type countingHook struct{ calls int }
+
+func (c *countingHook) BeforeHeader(h http.Header, status int) int {
+	c.calls++
+	h.Set("X-Hook", "yes")
+	if status == http.StatusOK {
+		return http.StatusNonAuthoritativeInfo
+	}
+	return status
+}
+
+// TestHookWriter: the hook runs once, before the first final status,
+// whichever of WriteHeader, Write, ReadFrom (sendfile kept) or Finish
+// comes first, and never for a 1xx.
+func TestHookWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(w *HookWriter)
+		want int
+	}{
+		{"WriteHeader", func(w *HookWriter) { w.WriteHeader(http.StatusNotFound); w.Write([]byte("x")) }, http.StatusNotFound},
+		{"Write", func(w *HookWriter) { w.Write([]byte("x")); w.Write([]byte("y")) }, http.StatusNonAuthoritativeInfo},
+		{"ReadFrom", func(w *HookWriter) { w.ReadFrom(strings.NewReader("x")) }, http.StatusNonAuthoritativeInfo},
+		{"Finish", func(w *HookWriter) { w.Finish(); w.Finish() }, http.StatusNonAuthoritativeInfo},
+	} {
+		under := &readerFrom{ResponseRecorder: httptest.NewRecorder()}
+		hook := &countingHook{}
+		w := &HookWriter{ResponseWriterWrapper: ResponseWriterWrapper{ResponseWriter: under}, Hook: hook}
+		tc.do(w)
+		if hook.calls != 1 || under.Code != tc.want || under.Header().Get("X-Hook") != "yes" {
+			t.Errorf("%s: hook called %d times, status %d (want %d), header %v", tc.name, hook.calls, under.Code, tc.want, under.Header())
+		}
+		if tc.name == "ReadFrom" && !under.readFrom {
+			t.Error("ReadFrom did not reach the writer underneath (sendfile lost)")
+		}
+	}
+	hook := &countingHook{}
+	w := &HookWriter{ResponseWriterWrapper: ResponseWriterWrapper{ResponseWriter: httptest.NewRecorder()}, Hook: hook}
+	w.WriteHeader(http.StatusEarlyHints)
+	if hook.calls != 0 {
+		t.Error("the hook ran for a 1xx")
+	}
+}
