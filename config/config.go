@@ -74,6 +74,9 @@ type Server struct {
 	// FastHTTP1 serves plain GET and HEAD requests on the appliance's own
 	// HTTP/1.1 transport; false leaves every request to net/http.
 	FastHTTP1 *bool `toml:"fast_http1"`
+	// FastHTTP2 serves HTTP/2 on the appliance's own server (package
+	// h2); false (the default) leaves HTTP/2 to net/http.
+	FastHTTP2 bool `toml:"fast_http2"`
 	// Connections past these limits are closed as soon as they are
 	// accepted; 0 means no limit.
 	MaxConnections      int `toml:"max_connections"`

@@ -80,7 +80,7 @@ func start(t testing.TB, srv *Server, h http.Handler) string {
 
 func client(addr string) *http.Client {
 	return &http.Client{Transport: &http2.Transport{
-		TLSClientConfig:            &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}},
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}},
 		DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
 			return tls.Dial(network, addr, cfg)
 		},

@@ -26,6 +26,7 @@ import (
 	"appliance/compress"
 	"appliance/config"
 	"appliance/h1"
+	"appliance/h2"
 	"appliance/metrics"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -185,6 +186,16 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
 		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		if sc.FastHTTP2 {
+			s.httpsAccept.HTTP2 = &h2.Server{
+				Handler:           s.httpsAccept.Handler,
+				ReadHeaderTimeout: s.httpsFallback.ReadHeaderTimeout,
+				IdleTimeout:       s.httpsFallback.IdleTimeout,
+				WriteTimeout:      s.httpsFallback.WriteTimeout,
+				MaxHeaderBytes:    s.httpsFallback.MaxHeaderBytes,
+				ErrorLog:          s.httpsFallback.ErrorLog,
+			}
+		}
 	}
 	return s, nil
 }
