@@ -78,23 +78,22 @@ type conn struct {
 	enc        *hpack.Encoder
 	encBuf     bytes.Buffer
 
-	streams        map[uint32]*stream
-	handlers       int // handlers running, those of reset streams included
-	zombies        int // handlers running for streams that were reset
-	maxClientID    uint32
-	sendWindow     int64 // connection-level, for DATA we send
-	initialSend    int64 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame   int
-	recvWindow     int64 // connection-level, for DATA we receive
-	unackedSets    int
-	goAwaySent     bool
-	goAwayID       uint32
-	closed         bool
-	idleSince      int64 // unix nanoseconds; 0: streams are open
-	prefaceBy      int64 // unix nanoseconds; 0: the preface arrived
-	resets         int
-	emptyFrames    int
-	maxPendingSeen int // the longest out has been, for the tests
+	streams      map[uint32]*stream
+	handlers     int // handlers running, those of reset streams included
+	zombies      int // handlers running for streams that were reset
+	maxClientID  uint32
+	sendWindow   int64 // connection-level, for DATA we send
+	initialSend  int64 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	peerMaxFrame int
+	recvWindow   int64 // connection-level, for DATA we receive
+	unackedSets  int
+	goAwaySent   bool
+	goAwayID     uint32
+	closed       bool
+	idleSince    int64 // unix nanoseconds; 0: streams are open
+	prefaceBy    int64 // unix nanoseconds; 0: the preface arrived
+	resets       int
+	emptyFrames  int
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
@@ -147,7 +146,9 @@ type queueWriter conn
 func (w *queueWriter) Write(p []byte) (int, error) {
 	c := (*conn)(w)
 	c.out = append(c.out, p...)
-	c.maxPendingSeen = max(c.maxPendingSeen, len(c.out))
+	if n := int64(len(c.out)); n > c.s.maxPendingSeen.Load() {
+		c.s.maxPendingSeen.Store(n) // under c.mu: racy across connections, exact for one
+	}
 	return len(p), nil
 }
 
@@ -190,6 +191,9 @@ func (c *conn) serve() {
 			}
 		}
 		if err != nil && !c.handleError(f, err) {
+			if c.goAwaySent {
+				c.linger()
+			}
 			return
 		}
 		if c.br.Buffered() == 0 {
@@ -243,6 +247,25 @@ func (c *conn) fail(code http2.ErrCode) {
 	c.goAwaySent, c.goAwayID = true, c.maxClientID
 	c.flushLocked()
 }
+
+// linger closes the sending side after a GOAWAY and reads and drops
+// what the client still sends, for at most lingerTime: closed with
+// unread bytes, a socket answers with a reset, and the client may lose
+// the GOAWAY on its way.
+func (c *conn) linger() {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.CloseWrite()
+		if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
+			tcp.CloseWrite()
+		}
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, c.br)
+}
+
+// lingerTime is how long a connection closed on an error goes on
+// reading what the client still sends.
+const lingerTime = time.Second
 
 // close ends the connection: handlers still running see their writes
 // fail, and request bodies end.

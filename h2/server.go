@@ -62,6 +62,8 @@ type Server struct {
 	closing atomic.Bool
 	done    chan struct{}
 	date    atomic.Pointer[string]
+	// maxPendingSeen is the longest a write queue has been, for the tests.
+	maxPendingSeen atomic.Int64
 }
 
 const tick = 250 * time.Millisecond

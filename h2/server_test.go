@@ -57,6 +57,9 @@ func start(t testing.TB, srv *Server, h http.Handler) string {
 			if err != nil {
 				return
 			}
+			if smallBuffers.Load() {
+				nc.(*net.TCPConn).SetWriteBuffer(4096)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
