@@ -112,6 +112,7 @@ func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *co
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer((*queueWriter)(c), (*budgetReader)(c))
 	c.fr.SetReuseFrames()
+	c.fr.SetMaxReadFrameSize(16384) // what we advertise: the default (RFC 9113 4.2)
 	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.enc = hpack.NewEncoder(&c.encBuf)
@@ -450,7 +451,9 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 		c.unackedSets--
 		return nil
 	}
-	if f.NumSettings() > 100 || f.HasDuplicates() {
+	// Repeated settings are applied in order (RFC 9113 6.5.3); a frame
+	// of more than 100 is refused, as net/http does.
+	if f.NumSettings() > 100 {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	err := f.ForeachSetting(func(s http2.Setting) error {
@@ -528,16 +531,18 @@ func (c *conn) processReset(f *http2.RSTStreamFrame) error {
 }
 
 // refundConn takes n bytes of a DATA frame from the connection's receive
-// window and gives them back at once: the streams' windows bound what is
-// buffered.
+// window and gives them back once half the window is used: the streams'
+// windows bound what is buffered.
 func (c *conn) refundConn(n uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if int64(n) > c.recvWindow {
 		return http2.ConnectionError(http2.ErrCodeFlowControl)
 	}
-	if n > 0 {
-		c.fr.WriteWindowUpdate(0, n)
+	c.recvWindow -= int64(n)
+	if pending := initialWindow - c.recvWindow; pending >= initialWindow/2 {
+		c.fr.WriteWindowUpdate(0, uint32(pending))
+		c.recvWindow = initialWindow
 	}
 	return c.boundQueueLocked()
 }
