@@ -580,12 +580,20 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		c.fr.WriteWindowUpdate(id, uint32(pad))
 	}
 	st.body.write(data)
+	if st.ended && len(data) > 0 && !f.StreamEnded() {
+		// Answered already: nobody reads the rest, give its window back.
+		st.recvWindow += int64(len(data))
+		c.fr.WriteWindowUpdate(id, uint32(len(data)))
+	}
 	if f.StreamEnded() {
 		if st.declared >= 0 && st.received != st.declared {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 		}
 		st.body.closeWithError(io.EOF)
 		st.state = stateHalfClosedRemote
+		if st.ended {
+			c.closeStreamLocked(st)
+		}
 	}
 	return nil
 }

@@ -222,14 +222,29 @@ func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte,
 		c.fr.WriteContinuation(st.id, len(block) == 0, frag)
 	}
 	if end && len(data) == 0 {
-		st.ended = true
-		c.closeStreamLocked(st)
+		c.endResponseLocked(st)
 		err := c.flushLocked()
 		c.mu.Unlock()
 		return err
 	}
 	c.mu.Unlock()
 	return c.writeData(st, data, end)
+}
+
+// endResponseLocked notes that st's END_STREAM is queued: the stream
+// closes, or, while the client is still sending its request body, is
+// half-closed (local) until it ends it (RFC 9113 5.1); what it sends
+// then is dropped, its length checked and its window given back, and
+// the stream's deadline still holds.
+func (c *conn) endResponseLocked(st *stream) {
+	st.ended = true
+	if st.state == stateOpen {
+		if st.body != nil {
+			st.body.closeWithError(errStreamClosed)
+		}
+		return
+	}
+	c.closeStreamLocked(st)
 }
 
 // writableLocked reports why st can take no more frames, if so.
@@ -278,8 +293,7 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 		st.sendWindow -= int64(n)
 		data = data[n:]
 		if last {
-			st.ended = true
-			c.closeStreamLocked(st)
+			c.endResponseLocked(st)
 			break
 		}
 		if len(data) == 0 {

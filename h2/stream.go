@@ -59,6 +59,9 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		}
 		st.body.closeWithError(io.EOF)
 		st.state = stateHalfClosedRemote
+		if st.ended {
+			c.closeStreamLocked(st)
+		}
 		return nil
 	}
 	if id <= c.maxClientID {
@@ -257,9 +260,9 @@ func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler) {
 	w.finish()
 }
 
-// handlerDone closes st once its handler returned: a request body the
-// client is still sending is refused with RST_STREAM NO_ERROR (RFC
-// 9113 8.1), so an open stream always has a running handler.
+// handlerDone notes that st's handler returned; a stream whose client
+// still sends its body stays half-closed (local) until it ends it or the
+// deadline resets it (endResponseLocked).
 func (c *conn) handlerDone(st *stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -268,12 +271,13 @@ func (c *conn) handlerDone(st *stream) {
 	if st.zombie {
 		c.zombies--
 	}
-	if st.state == stateOpen {
-		c.resetLocked(st.id, http2.ErrCodeNo)
+	if st.ended {
+		c.resets = min(c.resets+1, resetBudget) // answered in full
 	} else if st.state != stateClosed {
-		c.resets = min(c.resets+1, resetBudget)
+		// The response did not end (its writes failed): nothing more
+		// will come.
+		c.resetLocked(st.id, http2.ErrCodeInternal)
 	}
-	c.closeStreamLocked(st)
 	c.noteIdleLocked()
 	c.flushLocked()
 }
