@@ -55,13 +55,20 @@ type Server struct {
 	Workers  int
 	ErrorLog *log.Logger
 
-	start   sync.Once
-	workers chan struct{}
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	closing atomic.Bool
-	done    chan struct{}
-	date    atomic.Pointer[string]
+	start sync.Once
+	// The worker pool: a queue of streams, and how many workers run
+	// and wait.
+	qmu        sync.Mutex
+	qcond      sync.Cond
+	queue      []job
+	running    int
+	idle       int
+	maxWorkers int
+	mu         sync.Mutex
+	conns      map[*conn]struct{}
+	closing    atomic.Bool
+	done       chan struct{}
+	date       atomic.Pointer[string]
 	// maxPendingSeen is the longest a write queue has been, for the tests.
 	maxPendingSeen atomic.Int64
 }
@@ -74,7 +81,8 @@ func (s *Server) init() {
 		if n <= 0 {
 			n = DefaultWorkers
 		}
-		s.workers = make(chan struct{}, n)
+		s.maxWorkers = n
+		s.qcond.L = &s.qmu
 		s.conns = map[*conn]struct{}{}
 		s.done = make(chan struct{})
 		s.updateDate(time.Now())
@@ -125,6 +133,59 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, tlsState *tls.Conne
 		s.mu.Unlock()
 	}()
 	c.serve()
+}
+
+// job is a stream's handler to run.
+type job struct {
+	c  *conn
+	st *stream
+	r  *http.Request
+	h  http.Handler
+}
+
+// maxIdleWorkers is how many workers wait for work; the others end
+// when the queue is empty.
+const maxIdleWorkers = 64
+
+// dispatch queues j for a worker, starting one while fewer than
+// Workers run: workers serve stream after stream, their stacks grown
+// already, instead of a goroutine per stream, and a stream waits in the
+// queue (bounded by the streams of all connections) while all are busy.
+func (s *Server) dispatch(j job) {
+	s.qmu.Lock()
+	s.queue = append(s.queue, j)
+	if s.idle > 0 {
+		s.qcond.Signal()
+	} else if s.running < s.maxWorkers {
+		s.running++
+		go s.worker()
+	}
+	s.qmu.Unlock()
+}
+
+func (s *Server) worker() {
+	s.qmu.Lock()
+	for {
+		for len(s.queue) == 0 {
+			if s.idle >= maxIdleWorkers {
+				s.running--
+				s.qmu.Unlock()
+				return
+			}
+			s.idle++
+			s.qcond.Wait()
+			s.idle--
+		}
+		j := s.queue[0]
+		s.queue[0] = job{}
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = s.queue[:0:0]
+		}
+		s.qmu.Unlock()
+		j.c.runHandler(j.st, j.r, j.h)
+		s.qmu.Lock()
+	}
 }
 
 // reaper enforces the coarse deadlines of every connection (preface,

@@ -109,7 +109,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if f.Truncated {
 		h = http.HandlerFunc(headerListTooLong)
 	}
-	go c.runHandler(st, r, h)
+	c.s.dispatch(job{c, st, r, h})
 	return nil
 }
 
@@ -235,11 +235,9 @@ func init() {
 // runHandler runs h for st's request on a worker, then completes the
 // response.
 func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler) {
-	c.s.workers <- struct{}{}
 	w := &responseWriter{c: c, st: st, header: make(http.Header, 8)}
 	w.head = r.Method == http.MethodHead
 	defer func() {
-		<-c.s.workers
 		if err := recover(); err != nil {
 			if err != http.ErrAbortHandler {
 				c.s.logf("h2: panic serving %s: %v\n%s", c.remote, err, debug.Stack())
