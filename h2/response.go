@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -67,9 +68,7 @@ func (w *responseWriter) WriteHeader(code int) {
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		if _, ok := w.header["Content-Type"]; !ok && len(p) > 0 {
-			if _, enc := w.header["Content-Encoding"]; !enc {
-				w.header["Content-Type"] = []string{http.DetectContentType(p)}
-			}
+			w.header["Content-Type"] = []string{http.DetectContentType(p)}
 		}
 		w.WriteHeader(http.StatusOK)
 	}
@@ -153,6 +152,22 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 
 // writerOnly hides ReadFrom so that io.Copy uses Write.
 type writerOnly struct{ io.Writer }
+
+// SetWriteDeadline moves the time by which the response must be done
+// (http.ResponseController): past it, the reaper resets the stream.
+func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w.st.state == stateClosed {
+		return errStreamClosed
+	}
+	w.st.deadline = 0
+	if !t.IsZero() {
+		w.st.deadline = t.UnixNano()
+	}
+	return nil
+}
 
 // Flush sends the head and what is buffered.
 func (w *responseWriter) Flush() {

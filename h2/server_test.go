@@ -118,6 +118,17 @@ func testHandler() http.Handler {
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(w, r.Body)
 	})
+	mux.HandleFunc("/deadline", func(w http.ResponseWriter, r *http.Request) {
+		// A response stalled past the stream's first deadline goes on
+		// once the handler moves it, as serve does for large files.
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		time.Sleep(1500 * time.Millisecond) // past the server's WriteTimeout of 1 s
+		io.WriteString(w, "late")
+	})
 	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Etag", `"x"`)
 		w.WriteHeader(http.StatusNotModified)
@@ -140,7 +151,7 @@ func (r repeatReader) Read(p []byte) (int, error) {
 }
 
 func TestServe(t *testing.T) {
-	addr := start(t, &Server{}, testHandler())
+	addr := start(t, &Server{WriteTimeout: time.Second}, testHandler())
 	c := client(addr)
 	base := "https://localhost"
 	resp, body := get(t, c, "GET", base+"/small", nil)
@@ -163,6 +174,10 @@ func TestServe(t *testing.T) {
 	resp, body = get(t, c, "GET", base+"/304", nil)
 	if resp.StatusCode != 304 || body != "" || resp.Header.Get("Etag") != `"x"` {
 		t.Errorf("304: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	resp, body = get(t, c, "GET", base+"/deadline", nil)
+	if resp.StatusCode != 200 || body != "late" {
+		t.Errorf("deadline: %d %q", resp.StatusCode, body)
 	}
 	req, _ := http.NewRequest("GET", base+"/hdr", nil)
 	req.Header.Add("Cookie", "a=1")
