@@ -356,9 +356,11 @@ func (c *conn) reap(now int64) {
 	stall := int64(c.s.stallTimeout())
 	c.mu.Lock()
 	kill := c.prefaceBy != 0 && now > c.prefaceBy || c.flushing && now-c.flushStart > stall
+	reset := false
 	for _, st := range c.streams {
 		if st.deadline != 0 && now > st.deadline {
 			c.resetLocked(st.id, http2.ErrCodeInternal)
+			reset = true
 		}
 	}
 	idle := c.idleSince != 0 && c.s.IdleTimeout > 0 && now-c.idleSince > int64(c.s.IdleTimeout)
@@ -366,6 +368,9 @@ func (c *conn) reap(now int64) {
 	if kill {
 		c.nc.Close()
 		return
+	}
+	if reset {
+		go c.flushAndMaybeClose(false) // the RST_STREAM, whoever else writes
 	}
 	if idle {
 		c.goAway(true)
@@ -389,9 +394,7 @@ func (c *conn) processFrame(f http2.Frame) error {
 		if df, ok := f.(*http2.DataFrame); ok {
 			return c.refundConn(df.Length)
 		}
-		if _, ok := f.(*http2.MetaHeadersFrame); ok {
-			return nil
-		}
+		return nil
 	}
 	switch f := f.(type) {
 	case *http2.SettingsFrame:

@@ -289,3 +289,17 @@ func TestShutdownFinishesStreams(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// TestIdleTimeout: a connection with no stream open gets GOAWAY
+// NO_ERROR after IdleTimeout, and closes.
+func TestIdleTimeout(t *testing.T) {
+	addr := start(t, &Server{IdleTimeout: 300 * time.Millisecond}, testHandler())
+	r := dialRaw(t, addr)
+	r.request(1) // "/": 404 from testHandler
+	if s := r.status(1); s != "404" {
+		t.Fatalf("status %q", s)
+	}
+	if code, ok := r.goAway(); !ok || code != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v %v, want NO_ERROR", code, ok)
+	}
+}
