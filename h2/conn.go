@@ -254,12 +254,7 @@ func (c *conn) fail(code http2.ErrCode) {
 // unread bytes, a socket answers with a reset, and the client may lose
 // the GOAWAY on its way.
 func (c *conn) linger() {
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		tc.CloseWrite()
-		if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
-			tcp.CloseWrite()
-		}
-	}
+	c.closeWrite()
 	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
 	io.Copy(io.Discard, c.br)
 }
@@ -307,10 +302,40 @@ func (c *conn) goAway(idle bool) {
 func (c *conn) flushAndMaybeClose(done bool) {
 	c.mu.Lock()
 	c.flushLocked()
+	// flushLocked leaves what another goroutine is writing to it: before
+	// a close, wait until everything is out.
+	for done && c.werr == nil && (c.flushing || len(c.out) > 0) {
+		if c.flushing {
+			c.cond.Wait()
+		} else {
+			c.flushLocked()
+		}
+	}
 	c.mu.Unlock()
 	if done {
-		c.nc.Close()
+		// The reader reads on until the client closes too, or for
+		// lingerTime: closed with unread bytes (the client's
+		// WINDOW_UPDATEs), a socket answers with a reset, and the client
+		// may lose the end of what was sent.
+		if c.closeWrite() {
+			c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+		} else {
+			c.nc.Close()
+		}
 	}
+}
+
+// closeWrite sends TLS close_notify and a TCP FIN, reporting whether it
+// could.
+func (c *conn) closeWrite() bool {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok || tc.CloseWrite() != nil {
+		return false
+	}
+	if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
+		tcp.CloseWrite()
+	}
+	return true
 }
 
 // flushLocked writes the queued frames, unless another goroutine is at

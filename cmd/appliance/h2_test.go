@@ -177,7 +177,11 @@ tls = "local"
 	p.waitLog(t, "shutting down")
 	rest, err := io.ReadAll(res.Body)
 	if err != nil || !bytes.Equal(append(first, rest...), big) {
-		t.Fatalf("download cut short: %d of %d bytes, %v", len(first)+len(rest), len(big), err)
+		p.cmd.Wait()
+		for l := range p.lines {
+			p.log.WriteString(l + "\n")
+		}
+		t.Fatalf("download cut short: %d of %d bytes, %v\n%s", len(first)+len(rest), len(big), err, p.log.String())
 	}
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
