@@ -156,11 +156,11 @@ tls = "off"
 }
 
 // TestReloadSameConfig: reloading an unchanged configuration warns of
-// nothing, even with settings held as pointers (fast_http1).
+// nothing, even with settings held as pointers (fast_http1, fast_http2).
 func TestReloadSameConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a/index.html", "a")
-	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nfast_http1 = true\n[[site]]\nroot = %q\n", filepath.Join(dir, "a")))
+	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nfast_http1 = true\nfast_http2 = true\n[[site]]\nroot = %q\n", filepath.Join(dir, "a")))
 	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)

@@ -186,7 +186,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
 		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
-		if sc.FastHTTP2 {
+		if sc.FastH2() {
 			s.httpsAccept.HTTP2 = &h2.Server{
 				Handler:           s.httpsAccept.Handler,
 				ReadHeaderTimeout: s.httpsFallback.ReadHeaderTimeout,
@@ -802,12 +802,13 @@ func (s *server) reload(load func() (*config.Config, error)) {
 // http and public_https_port, the settings a reload applies, comparing
 // settings held as pointers or lists by value.
 func sameServer(a, b config.Server) bool {
-	if a.Fast() != b.Fast() {
+	if a.Fast() != b.Fast() || a.FastH2() != b.FastH2() {
 		return false
 	}
 	a.HTTP, b.HTTP = "", ""
 	a.PublicHTTPSPort, b.PublicHTTPSPort = 0, 0
 	a.FastHTTP1, b.FastHTTP1 = nil, nil
+	a.FastHTTP2, b.FastHTTP2 = nil, nil
 	return reflect.DeepEqual(a, b)
 }
 
