@@ -192,7 +192,10 @@ func (c *conn) serve() {
 			}
 		}
 		if err != nil && !c.handleError(f, err) {
-			if c.goAwaySent {
+			c.mu.Lock()
+			sent := c.goAwaySent
+			c.mu.Unlock()
+			if sent {
 				c.linger()
 			}
 			return
@@ -415,7 +418,10 @@ func (c *conn) state(id uint32) (*stream, bool) {
 func (c *conn) processFrame(f http2.Frame) error {
 	// After a GOAWAY, frames of streams past its last one are dropped,
 	// but their flow control still counts (RFC 9113 6.8).
-	if c.goAwaySent && f.Header().StreamID > c.goAwayID {
+	c.mu.Lock()
+	past := c.goAwaySent && f.Header().StreamID > c.goAwayID
+	c.mu.Unlock()
+	if past {
 		if df, ok := f.(*http2.DataFrame); ok {
 			return c.refundConn(df.Length)
 		}
