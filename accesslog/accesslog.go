@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gopkg.in/natefinch/lumberjack.v2"
+
 	"appliance/internal/httpx"
 )
 
@@ -39,11 +41,40 @@ func ParseFormat(s string) (Format, error) {
 	return 0, fmt.Errorf("access log format %q: want combined or json", s)
 }
 
+// Roll bounds a log file: when a write would take it past MaxBytes, it
+// is renamed with the time (access-2026-12-01T10-20-00.000.log) and a new
+// one started; the newest Keep renamed files are kept, older ones
+// removed. Zero fields take the defaults.
+type Roll struct {
+	MaxBytes int64 // rounded up to whole MiB, at least 1 MiB
+	Keep     int
+}
+
+// Defaults of Roll: at most 16 MiB in each of 5 files, 80 MiB in all.
+const (
+	DefaultRollBytes = 16 << 20
+	DefaultRollKeep  = 4
+)
+
+// RollingFile returns a writer that appends to path and rolls it as r
+// says (gopkg.in/natefinch/lumberjack.v2). Close closes the file, and
+// the next write opens it again: a reopen after an outside rotation.
+func RollingFile(path string, r Roll) io.WriteCloser {
+	if r.MaxBytes <= 0 {
+		r.MaxBytes = DefaultRollBytes
+	}
+	if r.Keep <= 0 {
+		r.Keep = DefaultRollKeep
+	}
+	return &lumberjack.Logger{Filename: path, MaxSize: int((r.MaxBytes + 1<<20 - 1) >> 20), MaxBackups: r.Keep}
+}
+
 // Logger is an access log sink shared by the sites that log.
 type Logger struct {
 	format Format
-	path   string       // file path, or "stdout"
-	lines  chan *[]byte // pooled, so that giving a line back allocates nothing
+	file   io.WriteCloser // the rolling file; nil for stdout
+	path   string         // file path, or "stdout"
+	lines  chan *[]byte   // pooled, so that giving a line back allocates nothing
 	pool   sync.Pool
 
 	dropped atomic.Int64
@@ -58,12 +89,15 @@ type Logger struct {
 const defaultBuffer = 4096
 
 // Open starts a logger writing to path ("stdout" for standard output,
-// which journald collects under systemd).
-func Open(path string, format Format, buffer int) (*Logger, error) {
+// which journald collects under systemd), a file rolled as roll says.
+func Open(path string, format Format, buffer int, roll Roll) (*Logger, error) {
 	if buffer <= 0 {
 		buffer = defaultBuffer
 	}
 	l := newLogger(path, format, buffer)
+	if path != "stdout" && path != "-" {
+		l.file = RollingFile(path, roll)
+	}
 	w, err := l.open()
 	if err != nil {
 		return nil, err
@@ -83,11 +117,16 @@ func (l *Logger) open() (io.WriteCloser, error) {
 	if l.path == "stdout" || l.path == "-" {
 		return nopCloser{os.Stdout}, nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
+	if l.file == nil { // a Logger made by newLogger, in tests
+		l.file = RollingFile(l.path, Roll{})
+	}
+	// The rolling file opens on its first write: open it now, so that a
+	// path that cannot be written is an error at start, and the file is
+	// the one there now, not the one there at the next line.
+	if _, err := l.file.Write(nil); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
-	return f, nil
+	return l.file, nil
 }
 
 type nopCloser struct{ io.Writer }

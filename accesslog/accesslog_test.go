@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func handler(w http.ResponseWriter, r *http.Request) {
 func run(t *testing.T, format Format, reqs ...*http.Request) []string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "access.log")
-	l, err := Open(path, format, 16)
+	l, err := Open(path, format, 16, Roll{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestFullBufferDropsInsteadOfStalling(t *testing.T) {
 func TestReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	l, err := Open(path, Combined, 16)
+	l, err := Open(path, Combined, 16, Roll{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func BenchmarkObserve(b *testing.B) {
 // TestLogAllocs: a logged line, written or dropped, costs no allocation
 // once the pool is warm.
 func TestLogAllocs(t *testing.T) {
-	l, err := Open(filepath.Join(t.TempDir(), "access.log"), Combined, 16)
+	l, err := Open(filepath.Join(t.TempDir(), "access.log"), Combined, 16, Roll{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +215,43 @@ func TestLogAllocs(t *testing.T) {
 	r, w := request("GET", "/"), discard{h: http.Header{}}
 	if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }); n != 0 {
 		t.Fatalf("%v allocations per logged request, want 0", n)
+	}
+}
+
+// TestRollingFileIsBounded: 4 MiB written to a file rolled at 1 MiB,
+// keeping 2, leave at most 3 files of at most 1 MiB each.
+func TestRollingFileIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	w := RollingFile(filepath.Join(dir, "access.log"), Roll{MaxBytes: 1 << 20, Keep: 2})
+	line := []byte(strings.Repeat("x", 999) + "\n")
+	for range 4 << 10 {
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	// Old files are removed by the library's own goroutine, after the
+	// roll: wait for it, within a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ents, _ := os.ReadDir(dir)
+		var total int64
+		for _, e := range ents {
+			fi, _ := e.Info()
+			if fi.Size() > 1<<20 {
+				t.Fatalf("%s has %d bytes, over 1 MiB", e.Name(), fi.Size())
+			}
+			total += fi.Size()
+		}
+		if len(ents) <= 3 {
+			if total < 2<<20 {
+				t.Fatalf("%d bytes kept, want the newest 2 MiB or more", total)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files, want at most 3", len(ents))
+		}
+		runtime.Gosched()
 	}
 }

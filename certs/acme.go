@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -22,13 +23,13 @@ import (
 	"appliance/vhost"
 )
 
-// LetsEncrypt is the default ACME directory.
-const LetsEncrypt = autocert.DefaultACMEDirectory
+// letsEncrypt is the default ACME directory, Let's Encrypt's.
+const letsEncrypt = autocert.DefaultACMEDirectory
 
 // ACMEOptions configures an ACME account.
 type ACMEOptions struct {
 	Dir          string         // cache (0700, files 0600): account key and certificates
-	DirectoryURL string         // the CA's directory; default LetsEncrypt
+	DirectoryURL string         // the CA's directory; default Let's Encrypt's
 	Email        string         // contact for the account; optional
 	Roots        *x509.CertPool // trusted for the CA's API; nil: the system's
 	EAB          *acme.ExternalAccountBinding
@@ -56,9 +57,10 @@ type ACME struct {
 	hosts              atomic.Pointer[map[string]bool]
 	retryMin, retryMax time.Duration
 	kick               chan struct{}
-	done               chan struct{}
+	closed             context.Context // done once Close is called
+	close              context.CancelFunc
+	stopped            chan struct{} // closed when the loop has returned, or by Close if it never ran
 	startOnce          sync.Once
-	closeOnce          sync.Once
 
 	mu    sync.Mutex
 	names map[string]*nameState
@@ -84,7 +86,7 @@ func NewACME(opt ACMEOptions) (*ACME, error) {
 		return nil, err
 	}
 	if opt.DirectoryURL == "" {
-		opt.DirectoryURL = LetsEncrypt
+		opt.DirectoryURL = letsEncrypt
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -101,9 +103,10 @@ func NewACME(opt ACMEOptions) (*ACME, error) {
 		retryMin: opt.RetryMin,
 		retryMax: opt.RetryMax,
 		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
 		names:    map[string]*nameState{},
 	}
+	a.closed, a.close = context.WithCancel(context.Background())
 	a.hosts.Store(&map[string]bool{})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if opt.Roots != nil {
@@ -117,7 +120,7 @@ func NewACME(opt ACMEOptions) (*ACME, error) {
 		ExternalAccountBinding: opt.EAB,
 		Client: &acme.Client{
 			DirectoryURL: opt.DirectoryURL,
-			HTTPClient:   &http.Client{Transport: tr, Timeout: time.Minute},
+			HTTPClient:   &http.Client{Transport: closingTransport{tr, a.closed}, Timeout: time.Minute},
 			UserAgent:    "appliance",
 		},
 	}
@@ -203,8 +206,8 @@ func (a *ACME) state(name string) *nameState {
 // failed records a failed attempt for name and schedules the next one.
 // Handshakes that waited on the same attempt fail with it and count once.
 func (a *ACME) failed(name string, st *nameState, err error) {
-	if time.Now().Before(st.next) {
-		return
+	if time.Now().Before(st.next) || a.closed.Err() != nil {
+		return // or cut short by Close: no failure of the CA's
 	}
 	a.errs.Add(1)
 	st.failures++
@@ -226,27 +229,39 @@ func (a *ACME) failed(name string, st *nameState, err error) {
 // has none yet, so that the first visitor does not wait for the CA. Call
 // it once the listeners serve: the CA's challenges come to them. Later
 // calls do nothing.
-func (a *ACME) Start() { a.startOnce.Do(func() { go a.loop() }) }
+func (a *ACME) Start() {
+	a.startOnce.Do(func() {
+		go func() {
+			defer close(a.stopped)
+			a.loop()
+		}()
+	})
+}
 
-// Close stops the background loop.
-func (a *ACME) Close() { a.closeOnce.Do(func() { close(a.done) }) }
+// Close stops the background loop and returns once it has stopped,
+// cutting short the requests to the CA under way (a CA that hangs
+// would hold it for minutes); Start does nothing after it. Handshakes
+// still served get cached certificates only.
+func (a *ACME) Close() {
+	a.close()
+	a.startOnce.Do(func() { close(a.stopped) }) // never started: nothing to wait for
+	<-a.stopped
+}
 
 func (a *ACME) loop() {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
-		case <-a.done:
+		case <-a.closed.Done():
 			return
 		case <-timer.C:
 		case <-a.kick:
 		}
 		for _, name := range a.due() {
 			a.GetCertificate(ecdsaHello(name)) // logs and schedules a retry itself
-			select {
-			case <-a.done:
+			if a.closed.Err() != nil {
 				return
-			default:
 			}
 		}
 		if !timer.Stop() {
@@ -436,3 +451,35 @@ func (c *acmeCache) Put(ctx context.Context, key string, data []byte) error {
 }
 
 func (c *acmeCache) Delete(ctx context.Context, key string) error { return c.dir.Delete(ctx, key) }
+
+// closingTransport cancels a request to the CA, and the reading of its
+// response, once closed is done.
+type closingTransport struct {
+	base   http.RoundTripper
+	closed context.Context
+}
+
+func (t closingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(t.closed, cancel)
+	resp, err := t.base.RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
+	return resp, nil
+}
+
+// releasingBody calls release once the body is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}

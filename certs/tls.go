@@ -152,9 +152,10 @@ func (s *Selector) Answers(st *tls.ConnectionState, local net.Addr, host string)
 	return hs.mutual == nil || len(st.VerifiedChains) > 0
 }
 
-// LoadClientCAs reads a PEM bundle of the CAs whose client certificates
-// a site accepts.
-func LoadClientCAs(path string) (*x509.CertPool, error) {
+// LoadCertPool reads a PEM bundle of CA certificates into a pool: those
+// a site accepts client certificates from (client_ca), or those a private
+// ACME CA's own HTTPS certificate chains to (ca_root).
+func LoadCertPool(path string) (*x509.CertPool, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ func (c *Config) CheckStateDir() error {
 		case "acme":
 			subs = append(subs, "acme")
 		}
+		if c.Sites[i].Deployed() {
+			subs = append(subs, "sites")
+		}
 	}
 	slices.Sort(subs)
 	for _, sub := range slices.Compact(subs) {

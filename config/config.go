@@ -1,9 +1,10 @@
 // Package config loads and validates the appliance's TOML configuration.
-// Every error names the file and line it comes from.
+// Every error names the file and line it comes from. A Config is data:
+// the certificate and CA files it names are loaded by whoever serves it.
 package config
 
 import (
-	"crypto/x509"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,8 +21,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"appliance/accesslog"
-	"appliance/certs"
 	"appliance/compress"
+	"appliance/internal/language"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -34,6 +35,7 @@ type Config struct {
 	Admin  Admin  `toml:"admin"`
 	ACME   ACME   `toml:"acme"`
 	Cache  Cache  `toml:"cache"`
+	Deploy Deploy `toml:"deploy"`
 	Sites  []Site `toml:"site"`
 
 	file  string         // the file it was loaded from ("" built in)
@@ -43,21 +45,23 @@ type Config struct {
 // ACME is the account that obtains certificates for tls = "acme" sites.
 type ACME struct {
 	Email     string `toml:"email"`     // contact for expiry notices; optional
-	Directory string `toml:"directory"` // the CA's directory URL; default Let's Encrypt
+	Directory string `toml:"directory"` // the CA's directory URL; "": Let's Encrypt (package certs' default)
 	// CARoot is a PEM bundle that the CA's own HTTPS certificate chains
 	// to, for a private ACME CA; default the system's roots.
 	CARoot string `toml:"ca_root"`
 	// External account binding, for CAs that require it.
 	EABKeyID string `toml:"eab_kid"`
 	EABHMAC  string `toml:"eab_hmac"` // base64url, as CAs hand it out
-
-	Roots *x509.CertPool `toml:"-"` // the loaded ca_root
-	HMAC  []byte         `toml:"-"` // the decoded eab_hmac
 }
 
-// Same reports whether two ACME settings name the same account.
-func (a ACME) Same(b ACME) bool {
-	return a.Email == b.Email && a.Directory == b.Directory && a.CARoot == b.CARoot && a.EABKeyID == b.EABKeyID && a.EABHMAC == b.EABHMAC
+// EABKey returns the decoded eab_hmac (nil if it does not decode, which
+// Parse refuses).
+func (a ACME) EABKey() []byte {
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMAC, "="))
+	if err != nil || len(key) == 0 {
+		return nil
+	}
+	return key
 }
 
 // Server holds the listeners and the limits that protect them.
@@ -85,6 +89,17 @@ type Server struct {
 	// for none; SIGUSR1 reopens the file after rotation.
 	AccessLog       string `toml:"access_log"`
 	AccessLogFormat string `toml:"access_log_format"` // combined (default) or json
+	// A file access log rolls past AccessLogMaxBytes (default 16MiB,
+	// rounded up to whole MiB) and keeps AccessLogKeep old files
+	// (default 4).
+	AccessLogMaxBytes Size `toml:"access_log_max_bytes"`
+	AccessLogKeep     int  `toml:"access_log_keep"`
+	// LogFile, when set, also writes the server's own log (not the
+	// access log) to this file, rolled by LogMaxBytes and LogKeep (the
+	// same defaults); the log always goes to standard error too.
+	LogFile     string `toml:"log_file"`
+	LogMaxBytes Size   `toml:"log_max_bytes"`
+	LogKeep     int    `toml:"log_keep"`
 	// PIDFile, when set, names where the server writes its process ID, so
 	// that `appliance reload` finds it (under systemd, use systemctl).
 	PIDFile string `toml:"pid_file"`
@@ -106,9 +121,6 @@ type Server struct {
 	// PublicHTTPSPort is the port the world reaches HTTPS on, for the
 	// redirects from plain HTTP; 0 (the default): the HTTPS listener's.
 	PublicHTTPSPort int `toml:"public_https_port"`
-
-	Trusted  realip.Trusted `toml:"-"` // the parsed trusted_proxies
-	IPHeader realip.Header  `toml:"-"` // the parsed client_ip_header
 }
 
 // Listeners names listeners: "http", "https". In the file it is a list
@@ -157,9 +169,26 @@ type Admin struct {
 	// PProf serves Go's CPU and memory profiles under /debug/pprof/
 	// (profile?seconds=N, allocs, heap, goroutine) for diagnosis.
 	PProf bool `toml:"pprof"`
+	// Token, a hash from `appliance hash-password`, makes /log,
+	// /metrics and /debug/pprof/ ask for "Authorization: Bearer TOKEN"
+	// (/healthz stays open for probes).
+	Token string `toml:"token"`
 }
 
-// Cache bounds the in-memory file cache shared by all sites.
+// Deploy bounds what `appliance deploy` can make the server store, for
+// each site with a deploy_token; zero fields take the deploy package's
+// defaults.
+type Deploy struct {
+	Keep             int  `toml:"keep"`               // releases kept per site, the active one included; default 5
+	MaxFiles         int  `toml:"max_files"`          // files in a release; default 10000
+	MaxFileBytes     Size `toml:"max_file_bytes"`     // one file; default 64MiB
+	MaxSiteBytes     Size `toml:"max_site_bytes"`     // a site's stored content: every kept release and pending uploads; default 1GiB
+	MaxManifestBytes Size `toml:"max_manifest_bytes"` // one manifest (JSON); default 4MiB
+	MaxUploads       int  `toml:"max_uploads"`        // uploads at once per site; default 4
+}
+
+// Cache bounds the in-memory file cache shared by all sites; zero
+// values take package serve's defaults (serve.CacheOptions).
 type Cache struct {
 	MaxBytes     Size     `toml:"max_bytes"`
 	MaxFileBytes Size     `toml:"max_file_bytes"`
@@ -173,17 +202,33 @@ type Cache struct {
 type Site struct {
 	Hosts            []string          `toml:"hosts"`
 	Root             string            `toml:"root"`
-	Index            []string          `toml:"index"`
+	Index            []string          `toml:"index"` // default index.html
 	ErrorPages       map[string]string `toml:"error_pages"`
 	CleanURLs        bool              `toml:"clean_urls"`
 	DirectoryListing bool              `toml:"directory_listing"`
-	CacheControl     string            `toml:"cache_control"`
+	CacheControl     string            `toml:"cache_control"` // default no-cache
 	FollowSymlinks   *bool             `toml:"follow_symlinks"`
 	Types            map[string]string `toml:"types"`
 	Encodings        *[]string         `toml:"encodings"`          // nil: all; []: none
 	CompressMinBytes Size              `toml:"compress_min_bytes"` // default 512
 	Precompressed    *bool             `toml:"precompressed"`      // serve app.js.br etc.; default true
 	AccessLog        *bool             `toml:"access_log"`         // false: this site's requests are not logged
+	// DeployToken, a hash from `appliance hash-password`, makes the site
+	// deployable (`appliance deploy`): its content is then the active
+	// release in state_dir/sites/<first host>/, and root must be unset.
+	DeployToken string `toml:"deploy_token"`
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); temporary ones are never stored.
+	RedirectCacheControl string `toml:"redirect_cache_control"`
+	// ReprDigest sends Repr-Digest (RFC 9530) on every 200 and 206 of a
+	// file; false, the default, only to clients that ask for it.
+	ReprDigest bool `toml:"repr_digest"`
+	// Languages turns on language variants: NAME.TAG beside NAME, for a
+	// TAG listed, is NAME in that language, chosen by Accept-Language.
+	// DefaultLanguage (default: the first listed) is sent when the client
+	// accepts none of a file's languages.
+	Languages       []string `toml:"languages"`
+	DefaultLanguage string   `toml:"default_language"`
 
 	// Rules (see package rewrite), applied in this order.
 	RedirectTo      string     `toml:"redirect_to"`      // whole-host redirect, keeping path and query
@@ -196,6 +241,9 @@ type Site struct {
 	CORS            []CORS     `toml:"cors"`             // cross-origin access per path glob
 	Headers         []Headers  `toml:"headers"`          // response header changes per path
 	SecurityHeaders string     `toml:"security_headers"` // "basic", "strict" or "off"
+	// SiteRulesFiles reads _redirects and _headers in the root (Netlify's
+	// and Cloudflare Pages' syntax) as more rules, and stops serving them.
+	SiteRulesFiles bool `toml:"site_rules_files"`
 
 	// TLS: "off" (the default without server.https), "manual" (Cert and
 	// Key files), "local" (the private CA in state_dir) or "acme"
@@ -212,11 +260,7 @@ type Site struct {
 	// that chain to it (mutual TLS).
 	ClientCA string `toml:"client_ca"`
 
-	Manual    *certs.Manual  `toml:"-"` // the loaded certificate of a manual site
-	ClientCAs *x509.CertPool `toml:"-"` // the loaded client_ca
-
-	Demo  bool          `toml:"-"` // serves the embedded demo site instead of Root
-	Rules rewrite.Rules `toml:"-"` // the rules above, compiled
+	Demo bool `toml:"-"` // serves the embedded demo site instead of Root
 }
 
 // Match holds the conditions a redirect or rewrite may have.
@@ -226,10 +270,11 @@ type Match struct {
 	IfExists  bool     `toml:"if_exists"`  // the path names a file or directory
 	IfMissing bool     `toml:"if_missing"` // it does not
 	IfHeader  string   `toml:"if_header"`  // the request has this header
+	Languages []string `toml:"languages"`  // the request prefers one of these languages
 }
 
 func (m Match) cond() rewrite.Cond {
-	return rewrite.Cond{Methods: m.Methods, Host: m.Host, IfExists: m.IfExists, IfMissing: m.IfMissing, IfHeader: m.IfHeader}
+	return rewrite.Cond{Methods: m.Methods, Host: m.Host, IfExists: m.IfExists, IfMissing: m.IfMissing, IfHeader: m.IfHeader, Languages: m.Languages}
 }
 
 // Redirect is a [[site.redirect]].
@@ -278,6 +323,10 @@ type CORS struct {
 }
 
 // Follow reports whether symbolic links inside the root are followed.
+// Deployed reports whether the site's content comes from `appliance
+// deploy`, in server.state_dir, rather than from root.
+func (s *Site) Deployed() bool { return s.DeployToken != "" }
+
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
 
 // Logged reports whether the site's requests go to the access log.
@@ -328,17 +377,13 @@ const (
 	defaultMaxHeaderBytes    = 32 << 10
 	defaultMaxConnections    = 4096 // about 20 KiB each when idle: 80 MiB at most
 	defaultHSTS              = "max-age=31536000"
-	defaultCacheBytes        = serve.DefaultCacheBytes
-	defaultCacheFileBytes    = serve.DefaultCacheFileBytes
-	defaultRevalidate        = serve.DefaultRevalidate
-	defaultCompressBytes     = serve.DefaultCompressBytes
-	defaultCompressMinBytes  = serve.DefaultCompressMinBytes
 )
 
 // Default is the configuration used without a file: the embedded demo
 // site on http://localhost:8080.
 func Default() *Config {
 	c := &Config{Server: Server{HTTP: defaultHTTP}, Sites: []Site{{
+		Hosts:      []string{"*"},
 		Demo:       true,
 		CleanURLs:  true,
 		ErrorPages: map[string]string{"404": "/404.html"},
@@ -504,6 +549,7 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	abs(&c.Server.StateDir)
 	abs(&c.Server.PIDFile)
+	abs(&c.Server.LogFile)
 	if c.Server.AccessLog != "stdout" && c.Server.AccessLog != "-" {
 		abs(&c.Server.AccessLog)
 	}
@@ -526,7 +572,6 @@ func (c *Config) applyDefaults() {
 	setDuration(&s.WriteTimeout, defaultWriteTimeout)
 	setDuration(&s.IdleTimeout, defaultIdleTimeout)
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
-	setDuration(&c.Cache.Revalidate, defaultRevalidate)
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
@@ -536,28 +581,7 @@ func (c *Config) applyDefaults() {
 	if s.StateDir == "" {
 		s.StateDir = DefaultStateDir
 	}
-	if c.ACME.Directory == "" {
-		c.ACME.Directory = certs.LetsEncrypt
-	}
-	if c.Cache.MaxBytes == 0 {
-		c.Cache.MaxBytes = defaultCacheBytes
-	}
-	if c.Cache.MaxFileBytes == 0 {
-		c.Cache.MaxFileBytes = defaultCacheFileBytes
-	}
-	if c.Cache.MaxCompressBytes == 0 {
-		c.Cache.MaxCompressBytes = defaultCompressBytes
-	}
 	for i := range c.Sites {
-		if len(c.Sites[i].Index) == 0 {
-			c.Sites[i].Index = []string{"index.html"}
-		}
-		if c.Sites[i].CacheControl == "" {
-			c.Sites[i].CacheControl = serve.DefaultCacheControl
-		}
-		if c.Sites[i].CompressMinBytes == 0 {
-			c.Sites[i].CompressMinBytes = defaultCompressMinBytes
-		}
 		if c.Sites[i].TLS == "" {
 			c.Sites[i].TLS = "off"
 			if s.HTTPS != "" {
@@ -660,12 +684,26 @@ func (c *Config) validate(v *validator) {
 	if s.MaxConnectionsPerIP < 0 {
 		v.errorf("server.max_connections_per_ip", "max_connections_per_ip must not be negative")
 	}
+	for key, n := range map[string]int64{"access_log_max_bytes": int64(s.AccessLogMaxBytes), "access_log_keep": int64(s.AccessLogKeep),
+		"log_max_bytes": int64(s.LogMaxBytes), "log_keep": int64(s.LogKeep)} {
+		if n < 0 {
+			v.errorf("server."+key, "%s must not be negative", key)
+		}
+	}
 	c.validateProxies(v)
-	if c.Cache.MaxFileBytes > c.Cache.MaxBytes {
-		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", c.Cache.MaxFileBytes, c.Cache.MaxBytes)
+	// Unset sizes are serve's defaults.
+	fileBytes, maxBytes := cmp.Or(c.Cache.MaxFileBytes, serve.DefaultCacheFileBytes), cmp.Or(c.Cache.MaxBytes, serve.DefaultCacheBytes)
+	if fileBytes > maxBytes {
+		v.errorf("cache.max_file_bytes", "max_file_bytes (%d) exceeds max_bytes (%d)", fileBytes, maxBytes)
 	}
 	if len(c.Sites) == 0 {
 		v.errorf("", "no [[site]]: add at least one site with a root")
+	}
+	c.Deploy.validate(v)
+	if c.Admin.Token != "" {
+		if _, err := rewrite.NewSecret(c.Admin.Token); err != nil {
+			v.errorf("admin.token", "token: %v", err)
+		}
 	}
 	hosts := map[string]int{}
 	acmeSites := false
@@ -676,6 +714,18 @@ func (c *Config) validate(v *validator) {
 	}
 	if acmeSites {
 		c.ACME.validate(v)
+	}
+}
+
+func (d Deploy) validate(v *validator) {
+	for key, n := range map[string]int64{"keep": int64(d.Keep), "max_files": int64(d.MaxFiles), "max_file_bytes": int64(d.MaxFileBytes),
+		"max_site_bytes": int64(d.MaxSiteBytes), "max_manifest_bytes": int64(d.MaxManifestBytes), "max_uploads": int64(d.MaxUploads)} {
+		if n < 0 {
+			v.errorf("deploy."+key, "%s must not be negative", key)
+		}
+	}
+	if d.MaxSiteBytes > 0 && d.MaxFileBytes > d.MaxSiteBytes {
+		v.errorf("deploy.max_file_bytes", "max_file_bytes (%d) exceeds max_site_bytes (%d)", d.MaxFileBytes, d.MaxSiteBytes)
 	}
 }
 
@@ -708,19 +758,15 @@ func (c *Config) validateListeners(v *validator) {
 }
 
 // validateProxies checks trusted_proxies, client_ip_header,
-// proxy_protocol and public_https_port, and parses the first two.
+// proxy_protocol and public_https_port.
 func (c *Config) validateProxies(v *validator) {
 	s := &c.Server
-	t, err := realip.ParseTrusted(s.TrustedProxies)
-	if err != nil {
+	if _, err := realip.ParseTrusted(s.TrustedProxies); err != nil {
 		v.errorf("server.trusted_proxies", "trusted_proxies: %v", err)
 	}
-	s.Trusted = t
-	h, err := realip.ParseHeader(s.ClientIPHeader)
-	if err != nil {
+	if _, err := realip.ParseHeader(s.ClientIPHeader); err != nil {
 		v.errorf("server.client_ip_header", "%v", err)
 	}
-	s.IPHeader = h
 	for _, name := range s.ProxyProtocol {
 		switch {
 		case name == "*":
@@ -776,29 +822,18 @@ func acmeName(host string) string {
 	return ""
 }
 
-// validate checks the ACME account settings and loads ca_root.
+// validate checks the ACME account settings.
 func (a *ACME) validate(v *validator) {
-	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+	if u, err := url.Parse(a.Directory); a.Directory != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 		v.errorf("acme.directory", "acme.directory %q: want the CA's https:// directory URL", a.Directory)
 	}
 	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n<>")) {
 		v.errorf("acme.email", "acme.email %q is not an e-mail address", a.Email)
 	}
-	if p, ok := v.local(a.CARoot); a.CARoot != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
-		if err != nil {
-			v.errorf("acme.ca_root", "ca_root: %v", err)
-		}
-		a.Roots = pool
-	}
 	if (a.EABKeyID == "") != (a.EABHMAC == "") {
 		v.errorf("acme.eab_kid", "external account binding needs both eab_kid and eab_hmac")
-	} else if a.EABHMAC != "" {
-		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EABHMAC, "="))
-		if err != nil || len(key) == 0 {
-			v.errorf("acme.eab_hmac", "eab_hmac: want the base64url key the CA gave")
-		}
-		a.HMAC = key
+	} else if a.EABHMAC != "" && a.EABKey() == nil {
+		v.errorf("acme.eab_hmac", "eab_hmac: want the base64url key the CA gave")
 	}
 }
 
@@ -826,9 +861,13 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	}
 	s.validateErrorPages(v, key, rootOK)
 	s.validateEncodings(v, key)
-	s.compileRules(v, key)
+	s.validateLanguages(v, key)
+	s.compileRules(key, v.errorf)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
+	}
+	if strings.ContainsAny(s.RedirectCacheControl, "\r\n") {
+		v.errorf(key+".redirect_cache_control", "redirect_cache_control must be one line")
 	}
 	s.validateTypes(v, key)
 }
@@ -860,6 +899,15 @@ func (s *Site) validateHosts(v *validator, key string, nsites int, hosts map[str
 // root is a directory here, where its files can be checked.
 func (s *Site) validateRoot(v *validator, key string) bool {
 	if s.Demo {
+		return false
+	}
+	if s.Deployed() {
+		if _, err := rewrite.NewSecret(s.DeployToken); err != nil {
+			v.errorf(key+".deploy_token", "deploy_token: %v", err)
+		}
+		if s.Root != "" {
+			v.errorf(key+".root", "a site with deploy_token serves what is deployed to it (in server.state_dir/sites/); remove root")
+		}
 		return false
 	}
 	root, here := v.local(s.Root)
@@ -917,6 +965,47 @@ func (s *Site) validateEncodings(v *validator, key string) {
 	}
 }
 
+// validateLanguages checks languages and default_language, and that the
+// site's rules name at most language.MaxOffered languages in all.
+func (s *Site) validateLanguages(v *validator, key string) {
+	seen := map[string]bool{}
+	for _, tag := range s.Languages {
+		lower := strings.ToLower(tag)
+		switch {
+		case !language.Valid(tag):
+			v.errorf(key+".languages", "languages: %q is not a language tag (like de, en, pt-BR)", tag)
+		case seen[lower]:
+			v.errorf(key+".languages", "languages: %q listed twice", tag)
+		case s.Sidecars() && slices.ContainsFunc(s.Codings(), func(c compress.Coding) bool { return "."+lower == c.Sidecar() }):
+			v.errorf(key+".languages", "languages: %q is also the suffix of precompressed sidecars (app.js.%s); set precompressed = false to offer it", tag, lower)
+		}
+		seen[lower] = true
+	}
+	if len(s.Languages) > language.MaxOffered {
+		v.errorf(key+".languages", "languages: %d listed, at most %d", len(s.Languages), language.MaxOffered)
+	}
+	switch {
+	case s.DefaultLanguage != "" && len(s.Languages) == 0:
+		v.errorf(key+".default_language", "default_language %q needs languages, the list of the site's languages", s.DefaultLanguage)
+	case s.DefaultLanguage != "" && !seen[strings.ToLower(s.DefaultLanguage)]:
+		v.errorf(key+".default_language", "default_language %q is not one of languages %q", s.DefaultLanguage, s.Languages)
+	}
+	ruleLangs := map[string]bool{}
+	for _, rd := range s.Redirects {
+		for _, tag := range rd.Languages {
+			ruleLangs[strings.ToLower(tag)] = true
+		}
+	}
+	for _, rw := range s.Rewrites {
+		for _, tag := range rw.Languages {
+			ruleLangs[strings.ToLower(tag)] = true
+		}
+	}
+	if len(ruleLangs) > language.MaxOffered {
+		v.errorf(key, "the redirect and rewrite rules name %d languages in all, at most %d", len(ruleLangs), language.MaxOffered)
+	}
+}
+
 // validateTypes checks the site's extension to media type map.
 func (s *Site) validateTypes(v *validator, key string) {
 	for ext, t := range s.Types {
@@ -929,8 +1018,8 @@ func (s *Site) validateTypes(v *validator, key string) {
 	}
 }
 
-// validateTLS checks the site's certificate settings and loads a manual
-// certificate.
+// validateTLS checks the site's certificate settings; the files they
+// name are loaded by whoever serves the site.
 func (s *Site) validateTLS(v *validator, key string, https bool) {
 	switch s.TLS {
 	case "off":
@@ -952,16 +1041,9 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	if !https {
 		v.errorf(key+".tls", "tls = %q needs server.https", s.TLS)
 	}
-	if p, ok := v.local(s.ClientCA); s.ClientCA != "" && ok {
-		pool, err := certs.LoadClientCAs(p)
-		if err != nil {
-			v.errorf(key+".client_ca", "client_ca: %v", err)
-		}
-		s.ClientCAs = pool
-		if !s.RedirectsToHTTPS() {
-			// Plain HTTP has no client certificate to check.
-			v.errorf(key+".https_redirect", "https_redirect = false would serve a client_ca site over plain HTTP, without client certificates")
-		}
+	if s.ClientCA != "" && !s.RedirectsToHTTPS() {
+		// Plain HTTP has no client certificate to check.
+		v.errorf(key+".https_redirect", "https_redirect = false would serve a client_ca site over plain HTTP, without client certificates")
 	}
 	if s.HSTS != "off" && (!strings.HasPrefix(s.HSTS, "max-age=") || strings.ContainsAny(s.HSTS, "\r\n")) {
 		v.errorf(key+".hsts", "hsts %q: want \"max-age=SECONDS[; includeSubDomains][; preload]\" or \"off\"", s.HSTS)
@@ -969,8 +1051,8 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	s.validateManual(v, key)
 }
 
-// validateManual checks cert and key, which only a manual site has, and
-// loads its certificate, which must cover the site's hosts.
+// validateManual checks that a manual site, and only it, has cert and
+// key.
 func (s *Site) validateManual(v *validator, key string) {
 	if s.TLS != "manual" {
 		if s.Cert != "" || s.Key != "" {
@@ -980,85 +1062,67 @@ func (s *Site) validateManual(v *validator, key string) {
 	}
 	if s.Cert == "" || s.Key == "" {
 		v.errorf(key+".tls", "tls = \"manual\" needs cert and key files")
-		return
 	}
-	certFile, ok1 := v.local(s.Cert)
-	keyFile, ok2 := v.local(s.Key)
-	if !ok1 || !ok2 {
-		return
-	}
-	m, err := certs.NewManual(certFile, keyFile)
-	if err != nil {
-		v.errorf(key+".cert", "%v", err)
-		return
-	}
-	for _, h := range s.Hosts {
-		name := strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(h), "."), "*.")
-		if h == "*" {
-			continue
-		}
-		if strings.HasPrefix(h, "*.") {
-			name = "x." + name
-		}
-		if err := m.Leaf().VerifyHostname(name); err != nil {
-			v.errorf(key+".cert", "certificate %s does not cover host %q", s.Cert, h)
-		}
-	}
-	s.Manual = m
 }
 
-// compileRules compiles the site's rules into s.Rules, reporting each
-// problem at its rule's line.
-func (s *Site) compileRules(v *validator, key string) {
+// Rules returns the site's rules compiled (see package rewrite), which
+// Parse has checked that they are.
+func (s *Site) Rules() rewrite.Rules {
+	return s.compileRules("", func(string, string, ...any) {})
+}
+
+// compileRules compiles the site's rules, telling errorf each problem
+// with the key of its rule ("site.0.redirect.1"; key is the site's).
+func (s *Site) compileRules(key string, errorf func(key, format string, args ...any)) rewrite.Rules {
 	var hosts []string
 	for _, h := range s.Hosts {
 		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
 	}
 	r := rewrite.Rules{
-		RedirectTo:      parsePolicy(v, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
-		TrailingSlash:   parsePolicy(v, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
-		Fallback:        parsePolicy(v, key+".fallback", rewrite.ParseFallback, s.Fallback),
-		SecurityHeaders: parsePolicy(v, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
+		RedirectTo:      parsePolicy(errorf, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),
+		TrailingSlash:   parsePolicy(errorf, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
+		Fallback:        parsePolicy(errorf, key+".fallback", rewrite.ParseFallback, s.Fallback),
+		SecurityHeaders: parsePolicy(errorf, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
 	}
-	r.Redirects = compileEach(v, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
+	r.Redirects = compileEach(errorf, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
 		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)
 	})
-	r.Rewrites = compileEach(v, key, "rewrite", s.Rewrites, func(rw Rewrite) (*rewrite.Rewrite, error) {
+	r.Rewrites = compileEach(errorf, key, "rewrite", s.Rewrites, func(rw Rewrite) (*rewrite.Rewrite, error) {
 		return rewrite.NewRewrite(rw.From, rw.To, rw.Last, rw.cond())
 	})
-	r.Headers = compileEach(v, key, "headers", s.Headers, func(h Headers) (*rewrite.Headers, error) {
+	r.Headers = compileEach(errorf, key, "headers", s.Headers, func(h Headers) (*rewrite.Headers, error) {
 		return rewrite.NewHeaders(h.Path, h.Match, h.Set, h.Remove)
 	})
-	r.Auth = compileEach(v, key, "auth", s.Auth, func(a Auth) (*rewrite.Auth, error) {
+	r.Auth = compileEach(errorf, key, "auth", s.Auth, func(a Auth) (*rewrite.Auth, error) {
 		return rewrite.NewAuth(a.Path, a.Realm, a.Users)
 	})
-	r.Access = compileEach(v, key, "access", s.Access, func(a Access) (*rewrite.Access, error) {
+	r.Access = compileEach(errorf, key, "access", s.Access, func(a Access) (*rewrite.Access, error) {
 		return rewrite.NewAccess(a.Path, a.Allow, a.Deny)
 	})
-	r.CORS = compileEach(v, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
+	r.CORS = compileEach(errorf, key, "cors", s.CORS, func(c CORS) (*rewrite.CORS, error) {
 		return rewrite.NewCORS(c.Path, c.Origins, c.MaxAge)
 	})
-	s.Rules = r
+	return r
 }
 
 // parsePolicy parses one of the site-wide rule settings (trailing_slash
 // ...), reporting a failure at its line.
-func parsePolicy[T any](v *validator, key string, parse func(string) (T, error), s string) T {
+func parsePolicy[T any](errorf func(key, format string, args ...any), key string, parse func(string) (T, error), s string) T {
 	t, err := parse(s)
 	if err != nil {
-		v.errorf(key, "%v", err)
+		errorf(key, "%v", err)
 	}
 	return t
 }
 
 // compileEach compiles the rules of one kind ([[site.redirect]] ...),
 // reporting each failure at its rule's line.
-func compileEach[S, R any](v *validator, key, kind string, specs []S, compile func(S) (R, error)) []R {
+func compileEach[S, R any](errorf func(key, format string, args ...any), key, kind string, specs []S, compile func(S) (R, error)) []R {
 	var out []R
 	for i, spec := range specs {
 		r, err := compile(spec)
 		if err != nil {
-			v.errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
+			errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
 			continue
 		}
 		out = append(out, r)

@@ -48,13 +48,17 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Sites[0]
-	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || s.Index[0] != "index.html" || s.CacheControl != "no-cache" || !s.Follow() {
+	// What package serve defaults stays zero here: it is serve's.
+	if len(s.Hosts) != 1 || s.Hosts[0] != "*" || len(s.Index) != 0 || s.CacheControl != "" || s.CompressMinBytes != 0 || s.RedirectCacheControl != "" || !s.Follow() {
 		t.Fatalf("site defaults: %+v", s)
+	}
+	if c.Cache != (Cache{}) || c.ACME.Directory != "" {
+		t.Fatalf("cache %+v, acme directory %q: serve's and certs' defaults are theirs", c.Cache, c.ACME.Directory)
 	}
 	if time.Duration(c.Server.ReadHeaderTimeout) != defaultReadHeaderTimeout || c.Server.MaxHeaderBytes != defaultMaxHeaderBytes {
 		t.Fatalf("server defaults: %+v", c.Server)
 	}
-	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || d.Server.HTTP != "localhost:8080" {
+	if d := Default(); len(d.Sites) != 1 || !d.Sites[0].Demo || len(d.Sites[0].Hosts) != 1 || d.Sites[0].Hosts[0] != "*" || d.Server.HTTP != "localhost:8080" {
 		t.Fatalf("Default: %+v", d)
 	}
 }
@@ -91,6 +95,7 @@ func TestErrorsHaveFileAndLine(t *testing.T) {
 		{"missing error page", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nerror_pages = { 404 = \"/nope.html\" }\n", `a.toml:5: error_pages: 404 page "/nope.html": no such file in root`},
 		{"error page is a directory", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + filepath.Dir(dir) + "\"\n[site.error_pages]\n404 = \"/" + filepath.Base(dir) + "\"\n", `a.toml:6: error_pages: 404 page "/` + filepath.Base(dir) + `" is not a regular file`},
 		{"http disabled without https", "[server]\nhttp = \"\"\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:2: no listener`},
+		{"two-line redirect_cache_control", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\nredirect_cache_control = \"max-age=1\\r\\nX: y\"\n", `a.toml:5: redirect_cache_control must be one line`},
 		{"nested table line", "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n[site.types]\n\"gpx\" = \"x/y\"\n", `a.toml:6: types: "gpx" must be an extension`},
 	}
 	for _, tt := range tests {
@@ -286,7 +291,7 @@ func TestEncodings(t *testing.T) {
 		t.Fatalf("encodings = [] gave %v", cs)
 	}
 	c, _ = Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\n"))
-	if cs := c.Sites[0].Codings(); len(cs) != 4 || !c.Sites[0].Sidecars() || c.Sites[0].CompressMinBytes != 512 {
+	if cs := c.Sites[0].Codings(); len(cs) != 4 || !c.Sites[0].Sidecars() {
 		t.Fatalf("defaults: %v", cs)
 	}
 	_, err = Parse("a.toml", []byte("[server]\nhttp = \":80\"\n[[site]]\nroot = \""+dir+"\"\nencodings = [\"gzip\", \"lzma\"]\n"))
@@ -324,10 +329,10 @@ func TestRuleErrorsHaveLines(t *testing.T) {
 		})
 	}
 	c, err := Parse("a.toml", []byte(head+"fallback = \"/index.html\"\nsecurity_headers = \"strict\"\ntrailing_slash = \"remove\"\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nmethods = [\"GET\"]\nif_missing = true\n"))
-	if err != nil || len(c.Sites[0].Rules.Redirects) != 1 || c.Sites[0].Rules.Fallback != "/index.html" {
+	if err != nil || len(c.Sites[0].Rules().Redirects) != 1 || c.Sites[0].Rules().Fallback != "/index.html" {
 		t.Fatalf("valid rules: %v", err)
 	}
-	if r := c.Sites[0].Rules; r.SecurityHeaders != rewrite.SecurityStrict || r.TrailingSlash != rewrite.TrailingSlashRemove {
+	if r := c.Sites[0].Rules(); r.SecurityHeaders != rewrite.SecurityStrict || r.TrailingSlash != rewrite.TrailingSlashRemove {
 		t.Errorf("policies parsed to %v, %v", r.SecurityHeaders, r.TrailingSlash)
 	}
 }
@@ -342,10 +347,8 @@ func TestTLSErrors(t *testing.T) {
 		{"acme http directory", "[server]\nhttps = \":443\"\n[acme]\ndirectory = \"http://ca.test/dir\"\n" + site + "tls = \"acme\"\n", `a.toml:4: acme.directory "http://ca.test/dir"`},
 		{"acme half eab", "[server]\nhttps = \":443\"\n[acme]\neab_kid = \"k\"\n" + site + "tls = \"acme\"\n", `a.toml:4: external account binding needs both`},
 		{"acme bad hmac", "[server]\nhttps = \":443\"\n[acme]\neab_kid = \"k\"\neab_hmac = \"!!\"\n" + site + "tls = \"acme\"\n", `a.toml:5: eab_hmac`},
-		{"acme bad ca_root", "[server]\nhttps = \":443\"\n[acme]\nca_root = \"/nope.pem\"\n" + site + "tls = \"acme\"\n", `a.toml:4: ca_root: open /nope.pem`},
 		{"tls without https", "[server]\nhttp = \":80\"\n" + site + "tls = \"local\"\n", `a.toml:6: tls = "local" needs server.https`},
 		{"manual without files", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\n", `a.toml:6: tls = "manual" needs cert and key files`},
-		{"missing cert file", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\ncert = \"/nope.crt\"\nkey = \"/nope.key\"\n", "a.toml:7: certificate /nope.crt"},
 		{"bad tls", "[server]\nhttps = \":443\"\n" + site + "tls = \"maybe\"\n", `a.toml:6: tls "maybe"`},
 		{"bad hsts", "[server]\nhttps = \":443\"\n" + site + "tls = \"local\"\nhsts = \"forever\"\n", `a.toml:7: hsts "forever"`},
 		{"cert for local", "[server]\nhttps = \":443\"\n" + site + "tls = \"local\"\ncert = \"x\"\n", "a.toml:7: cert and key are for tls = \"manual\""},
@@ -378,7 +381,30 @@ func TestTLSErrors(t *testing.T) {
 		}
 	}
 	c, err = Parse("a.toml", []byte("[server]\nhttps = \":443\"\n[acme]\nemail = \"ops@example.test\"\neab_kid = \"kid\"\neab_hmac = \"c2VjcmV0\"\n"+site+"tls = \"acme\"\n"))
-	if err != nil || c.ACME.Directory != "https://acme-v02.api.letsencrypt.org/directory" || string(c.ACME.HMAC) != "secret" {
+	if err != nil || c.ACME.Directory != "" || string(c.ACME.EABKey()) != "secret" {
 		t.Fatalf("acme site: %+v %v", c.ACME, err)
+	}
+}
+
+// TestDeployKeys: a deploy_token site has no root and a real hash; the
+// [deploy] and log bounds are not negative.
+func TestDeployKeys(t *testing.T) {
+	dir := t.TempDir()
+	hash := rewrite.HashPassword("tok")
+	c, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n[[site]]\ndeploy_token = \""+hash+"\"\n"))
+	if err != nil || !c.Sites[0].Deployed() {
+		t.Fatalf("a deployable site: %v", err)
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{"[[site]]\nroot = \"" + dir + "\"\ndeploy_token = \"" + hash + "\"\n", "a.toml:4: a site with deploy_token serves what is deployed"},
+		{"[[site]]\ndeploy_token = \"secret\"\n", "a.toml:4: deploy_token: want a bcrypt"},
+		{"[deploy]\nmax_uploads = -1\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_uploads must not be negative"},
+		{"[deploy]\nmax_file_bytes = \"2MiB\"\nmax_site_bytes = \"1MiB\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_file_bytes (2097152) exceeds max_site_bytes"},
+		{"[admin]\ntoken = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: token: want a bcrypt"},
+	} {
+		_, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n"+tc.conf))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.conf, err, tc.want)
+		}
 	}
 }

@@ -174,7 +174,7 @@ func TestProxyProtocol(t *testing.T) {
 // TestProxyProtocolPerIPLimit: behind a PROXY-protocol proxy,
 // MaxConnsPerIP counts each client the headers name, not the proxy.
 func TestProxyProtocolPerIPLimit(t *testing.T) {
-	s, addr := start(t, echoRemote, trustLoopback1, func(s *Server) { s.MaxConnsPerIP = 1 })
+	s, addr := start(t, echoRemote, trustLoopback1, func(s *Server) { s.Limits = &Limits{MaxConnsPerIP: 1} })
 	// open holds a connection whose first request was answered.
 	open := func(from string, header []byte) (net.Conn, error) {
 		c := dialFrom(t, from, addr)
@@ -219,7 +219,7 @@ func TestProxyProtocolPerIPLimit(t *testing.T) {
 // proxy's connections (which carry many clients) are not limited per IP.
 func TestTrustedPeerNotLimitedPerIP(t *testing.T) {
 	_, addr := start(t, echoRemote, func(s *Server) {
-		s.MaxConnsPerIP = 1
+		s.Limits = &Limits{MaxConnsPerIP: 1}
 		s.Trusted = func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.1") }
 	})
 	for i := range 3 {

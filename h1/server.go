@@ -40,29 +40,25 @@ type Server struct {
 	// With TLSConfig, the TLS handshake is still done here (under the
 	// read-header deadline) and the fallback server gets the *tls.Conn.
 	HandOffAll bool
-	// MaxConns and MaxConnsPerIP close excess connections as soon as they
-	// are accepted (0: no limit), so a flood cannot exhaust memory.
-	MaxConns      int
-	MaxConnsPerIP int
 	// Reject, when set, answers the requests the transport refuses
 	// itself (a head with ambiguous body framing), so that they are logged
 	// and counted like any other; it sees the method, target, Host and
 	// address of the head, and the connection closes after its answer.
 	// nil: a bare 400.
 	Reject http.Handler
-	// Limits, when set, counts this server's connections together with
-	// those of the other servers that share it (the plain and the HTTPS
-	// listener), against its own maxima; MaxConns and MaxConnsPerIP are
-	// then ignored.
+	// Limits close excess connections as soon as they are accepted, so
+	// that a flood cannot exhaust memory; servers that share one (the
+	// plain and the HTTPS listener) count their connections together.
+	// nil: no limit.
 	Limits *Limits
 	// Trusted reports whether a peer is a trusted proxy or load balancer:
-	// its connections carry many clients, so MaxConnsPerIP does not
+	// its connections carry many clients, so Limits.MaxConnsPerIP does not
 	// count them under its own address. nil: nobody is.
 	Trusted func(netip.Addr) bool
 	// ProxyProtocol makes a connection from a Trusted peer that starts
 	// with a PROXY protocol header (v1 or v2) the connection of the
 	// client the header names: its requests carry that RemoteAddr and it
-	// counts against MaxConnsPerIP under that address. The header is read
+	// counts against Limits.MaxConnsPerIP under that address. The header is read
 	// under ReadHeaderTimeout, which the request head that follows shares.
 	// A connection from any other peer that starts with a PROXY header,
 	// and a malformed header, are refused (closed unanswered).
@@ -113,7 +109,7 @@ func (s *Server) init() {
 	s.start.Do(func() {
 		s.conns = map[*conn]struct{}{}
 		if s.Limits == nil {
-			s.Limits = &Limits{MaxConns: s.MaxConns, MaxConnsPerIP: s.MaxConnsPerIP}
+			s.Limits = &Limits{}
 		}
 		s.handedTLS = map[*tls.Conn]*conn{}
 		s.listeners = map[net.Listener]struct{}{}

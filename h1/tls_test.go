@@ -143,7 +143,7 @@ func TestHandOffAllTLSLimits(t *testing.T) {
 		}
 	})
 	t.Run("max connections", func(t *testing.T) {
-		s, addr := start(t, hello, func(s *Server) { s.TLSConfig = cfg; s.HandOffAll = true; s.MaxConns = 1 })
+		s, addr := start(t, hello, func(s *Server) { s.TLSConfig = cfg; s.HandOffAll = true; s.Limits = &Limits{MaxConns: 1} })
 		first, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			t.Fatal(err)

@@ -23,9 +23,30 @@ type Auth struct {
 	realm  string
 	users  map[string]passwordHash
 	header []string // WWW-Authenticate
+	passed memo     // credentials that passed
+}
 
-	mu       sync.Mutex
-	verified map[[32]byte]struct{} // digests of credentials that passed
+// memo remembers digests of credentials that passed, which spare a
+// returning client the deliberately slow hash; at most maxVerified.
+type memo struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+func (m *memo) has(d [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.m[d]
+	return ok
+}
+
+func (m *memo) add(d [32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= maxVerified {
+		m.m = map[[32]byte]struct{}{}
+	}
+	m.m[d] = struct{}{}
 }
 
 // maxVerified bounds the memory of credentials that passed, which spare a
@@ -53,11 +74,10 @@ func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
 		return nil, fmt.Errorf("auth %q has no users", prefix)
 	}
 	a := &Auth{
-		prefix:   prefix,
-		realm:    realm,
-		users:    map[string]passwordHash{},
-		header:   []string{`Basic realm="` + realm + `", charset="UTF-8"`},
-		verified: map[[32]byte]struct{}{},
+		prefix: prefix,
+		realm:  realm,
+		users:  map[string]passwordHash{},
+		header: []string{`Basic realm="` + realm + `", charset="UTF-8"`},
 	}
 	for name, h := range users {
 		if name == "" || strings.Contains(name, ":") {
@@ -97,28 +117,49 @@ func (a *Auth) check(r *http.Request) bool {
 		return false
 	}
 	digest := sha256.Sum256([]byte(a.realm + "\x00" + user + "\x00" + pass))
-	a.mu.Lock()
-	_, seen := a.verified[digest]
-	a.mu.Unlock()
-	if seen {
+	if a.passed.has(digest) {
 		return true
 	}
 	ph, known := a.users[user]
 	if !known {
 		ph = dummyHash() // spend the same time, so names cannot be probed
 	}
-	hashSem <- struct{}{}
-	good := ph.verify(pass) && known
-	<-hashSem
+	good := ph.verifyBounded(pass) && known
 	if good {
-		a.mu.Lock()
-		if len(a.verified) >= maxVerified {
-			clear(a.verified)
-		}
-		a.verified[digest] = struct{}{}
-		a.mu.Unlock()
+		a.passed.add(digest)
 	}
 	return good
+}
+
+// Secret checks a bearer secret, such as a site's deploy token, against
+// a hash from HashPassword (or bcrypt), with the same bounds as Auth: at
+// most two hashes at once, and a secret that passed is remembered by its
+// digest so that a client making many requests pays the hash once.
+type Secret struct {
+	hash   passwordHash
+	passed memo
+}
+
+// NewSecret parses hash, an argon2id or bcrypt hash.
+func NewSecret(hash string) (*Secret, error) {
+	ph, err := parseHash(hash)
+	if err != nil {
+		return nil, err
+	}
+	return &Secret{hash: ph}, nil
+}
+
+// Check reports whether secret matches, in constant time.
+func (s *Secret) Check(secret string) bool {
+	digest := sha256.Sum256([]byte(secret))
+	if s.passed.has(digest) {
+		return true
+	}
+	if !s.hash.verifyBounded(secret) {
+		return false
+	}
+	s.passed.add(digest)
+	return true
 }
 
 // passwordHash is a parsed bcrypt or argon2id hash.
@@ -202,6 +243,13 @@ func parseArgon2id(s string) (*argonParams, error) {
 // hashings counts password hash computations; tests use it to see that
 // an unknown user costs a hash like a known one.
 var hashings atomic.Int64
+
+// verifyBounded is verify under hashSem.
+func (h passwordHash) verifyBounded(pass string) bool {
+	hashSem <- struct{}{}
+	defer func() { <-hashSem }()
+	return h.verify(pass)
+}
 
 // verify compares in constant time.
 func (h passwordHash) verify(pass string) bool {

@@ -23,6 +23,15 @@ type Rules struct {
 	Access          []*Access
 	Auth            []*Auth
 	CORS            []*CORS
+	// RedirectCacheControl is the Cache-Control of permanent redirects
+	// (301, 308); "" is httpx.DefaultRedirectCacheControl. Temporary ones
+	// are never stored (httpx.RedirectCacheControl).
+	RedirectCacheControl string
+	// Files are the site's own _redirects and _headers (nil: not read).
+	// Their redirects and rewrites come after the rewrites above, their
+	// headers before the header rules above: the configuration is the
+	// operator's and has the last word.
+	Files *SiteFiles
 }
 
 // engine applies Rules in front of a handler.
@@ -31,25 +40,28 @@ type engine struct {
 	next   http.Handler
 	exists func(path string) (exists, dir bool)
 	preset [][2]string
+
+	redirectControl []string // Cache-Control of permanent redirects
+	langs           []string // every language the rules' conditions name
 }
 
 // New returns a handler applying rules before next, or next itself when
 // there are no rules. exists reports whether a clean URL path names a
 // file or a directory, and dir tells which; the file server provides it.
-// The site-wide policies in rules come parsed (ParseTrailingSlash and the
-// like), so New does not fail today; the error result is kept so that its
-// caller need not change.
-func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) (http.Handler, error) {
-	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders]}
+// The rules come compiled (NewRedirect, ParseTrailingSlash and the
+// like), so New cannot fail.
+func New(rules Rules, exists func(path string) (exists, dir bool), next http.Handler) http.Handler {
+	e := &engine{rules: rules, next: next, exists: exists, preset: presets[rules.SecurityHeaders], langs: ruleLanguages(rules)}
+	e.redirectControl = httpx.Permanent(rules.RedirectCacheControl)
 	if e.empty() {
-		return next, nil
+		return next
 	}
-	return e, nil
+	return e
 }
 
 func (e *engine) empty() bool {
 	r := e.rules
-	return r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
+	return r.Files == nil && r.RedirectTo == "" && r.TrailingSlash == TrailingSlashKeep && r.Fallback == "" && len(e.preset) == 0 &&
 		len(r.Redirects)+len(r.Rewrites)+len(r.Headers)+len(r.Access)+len(r.Auth)+len(r.CORS) == 0
 }
 
@@ -60,14 +72,30 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.redirectHost(w, r)
 		return
 	}
+	var lc *langChoice
+	if len(e.langs) > 0 {
+		lc = &langChoice{}
+		w = &varyWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, lc: lc}
+	}
 	orig := r.URL.Path
-	if e.redirectPattern(w, r, orig) {
+	if e.redirectPattern(w, r, orig, lc) {
 		return
 	}
-	p, rawQuery, status := e.rewrite(r, orig)
+	p, rawQuery, status := e.rewrite(r, orig, lc)
 	if status != 0 {
 		vhost.Error(w, r, status)
 		return
+	}
+	var site *siteRules
+	override := 0 // the status a 404 or 410 rule of _redirects serves its target with
+	if e.rules.Files != nil {
+		site = e.rules.Files.current()
+		if site.redirects != nil {
+			var done bool
+			if p, rawQuery, override, done = e.siteRedirects(w, r, site.redirects, p, rawQuery); done {
+				return
+			}
+		}
 	}
 	if p == orig && e.redirectTrailingSlash(w, r, p) {
 		return
@@ -81,7 +109,7 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.preflight(w, r, cors, r.Header["Origin"][0])
 		return
 	}
-	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors)
+	e.serveWithHeaders(w, withPath(r, p, rawQuery), p, cors, site, override)
 }
 
 // redirectHost sends every request to the same path and query on the
@@ -92,41 +120,40 @@ func (e *engine) redirectHost(w http.ResponseWriter, r *http.Request) {
 
 // redirectPattern answers with the first redirect rule that matches the
 // path the client asked for; it reports whether one did.
-func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string) bool {
+func (e *engine) redirectPattern(w http.ResponseWriter, r *http.Request, orig string, lc *langChoice) bool {
 	for _, rd := range e.rules.Redirects {
-		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig) {
-			target := rd.to.expand(orig, m)
-			if !rd.abs {
-				target = local(target)
-			}
-			if !strings.Contains(rd.to.raw, "?") && r.URL.RawQuery != "" {
-				target += "?" + r.URL.RawQuery
-			}
-			e.sendRedirect(w, r, target, rd.status)
+		if m := rd.from.match(orig); m != nil && e.holds(&rd.cond, r, orig, lc) {
+			e.sendRedirectRule(w, r, rd, orig, m)
 			return true
 		}
 	}
 	return false
 }
 
+// sendRedirectRule answers with rd's target for p, which matched as m;
+// the request's query goes along unless the target has its own.
+func (e *engine) sendRedirectRule(w http.ResponseWriter, r *http.Request, rd *Redirect, p string, m []int) {
+	target := rd.to.expand(p, m)
+	if !rd.abs {
+		target = local(target)
+	}
+	if !strings.Contains(rd.to.raw, "?") && r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	e.sendRedirect(w, r, target, rd.status)
+}
+
 // rewrite applies the rewrite rules in order, at most maxRewrites of
 // them, and returns the path and raw query they leave.
-func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string, status int) {
+func (e *engine) rewrite(r *http.Request, orig string, lc *langChoice) (p, rawQuery string, status int) {
 	p, rawQuery = orig, r.URL.RawQuery
 	applied := 0
 	for _, rw := range e.rules.Rewrites {
 		if applied == maxRewrites {
 			break
 		}
-		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p) {
-			target, q, hasQ := rw.to.expandRewrite(p, m)
-			if hasQ {
-				rawQuery = q
-			}
-			// Canonical again, as the request's own path is, so that
-			// access and auth rules see what is served; a target with no
-			// canonical form (a ".." a capture made) is refused.
-			if p, status = httpx.CleanPath(local(target)); status != 0 {
+		if m := rw.from.match(p); m != nil && e.holds(&rw.cond, r, p, lc) {
+			if p, rawQuery, status = rw.apply(p, m, rawQuery); status != 0 {
 				return "", "", status
 			}
 			applied++
@@ -136,6 +163,19 @@ func (e *engine) rewrite(r *http.Request, orig string) (p, rawQuery string, stat
 		}
 	}
 	return p, rawQuery, 0
+}
+
+// apply rewrites p, which matched as m, and returns the path and query
+// to serve. The path is made canonical again, as the request's own is,
+// so that access and auth rules see what is served; a target with no
+// canonical form (a ".." a capture made) is refused with its status.
+func (rw *Rewrite) apply(p string, m []int, rawQuery string) (string, string, int) {
+	target, q, hasQ := rw.to.expandRewrite(p, m)
+	if hasQ {
+		rawQuery = q
+	}
+	np, status := httpx.CleanPath(local(target))
+	return np, rawQuery, status
 }
 
 // redirectTrailingSlash applies the trailing_slash policy to a path no
@@ -211,19 +251,32 @@ func withPath(r *http.Request, p, rawQuery string) *http.Request {
 
 // serveWithHeaders calls the next handler, applying the security preset,
 // the CORS response headers and the header rules that match p.
-func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS) {
+// With override, the next handler's 200 goes out with that status.
+func (e *engine) serveWithHeaders(w http.ResponseWriter, r *http.Request, p string, cors *CORS, site *siteRules, override int) {
 	var rules []*Headers
 	for _, h := range e.rules.Headers {
 		if h.path.matches(p) {
 			rules = append(rules, h)
 		}
 	}
-	if len(rules) == 0 && cors == nil && len(e.preset) == 0 {
-		e.next.ServeHTTP(w, r)
+	var files []*fileHeaders
+	if site != nil {
+		for _, fh := range site.headers {
+			if fh.matches(p) {
+				files = append(files, fh)
+			}
+		}
+	}
+	next := e.next.ServeHTTP
+	if override != 0 {
+		next = func(w http.ResponseWriter, r *http.Request) { withStatus(e.next, w, r, override) }
+	}
+	if len(rules) == 0 && len(files) == 0 && cors == nil && len(e.preset) == 0 {
+		next(w, r)
 		return
 	}
-	hw := &headerWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, e: e, rules: rules, cors: cors, origin: r.Header.Get("Origin")}
-	e.next.ServeHTTP(hw, r)
+	hw := &headerWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, e: e, rules: rules, files: files, cors: cors, origin: r.Header.Get("Origin")}
+	next(hw, r)
 	if !hw.applied {
 		hw.apply()
 	}
@@ -271,8 +324,9 @@ func (u *urlPath) escaped() string {
 	return b.String()
 }
 
-// holds evaluates a rule's conditions.
-func (e *engine) holds(c *cond, r *http.Request, p string) bool {
+// holds evaluates a rule's conditions, the languages last: a response
+// depends on Accept-Language only when the rest held.
+func (e *engine) holds(c *cond, r *http.Request, p string, lc *langChoice) bool {
 	if len(c.methods) > 0 {
 		found := false
 		for _, m := range c.methods {
@@ -297,13 +351,15 @@ func (e *engine) holds(c *cond, r *http.Request, p string) bool {
 			return false
 		}
 	}
-	return true
+	return len(c.languages) == 0 || e.prefers(lc, r.Header["Accept-Language"], c.languages)
 }
 
+// sendRedirect answers with a redirect to target, cacheable if it is
+// permanent; like every redirect here, it carries no validator.
 func (e *engine) sendRedirect(w http.ResponseWriter, r *http.Request, target string, status int) {
 	h := w.Header()
 	h["Location"] = []string{target}
-	h["Cache-Control"] = []string{"no-cache"}
+	h["Cache-Control"] = httpx.RedirectCacheControl(status, e.redirectControl)
 	vhost.Error(w, r, status)
 }
 
@@ -360,6 +416,7 @@ type headerWriter struct {
 	httpx.ResponseWriterWrapper
 	e       *engine
 	rules   []*Headers
+	files   []*fileHeaders // the site's _headers blocks that match
 	cors    *CORS
 	origin  string
 	applied bool
@@ -380,6 +437,7 @@ func (w *headerWriter) apply() {
 		v := h["Vary"]
 		h["Vary"] = append(v[:len(v):len(v)], "Origin")
 	}
+	applyFileHeaders(h, w.files)
 	for _, rule := range w.rules {
 		for _, k := range rule.remove {
 			delete(h, k)

@@ -39,10 +39,7 @@ func must[T any](v T, err error) T {
 
 func serve(t *testing.T, rules Rules, method, target string, header ...string) *http.Response {
 	t.Helper()
-	h, err := New(rules, exists, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := New(rules, exists, echo)
 	req := httptest.NewRequest(method, target, nil)
 	req.RemoteAddr = "192.0.2.10:1234"
 	for i := 0; i+1 < len(header); i += 2 {
@@ -99,7 +96,59 @@ func TestRedirects(t *testing.T) {
 			if res.StatusCode != tt.status || res.Header.Get("Location") != tt.location {
 				t.Fatalf("%d %q, want %d %q", res.StatusCode, res.Header.Get("Location"), tt.status, tt.location)
 			}
+			if tt.location != "" {
+				checkRedirectCaching(t, res, "max-age=3600")
+			}
 		})
+	}
+}
+
+// checkRedirectCaching checks a redirect's cache policy: permanent ones
+// (301, 308) cacheable for permanent, temporary ones never stored, and
+// no validator on either.
+func checkRedirectCaching(t *testing.T, res *http.Response, permanent string) {
+	t.Helper()
+	want := "no-store"
+	if res.StatusCode == 301 || res.StatusCode == 308 {
+		want = permanent
+	}
+	if got := res.Header.Get("Cache-Control"); got != want {
+		t.Errorf("%d: Cache-Control %q, want %q", res.StatusCode, got, want)
+	}
+	for _, k := range []string{"Etag", "Last-Modified"} {
+		if v := res.Header.Get(k); v != "" {
+			t.Errorf("%d: a redirect with %s %q", res.StatusCode, k, v)
+		}
+	}
+}
+
+// TestRedirectCacheControl: every kind of redirect takes the site's
+// lifetime for permanent redirects.
+func TestRedirectCacheControl(t *testing.T) {
+	const cc = "max-age=60, public"
+	rules := Rules{RedirectCacheControl: cc, TrailingSlash: TrailingSlashAdd, Redirects: []*Redirect{
+		must(NewRedirect(`^/p$`, "/q", 301, Cond{}, nil)),
+		must(NewRedirect(`^/t$`, "/u", 307, Cond{}, nil)),
+		must(NewRedirect(`^/s$`, "/u", 303, Cond{}, nil)),
+	}}
+	for _, c := range []struct {
+		method, target string
+		rules          Rules
+		status         int
+	}{
+		{"GET", "/p", rules, 301},
+		{"POST", "/p", rules, 301}, // a rule keeps its status
+		{"GET", "/t", rules, 307},
+		{"GET", "/s", rules, 303},
+		{"GET", "/docs", rules, 301}, // trailing_slash
+		{"PUT", "/docs", rules, 308}, // trailing_slash
+		{"GET", "/x", Rules{RedirectTo: "https://example.test", RedirectCacheControl: cc}, 301}, // redirect_to
+	} {
+		res := serve(t, c.rules, c.method, c.target)
+		if res.StatusCode != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.target, res.StatusCode, c.status)
+		}
+		checkRedirectCaching(t, res, cc)
 	}
 }
 
@@ -323,7 +372,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestNoRulesIsNoWrapper(t *testing.T) {
-	h, _ := New(Rules{}, exists, echo)
+	h := New(Rules{}, exists, echo)
 	if _, ok := h.(*engine); ok {
 		t.Fatal("an empty rule set wraps the handler")
 	}
@@ -350,6 +399,28 @@ func TestAuthCostsTheSameForUnknownUsers(t *testing.T) {
 	}
 }
 
+// TestSecret: a deploy token is checked against its hash once; a token
+// that passed is remembered, a wrong one costs a hash each time.
+func TestSecret(t *testing.T) {
+	if _, err := NewSecret("plain-text"); err == nil {
+		t.Fatal("a plain token was taken for a hash")
+	}
+	s := must(NewSecret(HashPassword("tok")))
+	for i, c := range []struct {
+		secret string
+		want   bool
+		hashes int64
+	}{{"wrong", false, 1}, {"tok", true, 1}, {"tok", true, 0}, {"wrong", false, 1}} {
+		before := hashings.Load()
+		if got := s.Check(c.secret); got != c.want {
+			t.Errorf("%d: Check(%q) = %v", i, c.secret, got)
+		}
+		if n := hashings.Load() - before; n != c.hashes {
+			t.Errorf("%d: %d hash computations, want %d", i, n, c.hashes)
+		}
+	}
+}
+
 // FuzzRules drives random paths and hosts through a rule set with
 // captures everywhere: what reaches the file server is always a rooted
 // path, and a redirect goes to a path on this site or to a host a rule
@@ -369,7 +440,7 @@ func FuzzRules(f *testing.F) {
 		},
 	}
 	var asked string // the path of the request in flight
-	h, _ := New(rules, exists, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := New(rules, exists, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A path no rule touched is the client's own (serve cleans it);
 		// one a rule rewrote must be rooted and never protocol-relative.
 		if r.URL.Path != asked && (!strings.HasPrefix(r.URL.Path, "/") || strings.HasPrefix(r.URL.Path, "//")) {
@@ -403,7 +474,7 @@ func FuzzRules(f *testing.F) {
 }
 
 func benchRules(b *testing.B, rules Rules) {
-	h, _ := New(rules, exists, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := New(rules, exists, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	req := httptest.NewRequest("GET", "/assets/app.js", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
@@ -456,7 +527,7 @@ func TestRulesOnOddPaths(t *testing.T) {
 			req := httptest.NewRequest("GET", "/", nil)
 			req.URL.Path = target
 			rec := httptest.NewRecorder()
-			must(New(Rules{TrailingSlash: pol}, exists, echo)).ServeHTTP(rec, req)
+			New(Rules{TrailingSlash: pol}, exists, echo).ServeHTTP(rec, req)
 			if loc := rec.Header().Get("Location"); strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
 				t.Errorf("trailing_slash %d, %q: Location %q", pol, target, loc)
 			}
@@ -480,10 +551,7 @@ func TestHostCondition(t *testing.T) {
 		must(NewRedirect(`^/v6$`, "/six", 302, Cond{Host: `^::1$`}, nil)),
 		must(NewRedirect(`^/name$`, "/named", 302, Cond{Host: `^www\.example\.test$`}, nil)),
 	}}
-	h, err := New(rules, exists, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := New(rules, exists, echo)
 	for _, tc := range []struct {
 		host, path, want string
 	}{

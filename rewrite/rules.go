@@ -1,8 +1,10 @@
 // Package rewrite applies a site's rules before its files are served:
 // whole-host and pattern redirects, internal rewrites, trailing-slash
 // policy, single-page-app fallback, IP allow/deny lists, HTTP Basic
-// authentication, CORS and response headers. It is an http.Handler in
-// front of the next one and knows nothing of how that one serves.
+// authentication, CORS and response headers, from the configuration and
+// from the site's own _redirects and _headers files. It is an
+// http.Handler in front of the next one and knows nothing of how that
+// one serves.
 package rewrite
 
 import (
@@ -28,6 +30,7 @@ type Cond struct {
 	IfExists  bool     // the request path names a file or directory
 	IfMissing bool     // it does not
 	IfHeader  string   // the request carries this header
+	Languages []string // the request prefers one of these languages (language.go)
 }
 
 type cond struct {
@@ -35,6 +38,7 @@ type cond struct {
 	host                *pattern
 	ifExists, ifMissing bool
 	ifHeader            string
+	languages           []string
 }
 
 func compileCond(c Cond) (cond, error) {
@@ -47,6 +51,10 @@ func compileCond(c Cond) (cond, error) {
 			return out, fmt.Errorf("invalid method %q (upper case, like GET)", m)
 		}
 		out.methods = append(out.methods, m)
+	}
+	var err error
+	if out.languages, err = compileLanguages(c.Languages); err != nil {
+		return out, err
 	}
 	if c.Host != "" {
 		p, err := compilePattern(c.Host)

@@ -8,11 +8,12 @@ import (
 
 // CacheOptions bound the cache shared by all sites.
 type CacheOptions struct {
-	MaxBytes     int64         // total budget for file bytes and entries
-	MaxFileBytes int64         // files up to this size are held in memory
-	Revalidate   time.Duration // how long an entry is trusted without a stat
+	MaxBytes     int64         // total budget for file bytes and entries; 0: DefaultCacheBytes
+	MaxFileBytes int64         // files up to this size are held in memory; 0: DefaultCacheFileBytes, at most MaxBytes/4
+	Revalidate   time.Duration // how long an entry is trusted without a stat; 0: 1 s
 	// MaxCompressBytes: files up to this size get compressed variants that
 	// are built once and held; larger ones are compressed as a stream.
+	// 0: 8 MiB.
 	MaxCompressBytes int64
 }
 
@@ -52,8 +53,8 @@ type load struct {
 const (
 	DefaultCacheBytes     = 64 << 20
 	DefaultCacheFileBytes = 1 << 20
-	DefaultRevalidate     = time.Second
-	DefaultCompressBytes  = 8 << 20
+	defaultRevalidate     = time.Second
+	defaultCompressBytes  = 8 << 20
 )
 
 // NewCache returns an empty cache; zero options take the defaults.
@@ -68,10 +69,10 @@ func NewCache(o CacheOptions) *Cache {
 	}
 	o.MaxFileBytes = min(o.MaxFileBytes, o.MaxBytes/4)
 	if o.Revalidate <= 0 {
-		o.Revalidate = DefaultRevalidate
+		o.Revalidate = defaultRevalidate
 	}
 	if o.MaxCompressBytes <= 0 {
-		o.MaxCompressBytes = DefaultCompressBytes
+		o.MaxCompressBytes = defaultCompressBytes
 	}
 	return &Cache{opts: o, m: make(map[cacheKey]*entry), loading: make(map[cacheKey]*load)}
 }
@@ -101,6 +102,14 @@ type entry struct {
 	side sidecarIDs      // identities of its precompressed sidecars
 	rep  *representation // kindFile only
 
+	// Language variants (language.go), in the site's order with the one
+	// served by default first (rep): their files, representations, tags
+	// and the Vary of every response about them. Nil without variants.
+	langs []langFile
+	reps  []*representation
+	tags  []string
+	vary  []string
+
 	checked atomic.Int64 // unix nanoseconds of the last check
 	used    atomic.Int64 // unix nanoseconds of the last use (coarse)
 	cost    int64
@@ -129,7 +138,7 @@ func (c *Cache) get(k cacheKey, now int64) *entry {
 func (c *Cache) put(k cacheKey, e *entry) {
 	e.cost = entryOverhead + int64(len(k.path)) + int64(len(e.name))
 	if e.rep != nil {
-		e.cost += int64(len(e.rep.Data))
+		e.cost += int64(len(e.rep.Data)) + e.languageBytes()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

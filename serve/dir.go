@@ -30,8 +30,12 @@ type dirRoot struct {
 }
 
 // OpenDir opens path as a document root; interval bounds how stale the
-// view of a swapped root directory may be.
+// view of a swapped root directory may be (0: 1 s, as the cache's
+// CacheOptions.Revalidate).
 func OpenDir(path string, interval time.Duration) (*Dir, error) {
+	if interval <= 0 {
+		interval = defaultRevalidate
+	}
 	d := &Dir{path: path, interval: interval}
 	r, err := openDirRoot(path)
 	if err != nil {
@@ -85,6 +89,10 @@ func (d *Dir) current() *dirRoot {
 	}
 	return r
 }
+
+// Recheck makes the next use look at what the path names now, without
+// waiting for the interval: a deploy that swapped it says so.
+func (d *Dir) Recheck() { d.checked.Store(0) }
 
 // Open opens a file for reading; a regular file is an *os.File, so
 // io.Copy to a connection uses sendfile.

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -23,11 +25,11 @@ import (
 // no listings, follows symbolic links that stay inside the root and sends
 // "Cache-Control: no-cache".
 type Options struct {
-	Index           []string          // index file names tried in a directory
+	Index           []string          // index file names tried in a directory; nil: index.html
 	ErrorPages      map[int]string    // status -> URL path of the page to send
 	CleanURLs       bool              // /about serves about.html
-	ListDirectories bool              // HTML listing of directories without an index
-	CacheControl    string            // default Cache-Control of every file response
+	ListDirectories bool              // HTML or JSON listing of directories without an index
+	CacheControl    string            // default Cache-Control of every file response; "": no-cache
 	RefuseSymlinks  bool              // refuse every symbolic link, even inside the root
 	Types           map[string]string // extra ".ext" -> media type
 	WriteTimeout    time.Duration     // idle limit while sending a large body
@@ -37,15 +39,34 @@ type Options struct {
 	Encodings        compress.Set
 	CompressMinBytes int64 // smaller files are not compressed; default 512
 	NoSidecars       bool  // do not look for precompressed app.js.br and friends
+
+	// RedirectCacheControl is the Cache-Control of the permanent redirect
+	// of a directory without its slash; "" is
+	// httpx.DefaultRedirectCacheControl.
+	RedirectCacheControl string
+
+	// ReprDigest sends Repr-Digest (SHA-256) on every 200 and 206 of a
+	// representation with fixed bytes, unless the client refuses it;
+	// false sends it only to clients that ask (Want-Repr-Digest).
+	ReprDigest bool
+	// Hidden are file names in the root that are answered as missing
+	// (the site's rules files), in any letter case.
+	Hidden []string
+
+	// Languages, when set, makes NAME.TAG files the language variants of
+	// NAME for each TAG listed (see language.go); DefaultLanguage, one of
+	// them (the first if empty), is served when the client accepts none.
+	Languages       []string
+	DefaultLanguage string
 }
 
-// DefaultCompressMinBytes: below this, compression saves less than the
+// defaultCompressMinBytes: below this, compression saves less than the
 // headers it adds.
-const DefaultCompressMinBytes = 512
+const defaultCompressMinBytes = 512
 
-// DefaultCacheControl makes caches revalidate with the ETag on every use,
+// defaultCacheControl makes caches revalidate with the ETag on every use,
 // so a deploy shows at once.
-const DefaultCacheControl = "no-cache"
+const defaultCacheControl = "no-cache"
 
 var siteIDs atomic.Uint64
 
@@ -56,7 +77,10 @@ type Handler struct {
 	cache *Cache
 	id    uint64
 
-	cacheControl []string
+	cacheControl    []string
+	redirectControl []string   // Cache-Control of the directory redirect
+	langs           []string   // Options.Languages, the default first
+	langHeader      [][]string // their Content-Language values
 }
 
 // New returns a handler serving fsys with opts, keeping its entries in cache.
@@ -65,7 +89,7 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 		opts.Index = []string{"index.html"}
 	}
 	if opts.CacheControl == "" {
-		opts.CacheControl = DefaultCacheControl
+		opts.CacheControl = defaultCacheControl
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = time.Minute
@@ -75,14 +99,18 @@ func New(fsys fs.FS, opts Options, cache *Cache) *Handler {
 	}
 	opts.Encodings = opts.Encodings.With(compress.Identity)
 	if opts.CompressMinBytes <= 0 {
-		opts.CompressMinBytes = DefaultCompressMinBytes
+		opts.CompressMinBytes = defaultCompressMinBytes
 	}
+	langs, langHeader := languageOrder(opts.Languages, opts.DefaultLanguage)
 	return &Handler{
-		fsys:         fsys,
-		opts:         opts,
-		cache:        cache,
-		id:           siteIDs.Add(1),
-		cacheControl: []string{opts.CacheControl},
+		fsys:            fsys,
+		opts:            opts,
+		cache:           cache,
+		id:              siteIDs.Add(1),
+		cacheControl:    []string{opts.CacheControl},
+		redirectControl: httpx.Permanent(opts.RedirectCacheControl),
+		langs:           langs,
+		langHeader:      langHeader,
 	}
 }
 
@@ -107,6 +135,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	default:
+		if !knownMethod(r.Method) {
+			h.serveError(w, r, http.StatusNotImplemented)
+			return
+		}
 		w.Header()["Allow"] = hdrAllow
 		h.serveError(w, r, http.StatusMethodNotAllowed)
 		return
@@ -126,9 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		case kindRedirect:
-			target := (&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()
-			w.Header()["Location"] = []string{target}
-			h.serveError(w, r, http.StatusMovedPermanently)
+			h.serveDirectoryRedirect(w, r, p)
 		case kindListing:
 			h.serveListing(w, r, e.name, p)
 		default:
@@ -151,13 +181,18 @@ func (h *Handler) lookup(k cacheKey) *entry {
 	res := h.resolve(k.path)
 	if res.kind == kindFile {
 		res.side = h.statSidecars(res.name, res.id)
+		for i := range res.langs {
+			res.langs[i].side = h.statSidecars(res.langs[i].name, res.langs[i].id)
+		}
 	}
-	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side {
+	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side && slices.Equal(res.langs, e.langs) {
 		return e // unchanged: the check is recorded, nothing is rebuilt
 	}
 	return h.cache.rebuild(k, e, func() *entry {
 		ne := &entry{kind: res.kind, name: res.name, id: res.id, side: res.side}
-		if res.kind == kindFile {
+		if len(res.langs) > 0 {
+			ne = h.languageEntry(ne, res)
+		} else if res.kind == kindFile {
 			rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
 			if err != nil {
 				ne = &entry{kind: kindNotFound}
@@ -173,15 +208,34 @@ func (h *Handler) lookup(k cacheKey) *entry {
 }
 
 type resolution struct {
-	kind kind
-	name string
-	id   fileID
-	side sidecarIDs
+	kind  kind
+	name  string
+	id    fileID
+	side  sidecarIDs
+	langs []langFile // language variants, the default first; nil if none
 }
 
-// sidecarIDs are the identities of a file's precompressed sidecars, by
-// coding (zstd, br, gzip); zero where there is none.
-type sidecarIDs [compress.Deflate]fileID
+// sidecarIDs are the identities of a file's precompressed sidecars
+// (app.js.zst, .br, .gz); zero where there is none. Two compare equal
+// when no sidecar appeared, went or changed.
+type sidecarIDs struct {
+	zstd, br, gzip fileID
+}
+
+// sidecarCodings are the codings a file may have a sidecar in.
+var sidecarCodings = [...]compress.Coding{compress.Zstd, compress.Brotli, compress.Gzip}
+
+// of returns where the identity of the sidecar in coding c, one of
+// sidecarCodings, is kept.
+func (s *sidecarIDs) of(c compress.Coding) *fileID {
+	switch c {
+	case compress.Zstd:
+		return &s.zstd
+	case compress.Brotli:
+		return &s.br
+	}
+	return &s.gzip
+}
 
 // statSidecars looks for app.js.zst, .br and .gz beside a file. A sidecar
 // older than the file is stale and ignored.
@@ -190,12 +244,12 @@ func (h *Handler) statSidecars(name string, base fileID) sidecarIDs {
 	if h.opts.NoSidecars {
 		return side
 	}
-	for c := range compress.Deflate {
+	for _, c := range sidecarCodings {
 		if !h.opts.Encodings.Has(c) {
 			continue
 		}
 		if fi, err := h.stat(name + c.Sidecar()); err == nil && fi.Mode().IsRegular() && fi.ModTime().UnixNano() >= base.mtime {
-			side[c] = idOf(fi)
+			*side.of(c) = idOf(fi)
 		}
 	}
 	return side
@@ -207,10 +261,10 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 	if h.compressible(rep) {
 		rep.offered = h.opts.Encodings
 	}
-	for c, id := range side {
-		if id != (fileID{}) {
-			rep.sidecars[c] = rep.Name + compress.Coding(c).Sidecar()
-			rep.offered = rep.offered.With(compress.Coding(c))
+	for _, c := range sidecarCodings {
+		if *side.of(c) != (fileID{}) {
+			rep.sidecars[c] = rep.Name + c.Sidecar()
+			rep.offered = rep.offered.With(c)
 		}
 	}
 	if rep.offered == compress.SetOf(compress.Identity) {
@@ -223,6 +277,9 @@ func (h *Handler) setOffered(rep *representation, side sidecarIDs) {
 // then name.html when clean URLs are on.
 func (h *Handler) resolve(p string) resolution {
 	name := fsName(p)
+	if h.hidden(name) {
+		return resolution{kind: kindNotFound}
+	}
 	slash := strings.HasSuffix(p, "/")
 	fi, err := h.stat(name)
 	switch {
@@ -231,9 +288,8 @@ func (h *Handler) resolve(p string) resolution {
 			return resolution{kind: kindRedirect, name: name}
 		}
 		for _, idx := range h.opts.Index {
-			in := path.Join(name, idx)
-			if fi, err := h.stat(in); err == nil && fi.Mode().IsRegular() {
-				return resolution{kind: kindFile, name: in, id: idOf(fi)}
+			if res, ok := h.file(path.Join(name, idx)); ok {
+				return res
 			}
 		}
 		if h.opts.ListDirectories {
@@ -241,14 +297,29 @@ func (h *Handler) resolve(p string) resolution {
 		}
 	case err == nil && fi.Mode().IsRegular():
 		if !slash {
-			return resolution{kind: kindFile, name: name, id: idOf(fi)}
+			return h.withLanguages(resolution{kind: kindFile, name: name, id: idOf(fi)}, name)
 		}
-	case err != nil && h.opts.CleanURLs && !slash && path.Ext(name) == "":
-		if fi, err := h.stat(name + ".html"); err == nil && fi.Mode().IsRegular() {
-			return resolution{kind: kindFile, name: name + ".html", id: idOf(fi)}
+	case err != nil && !slash:
+		if res := h.withLanguages(resolution{kind: kindNotFound}, name); res.kind == kindFile {
+			return res
+		}
+		if h.opts.CleanURLs && path.Ext(name) == "" {
+			if res, ok := h.file(name + ".html"); ok {
+				return res
+			}
 		}
 	}
 	return resolution{kind: kindNotFound}
+}
+
+// hidden reports whether name is one of Options.Hidden.
+func (h *Handler) hidden(name string) bool {
+	for _, n := range h.opts.Hidden {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // stat follows symbolic links inside the root, or refuses any link on the
@@ -284,12 +355,15 @@ func (h *Handler) setRepresentationHeader(hd http.Header, rep *representation) {
 // serveFile answers a GET or HEAD for the file of entry e. It returns
 // false, having written nothing, if the file on disk no longer matches.
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, e *entry) bool {
-	base := e.rep
+	base, lang := h.chooseLanguage(r, e)
 	hd := w.Header()
 	if base.offered != 0 {
 		hd["Vary"] = hdrVary // on every response about it: 200, 206, 304, 412
 	}
-	rep, res, status := h.negotiate(r, k, e)
+	if lang != nil {
+		hd["Vary"] = e.vary
+	}
+	rep, res, status := h.negotiate(r, k, e, base)
 	if res != nil {
 		defer res.Release() // if no encoder was made from it
 	}
@@ -329,6 +403,12 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 	if rep.header.contentEncoding != nil {
 		hd["Content-Encoding"] = rep.header.contentEncoding
 	}
+	if rep.header.reprDigest != nil && sendDigest(r, h.opts.ReprDigest) {
+		hd["Repr-Digest"] = rep.header.reprDigest // of the whole representation, also in a 206
+	}
+	if lang != nil {
+		hd["Content-Language"] = lang
+	}
 	switch len(ranges) {
 	case 0:
 		h.serveWhole(w, r, rep, body, res)
@@ -345,7 +425,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, k cacheKey, 
 // build is (503).
 func (h *Handler) serveRefusal(w http.ResponseWriter, r *http.Request, status int) {
 	hd := w.Header()
-	hd["Vary"] = hdrVary // the refusal depends on Accept-Encoding too
+	hd["Vary"] = varyEncoding(hd["Vary"]) // the refusal depends on Accept-Encoding too
 	if status == http.StatusServiceUnavailable {
 		hd["Retry-After"] = hdrRetryAfter // encoders busy, identity refused
 	}
@@ -471,6 +551,17 @@ func (h *Handler) copyBody(w http.ResponseWriter, dst io.Writer, f io.Reader, n 
 	}
 }
 
+// serveDirectoryRedirect sends a directory named without its trailing
+// slash to the name with it, query kept: a permanent redirect, cacheable
+// for the site's redirect lifetime, with no validator (there is no
+// representation it could name).
+func (h *Handler) serveDirectoryRedirect(w http.ResponseWriter, r *http.Request, p string) {
+	hd := w.Header()
+	hd["Location"] = []string{(&url.URL{Path: p + "/", RawQuery: r.URL.RawQuery}).String()}
+	hd["Cache-Control"] = httpx.RedirectCacheControl(http.StatusMovedPermanently, h.redirectControl)
+	vhost.Error(w, r, http.StatusMovedPermanently)
+}
+
 // serveError answers with status, using the site's error page for it when
 // one is configured and exists.
 func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int) {
@@ -482,11 +573,12 @@ func (h *Handler) serveError(w http.ResponseWriter, r *http.Request, status int)
 	hd["X-Content-Type-Options"] = hdrNosniff
 	if page, ok := h.opts.ErrorPages[status]; ok {
 		if e := h.lookup(cacheKey{h.id, page}); e.kind == kindFile && e.rep.Data != nil {
-			hd["Content-Type"] = e.rep.header.contentType
-			hd["Content-Length"] = e.rep.header.contentLength
+			rep := h.errorPage(w, r, e)
+			hd["Content-Type"] = rep.header.contentType
+			hd["Content-Length"] = rep.header.contentLength
 			w.WriteHeader(status)
 			if r.Method != http.MethodHead {
-				w.Write(e.rep.Data)
+				w.Write(rep.Data)
 			}
 			return
 		}

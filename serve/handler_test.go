@@ -45,7 +45,8 @@ func TestServe(t *testing.T) {
 		{"index", "GET", "/", 200, "<h1>home</h1>", map[string]string{"Content-Type": "text/html; charset=utf-8"}},
 		{"index.html directly", "GET", "/index.html", 200, "<h1>home</h1>", nil},
 		{"directory index", "GET", "/docs/", 200, "docs home", nil},
-		{"directory redirect keeps query", "GET", "/docs?x=1&y=2", 301, "", map[string]string{"Location": "/docs/?x=1&y=2"}},
+		{"directory redirect keeps query", "GET", "/docs?x=1&y=2", 301, "", map[string]string{"Location": "/docs/?x=1&y=2",
+			"Cache-Control": "max-age=3600", "Etag": "", "Last-Modified": ""}},
 		{"directory redirect escapes", "GET", "/docs%3F", 404, "custom not found", nil},
 		{"clean url", "GET", "/about", 200, "about page", nil},
 		{"clean url in subdirectory", "GET", "/docs/guide", 200, "guide", nil},
@@ -66,7 +67,11 @@ func TestServe(t *testing.T) {
 		{"put", "PUT", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"delete", "DELETE", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"trace", "TRACE", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
-		{"unknown method", "BREW", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"patch", "PATCH", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"connect", "CONNECT", "/hello.txt", 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"unknown method", "BREW", "/hello.txt", 501, "501 Not Implemented\n", map[string]string{"Allow": ""}},
+		{"methods are case-sensitive", "get", "/hello.txt", 501, "", map[string]string{"Allow": ""}},
+		{"WebDAV is not implemented", "PROPFIND", "/", 501, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,5 +196,26 @@ func TestDirectoryListing(t *testing.T) {
 	ia, ib, ic, is := strings.Index(b, "a &lt;"), strings.Index(b, ">b.txt"), strings.Index(b, "c&amp;d"), strings.Index(b, "sub/")
 	if !(ia < ib && ib < ic && ic < is) {
 		t.Errorf("entries not sorted:\n%s", b)
+	}
+}
+
+// TestHidden: names in Options.Hidden are missing in the root, in any
+// case and in listings; the same name below the root is content.
+func TestHidden(t *testing.T) {
+	files := map[string]string{"_redirects": "/a /b", "_headers": "/*", "sub/_redirects": "content", "index.html": "home"}
+	h, _ := site(t, files, Options{Hidden: []string{"_redirects", "_headers"}, ListDirectories: true, Index: []string{"none"}}, CacheOptions{})
+	for _, p := range []string{"/_redirects", "/_headers", "/_Redirects", "/_redirects/"} {
+		if res := do(h, "GET", p); res.StatusCode != 404 {
+			t.Errorf("%s: %d", p, res.StatusCode)
+		}
+		if ok, _ := h.Exists(p); ok {
+			t.Errorf("%s exists", p)
+		}
+	}
+	if res := do(h, "GET", "/sub/_redirects"); res.StatusCode != 200 {
+		t.Errorf("/sub/_redirects: %d", res.StatusCode)
+	}
+	if b := body(t, do(h, "GET", "/")); strings.Contains(b, "_redirects") || strings.Contains(b, "_headers") || !strings.Contains(b, "index.html") {
+		t.Errorf("listing:\n%s", b)
 	}
 }

@@ -28,10 +28,12 @@ type representation struct {
 	ContentType string
 	Data        []byte          // the whole content when small enough, else nil
 	Coding      compress.Coding // Content-Encoding of these bytes
+	lang        string          // the language of a variant (language.go); "" otherwise
 
 	id     fileID
 	header preparedHeader
-	stream bool // compressed per request from the file: length unknown, no ranges
+	stream bool   // compressed per request from the file: length unknown, no ranges
+	digest string // Repr-Digest of these bytes; "" for a stream
 
 	// On the identity representation only: the codings it may be served
 	// in, precompressed sidecar files, and the variants built so far.
@@ -50,7 +52,7 @@ type variantSlot struct {
 // preparedHeader holds header values built once and shared, read-only,
 // by every response that serves the representation.
 type preparedHeader struct {
-	etag, lastModified, contentType, contentLength, contentEncoding []string
+	etag, lastModified, contentType, contentLength, contentEncoding, reprDigest []string
 }
 
 func (r *representation) prepareHeader() {
@@ -66,6 +68,9 @@ func (r *representation) prepareHeader() {
 	}
 	if !r.ModTime.IsZero() {
 		r.header.lastModified = []string{r.ModTime.Format(http.TimeFormat)}
+	}
+	if r.digest != "" {
+		r.header.reprDigest = []string{r.digest}
 	}
 }
 
@@ -138,7 +143,9 @@ func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string
 	} else if n != rep.Size {
 		return nil, fmt.Errorf("%s: changed while reading", name)
 	}
-	rep.ETag = etagOf(h.Sum(nil), "")
+	sum := h.Sum(nil)
+	rep.ETag = etagOf(sum, "")
+	rep.digest = reprDigestOf(sum)
 	rep.Coding = compress.Identity
 	rep.prepareHeader()
 	return rep, nil

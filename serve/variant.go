@@ -15,8 +15,7 @@ import (
 // precompressed sidecar, or by compressing once) and charging its bytes
 // to the cache entry e. A coding that does not make the file smaller
 // yields base itself.
-func (h *Handler) variant(k cacheKey, e *entry, c compress.Coding) *representation {
-	base := e.rep
+func (h *Handler) variant(k cacheKey, e *entry, base *representation, c compress.Coding) *representation {
 	if c == compress.Identity {
 		return base
 	}
@@ -37,7 +36,7 @@ func (h *Handler) buildVariant(base *representation, c compress.Coding) *represe
 		v, err := loadRepresentation(h.fsys, name, h.cache.opts.MaxFileBytes, nil)
 		if err == nil {
 			v.ContentType, v.ModTime, v.Coding = base.ContentType, base.ModTime, c
-			v.ETag = v.ETag[:len(v.ETag)-1] + c.ETagSuffix() + `"`
+			v.ETag = v.ETag[:len(v.ETag)-1] + base.tagSuffix(c) + `"`
 			v.prepareHeader()
 			return v
 		}
@@ -75,7 +74,7 @@ func (h *Handler) buildVariant(base *representation, c compress.Coding) *represe
 	sum := sha256.Sum256(out)
 	v := &representation{
 		Name: base.Name, Size: int64(len(out)), ModTime: base.ModTime, ContentType: base.ContentType,
-		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], c.ETagSuffix()),
+		Data: out, Coding: c, id: base.id, ETag: etagOf(sum[:], base.tagSuffix(c)), digest: reprDigestOf(sum[:]),
 	}
 	v.prepareHeader()
 	return v
@@ -87,14 +86,14 @@ func (h *Handler) compressible(base *representation) bool {
 	return base.Size >= h.opts.CompressMinBytes && compress.Compressible(base.ContentType)
 }
 
-// negotiate picks the representation of base to send. It returns nil
-// and 406 if the client accepts none of them. A GET of a stream also gets
-// the reservation of its encoder from the streaming budget (see package
-// compress); when the budget has no room, the client gets the next
-// representation it accepts (gzip rather than brotli, say, or identity),
-// and nil and 503 if that leaves none.
-func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) (*representation, *compress.Reservation, int) {
-	base := e.rep
+// negotiate picks the representation of base (e's file or one of its
+// language variants) to send. It returns nil and 406 if the client
+// accepts none of them. A GET of a stream also gets the reservation of
+// its encoder from the streaming budget (see package compress); when the
+// budget has no room, the client gets the next representation it
+// accepts (gzip rather than brotli, say, or identity), and nil and 503
+// if that leaves none.
+func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry, base *representation) (*representation, *compress.Reservation, int) {
 	accept := r.Header["Accept-Encoding"]
 	if base.offered == 0 && !excludesSomething(accept) {
 		return base, nil, 0 // the common case: only identity, and nothing said against it
@@ -110,7 +109,7 @@ func (h *Handler) negotiate(r *http.Request, k cacheKey, e *entry) (*representat
 	}
 	status := http.StatusNotAcceptable
 	for ok {
-		v := h.variant(k, e, c)
+		v := h.variant(k, e, base, c)
 		if !v.stream {
 			return v, nil, 0
 		}

@@ -15,6 +15,7 @@ import (
 	"appliance/certs"
 	"appliance/compress"
 	"appliance/metrics"
+	"appliance/rewrite"
 )
 
 // serveAdmin starts the admin listener: /healthz answers 200 while a real
@@ -59,17 +60,26 @@ func (s *server) serveAdmin() (func(), error) {
 		return float64(m.HeapInuse)
 	})
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", reg)
-	if s.cfg.Admin.PProf {
-		mux.HandleFunc("GET /debug/pprof/{name}", servePProf)
+	guard := func(h http.Handler) http.Handler { return h }
+	if s.cfg.Admin.Token != "" {
+		secret, err := rewrite.NewSecret(s.cfg.Admin.Token)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		guard = func(h http.Handler) http.Handler { return bearer(secret, h) }
 	}
-	mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", guard(reg))
+	if s.cfg.Admin.PProf {
+		mux.Handle("GET /debug/pprof/{name}", guard(http.HandlerFunc(servePProf)))
+	}
+	mux.Handle("GET /log", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Write(s.recent.Bytes())
-	})
+	})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if a, secure := s.probeTarget(); a == nil {
@@ -88,6 +98,20 @@ func (s *server) serveAdmin() (func(), error) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	}, nil
+}
+
+// bearer admits the requests that carry "Authorization: Bearer TOKEN"
+// with the token secret hashes, as deploys do; others get 401.
+func bearer(secret *rewrite.Secret, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" || !secret.Check(token) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="appliance admin"`)
+			http.Error(w, "a valid admin token is needed", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // certSamples lists the expiry of every certificate the sites use, by

@@ -19,6 +19,7 @@ type option struct {
 var (
 	configOption = option{"config", "FILE", "the configuration file (TOML); relative paths in it are relative to its directory"}
 	pidOption    = option{"pid", "PID", "reload: the server's process ID (default: the one in server.pid_file)"}
+	caOption     = option{"ca", "FILE", "deploy, releases, rollback: PEM certificates the site's HTTPS certificate must chain to, instead of the system's (appliance ca-cert prints the local CA's)"}
 	listenOption = option{"listen", "ADDR", "with a folder or the demo site: the plain-HTTP listen address (default localhost:8080)"}
 )
 
@@ -72,9 +73,30 @@ var commands = []command{
 	},
 	{
 		name:    "hash-password",
-		summary: "read a password and print its argon2id hash, for [[site.auth]] users",
-		help: "Read a password and print its argon2id hash, for the users of a [[site.auth]] rule. " +
+		summary: "read a password and print its argon2id hash, for [[site.auth]] users and deploy_token",
+		help: "Read a password and print its argon2id hash, for the users of a [[site.auth]] rule or a site's deploy_token. " +
 			"On a terminal it prompts on standard error, reads without echo and asks again to confirm; otherwise it reads one line from standard input, silently.",
+	},
+	{
+		name: "deploy", args: "[-ca FILE] DIR URL",
+		summary: "publish the folder DIR as the new release of the site URL names, uploading only the files it lacks (token: APPLIANCE_DEPLOY_TOKEN)",
+		help: "Publish the folder DIR as the new content of the site that URL names (https://example.test/; http:// only to loopback). " +
+			"The site needs a deploy_token, the hash of the token given in the environment variable APPLIANCE_DEPLOY_TOKEN. " +
+			"Only the files the server does not have already are uploaded; the release is assembled beside the active one and activated at once. " +
+			"Interrupted, the same command finishes the job without sending again what arrived. -ca FILE names the certificates to trust instead of the system's.",
+		options: []option{caOption},
+	},
+	{
+		name: "releases", args: "[-ca FILE] URL",
+		summary: "list the kept releases of the site URL names: id, time, files, bytes, which is active",
+		help:    "List the releases the server keeps for the site that URL names, newest first: id, time, files, bytes, and a * on the active one.",
+		options: []option{caOption},
+	},
+	{
+		name: "rollback", args: "[-ca FILE] URL",
+		summary: "activate the release before the active one of the site URL names",
+		help:    "Activate the release before the active one of the site that URL names; again, the one before that.",
+		options: []option{caOption},
 	},
 	{name: "version", summary: "print the version (also -version, --version)", help: "Print the version, the Go version and the platform; -version and --version do the same."},
 	{name: "help", summary: "print this help (also -h, --help)", help: "Print the usage on standard output; -h and --help do the same."},
@@ -217,7 +239,10 @@ Serve a folder on port 8000.
 Validate the configuration before reloading the service.
 .TP
 .B appliance hash\-password
-Hash a password for a [[site.auth]] user.
+Hash a password for a [[site.auth]] user or a deploy_token.
+.TP
+.B APPLIANCE_DEPLOY_TOKEN=... appliance deploy ./public https://example.test/
+Publish a folder as the site's new release.
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1)

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"appliance/accesslog"
 	"appliance/config"
 )
 
@@ -119,6 +120,11 @@ func (inv *invocation) check(stderr io.Writer) (int, bool) {
 		if len(pos) > 0 && name != "help" {
 			return usageError(stderr, "%s: unexpected argument %q", name, pos[0]), false
 		}
+	case name == "deploy" && len(pos) != 2:
+		return usageError(stderr, "deploy: want a folder and the site's URL: deploy DIR URL"), false
+	case (name == "releases" || name == "rollback") && len(pos) != 1:
+		return usageError(stderr, "%s: want the site's URL: %s URL", name, name), false
+	case name == "deploy" || name == "releases" || name == "rollback":
 	case name == "serve" && len(pos) > 1, name != "serve" && len(pos) > 0:
 		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1]), false
 	case name == "serve" && len(pos) == 1 && path != "":
@@ -147,6 +153,8 @@ func (inv *invocation) runInfo(stdin io.Reader, stdout, stderr io.Writer) (code 
 		return 0, true
 	case "hash-password":
 		return hashPassword(stdin, stdout, stderr), true
+	case "deploy", "releases", "rollback":
+		return deployCommand(inv, stdout, stderr), true
 	}
 	return 0, false
 }
@@ -170,6 +178,15 @@ func (inv *invocation) loader() func() (*config.Config, error) {
 // runWithConfig runs the commands that use the configuration and exit;
 // done is false for serve.
 func (inv *invocation) runWithConfig(cfg *config.Config, stdout, stderr io.Writer) (code int, done bool) {
+	switch inv.name {
+	case "check", "reload":
+		// What the server would load and compile, before its state
+		// directory or the signal.
+		if _, err := build(cfg); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1, true
+		}
+	}
 	switch inv.name {
 	case "check":
 		if err := cfg.CheckStateDir(); err != nil {
@@ -219,6 +236,16 @@ func health(cfg *config.Config, stdout, stderr io.Writer) int {
 // serveConfig serves cfg until SIGINT or SIGTERM, reloading it with load
 // on SIGHUP and reopening the access log on SIGUSR1.
 func serveConfig(cfg *config.Config, load func() (*config.Config, error), stderr io.Writer) int {
+	if sc := cfg.Server; sc.LogFile != "" {
+		// Opened now, so that a path that cannot be written stops the start.
+		f := accesslog.RollingFile(sc.LogFile, accesslog.Roll{MaxBytes: int64(sc.LogMaxBytes), Keep: sc.LogKeep})
+		if _, err := f.Write(nil); err != nil {
+			fmt.Fprintf(stderr, "%s: log_file: %v\n", cfg.Where("server.log_file"), err)
+			return 1
+		}
+		defer f.Close()
+		stderr = io.MultiWriter(stderr, f)
+	}
 	log := newLogger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -156,11 +156,45 @@ tls = "off"
 }
 
 // TestReloadSameConfig: reloading an unchanged configuration warns of
-// nothing, even with settings held as pointers (fast_http1, fast_http2).
+// nothing: [server], [acme] and [admin] are compared by value, also the
+// settings held as pointers (fast_http1, fast_http2) or lists, and those
+// whose files are loaded anew (client_ca, ca_root, a manual certificate).
 func TestReloadSameConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a/index.html", "a")
-	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nfast_http1 = true\nfast_http2 = true\n[[site]]\nroot = %q\n", filepath.Join(dir, "a")))
+	_, certFile, keyFile := testCA(t, dir, "m.test")
+	caFile, _ := clientCert(t, dir)
+	path := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]
+http = "127.0.0.1:0"
+https = "127.0.0.1:0"
+state_dir = %q
+fast_http1 = true
+fast_http2 = true
+trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]
+client_ip_header = "forwarded"
+proxy_protocol = ["https"]
+[admin]
+listen = "127.0.0.1:0"
+[acme]
+directory = "https://127.0.0.1:1/directory"
+ca_root = %q
+eab_kid = "kid"
+eab_hmac = "c2VjcmV0"
+[[site]]
+hosts = ["www.example.com"]
+root = %[3]q
+tls = "acme"
+[[site]]
+hosts = ["m.test"]
+root = %[3]q
+tls = "manual"
+cert = %q
+key = %q
+client_ca = %q
+[[site.redirect]]
+from = "^/old$"
+to = "/new"
+`, filepath.Join(dir, "state"), caFile, filepath.Join(dir, "a"), certFile, keyFile, caFile))
 	cfg, err := loadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -170,10 +204,28 @@ func TestReloadSameConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { closeAll(s.closers) })
+	t.Cleanup(func() {
+		closeAll(s.closers)
+		s.acme.Close() // the reload started it; Close waits for its loop
+	})
 	s.reload(func() (*config.Config, error) { return loadConfig(path) })
 	if l := logs.String(); !strings.Contains(l, "msg=reloaded") || strings.Contains(l, "need a restart") {
 		t.Fatalf("reload of the same configuration:\n%s", l)
+	}
+	// One changed value is still seen, and only in its section.
+	text, _ := os.ReadFile(path)
+	for _, c := range []struct{ from, to, warn, not string }{
+		{`"192.0.2.1"`, `"192.0.2.2"`, "[server] changes", "[acme] changes"},
+		{`eab_kid = "kid"`, `eab_kid = "kid2"`, "[acme] changes", "[server] changes"},
+		{`fast_http1 = true`, `fast_http1 = false`, "[server] changes", "[acme] changes"},
+	} {
+		text = []byte(strings.Replace(string(text), c.from, c.to, 1))
+		os.WriteFile(path, text, 0o644)
+		before := len(logs.String())
+		s.reload(func() (*config.Config, error) { return loadConfig(path) })
+		if l := logs.String()[before:]; !strings.Contains(l, c.warn) || strings.Contains(l, c.not) {
+			t.Errorf("%s -> %s: want %q and not %q:\n%s", c.from, c.to, c.warn, c.not, l)
+		}
 	}
 }
 

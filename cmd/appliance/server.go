@@ -25,9 +25,11 @@ import (
 	"appliance/certs"
 	"appliance/compress"
 	"appliance/config"
+	"appliance/deploy"
 	"appliance/h1"
 	"appliance/h2"
 	"appliance/metrics"
+	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
 	"appliance/vhost"
@@ -126,11 +128,15 @@ func (s *server) status() string {
 }
 
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	lv, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
 	log, recent := teeRecent(log)
 	s := &server{log: log, recent: recent, notices: newNotices(log), cfg: cfg, cache: newCache(cfg)}
 	if path := cfg.Server.AccessLog; path != "" {
 		format, _ := accesslog.ParseFormat(cfg.Server.AccessLogFormat)
-		a, err := accesslog.Open(path, format, 0)
+		a, err := accesslog.Open(path, format, 0, accesslog.Roll{MaxBytes: int64(cfg.Server.AccessLogMaxBytes), Keep: cfg.Server.AccessLogKeep})
 		if err != nil {
 			return nil, err
 		}
@@ -139,13 +145,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
 	}
-	ca, err := s.openAuthorities(cfg)
+	ca, err := s.openAuthorities(cfg, lv)
 	s.storeAuthorities(ca)
 	if err != nil {
 		return nil, err
 	}
 	s.tlsBase = s.tlsConfig()
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +162,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	s.closers = closers
 	sc := cfg.Server
 	s.plainFallback = &http.Server{
-		Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
+		Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().plain.ServeHTTP(w, r) }))),
 		ReadHeaderTimeout: time.Duration(sc.ReadHeaderTimeout),
 		ReadTimeout:       time.Duration(sc.ReadTimeout),
 		WriteTimeout:      time.Duration(sc.WriteTimeout),
@@ -170,10 +176,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	reject := s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		vhost.Error(w, r, http.StatusBadRequest)
 	}))
-	s.plainAccept = s.newAcceptServer(sc, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
+	s.plainAccept = s.newAcceptServer(sc, lv.trusted, s.plainFallback, nil, sc.ProxyProtocol.Has("http"), limits, reject)
 	if sc.HTTPS != "" {
 		s.httpsFallback = &http.Server{
-			Handler:           realClient(sc.Trusted, sc.IPHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
+			Handler:           realClient(lv.trusted, lv.ipHeader, s.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.sites.Load().https.ServeHTTP(w, r) }))),
 			ReadHeaderTimeout: s.plainFallback.ReadHeaderTimeout,
 			ReadTimeout:       s.plainFallback.ReadTimeout,
 			WriteTimeout:      s.plainFallback.WriteTimeout,
@@ -185,7 +191,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			// larger frame is refused with FRAME_SIZE_ERROR (RFC 9113 4.2).
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
-		s.httpsAccept = s.newAcceptServer(sc, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		s.httpsAccept = s.newAcceptServer(sc, lv.trusted, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
 		if sc.FastH2() {
 			s.httpsAccept.HTTP2 = &h2.Server{
 				Handler:           s.httpsAccept.Handler,
@@ -206,10 +212,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // proxies may start with a PROXY protocol header. It configures fallback
 // for that (h1.Server.ConfigureFallback): from here on, the h1 server
 // starts and stops it.
-func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
+func (s *server) newAcceptServer(sc config.Server, proxies realip.Trusted, fallback *http.Server, tc *tls.Config, proxy bool, limits *h1.Limits, reject http.Handler) *h1.Server {
 	var trusted func(netip.Addr) bool
-	if len(sc.Trusted) > 0 {
-		trusted = sc.Trusted.Contains
+	if len(proxies) > 0 {
+		trusted = proxies.Contains
 	}
 	srv := &h1.Server{
 		Trusted:       trusted,
@@ -237,7 +243,7 @@ func (s *server) newAcceptServer(sc config.Server, fallback *http.Server, tc *tl
 // some site needs one the server lacks. It changes nothing on s: the
 // caller stores the result, or gives up and calls release, which it must
 // also do on an error (the result then holds what was opened before it).
-func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
+func (s *server) openAuthorities(cfg *config.Config, lv *live) (authorities, error) {
 	ca := s.currentAuthorities()
 	for i := range cfg.Sites {
 		switch {
@@ -248,7 +254,7 @@ func (s *server) openAuthorities(cfg *config.Config) (authorities, error) {
 			}
 			ca.localCA = l
 		case cfg.Sites[i].TLS == "acme" && ca.acme == nil:
-			a, err := openACME(cfg, s.log, func(string) { notify(s.log, s.status()) })
+			a, err := openACME(cfg, lv.acmeRoots, s.log, func(string) { notify(s.log, s.status()) })
 			if err != nil {
 				return ca, fmt.Errorf("acme: %w", err)
 			}
@@ -287,8 +293,9 @@ func newCache(cfg *config.Config) *serve.Cache {
 
 // buildSites opens every site's root and routes hosts to its handler, on
 // the plain listener and, for TLS sites, on the HTTPS one, with the
-// certificates of ca. On an error it closes what it opened.
-func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.Closer, error) {
+// certificates of ca and what lv holds for the site. On an error it
+// closes what it opened.
+func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*siteSet, []io.Closer, error) {
 	cache := s.cache
 	plain, secure := vhost.New(), vhost.New()
 	plain.OnUnknown(s.unknownHost)
@@ -305,8 +312,9 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		return nil, nil, err
 	}
 	for i := range cfg.Sites {
-		site := &cfg.Sites[i]
+		site, ls := &cfg.Sites[i], &lv.sites[i]
 		var fsys fs.FS
+		var deployHandler *deploy.Handler // nil unless the site has a deploy_token
 		if site.Demo {
 			sub, err := demoFS()
 			if err != nil {
@@ -314,12 +322,25 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			}
 			fsys = sub
 		} else {
-			d, err := serve.OpenDir(site.Root, time.Duration(cfg.Cache.Revalidate))
+			root := site.Root
+			if site.Deployed() {
+				store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
+				if err != nil {
+					return fail(fmt.Errorf("site %d: %w", i+1, err))
+				}
+				root, deployHandler = store.Current(), dh
+			}
+			d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
 			if err != nil {
 				return fail(fmt.Errorf("site %d: %w", i+1, err))
 			}
 			closers = append(closers, d)
 			fsys = d
+			if deployHandler != nil {
+				// A new release shows at once: the root is looked at again
+				// and the cached entries of the old one are dropped.
+				deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
+			}
 		}
 		types := map[string]string{}
 		for ext, t := range site.Types {
@@ -337,15 +358,21 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
 			CompressMinBytes: int64(site.CompressMinBytes),
 			NoSidecars:       !site.Sidecars(),
+			Languages:        site.Languages,
+			DefaultLanguage:  site.DefaultLanguage,
+			Hidden:           siteFileNames(site),
+
+			RedirectCacheControl: site.RedirectCacheControl,
+			ReprDigest:           site.ReprDigest,
 		}, cache)
-		siteHandler, err := rewrite.New(site.Rules, h.Exists, h)
-		if err != nil {
-			return fail(fmt.Errorf("site %d: %w", i+1, err))
+		rules := s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate))
+		rules.RedirectCacheControl = site.RedirectCacheControl
+		siteHandler := rewrite.New(rules, h.Exists, h)
+		if deployHandler != nil {
+			// Before the rules: they protect the content, the token the deploys.
+			siteHandler = withDeploy(deployHandler, siteHandler)
 		}
-		hosts := site.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{"*"}
-		}
+		hosts := site.Hosts // config makes it at least ["*"]
 		obs := s.siteObserver(hosts[0], site.Logged())
 		plainHandler := siteHandler
 		if tlsSite(site) {
@@ -356,7 +383,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			// redirect to HTTPS unless the site serves plain HTTP too.
 			rest := siteHandler
 			if site.RedirectsToHTTPS() {
-				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort)
+				rest = toHTTPS(&s.httpsPort, cfg.Server.PublicHTTPSPort, site.RedirectCacheControl)
 				plainHandler = challengeFiles(h, rest)
 			}
 			var src certs.Source = ca.localCA
@@ -364,10 +391,10 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 			case "local":
 				local += len(hosts)
 			case "manual":
-				src = site.Manual
-				site.Manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
+				src = ls.manual
+				ls.manual.OnError = func(err error) { s.log.Error("reloading a certificate failed; keeping the old one", "err", err) }
 				for _, h := range hosts {
-					manual[h] = site.Manual
+					manual[h] = ls.manual
 				}
 			case "acme":
 				src = ca.acme
@@ -379,7 +406,7 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, i, src, site.ClientCAs, s.tlsBase)
+				selector.Add(host, i, src, ls.clientCAs, s.tlsBase)
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
@@ -391,6 +418,29 @@ func (s *server) buildSites(cfg *config.Config, ca authorities) (*siteSet, []io.
 		}
 	}
 	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local}, closers, nil
+}
+
+// siteFileNames are the names the file server hides: the rules files,
+// when the site reads them.
+func siteFileNames(site *config.Site) []string {
+	if !site.SiteRulesFiles {
+		return nil
+	}
+	return rewrite.SiteFileNames
+}
+
+// siteRules are the site's compiled rules and, with site_rules_files,
+// its _redirects and _headers, checked for changes as often as the file
+// cache revalidates.
+func (s *server) siteRules(site *config.Site, rules rewrite.Rules, fsys fs.FS, revalidate time.Duration) rewrite.Rules {
+	if site.SiteRulesFiles {
+		var hosts []string
+		for _, h := range site.Hosts {
+			hosts = append(hosts, vhost.Normalize(h))
+		}
+		rules.Files = rewrite.NewSiteFiles(fsys, rewrite.SiteFilesOptions{Dir: site.Root, Hosts: hosts, Revalidate: revalidate, Log: s.log})
+	}
+	return rules
 }
 
 // noSite labels, in the access log and the metrics, the responses that
@@ -743,6 +793,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		refuse(err)
 		return
 	}
+	lv, err := build(cfg)
+	if err != nil {
+		refuse(err)
+		return
+	}
 	if (cfg.Server.HTTPS == "") != (s.cfg.Server.HTTPS == "") || (cfg.Server.HTTP == "") != (s.cfg.Server.HTTP == "") {
 		refuse("turning a listener on or off needs a restart")
 		return
@@ -753,11 +808,11 @@ func (s *server) reload(load func() (*config.Config, error)) {
 			return
 		}
 	}
-	if ca, err = s.openAuthorities(cfg); err != nil {
+	if ca, err = s.openAuthorities(cfg, lv); err != nil {
 		refuse(err)
 		return
 	}
-	set, closers, err := s.buildSites(cfg, ca)
+	set, closers, err := s.buildSites(cfg, lv, ca)
 	if err != nil {
 		refuse(err)
 		return
@@ -774,7 +829,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
-	if s.acme != nil && !cfg.ACME.Same(s.cfg.ACME) {
+	if s.acme != nil && cfg.ACME != s.cfg.ACME {
 		s.log.Warn("reload: [acme] changes need a restart; the running account stays")
 	}
 	if newLn != nil {

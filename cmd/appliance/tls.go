@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"appliance/certs"
 	"appliance/config"
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -41,11 +43,12 @@ func stateDirError(cfg *config.Config, sub string, err error) error {
 }
 
 // openACME sets up the ACME account, its cache in the state directory;
-// onReady is told when a name gets its first certificate.
-func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*certs.ACME, error) {
+// roots are those of the CA's HTTPS (nil: the system's), and onReady is
+// told when a name gets its first certificate.
+func openACME(cfg *config.Config, roots *x509.CertPool, log *slog.Logger, onReady func(string)) (*certs.ACME, error) {
 	var eab *acme.ExternalAccountBinding
 	if cfg.ACME.EABKeyID != "" {
-		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.HMAC}
+		eab = &acme.ExternalAccountBinding{KID: cfg.ACME.EABKeyID, Key: cfg.ACME.EABKey()}
 	}
 	if err := cfg.StateDirUsable("acme"); err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 		Dir:          filepath.Join(cfg.Server.StateDir, "acme"),
 		DirectoryURL: cfg.ACME.Directory,
 		Email:        cfg.ACME.Email,
-		Roots:        cfg.ACME.Roots,
+		Roots:        roots,
 		EAB:          eab,
 		Log:          log.With("component", "acme"),
 		OnReady:      onReady,
@@ -65,9 +68,12 @@ func openACME(cfg *config.Config, log *slog.Logger, onReady func(string)) (*cert
 // the method of a non-GET request), on the port the world reaches HTTPS
 // on: public (server.public_https_port) when set, which differs from the
 // listener's behind port mapping (a container's -p 443:8443, a
-// Kubernetes Service), else the HTTPS listener's own port.
-func toHTTPS(port *atomic.Value, public int) http.Handler {
+// Kubernetes Service), else the HTTPS listener's own port. The redirect
+// is permanent, so cacheable for cacheControl (the site's
+// redirect_cache_control).
+func toHTTPS(port *atomic.Value, public int, cacheControl string) http.Handler {
 	fixed := ""
+	permanent := httpx.Permanent(cacheControl)
 	if public != 0 {
 		fixed = strconv.Itoa(public)
 	}
@@ -87,9 +93,10 @@ func toHTTPS(port *atomic.Value, public int) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			status = http.StatusPermanentRedirect
 		}
-		w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Length", "0")
+		hd := w.Header()
+		hd.Set("Location", "https://"+host+r.URL.RequestURI())
+		hd["Cache-Control"] = httpx.RedirectCacheControl(status, permanent)
+		hd.Set("Content-Length", "0")
 		w.WriteHeader(status)
 	})
 }

@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"appliance/internal/httpx"
 )
 
 // newCA makes a certificate authority for tests.
@@ -397,7 +399,7 @@ func TestToHTTPSHost(t *testing.T) {
 		req := httptest.NewRequest("GET", "/x?y", nil)
 		req.Host = tc.host
 		rec := httptest.NewRecorder()
-		toHTTPS(&port, public).ServeHTTP(rec, req)
+		toHTTPS(&port, public, httpx.DefaultRedirectCacheControl).ServeHTTP(rec, req)
 		if got := rec.Header().Get("Location"); rec.Code != 301 || got != tc.want {
 			t.Errorf("Host %q: %d %q, want 301 %q", tc.host, rec.Code, got, tc.want)
 		}

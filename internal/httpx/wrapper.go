@@ -1,6 +1,8 @@
-// Package httpx owns the ResponseWriter wrapper that every wrapping
-// handler embeds, as Caddy's ResponseWriterWrapper does: Flush, Unwrap
-// and ReadFrom are forwarded here, in one place.
+// Package httpx owns the HTTP helpers several steps share: the canonical
+// path, the cache policy of redirects, qvalues, and the ResponseWriter
+// wrapper that every wrapping handler embeds, as Caddy's
+// ResponseWriterWrapper does: Flush, Unwrap and ReadFrom are forwarded
+// here, in one place.
 package httpx
 
 import (

@@ -149,8 +149,8 @@ func piSiteFileRules(key string, s config.Site, errorf func(key, format string, 
 	}
 }
 
-// piWritablePathRules refuses a state directory, access log or PID
-// file that the board cannot write, or would lose at each boot.
+// piWritablePathRules refuses a state directory, access log, log file
+// or PID file that the board cannot write, or would lose at each boot.
 func piWritablePathRules(c *config.Config, errorf func(key, format string, args ...any)) {
 	persistent := func(p string) bool { return under(p, "/perm") || under(p, "/var") }
 	if sd := c.Server.StateDir; (keepsTLSState(c.Sites) || sd != config.DefaultStateDir) && !persistent(sd) {
@@ -158,6 +158,9 @@ func piWritablePathRules(c *config.Config, errorf func(key, format string, args 
 	}
 	if a := c.Server.AccessLog; a != "" && a != "stdout" && !persistent(a) {
 		errorf("server.access_log", "access_log %q is not on the card's writable partition (the root file system is read-only; /tmp and /run are memory); use a file under /perm, or \"stdout\" for the console", a)
+	}
+	if l := c.Server.LogFile; l != "" && !persistent(l) {
+		errorf("server.log_file", "log_file %q is not on the card's writable partition (the root file system is read-only; /tmp and /run are memory); use a file under /perm", l)
 	}
 	if p := c.Server.PIDFile; p != "" && !persistent(p) && !under(p, "/tmp") && !under(p, "/run") {
 		errorf("server.pid_file", "pid_file %q is on the read-only root file system; use /run/appliance.pid or leave it out", p)

@@ -36,6 +36,8 @@ func TestPiConfig(t *testing.T) {
 			"missing root.toml:4: root \"/perm/appliance/site/shop\": no such file or directory"},
 		{"access log", "[server]\nhttp = \":80\"\naccess_log = \"/tmp/access.log\"\n[[site]]\nroot = \"/perm/appliance/site\"\n",
 			"access log.toml:3: access_log \"/tmp/access.log\" is not on the card's writable partition"},
+		{"log file", "[server]\nhttp = \":80\"\nlog_file = \"/tmp/server.log\"\n[[site]]\nroot = \"/perm/appliance/site\"\n",
+			"log file.toml:3: log_file \"/tmp/server.log\" is not on the card's writable partition"},
 		{"manual", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"a.lan\"]\nroot = \"/perm/appliance/site\"\ntls = \"manual\"\ncert = \"/perm/appliance/site/cert.pem\"\nkey = \"/etc/ssl/a.key\"\n",
 			"manual.toml:8: key \"/etc/ssl/a.key\" is not on the image"},
 		{"key in site", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"a.lan\"]\nroot = \"/perm/appliance/site\"\ntls = \"manual\"\ncert = \"/etc/a.pem\"\nkey = \"/perm/appliance/site/cert.pem\"\n",

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"appliance/config"
+	"appliance/deploy"
+	"appliance/rewrite"
+)
+
+// deployLimits are the [deploy] bounds.
+func deployLimits(cfg *config.Config) deploy.Limits {
+	d := cfg.Deploy
+	return deploy.Limits{
+		MaxFiles:         d.MaxFiles,
+		MaxFileBytes:     int64(d.MaxFileBytes),
+		MaxSiteBytes:     int64(d.MaxSiteBytes),
+		MaxManifestBytes: int64(d.MaxManifestBytes),
+		MaxUploads:       d.MaxUploads,
+		Keep:             d.Keep,
+	}
+}
+
+// siteStateDir is where a deployable site keeps its releases: a
+// directory of server.state_dir/sites named after its first host ("*"
+// is "_default", any other byte but letters, digits, '.' and '-' '_').
+func siteStateDir(stateDir, host string) string {
+	name := "_default"
+	if host != "*" {
+		name = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+				return r
+			}
+			return '_'
+		}, strings.ToLower(host))
+	}
+	return filepath.Join(stateDir, "sites", name)
+}
+
+// openDeploy opens the release store of the deployable site whose first
+// host is host, and the handler of its deploy protocol, which admits the
+// token secret hashes.
+func openDeploy(cfg *config.Config, secret *rewrite.Secret, host string) (*deploy.Store, *deploy.Handler, error) {
+	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
+	if err != nil {
+		if e := cfg.StateDirUsable("sites"); e != nil {
+			return nil, nil, e
+		}
+		return nil, nil, err
+	}
+	return store, &deploy.Handler{Store: store, Authorized: secret.Check, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}, nil
+}
+
+// withDeploy sends the requests under deploy.Prefix to d, before the
+// site's rules, and the rest to next.
+func withDeploy(d, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, deploy.Prefix) {
+			d.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deployCommand runs deploy DIR URL, releases URL and rollback URL, with
+// the token from APPLIANCE_DEPLOY_TOKEN.
+func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "appliance %s: %v\n", inv.name, err)
+		return 1
+	}
+	site, err := url.Parse(inv.pos[len(inv.pos)-1])
+	if err != nil {
+		return fail(err)
+	}
+	if site.Path == "" {
+		site.Path = "/"
+	}
+	if err := deploy.CheckURL(site); err != nil {
+		return fail(err)
+	}
+	token := os.Getenv("APPLIANCE_DEPLOY_TOKEN")
+	if token == "" {
+		return fail(errors.New("set APPLIANCE_DEPLOY_TOKEN to the site's deploy token"))
+	}
+	tc := &tls.Config{}
+	if ca := *inv.vals["ca"]; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return fail(err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return fail(fmt.Errorf("%s: no PEM certificate", ca))
+		}
+	}
+	// No overall timeout (an upload takes what it takes), but a server
+	// that does not connect, shake hands or answer is given up on.
+	c := &deploy.Client{Site: site, Token: token, HTTP: &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: 5 * time.Minute,
+		},
+	}}
+	ctx := context.Background()
+	switch inv.name {
+	case "releases":
+		rels, err := c.Releases(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "%-20s  %-20s  %6s  %12s  %s\n", "ID", "TIME", "FILES", "BYTES", "ACTIVE")
+		for _, r := range rels {
+			active := ""
+			if r.Active {
+				active = "*"
+			}
+			fmt.Fprintf(stdout, "%-20s  %-20s  %6d  %12d  %s\n", r.ID, r.Time.Format(time.RFC3339), r.Files, r.Bytes, active)
+		}
+		return 0
+	case "rollback":
+		rel, err := c.Rollback(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, site)
+		return 0
+	}
+	local, err := deploy.Scan(inv.pos[0])
+	if err != nil {
+		return fail(err)
+	}
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		var bar *progressbar.ProgressBar
+		c.Plan = func(files int, bytes int64) {
+			bar = progressbar.NewOptions64(bytes, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
+				progressbar.OptionSetDescription(fmt.Sprintf("uploading %d files", files)), progressbar.OptionClearOnFinish())
+		}
+		c.Progress = func(n int64) { bar.Add64(n) }
+	}
+	res, err := c.Deploy(ctx, local)
+	if err != nil {
+		if res.Uploaded > 0 {
+			fmt.Fprintf(stderr, "appliance deploy: %d files (%d bytes) were uploaded and are kept: run the same command again to finish\n", res.Uploaded, res.UploadedBytes)
+		}
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
+		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, site)
+	return 0
+}

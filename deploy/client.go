@@ -1,0 +1,341 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Client talks to a site's deploy endpoint.
+type Client struct {
+	Site  *url.URL     // the site: https://example.test/
+	Token string       // the deploy token
+	HTTP  *http.Client // nil: http.DefaultClient
+	// Plan, when set, is told what will be uploaded, before it is;
+	// Progress, each uploaded file's size.
+	Plan     func(files int, bytes int64)
+	Progress func(bytes int64)
+	// Parallel uploads; 0: DefaultMaxUploads.
+	Parallel int
+}
+
+// CheckURL refuses a site URL that is not https://, except to loopback.
+func CheckURL(u *url.URL) error {
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if h := u.Hostname(); h == "localhost" || loopback(h) {
+			return nil
+		}
+		return fmt.Errorf("%s: deploys go over HTTPS (http:// only to loopback), so the token and the content cannot be read or changed on the way", u.Redacted())
+	}
+	return fmt.Errorf("%q: want an https:// URL", u.String())
+}
+
+// Local is a manifest of a local directory, with where each blob's
+// content is.
+type Local struct {
+	Manifest
+	Source map[string]string // sha256 -> a file with that content
+}
+
+// Scan builds the manifest of dir. Relative symbolic links that stay in
+// dir are followed (the file they name is sent under the link's path);
+// absolute, dangling or escaping links, links to directories, and
+// anything but regular files and directories are refused.
+func Scan(dir string) (Local, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return Local{}, err
+	}
+	l := Local{Source: map[string]string{}}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			return nil
+		}
+		src := p
+		if d.Type()&fs.ModeSymlink != 0 {
+			if src, err = checkLink(root, p); err != nil {
+				return err
+			}
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.IsDir():
+			return fmt.Errorf("%s: a symbolic link to a directory; link the files instead", p)
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("%s: not a regular file (%s)", p, fi.Mode().Type())
+		}
+		sum, err := hashFile(src)
+		if err != nil {
+			return err
+		}
+		l.Files = append(l.Files, File{Path: filepath.ToSlash(rel), Size: fi.Size(), Mode: uint32(fi.Mode().Perm()), SHA256: sum})
+		l.Source[sum] = src
+		return nil
+	})
+	return l, err
+}
+
+// checkLink returns what the link p names, refusing absolute, dangling
+// and escaping links.
+func checkLink(root, p string) (string, error) {
+	t, err := os.Readlink(p)
+	if err != nil {
+		return "", err
+	}
+	if filepath.IsAbs(t) {
+		return "", fmt.Errorf("%s: an absolute symbolic link (to %s)", p, t)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: a dangling symbolic link (to %s)", p, t)
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%s: a symbolic link out of the directory (to %s)", p, t)
+	}
+	return real, nil
+}
+
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Result is what a deploy did.
+type Result struct {
+	Release       Release
+	Uploaded      int   // files (blobs) sent
+	UploadedBytes int64 // their bytes
+}
+
+// Deploy publishes l: it sends the manifest, uploads the blobs the
+// server lacks, then commits. Interrupted, it can be run again: what
+// was uploaded stays and is not sent twice.
+func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
+	var res Result
+	body, err := json.Marshal(l.Manifest)
+	if err != nil {
+		return res, err
+	}
+	var ans struct {
+		Missing []string `json:"missing"`
+	}
+	if err := c.call(ctx, http.MethodPost, "manifest", body, http.StatusOK, &ans); err != nil {
+		return res, err
+	}
+	if c.Plan != nil {
+		size := map[string]int64{}
+		for _, f := range l.Files {
+			size[f.SHA256] = f.Size
+		}
+		var total int64
+		for _, m := range ans.Missing {
+			total += size[m]
+		}
+		c.Plan(len(ans.Missing), total)
+	}
+	for attempt := 0; ; attempt++ {
+		n, bytes, err := c.upload(ctx, l, ans.Missing)
+		res.Uploaded += n
+		res.UploadedBytes += bytes
+		if err != nil {
+			return res, err
+		}
+		err = c.call(ctx, http.MethodPost, "releases", body, http.StatusCreated, &res.Release)
+		var se *StatusError
+		if err == nil || attempt == 2 || !errors.As(err, &se) || se.Code != http.StatusConflict || len(se.Missing) == 0 {
+			return res, err
+		}
+		ans.Missing = se.Missing // collected meanwhile: send them again
+	}
+}
+
+// upload sends the blobs sums, Parallel at a time, each retried a few
+// times when the server is busy or the connection drops.
+func (c *Client) upload(ctx context.Context, l Local, sums []string) (int, int64, error) {
+	par := c.Parallel
+	if par <= 0 {
+		par = DefaultMaxUploads
+	}
+	var (
+		mu    sync.Mutex
+		n     int
+		bytes int64
+		first error
+		wg    sync.WaitGroup
+	)
+	work := make(chan string)
+	for range par {
+		wg.Go(func() {
+			for sum := range work {
+				size, err := c.uploadOne(ctx, l.Source[sum], sum)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				} else if err == nil {
+					n++
+					bytes += size
+					if c.Progress != nil {
+						c.Progress(size)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, s := range sums {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+	return n, bytes, first
+}
+
+func (c *Client) uploadOne(ctx context.Context, src, sum string) (int64, error) {
+	if src == "" {
+		return 0, fmt.Errorf("the server asked for %s, which is not in the manifest", sum)
+	}
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var f *os.File
+		if f, err = os.Open(src); err != nil {
+			return 0, err
+		}
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err != nil {
+			f.Close()
+			return 0, err
+		}
+		err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), http.StatusNoContent, nil)
+		f.Close()
+		var se *StatusError
+		if err == nil {
+			return fi.Size(), nil
+		}
+		if errors.As(err, &se) && se.Code != http.StatusServiceUnavailable {
+			return 0, err // the server said no; asking again will not help
+		}
+	}
+	return 0, err
+}
+
+// Releases lists the site's releases, newest first.
+func (c *Client) Releases(ctx context.Context) ([]Release, error) {
+	var ans struct {
+		Releases []Release `json:"releases"`
+	}
+	err := c.call(ctx, http.MethodGet, "releases", nil, http.StatusOK, &ans)
+	return ans.Releases, err
+}
+
+// Rollback activates the release before the active one.
+func (c *Client) Rollback(ctx context.Context) (Release, error) {
+	var rel Release
+	err := c.call(ctx, http.MethodPost, "rollback", nil, http.StatusOK, &rel)
+	return rel, err
+}
+
+// StatusError is an answer other than the one expected.
+type StatusError struct {
+	Code    int
+	Message string
+	Missing []string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+func (c *Client) call(ctx context.Context, method, op string, body []byte, want int, out any) error {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	return c.send(ctx, method, op, r, int64(len(body)), want, out)
+}
+
+func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, want int, out any) error {
+	if err := CheckURL(c.Site); err != nil {
+		return err
+	}
+	u := c.Site.ResolveReference(&url.URL{Path: Prefix + op})
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		var e struct {
+			Error   string   `json:"error"`
+			Missing []string `json:"missing"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
