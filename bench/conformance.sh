@@ -8,6 +8,7 @@
 #
 #   bench/conformance.sh            # all judges (installs what is missing)
 #   bench/conformance.sh h2spec browser
+#   FAST_HTTP2=false bench/conformance.sh h2spec   # HTTP/2 on net/http's server
 set -uo pipefail
 cd "$(dirname "$0")/.."
 judges=("$@")
@@ -70,6 +71,7 @@ cat >"$out/appliance.toml" <<EOF
 [server]
 http = "$HTTP"
 https = "$HTTPS"
+fast_http2 = ${FAST_HTTP2:-true}
 state_dir = "$out/state"
 [[site]]
 hosts = ["localhost", "127.0.0.1"]

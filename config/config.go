@@ -78,6 +78,9 @@ type Server struct {
 	// FastHTTP1 serves plain GET and HEAD requests on the appliance's own
 	// HTTP/1.1 transport; false leaves every request to net/http.
 	FastHTTP1 *bool `toml:"fast_http1"`
+	// FastHTTP2 serves HTTP/2 on the appliance's own server (package
+	// h2); false leaves HTTP/2 to net/http.
+	FastHTTP2 *bool `toml:"fast_http2"`
 	// Connections past these limits are closed as soon as they are
 	// accepted; 0 means no limit.
 	MaxConnections      int `toml:"max_connections"`
@@ -161,6 +164,9 @@ func (l Listeners) Has(name string) bool { return slices.Contains(l, name) || sl
 
 // Fast reports whether the fast HTTP/1.1 transport is on (the default).
 func (s Server) Fast() bool { return s.FastHTTP1 == nil || *s.FastHTTP1 }
+
+// FastH2 reports whether HTTP/2 is served by package h2 (the default).
+func (s Server) FastH2() bool { return s.FastHTTP2 == nil || *s.FastHTTP2 }
 
 // Admin is the operator's listener: /healthz, Prometheus /metrics and
 // /log, the server's recent log. Off unless listen is set; it has no

@@ -67,6 +67,12 @@ type Server struct {
 	// header, with why and the peer.
 	Refused func(reason string, peer netip.Addr)
 
+	// HTTP2, when set, serves the TLS connections that negotiate h2
+	// instead of the fallback server (net/http's HTTP/2); they stay
+	// tracked and counted here until it returns, and Shutdown and Close
+	// stop it with this server.
+	HTTP2 HTTP2Server
+
 	// fallbackServer takes the connections the fast path declines (nil:
 	// none, and they are closed); set by ConfigureFallback.
 	fallbackServer *http.Server
@@ -85,6 +91,15 @@ type Server struct {
 }
 
 const tick = 250 * time.Millisecond
+
+// HTTP2Server serves HTTP/2 connections (package h2's Server).
+type HTTP2Server interface {
+	// ServeConn serves nc, whose handshake negotiated h2, until it ends,
+	// and closes it; requests carry ctx's values and remote.
+	ServeConn(ctx context.Context, nc net.Conn, st *tls.ConnectionState, remote string)
+	Shutdown(ctx context.Context) error
+	Close() error
+}
 
 // newConnGrace is how long Shutdown waits for the first byte of a
 // connection that has just been accepted (net/http waits 5 s).
@@ -365,9 +380,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var fbErr error
 	fbDone := make(chan struct{})
 	go func() {
+		var h2Err error
+		h2Done := make(chan struct{})
+		go func() {
+			if s.HTTP2 != nil {
+				h2Err = s.HTTP2.Shutdown(ctx)
+			}
+			close(h2Done)
+		}()
 		if s.fallbackServer != nil {
 			fbErr = s.fallbackServer.Shutdown(ctx)
 		}
+		<-h2Done
+		fbErr = errors.Join(fbErr, h2Err)
 		close(fbDone)
 	}()
 	t := time.NewTicker(10 * time.Millisecond)
@@ -411,6 +436,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	if s.fallbackServer != nil {
 		s.fallbackServer.Close()
+	}
+	if s.HTTP2 != nil {
+		s.HTTP2.Close()
 	}
 	s.stop()
 	return nil
@@ -560,7 +588,11 @@ func (c *conn) handshake() bool {
 	switch st.NegotiatedProtocol {
 	case "h2":
 		bc.batch()
-		c.handoffTLS(tc)
+		if c.s.HTTP2 != nil {
+			c.serveHTTP2(tc)
+		} else {
+			c.handoffTLS(tc)
+		}
 		return false
 	case "acme-tls/1":
 		return false // a CA checked a TLS-ALPN-01 challenge; nothing follows
@@ -794,7 +826,30 @@ func (c *conn) handshakeHandOff() {
 		return
 	}
 	c.received.Store(true)
+	if s.HTTP2 != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
+		c.serveHTTP2(tc)
+		s.untrack(c)
+		c.release()
+		return
+	}
 	c.handoffTLS(tc)
+}
+
+// serveHTTP2 serves an h2 connection on the HTTP2 server, which keeps
+// its own deadlines (the reaper's is off) and closes it; the connection
+// stays tracked, so that Shutdown waits for it.
+func (c *conn) serveHTTP2(tc *tls.Conn) {
+	c.deadline.Store(0)
+	st := tc.ConnectionState()
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	remote := c.remote
+	if remote == "" {
+		remote = tc.RemoteAddr().String()
+	}
+	c.s.HTTP2.ServeConn(ctx, tc, &st, remote)
 }
 
 // handoffTLS gives a TLS connection (HTTP/2, or any with HandOffAll) to

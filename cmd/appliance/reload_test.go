@@ -157,8 +157,8 @@ tls = "off"
 
 // TestReloadSameConfig: reloading an unchanged configuration warns of
 // nothing: [server], [acme] and [admin] are compared by value, also the
-// settings held as pointers (fast_http1) or lists, and those whose files
-// are loaded anew (client_ca, ca_root, a manual certificate).
+// settings held as pointers (fast_http1, fast_http2) or lists, and those
+// whose files are loaded anew (client_ca, ca_root, a manual certificate).
 func TestReloadSameConfig(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a/index.html", "a")
@@ -169,6 +169,7 @@ http = "127.0.0.1:0"
 https = "127.0.0.1:0"
 state_dir = %q
 fast_http1 = true
+fast_http2 = true
 trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]
 client_ip_header = "forwarded"
 proxy_protocol = ["https"]

@@ -27,6 +27,7 @@ import (
 	"appliance/config"
 	"appliance/deploy"
 	"appliance/h1"
+	"appliance/h2"
 	"appliance/metrics"
 	"appliance/realip"
 	"appliance/rewrite"
@@ -195,6 +196,16 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 			HTTP2: &http.HTTP2Config{MaxReadFrameSize: 16 << 10},
 		}
 		s.httpsAccept = s.newAcceptServer(sc, lv.trusted, s.httpsFallback, s.tlsBase, sc.ProxyProtocol.Has("https"), limits, reject)
+		if sc.FastH2() {
+			s.httpsAccept.HTTP2 = &h2.Server{
+				Handler:           s.httpsAccept.Handler,
+				ReadHeaderTimeout: s.httpsFallback.ReadHeaderTimeout,
+				IdleTimeout:       s.httpsFallback.IdleTimeout,
+				WriteTimeout:      s.httpsFallback.WriteTimeout,
+				MaxHeaderBytes:    s.httpsFallback.MaxHeaderBytes,
+				ErrorLog:          s.httpsFallback.ErrorLog,
+			}
+		}
 	}
 	return s, nil
 }
@@ -863,7 +874,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 // maintenance_retry_after, the settings a reload applies, comparing
 // settings held as pointers or lists by value.
 func sameServer(a, b config.Server) bool {
-	if a.Fast() != b.Fast() {
+	if a.Fast() != b.Fast() || a.FastH2() != b.FastH2() {
 		return false
 	}
 	a.HTTP, b.HTTP = "", ""
@@ -871,6 +882,7 @@ func sameServer(a, b config.Server) bool {
 	a.RateLimitClients, b.RateLimitClients = 0, 0
 	a.MaintenanceRetryAfter, b.MaintenanceRetryAfter = 0, 0
 	a.FastHTTP1, b.FastHTTP1 = nil, nil
+	a.FastHTTP2, b.FastHTTP2 = nil, nil
 	return reflect.DeepEqual(a, b)
 }
 

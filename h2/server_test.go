@@ -1,0 +1,305 @@
+package h2
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+var testCert = sync.OnceValue(func() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+})
+
+// start serves h with srv over TLS on a loopback listener, as h1 hands
+// h2 connections over, and returns the address.
+func start(t testing.TB, srv *Server, h http.Handler) string {
+	t.Helper()
+	srv.Handler = h
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{testCert()}, NextProtos: []string{"h2"}}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if smallBuffers.Load() {
+				nc.(*net.TCPConn).SetWriteBuffer(4096)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tc := tls.Server(nc, cfg)
+				if tc.Handshake() != nil {
+					nc.Close()
+					return
+				}
+				st := tc.ConnectionState()
+				srv.ServeConn(context.Background(), tc, &st, nc.RemoteAddr().String())
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		srv.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func client(addr string) *http.Client {
+	return &http.Client{Transport: &http2.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}},
+		DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
+			return tls.Dial(network, addr, cfg)
+		},
+	}, Timeout: 20 * time.Second}
+}
+
+func get(t *testing.T, c *http.Client, method, url string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func testHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "hello %s %s %v", r.Host, r.Proto, r.TLS != nil)
+	})
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1048576")
+		io.Copy(w, io.LimitReader(repeatReader('x'), 1<<20))
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, r.Body)
+	})
+	mux.HandleFunc("/deadline", func(w http.ResponseWriter, r *http.Request) {
+		// A response stalled past the stream's first deadline goes on
+		// once the handler moves it, as serve does for large files.
+		rc := http.NewResponseController(w)
+		if err := rc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		time.Sleep(1500 * time.Millisecond) // past the server's WriteTimeout of 1 s
+		io.WriteString(w, "late")
+	})
+	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Etag", `"x"`)
+		w.WriteHeader(http.StatusNotModified)
+	})
+	mux.HandleFunc("/hdr", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("X-Cookie", r.Header.Get("Cookie"))
+		w.Header().Set("X-Length", fmt.Sprint(r.ContentLength))
+	})
+	return mux
+}
+
+type repeatReader byte
+
+func (r repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+func TestServe(t *testing.T) {
+	addr := start(t, &Server{WriteTimeout: time.Second}, testHandler())
+	c := client(addr)
+	base := "https://localhost"
+	resp, body := get(t, c, "GET", base+"/small", nil)
+	if resp.StatusCode != 200 || body != "hello localhost HTTP/2.0 true" || resp.Header.Get("Content-Length") != "29" || resp.Header.Get("Date") == "" {
+		t.Errorf("small: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	resp, body = get(t, c, "HEAD", base+"/small", nil)
+	if resp.StatusCode != 200 || body != "" {
+		t.Errorf("HEAD: %d %q", resp.StatusCode, body)
+	}
+	resp, body = get(t, c, "GET", base+"/big", nil)
+	if len(body) != 1<<20 || strings.Trim(body, "x") != "" {
+		t.Errorf("big: %d bytes", len(body))
+	}
+	payload := strings.Repeat("y", 300<<10) // past every window: WINDOW_UPDATE both ways
+	resp, body = get(t, c, "POST", base+"/echo", strings.NewReader(payload))
+	if body != payload {
+		t.Errorf("echo: %d bytes", len(body))
+	}
+	resp, body = get(t, c, "GET", base+"/304", nil)
+	if resp.StatusCode != 304 || body != "" || resp.Header.Get("Etag") != `"x"` {
+		t.Errorf("304: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	resp, body = get(t, c, "GET", base+"/deadline", nil)
+	if resp.StatusCode != 200 || body != "late" {
+		t.Errorf("deadline: %d %q", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("GET", base+"/hdr", nil)
+	req.Header.Add("Cookie", "a=1")
+	req.Header.Add("Cookie", "b=2")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Connection") != "" || resp.Header.Get("X-Cookie") != "a=1; b=2" || resp.Header.Get("X-Length") != "0" {
+		t.Errorf("hdr: %v", resp.Header)
+	}
+}
+
+// TestConcurrentStreams runs 300 requests at once: more than
+// MaxConcurrentStreams, so the client opens more connections, and no
+// connection has more than 10 handlers running.
+func TestConcurrentStreams(t *testing.T) {
+	var mu sync.Mutex
+	running, peak := map[string]int{}, 0
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		running[r.RemoteAddr]++
+		peak = max(peak, running[r.RemoteAddr])
+		mu.Unlock()
+		w.Write(bytes.Repeat([]byte{'z'}, 20000))
+		mu.Lock()
+		running[r.RemoteAddr]--
+		mu.Unlock()
+	})
+	addr := start(t, &Server{MaxConcurrentStreams: 10}, h)
+	c := client(addr)
+	// One request first: the client then knows the limit from SETTINGS.
+	get(t, c, "GET", "https://localhost/", nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 300)
+	for range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Get("https://localhost/")
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || len(b) != 20000 {
+				errs <- fmt.Errorf("%d bytes, %v", len(b), err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if peak > 10 {
+		t.Errorf("%d handlers at once on a connection, want at most 10", peak)
+	}
+}
+
+// TestShutdownFinishesStreams: Shutdown sends GOAWAY, the stream in
+// flight finishes, and the connection then closes.
+func TestShutdownFinishesStreams(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "done")
+	})
+	srv := &Server{}
+	addr := start(t, srv, h)
+	c := client(addr)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := c.Get("https://localhost/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-entered
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	for {
+		srv.mu.Lock()
+		var sent bool
+		for c := range srv.conns {
+			c.mu.Lock()
+			sent = c.goAwaySent
+			c.mu.Unlock()
+		}
+		srv.mu.Unlock()
+		if sent {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if b := <-got; b != "done" {
+		t.Errorf("in-flight response: %q", b)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// TestIdleTimeout: a connection with no stream open gets GOAWAY
+// NO_ERROR after IdleTimeout, and closes.
+func TestIdleTimeout(t *testing.T) {
+	addr := start(t, &Server{IdleTimeout: 300 * time.Millisecond}, testHandler())
+	r := dialRaw(t, addr)
+	r.request(1) // "/": 404 from testHandler
+	if s := r.status(1); s != "404" {
+		t.Fatalf("status %q", s)
+	}
+	if code, ok := r.goAway(); !ok || code != http2.ErrCodeNo {
+		t.Errorf("GOAWAY %v %v, want NO_ERROR", code, ok)
+	}
+}
