@@ -39,61 +39,121 @@ type Handler struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if r.TLS == nil && !loopback(r.RemoteAddr) {
-		writeError(w, http.StatusForbidden, "deploys need HTTPS (plain HTTP only from loopback)")
+	if !h.checkTransport(w, r) || !h.checkToken(w, r) {
 		return
 	}
+	name, arg := operation(strings.TrimPrefix(r.URL.Path, Prefix))
+	methods, ok := operations[name]
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such deploy operation")
+		return
+	}
+	serve := methods[r.Method]
+	if serve == nil {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	serve(h, w, r, arg)
+}
+
+// An opHandler serves one method of a deploy operation; arg is what
+// follows the operation's name (a blob's SHA256).
+type opHandler func(h *Handler, w http.ResponseWriter, r *http.Request, arg string)
+
+// operations holds the handlers of the deploy operations by name, then
+// by method.
+var operations = map[string]map[string]opHandler{
+	"manifest": {http.MethodPost: (*Handler).postManifest},
+	"blobs/":   {http.MethodPut: (*Handler).putBlob},
+	"releases": {
+		http.MethodPost: (*Handler).postRelease,
+		http.MethodGet:  (*Handler).getReleases,
+		http.MethodHead: (*Handler).getReleases,
+	},
+	"rollback": {http.MethodPost: (*Handler).postRollback},
+}
+
+// operation splits op, the path below Prefix, into the operation's name
+// and its argument: "blobs/SHA256" is "blobs/" and SHA256.
+func operation(op string) (name, arg string) {
+	if arg, ok := strings.CutPrefix(op, "blobs/"); ok {
+		return "blobs/", arg
+	}
+	return op, ""
+}
+
+// checkTransport answers 403 to a request over plain HTTP from another
+// client than loopback.
+func (h *Handler) checkTransport(w http.ResponseWriter, r *http.Request) bool {
+	if r.TLS == nil && !loopback(r.RemoteAddr) {
+		writeError(w, http.StatusForbidden, "deploys need HTTPS (plain HTTP only from loopback)")
+		return false
+	}
+	return true
+}
+
+// checkToken answers 401 to a request without a valid bearer token.
+func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" || !h.Authorized(token) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appliance deploy"`)
 		writeError(w, http.StatusUnauthorized, "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)")
+		return false
+	}
+	return true
+}
+
+// postManifest answers the blobs of a Manifest that the store lacks.
+func (h *Handler) postManifest(w http.ResponseWriter, r *http.Request, _ string) {
+	m, err := ParseManifest(r.Body, h.Store.lim)
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	op := strings.TrimPrefix(r.URL.Path, Prefix)
-	switch {
-	case op == "manifest" && r.Method == http.MethodPost:
-		m, err := ParseManifest(r.Body, h.Store.lim)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"missing": nonNil(h.Store.Missing(m))})
-	case strings.HasPrefix(op, "blobs/") && r.Method == http.MethodPut:
-		h.extendReads(w)
-		body := &progressReader{r: r.Body, step: func() { h.extendReads(w) }}
-		if err := h.Store.Put(strings.TrimPrefix(op, "blobs/"), r.ContentLength, body); err != nil {
-			writeErr(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	case op == "releases" && r.Method == http.MethodPost:
-		m, err := ParseManifest(r.Body, h.Store.lim)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		rel, err := h.Store.Commit(m)
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		h.activated()
-		writeJSON(w, http.StatusCreated, rel)
-	case op == "releases" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		writeJSON(w, http.StatusOK, map[string]any{"releases": nonNil(h.Store.Releases())})
-	case op == "rollback" && r.Method == http.MethodPost:
-		rel, err := h.Store.Rollback()
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		h.activated()
-		writeJSON(w, http.StatusOK, rel)
-	case op == "manifest" || op == "releases" || op == "rollback" || strings.HasPrefix(op, "blobs/"):
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
-	default:
-		writeError(w, http.StatusNotFound, "no such deploy operation")
+	writeJSON(w, http.StatusOK, map[string]any{"missing": nonNil(h.Store.Missing(m))})
+}
+
+// putBlob stores the blob sum, extending the read deadline as it comes.
+func (h *Handler) putBlob(w http.ResponseWriter, r *http.Request, sum string) {
+	h.extendReads(w)
+	body := &progressReader{r: r.Body, step: func() { h.extendReads(w) }}
+	if err := h.Store.Put(sum, r.ContentLength, body); err != nil {
+		writeErr(w, err)
+		return
 	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// postRelease assembles the Manifest into a release and activates it.
+func (h *Handler) postRelease(w http.ResponseWriter, r *http.Request, _ string) {
+	m, err := ParseManifest(r.Body, h.Store.lim)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	rel, err := h.Store.Commit(m)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	h.activated()
+	writeJSON(w, http.StatusCreated, rel)
+}
+
+// getReleases lists the releases, newest first.
+func (h *Handler) getReleases(w http.ResponseWriter, _ *http.Request, _ string) {
+	writeJSON(w, http.StatusOK, map[string]any{"releases": nonNil(h.Store.Releases())})
+}
+
+// postRollback activates the release before the active one.
+func (h *Handler) postRollback(w http.ResponseWriter, _ *http.Request, _ string) {
+	rel, err := h.Store.Rollback()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	h.activated()
+	writeJSON(w, http.StatusOK, rel)
 }
 
 func (h *Handler) activated() {

@@ -26,63 +26,131 @@ type filePath struct {
 // compileFilePath compiles a rule's source path.
 func compileFilePath(src string) (filePath, error) {
 	var fp filePath
-	switch {
-	case strings.Contains(src, "://"):
-		return fp, fmt.Errorf("path %q: rules for a whole URL (a host) are not supported; give a path, and a [[site]] of its own to another host", src)
-	case !strings.HasPrefix(src, "/"):
-		return fp, fmt.Errorf("path %q must start with /", src)
-	case strings.ContainsRune(src, '?'):
-		return fp, fmt.Errorf("path %q: matching query parameters is not supported", src)
-	case strings.ContainsRune(src, '#'):
-		return fp, fmt.Errorf("path %q: a fragment never reaches the server", src)
+	if err := checkFilePathForm(src); err != nil {
+		return fp, err
 	}
 	body, splat := strings.CutSuffix(src, "*")
 	if strings.ContainsRune(body, '*') {
 		return fp, fmt.Errorf("path %q: a splat (*) may only end the path", src)
 	}
-	// Segments: a literal (decoded) or a placeholder name.
-	type seg struct{ lit, name string }
-	var segs []seg
+	segs, decoded, err := parseFilePathSegments(src, body)
+	if err != nil {
+		return fp, err
+	}
+	if err := checkCanonicalFilePath(src, body, decoded); err != nil {
+		return fp, err
+	}
+	for _, s := range segs {
+		if s.name != "" {
+			fp.names = append(fp.names, s.name)
+		}
+	}
+	dynamic := splat || len(fp.names) > 0
+	trailing := len(segs) > 1 && segs[len(segs)-1] == pathSeg{}
+	if trailing {
+		segs = segs[:len(segs)-1] // "/news/" matches as "/news"
+	}
+	fp.expr, fp.prefix = filePathExpr(segs, splat, trailing)
+	if splat {
+		fp.names = append(fp.names, "splat")
+	}
+	if !dynamic {
+		fp.static = pathKey(decoded)
+	}
+	return fp, nil
+}
+
+// checkFilePathForm refuses a source path that is not a path: a whole
+// URL, a relative path, a query or a fragment.
+func checkFilePathForm(src string) error {
+	switch {
+	case strings.Contains(src, "://"):
+		return fmt.Errorf("path %q: rules for a whole URL (a host) are not supported; give a path, and a [[site]] of its own to another host", src)
+	case !strings.HasPrefix(src, "/"):
+		return fmt.Errorf("path %q must start with /", src)
+	case strings.ContainsRune(src, '?'):
+		return fmt.Errorf("path %q: matching query parameters is not supported", src)
+	case strings.ContainsRune(src, '#'):
+		return fmt.Errorf("path %q: a fragment never reaches the server", src)
+	}
+	return nil
+}
+
+// A pathSeg is a segment of a source path: a literal (decoded) or a
+// placeholder name.
+type pathSeg struct{ lit, name string }
+
+// parseFilePathSegments splits body, the source path src without its
+// splat, into segments; decoded is the path with every placeholder
+// filled (with "x").
+func parseFilePathSegments(src, body string) (segs []pathSeg, decoded string, err error) {
+	var names []string
 	var sample strings.Builder // the path with every placeholder filled
 	for _, s := range strings.Split(body[1:], "/") {
 		sample.WriteString("/")
 		if name, ok := strings.CutPrefix(s, ":"); ok {
-			switch {
-			case !isName(name):
-				return fp, fmt.Errorf("path %q: placeholder %q: want a name of letters, digits and _", src, s)
-			case name == "splat":
-				return fp, fmt.Errorf("path %q: :splat is the name of what * matches, not a placeholder", src)
-			case slices.ContainsFunc(fp.names, func(n string) bool { return strings.EqualFold(n, name) }):
-				return fp, fmt.Errorf("path %q: placeholder :%s appears twice", src, name)
+			if err := checkPlaceholder(src, s, name, names); err != nil {
+				return nil, "", err
 			}
-			fp.names = append(fp.names, name)
-			segs = append(segs, seg{name: name})
+			names = append(names, name)
+			segs = append(segs, pathSeg{name: name})
 			sample.WriteString("x")
 			continue
 		}
-		if i := strings.IndexByte(s, ':'); i >= 0 && nameLen(s[i+1:]) > 0 {
-			return fp, fmt.Errorf("path %q: a placeholder must be a whole segment (/:name/)", src)
-		}
-		dec, err := url.PathUnescape(s)
+		dec, err := decodeLiteralSegment(src, s)
 		if err != nil {
-			return fp, fmt.Errorf("path %q: invalid percent-encoding", src)
+			return nil, "", err
 		}
-		segs = append(segs, seg{lit: dec})
+		segs = append(segs, pathSeg{lit: dec})
 		sample.WriteString(dec)
 	}
-	decoded := sample.String()
-	if s := decoded; strings.Count(s, "/") != strings.Count(body, "/") {
-		return fp, fmt.Errorf("path %q: an encoded slash (%%2F) is not a segment of a canonical path", src)
-	} else if c, status := httpx.CleanPath(s); status != 0 || c != s {
-		return fp, fmt.Errorf("path %q is not in canonical form (no empty, \".\" or \"..\" segments, no backslash)", src)
+	return segs, sample.String(), nil
+}
+
+// checkPlaceholder refuses the placeholder segment s (":name") of src
+// when name is not a name, is "splat", or is among the names before it.
+func checkPlaceholder(src, s, name string, names []string) error {
+	switch {
+	case !isName(name):
+		return fmt.Errorf("path %q: placeholder %q: want a name of letters, digits and _", src, s)
+	case name == "splat":
+		return fmt.Errorf("path %q: :splat is the name of what * matches, not a placeholder", src)
+	case slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }):
+		return fmt.Errorf("path %q: placeholder :%s appears twice", src, name)
 	}
-	trailing := len(segs) > 1 && segs[len(segs)-1] == seg{}
-	if trailing {
-		segs = segs[:len(segs)-1] // "/news/" matches as "/news"
+	return nil
+}
+
+// decodeLiteralSegment decodes the literal segment s of src, refusing a
+// placeholder within it.
+func decodeLiteralSegment(src, s string) (string, error) {
+	if i := strings.IndexByte(s, ':'); i >= 0 && nameLen(s[i+1:]) > 0 {
+		return "", fmt.Errorf("path %q: a placeholder must be a whole segment (/:name/)", src)
 	}
+	dec, err := url.PathUnescape(s)
+	if err != nil {
+		return "", fmt.Errorf("path %q: invalid percent-encoding", src)
+	}
+	return dec, nil
+}
+
+// checkCanonicalFilePath refuses src when decoded, its decoded form, has
+// other segments than body (an encoded slash) or is not canonical.
+func checkCanonicalFilePath(src, body, decoded string) error {
+	if strings.Count(decoded, "/") != strings.Count(body, "/") {
+		return fmt.Errorf("path %q: an encoded slash (%%2F) is not a segment of a canonical path", src)
+	}
+	if c, status := httpx.CleanPath(decoded); status != 0 || c != decoded {
+		return fmt.Errorf("path %q is not in canonical form (no empty, \".\" or \"..\" segments, no backslash)", src)
+	}
+	return nil
+}
+
+// filePathExpr returns the RE2 expression that matches segs, then the
+// splat if any, and the literal every match starts with, in lower case.
+func filePathExpr(segs []pathSeg, splat, trailing bool) (expr, prefix string) {
 	var re, lit strings.Builder
 	re.WriteString("(?i)^")
-	dynamic := splat || len(fp.names) > 0
 	literal := true // still in the literal prefix
 	for _, s := range segs {
 		re.WriteString("/")
@@ -104,15 +172,7 @@ func compileFilePath(src string) (filePath, error) {
 	default:
 		re.WriteString("/?$")
 	}
-	if splat {
-		fp.names = append(fp.names, "splat")
-	}
-	fp.expr = re.String()
-	fp.prefix = asciiLower(lit.String())
-	if !dynamic {
-		fp.static = pathKey(decoded)
-	}
-	return fp, nil
+	return re.String(), asciiLower(lit.String())
 }
 
 // pathKey is the form under which a static rule is found: lower case,

@@ -188,14 +188,8 @@ func redirectError(err error, from, to string) error {
 // "$" is escaped. A rewrite's target path is decoded, as the paths the
 // rules see are; a redirect's stays a URL.
 func fileTarget(to string, names []string, rewrite bool) (string, error) {
-	abs := strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://")
-	switch {
-	case rewrite && abs:
-		return "", fmt.Errorf("target %q: serving another server's content (proxying) is not supported; redirect with 301, 302, 307 or 308", to)
-	case !abs && (!strings.HasPrefix(to, "/") || strings.HasPrefix(to, "//")):
-		return "", fmt.Errorf("target %q: want a path starting with / or an http(s) URL", to)
-	case strings.ContainsRune(to, '#'):
-		return "", fmt.Errorf("target %q: fragments (#) are not supported", to)
+	if err := checkTargetForm(to, rewrite); err != nil {
+		return "", err
 	}
 	pathEnd := strings.IndexByte(to, '?')
 	if pathEnd < 0 {
@@ -209,34 +203,21 @@ func fileTarget(to string, names []string, rewrite bool) (string, error) {
 			return "", fmt.Errorf("target %q: write other characters than visible ASCII percent-encoded", to)
 		case c == ':' && nameLen(to[i+1:]) > 0:
 			n := nameLen(to[i+1:])
-			name := to[i+1 : i+1+n]
-			k := -1
-			for j, have := range names {
-				if strings.EqualFold(have, name) {
-					k = j
-				}
+			name, err := targetPlaceholder(to, to[i+1:i+1+n], names)
+			if err != nil {
+				return "", err
 			}
-			if k < 0 {
-				return "", fmt.Errorf("target %q: :%s is not a placeholder of the path (a literal colon is %%3A)", to, name)
-			}
-			b.WriteString("${" + names[k] + "}")
+			b.WriteString("${" + name + "}")
 			i += 1 + n
 		case c == '$':
 			b.WriteString("$$")
 			i++
 		case c == '%' && rewrite && i < pathEnd:
-			v, err := strconv.ParseUint(to[i+1:min(i+3, len(to))], 16, 8)
-			if err != nil || i+3 > len(to) {
-				return "", fmt.Errorf("target %q: invalid percent-encoding", to)
+			dec, err := decodeTargetEscape(to, i)
+			if err != nil {
+				return "", err
 			}
-			switch v {
-			case '$':
-				b.WriteString("$$")
-			case '?', 0:
-				return "", fmt.Errorf("target %q: %%%02X cannot be part of a path", to, v)
-			default:
-				b.WriteByte(byte(v))
-			}
+			b.WriteString(dec)
 			i += 3
 		default:
 			b.WriteByte(c)
@@ -244,4 +225,52 @@ func fileTarget(to string, names []string, rewrite bool) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// checkTargetForm refuses a target that is neither a path nor an http(s)
+// URL, a rewrite's to another server, and a fragment.
+func checkTargetForm(to string, rewrite bool) error {
+	abs := strings.HasPrefix(to, "https://") || strings.HasPrefix(to, "http://")
+	switch {
+	case rewrite && abs:
+		return fmt.Errorf("target %q: serving another server's content (proxying) is not supported; redirect with 301, 302, 307 or 308", to)
+	case !abs && (!strings.HasPrefix(to, "/") || strings.HasPrefix(to, "//")):
+		return fmt.Errorf("target %q: want a path starting with / or an http(s) URL", to)
+	case strings.ContainsRune(to, '#'):
+		return fmt.Errorf("target %q: fragments (#) are not supported", to)
+	}
+	return nil
+}
+
+// targetPlaceholder returns the placeholder of the path, among names,
+// that :name in the target to stands for, in the path's spelling (the
+// last one that matches in any letter case).
+func targetPlaceholder(to, name string, names []string) (string, error) {
+	k := -1
+	for j, have := range names {
+		if strings.EqualFold(have, name) {
+			k = j
+		}
+	}
+	if k < 0 {
+		return "", fmt.Errorf("target %q: :%s is not a placeholder of the path (a literal colon is %%3A)", to, name)
+	}
+	return names[k], nil
+}
+
+// decodeTargetEscape decodes the percent-encoded byte at to[i] of a
+// rewrite's target path, for a template: "$" escaped, "?" and NUL
+// refused.
+func decodeTargetEscape(to string, i int) (string, error) {
+	v, err := strconv.ParseUint(to[i+1:min(i+3, len(to))], 16, 8)
+	if err != nil || i+3 > len(to) {
+		return "", fmt.Errorf("target %q: invalid percent-encoding", to)
+	}
+	switch v {
+	case '$':
+		return "$$", nil
+	case '?', 0:
+		return "", fmt.Errorf("target %q: %%%02X cannot be part of a path", to, v)
+	}
+	return string([]byte{byte(v)}), nil
 }

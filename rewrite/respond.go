@@ -43,33 +43,59 @@ func NewRespond(prefix string, status int, body, page string, retryAfter time.Du
 	if err := checkPrefix("respond", prefix); err != nil {
 		return nil, err
 	}
-	switch {
-	case status < 200 || status > 599 || status/100 == 3:
-		return nil, fmt.Errorf("respond status %d: want 2xx, 4xx or 5xx (a 3xx is a [[site.redirect]])", status)
-	case status == 204 || status == 205 || status == 206:
-		return nil, fmt.Errorf("respond status %d carries no body of its own: want another 2xx, 4xx or 5xx", status)
+	if err := checkRespondStatus(status); err != nil {
+		return nil, err
 	}
 	rs := &Respond{prefix: prefix, status: status}
+	if err := rs.setBody(body, page); err != nil {
+		return nil, err
+	}
+	if err := rs.setRetryAfter(retryAfter); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// checkRespondStatus refuses a status that is not 2xx, 4xx or 5xx, or
+// carries no body of its own.
+func checkRespondStatus(status int) error {
+	switch {
+	case status < 200 || status > 599 || status/100 == 3:
+		return fmt.Errorf("respond status %d: want 2xx, 4xx or 5xx (a 3xx is a [[site.redirect]])", status)
+	case status == 204 || status == 205 || status == 206:
+		return fmt.Errorf("respond status %d carries no body of its own: want another 2xx, 4xx or 5xx", status)
+	}
+	return nil
+}
+
+// setBody sets the response's body text or page, at most one of them.
+func (rs *Respond) setBody(body, page string) error {
 	switch {
 	case body != "" && page != "":
-		return nil, fmt.Errorf("respond %q: give body or page, not both", prefix)
+		return fmt.Errorf("respond %q: give body or page, not both", rs.prefix)
 	case body != "":
 		rs.body, rs.length = []byte(body), []string{strconv.Itoa(len(body))}
 	case page != "":
 		if !strings.HasPrefix(page, "/") || strings.Contains(page, "..") || strings.HasSuffix(page, "/") {
-			return nil, fmt.Errorf("respond page %q must be a file path starting with /", page)
+			return fmt.Errorf("respond page %q must be a file path starting with /", page)
 		}
 		rs.page = page
 	}
+	return nil
+}
+
+// setRetryAfter sets the Retry-After of a 429 or 503, in whole seconds
+// rounded up.
+func (rs *Respond) setRetryAfter(retryAfter time.Duration) error {
 	switch {
 	case retryAfter < 0:
-		return nil, fmt.Errorf("respond retry_after must not be negative")
-	case retryAfter > 0 && status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable:
-		return nil, fmt.Errorf("respond retry_after is for status 429 and 503, not %d", status)
+		return fmt.Errorf("respond retry_after must not be negative")
+	case retryAfter > 0 && rs.status != http.StatusTooManyRequests && rs.status != http.StatusServiceUnavailable:
+		return fmt.Errorf("respond retry_after is for status 429 and 503, not %d", rs.status)
 	case retryAfter > 0:
 		rs.retryAfter = []string{strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)}
 	}
-	return rs, nil
+	return nil
 }
 
 // covers reports whether the rule answers for path: the prefix itself,

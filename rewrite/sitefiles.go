@@ -94,59 +94,89 @@ func (sf *SiteFiles) check(first bool) {
 	next := *sf.cur.Load()
 	changed := false
 	for i, name := range SiteFileNames {
-		display := filepath.Join(sf.opts.Dir, name)
-		fi, err := fs.Stat(sf.fsys, name)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if msg := err.Error(); msg != sf.failed[i] { // once per cause
-				sf.failed[i] = msg
-				sf.opts.Log.Error("site rules file unreadable; keeping its previous rules", "file", display, "err", err)
-			}
-			continue
-		}
-		if err != nil {
-			fi = nil
-		}
-		if !first && sf.failed[i] == "" && sameFile(fi, sf.stamp[i]) {
-			continue
-		}
-		sf.stamp[i], sf.failed[i] = fi, ""
-		var data []byte
-		if fi != nil {
-			if data, err = readRulesFile(sf.fsys, name, fi); err != nil {
-				sf.opts.Log.Error("site rules file refused; keeping its previous rules", "err", fmt.Errorf("%s: %w", display, err))
-				continue
-			}
-		}
-		var errs []error
-		var n int
-		switch name {
-		case "_redirects":
-			var t *redirectsTable
-			if t, errs = parseRedirects(display, data, sf.opts.Hosts); len(errs) == 0 {
-				next.redirects, n = t, len(t.rules)
-			}
-		case "_headers":
-			var h []*fileHeaders
-			if h, errs = parseHeaders(display, data); len(errs) == 0 {
-				next.headers, n = h, len(h)
-			}
-		}
-		for i, err := range errs {
-			if i == maxLoggedErrors {
-				sf.opts.Log.Error("site rules file refused; keeping its previous rules", "file", display, "more_errors", len(errs)-i)
-				break
-			}
-			sf.opts.Log.Error("site rules file refused; keeping its previous rules", "err", err)
-		}
-		if len(errs) == 0 {
+		if sf.checkFile(i, name, first, &next) {
 			changed = true
-			if fi != nil || !first {
-				sf.opts.Log.Info("site rules file loaded", "file", display, "rules", n)
-			}
 		}
 	}
 	if changed {
 		sf.cur.Store(&next)
+	}
+}
+
+// checkFile stats the file SiteFileNames[i], name, and when it changed
+// (or first) parses it into next; it reports whether next changed.
+func (sf *SiteFiles) checkFile(i int, name string, first bool, next *siteRules) bool {
+	display := filepath.Join(sf.opts.Dir, name)
+	fi, ok := sf.stat(i, name, display)
+	if !ok {
+		return false
+	}
+	if !first && sf.failed[i] == "" && sameFile(fi, sf.stamp[i]) {
+		return false
+	}
+	sf.stamp[i], sf.failed[i] = fi, ""
+	var data []byte
+	if fi != nil {
+		var err error
+		if data, err = readRulesFile(sf.fsys, name, fi); err != nil {
+			sf.opts.Log.Error("site rules file refused; keeping its previous rules", "err", fmt.Errorf("%s: %w", display, err))
+			return false
+		}
+	}
+	n, errs := sf.parse(name, display, data, next)
+	sf.logRefused(display, errs)
+	if len(errs) > 0 {
+		return false
+	}
+	if fi != nil || !first {
+		sf.opts.Log.Info("site rules file loaded", "file", display, "rules", n)
+	}
+	return true
+}
+
+// stat stats the file SiteFileNames[i], name: nil when there is none;
+// ok is false when it could not be read (logged once per cause).
+func (sf *SiteFiles) stat(i int, name, display string) (fi fs.FileInfo, ok bool) {
+	fi, err := fs.Stat(sf.fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true
+	}
+	if err != nil {
+		if msg := err.Error(); msg != sf.failed[i] { // once per cause
+			sf.failed[i] = msg
+			sf.opts.Log.Error("site rules file unreadable; keeping its previous rules", "file", display, "err", err)
+		}
+		return nil, false
+	}
+	return fi, true
+}
+
+// parse parses data, the file name, into next when it has no errors, and
+// returns the number of its rules.
+func (sf *SiteFiles) parse(name, display string, data []byte, next *siteRules) (n int, errs []error) {
+	switch name {
+	case "_redirects":
+		var t *redirectsTable
+		if t, errs = parseRedirects(display, data, sf.opts.Hosts); len(errs) == 0 {
+			next.redirects, n = t, len(t.rules)
+		}
+	case "_headers":
+		var h []*fileHeaders
+		if h, errs = parseHeaders(display, data); len(errs) == 0 {
+			next.headers, n = h, len(h)
+		}
+	}
+	return n, errs
+}
+
+// logRefused logs the errors of a file, up to maxLoggedErrors of them.
+func (sf *SiteFiles) logRefused(display string, errs []error) {
+	for i, err := range errs {
+		if i == maxLoggedErrors {
+			sf.opts.Log.Error("site rules file refused; keeping its previous rules", "file", display, "more_errors", len(errs)-i)
+			break
+		}
+		sf.opts.Log.Error("site rules file refused; keeping its previous rules", "err", err)
 	}
 }
 

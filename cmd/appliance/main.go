@@ -114,28 +114,91 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*invocation, int) {
 
 // check refuses the arguments the command does not take together.
 func (inv *invocation) check(stderr io.Writer) (int, bool) {
-	name, pos, path := inv.name, inv.pos, inv.path
-	switch {
-	case name == "help" || name == "man" || name == "version" || name == "hash-password":
-		if len(pos) > 0 && name != "help" {
-			return usageError(stderr, "%s: unexpected argument %q", name, pos[0]), false
-		}
-	case name == "deploy" && len(pos) != 2:
-		return usageError(stderr, "deploy: want a folder and the site's URL: deploy DIR URL"), false
-	case (name == "releases" || name == "rollback") && len(pos) != 1:
-		return usageError(stderr, "%s: want the site's URL: %s URL", name, name), false
-	case name == "deploy" || name == "releases" || name == "rollback":
-	case name == "maintenance" && len(pos) != 1:
-		return usageError(stderr, "maintenance: want on or off"), false
-	case name == "serve" && len(pos) > 1, name != "serve" && name != "maintenance" && len(pos) > 0:
-		return usageError(stderr, "%s: unexpected argument %q", name, pos[len(pos)-1]), false
-	case name == "serve" && len(pos) == 1 && path != "":
-		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)"), false
-	case name == "serve" && inv.listen != "" && path != "":
-		return usageError(stderr, "serve: -listen is for a folder or the demo site; with -config, set server.http in %s", path), false
-	case inv.cmd.needsCfg && path == "":
-		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", name)
+	checkArgs := argChecks[inv.name]
+	if checkArgs == nil {
+		checkArgs = noArgs
+	}
+	if code, ok := checkArgs(inv, stderr); !ok {
+		return code, false
+	}
+	if inv.cmd.needsCfg && inv.path == "" {
+		fmt.Fprintf(stderr, "appliance %s: -config FILE is required\n", inv.name)
 		return 2, false
+	}
+	return 0, true
+}
+
+// An argCheck refuses the positional arguments of a command, or the
+// flags it does not take with them: it has said so and returns the exit
+// status and false.
+type argCheck func(inv *invocation, stderr io.Writer) (int, bool)
+
+// argChecks holds each command's argCheck; a command not listed takes
+// no positional argument (noArgs).
+var argChecks = map[string]argCheck{
+	"help":          anyArgs,
+	"man":           noArgsFirst,
+	"version":       noArgsFirst,
+	"hash-password": noArgsFirst,
+	"deploy":        deployArgs,
+	"releases":      siteURLArg,
+	"rollback":      siteURLArg,
+	"maintenance":   maintenanceArg,
+	"serve":         serveArgs,
+}
+
+// anyArgs takes any positional arguments (help ignores them).
+func anyArgs(*invocation, io.Writer) (int, bool) { return 0, true }
+
+// noArgs refuses any positional argument, naming the last.
+func noArgs(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) > 0 {
+		return usageError(stderr, "%s: unexpected argument %q", inv.name, inv.pos[len(inv.pos)-1]), false
+	}
+	return 0, true
+}
+
+// noArgsFirst refuses any positional argument, naming the first.
+func noArgsFirst(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) > 0 {
+		return usageError(stderr, "%s: unexpected argument %q", inv.name, inv.pos[0]), false
+	}
+	return 0, true
+}
+
+// deployArgs wants a folder and the site's URL.
+func deployArgs(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) != 2 {
+		return usageError(stderr, "deploy: want a folder and the site's URL: deploy DIR URL"), false
+	}
+	return 0, true
+}
+
+// siteURLArg wants the site's URL (releases, rollback).
+func siteURLArg(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) != 1 {
+		return usageError(stderr, "%s: want the site's URL: %s URL", inv.name, inv.name), false
+	}
+	return 0, true
+}
+
+// maintenanceArg wants on or off.
+func maintenanceArg(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) != 1 {
+		return usageError(stderr, "maintenance: want on or off"), false
+	}
+	return 0, true
+}
+
+// serveArgs takes at most a folder, and -listen only without -config.
+func serveArgs(inv *invocation, stderr io.Writer) (int, bool) {
+	switch pos, path := inv.pos, inv.path; {
+	case len(pos) > 1:
+		return usageError(stderr, "%s: unexpected argument %q", inv.name, pos[len(pos)-1]), false
+	case len(pos) == 1 && path != "":
+		return usageError(stderr, "serve: give a folder to serve or -config FILE, not both (in a configuration, the folder is a [[site]] root)"), false
+	case inv.listen != "" && path != "":
+		return usageError(stderr, "serve: -listen is for a folder or the demo site; with -config, set server.http in %s", path), false
 	}
 	return 0, true
 }

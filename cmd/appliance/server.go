@@ -318,58 +318,14 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 	}
 	for i := range cfg.Sites {
 		site, ls := &cfg.Sites[i], &lv.sites[i]
-		var fsys fs.FS
-		var deployHandler *deploy.Handler // nil unless the site has a deploy_token
-		if site.Demo {
-			sub, err := demoFS()
-			if err != nil {
-				return fail(err)
-			}
-			fsys = sub
-		} else {
-			root := site.Root
-			if site.Deployed() {
-				store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
-				if err != nil {
-					return fail(fmt.Errorf("site %d: %w", i+1, err))
-				}
-				root, deployHandler = store.Current(), dh
-			}
-			d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
-			if err != nil {
-				return fail(fmt.Errorf("site %d: %w", i+1, err))
-			}
-			closers = append(closers, d)
-			fsys = d
-			if deployHandler != nil {
-				// A new release shows at once: the root is looked at again
-				// and the cached entries of the old one are dropped.
-				deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
-			}
+		fsys, dir, deployHandler, err := openSiteRoot(cfg, site, ls, i, cache)
+		if err != nil {
+			return fail(err)
 		}
-		types := map[string]string{}
-		for ext, t := range site.Types {
-			types[strings.ToLower(ext)] = t
+		if dir != nil {
+			closers = append(closers, dir)
 		}
-		h := serve.New(fsys, serve.Options{
-			Index:            site.Index,
-			ErrorPages:       site.Pages(),
-			CleanURLs:        site.CleanURLs,
-			ListDirectories:  site.DirectoryListing,
-			CacheControl:     site.CacheControl,
-			RefuseSymlinks:   !site.Follow(),
-			Types:            types,
-			WriteTimeout:     time.Duration(cfg.Server.WriteTimeout),
-			Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
-			CompressMinBytes: int64(site.CompressMinBytes),
-			NoSidecars:       !site.Sidecars(),
-			Languages:        site.Languages,
-			DefaultLanguage:  site.DefaultLanguage,
-			Hidden:           siteFileNames(site),
-
-			RedirectCacheControl: site.RedirectCacheControl,
-			ReprDigest:           site.ReprDigest,
-		}, cache)
+		h := serve.New(fsys, siteServeOptions(cfg, site), cache)
 		rules, err := withStateful(s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate)), site, cfg.Server)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -420,14 +376,77 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
-		plainHandler = attribute(obs, plainHandler)
-		for _, host := range hosts {
-			if err := plain.Add(host, plainHandler); err != nil {
-				return fail(fmt.Errorf("site %d: %w", i+1, err))
-			}
+		if err := addHosts(plain, hosts, attribute(obs, plainHandler)); err != nil {
+			return fail(fmt.Errorf("site %d: %w", i+1, err))
 		}
 	}
 	return &siteSet{plain: canonical(plain), https: canonical(misdirected(selector, s.notices, secure)), certs: selector, acme: acmeNames, account: ca.acme, manual: manual, sites: len(cfg.Sites), local: local, limits: limits}, closers, nil
+}
+
+// openSiteRoot opens the files site i serves: the demo site, its root,
+// or, for a deployed site, its active release, then also its deploy
+// handler (else nil). dir is what the caller closes (nil for the demo).
+// Errors but the demo's name the site.
+func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, cache *serve.Cache) (fsys fs.FS, dir *serve.Dir, deployHandler *deploy.Handler, err error) {
+	if site.Demo {
+		sub, err := demoFS()
+		return sub, nil, nil, err
+	}
+	root := site.Root
+	if site.Deployed() {
+		store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("site %d: %w", i+1, err)
+		}
+		root, deployHandler = store.Current(), dh
+	}
+	d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("site %d: %w", i+1, err)
+	}
+	if deployHandler != nil {
+		// A new release shows at once: the root is looked at again
+		// and the cached entries of the old one are dropped.
+		deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
+	}
+	return d, d, deployHandler, nil
+}
+
+// siteServeOptions are the file server's options for site.
+func siteServeOptions(cfg *config.Config, site *config.Site) serve.Options {
+	types := map[string]string{}
+	for ext, t := range site.Types {
+		types[strings.ToLower(ext)] = t
+	}
+	return serve.Options{
+		Index:            site.Index,
+		ErrorPages:       site.Pages(),
+		CleanURLs:        site.CleanURLs,
+		ListDirectories:  site.DirectoryListing,
+		CacheControl:     site.CacheControl,
+		RefuseSymlinks:   !site.Follow(),
+		Types:            types,
+		WriteTimeout:     time.Duration(cfg.Server.WriteTimeout),
+		Encodings:        compress.SetOf(append(site.Codings(), compress.Identity)...),
+		CompressMinBytes: int64(site.CompressMinBytes),
+		NoSidecars:       !site.Sidecars(),
+		Languages:        site.Languages,
+		DefaultLanguage:  site.DefaultLanguage,
+		Hidden:           siteFileNames(site),
+
+		RedirectCacheControl: site.RedirectCacheControl,
+		ReprDigest:           site.ReprDigest,
+	}
+}
+
+// addHosts routes each of hosts to h on router.
+func addHosts(router *vhost.Router, hosts []string, h http.Handler) error {
+	for _, host := range hosts {
+		if err := router.Add(host, h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // siteFileNames are the names the file server hides: the rules files,

@@ -69,7 +69,7 @@ func Negotiate(accept []string, offered []string) (int, bool) {
 		return 0, false
 	}
 	offered = offered[:min(len(offered), MaxOffered)]
-	var scores [MaxOffered]score
+	var board scoreboard
 	n := 0
 lines:
 	for _, line := range accept {
@@ -78,40 +78,76 @@ lines:
 				break lines
 			}
 			n++
-			rng, params, _ := strings.Cut(elem, ";")
-			rng = strings.TrimSpace(rng)
-			if !validRange(rng) {
-				continue
-			}
-			q, ok := httpx.ParseWeight(params)
-			if !ok {
-				continue
-			}
-			for i, tag := range offered {
-				s := reach(rng, tag)
-				if s.kind == none || s.kind == truncate && q == 0 {
-					continue
-				}
-				s.q, s.pos = q, n-1
-				if cur := scores[i]; s.kind > cur.kind || s.kind == cur.kind && (s.spec > cur.spec || s.spec == cur.spec && s.q > cur.q) {
-					scores[i] = s
-				}
+			if rng, q, ok := parseElement(elem); ok {
+				board.weigh(offered, rng, q, n-1)
 			}
 		}
 	}
-	best := -1
-	for i := range offered {
-		if scores[i].q == 0 {
-			continue // not reached, or excluded
-		}
-		if best < 0 || scores[i].better(scores[best]) {
-			best = i
-		}
-	}
+	best := board.best(len(offered))
 	if best < 0 {
 		return 0, false
 	}
 	return best, true
+}
+
+// parseElement parses an element of the Accept-Language field: its
+// language range and weight in per mille. ok is false for a malformed
+// one.
+func parseElement(elem string) (rng string, q int, ok bool) {
+	rng, params, _ := strings.Cut(elem, ";")
+	rng = strings.TrimSpace(rng)
+	if !validRange(rng) {
+		return "", 0, false
+	}
+	q, ok = httpx.ParseWeight(params)
+	return rng, q, ok
+}
+
+// scoreboard holds the score of each offered tag, by index.
+type scoreboard [MaxOffered]score
+
+// weigh scores the offered tags that the range rng, of weight q and at
+// position pos of the field, reaches. A truncated range of q=0 does not
+// exclude.
+func (b *scoreboard) weigh(offered []string, rng string, q, pos int) {
+	for i, tag := range offered {
+		s := reach(rng, tag)
+		if s.kind == none || s.kind == truncate && q == 0 {
+			continue
+		}
+		s.q, s.pos = q, pos
+		if s.closer(b[i]) {
+			b[i] = s
+		}
+	}
+}
+
+// closer reports whether s reaches its tag more closely than cur: by a
+// stronger kind of match, then a more specific one, then with a higher
+// weight. The closest range sets the tag's weight.
+func (s score) closer(cur score) bool {
+	if s.kind != cur.kind {
+		return s.kind > cur.kind
+	}
+	if s.spec != cur.spec {
+		return s.spec > cur.spec
+	}
+	return s.q > cur.q
+}
+
+// best returns the index of the best of the first n scores that is
+// acceptable (reached, q > 0), the first of equals; -1 if none is.
+func (b *scoreboard) best(n int) int {
+	best := -1
+	for i := range n {
+		if b[i].q == 0 {
+			continue // not reached, or excluded
+		}
+		if best < 0 || b[i].better(b[best]) {
+			best = i
+		}
+	}
+	return best
 }
 
 // reach returns how the language range rng reaches tag (kind and, for
