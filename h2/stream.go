@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // stream is one request and its response. Its fields are under the
@@ -119,59 +120,25 @@ func headerListTooLong(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge)
 }
 
+// errMalformed: the HEADERS frame is not a well-formed request (RFC 9113
+// section 8.1.1); the stream is reset with PROTOCOL_ERROR.
+var errMalformed = errors.New("malformed request")
+
 // newRequest builds the request of a HEADERS frame (RFC 9113 8.3.1);
 // an error: it is malformed.
 func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
-	errMalformed := errors.New("malformed request")
-	method := f.PseudoValue("method")
-	scheme := f.PseudoValue("scheme")
+	method, scheme, path := f.PseudoValue("method"), f.PseudoValue("scheme"), f.PseudoValue("path")
 	authority := f.PseudoValue("authority")
-	path := f.PseudoValue("path")
-	if f.PseudoValue("protocol") != "" {
-		return nil, errMalformed // no extended CONNECT (RFC 8441) offered
-	}
-	connect := method == "CONNECT"
-	if connect {
-		if path != "" || scheme != "" || authority == "" {
-			return nil, errMalformed
-		}
-	} else if method == "" || path == "" || scheme != "https" && scheme != "http" {
+	if !validPseudo(f, method, scheme, authority, path) {
 		return nil, errMalformed
 	}
-	if !httpguts.ValidHeaderFieldName(method) {
+	h, ok := requestHeader(f.RegularFields())
+	if !ok {
 		return nil, errMalformed
 	}
-	regular := f.RegularFields()
-	h := make(http.Header, len(regular))
-	for _, hf := range regular {
-		k := canonicalKey(hf.Name)
-		h[k] = append(h[k], hf.Value)
-	}
-	for _, k := range connHeaders {
-		if _, ok := h[k]; ok {
-			return nil, errMalformed
-		}
-	}
-	if te := h["Te"]; len(te) > 1 || len(te) == 1 && te[0] != "trailers" {
-		return nil, errMalformed // RFC 9113 8.2.2
-	}
-	if cookies := h["Cookie"]; len(cookies) > 1 {
-		h["Cookie"] = []string{strings.Join(cookies, "; ")} // RFC 9113 8.2.3
-	}
-	if host := h["Host"]; len(host) == 1 {
-		if authority == "" {
-			authority = host[0]
-		} else if host[0] != authority {
-			return nil, errMalformed
-		}
-		delete(h, "Host")
-	} else if len(host) > 1 {
+	if authority, ok = requestHost(h, authority); !ok {
 		return nil, errMalformed
 	}
-	if strings.IndexByte(authority, '@') >= 0 || authority != "" && !httpguts.ValidHostHeader(authority) {
-		return nil, errMalformed // RFC 9113 8.3.1: no userinfo
-	}
-	delete(h, "Trailer")
 	r := &http.Request{
 		Method:     method,
 		Proto:      "HTTP/2.0",
@@ -184,7 +151,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
 	if scheme == "https" {
 		r.TLS = c.tls
 	}
-	if connect {
+	if method == "CONNECT" {
 		r.URL, r.RequestURI = &url.URL{Host: authority}, authority
 	} else {
 		if path[0] != '/' && path != "*" {
@@ -196,20 +163,80 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
 		}
 		r.URL, r.RequestURI = u, path
 	}
-	r.ContentLength = 0
-	if !f.StreamEnded() {
-		r.ContentLength = -1
-		if cl := h["Content-Length"]; len(cl) > 0 {
-			n, err := strconv.ParseUint(cl[0], 10, 63)
-			if err != nil || len(cl) > 1 {
-				return nil, errMalformed
-			}
-			r.ContentLength = int64(n)
-		}
-	} else if cl := h["Content-Length"]; len(cl) > 0 && cl[0] != "0" {
-		return nil, errMalformed // RFC 9113 8.1.1: no DATA will follow
+	if r.ContentLength, ok = contentLength(h, f.StreamEnded()); !ok {
+		return nil, errMalformed
 	}
 	return r.WithContext(c.ctx), nil
+}
+
+// validPseudo checks the pseudo-header fields: all that a request needs,
+// CONNECT's own form, no extended CONNECT (RFC 8441 is not offered).
+func validPseudo(f *http2.MetaHeadersFrame, method, scheme, authority, path string) bool {
+	if f.PseudoValue("protocol") != "" {
+		return false
+	}
+	if method == "CONNECT" {
+		return path == "" && scheme == "" && authority != ""
+	}
+	return method != "" && path != "" && (scheme == "https" || scheme == "http") && httpguts.ValidHeaderFieldName(method)
+}
+
+// requestHeader makes the http.Header of the regular fields, refusing
+// connection-specific ones and a TE other than "trailers" (RFC 9113
+// 8.2.2) and joining cookies into one field (8.2.3).
+func requestHeader(regular []hpack.HeaderField) (http.Header, bool) {
+	h := make(http.Header, len(regular))
+	for _, hf := range regular {
+		k := canonicalKey(hf.Name)
+		h[k] = append(h[k], hf.Value)
+	}
+	for _, k := range connHeaders {
+		if _, ok := h[k]; ok {
+			return nil, false
+		}
+	}
+	if te := h["Te"]; len(te) > 1 || len(te) == 1 && te[0] != "trailers" {
+		return nil, false
+	}
+	if cookies := h["Cookie"]; len(cookies) > 1 {
+		h["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	delete(h, "Trailer")
+	return h, true
+}
+
+// requestHost is the request's host: :authority, or a Host field that
+// must then agree with it; no userinfo (RFC 9113 8.3.1). The Host field
+// leaves h.
+func requestHost(h http.Header, authority string) (string, bool) {
+	switch host := h["Host"]; {
+	case len(host) > 1:
+		return "", false
+	case len(host) == 1 && authority == "":
+		authority = host[0]
+	case len(host) == 1 && host[0] != authority:
+		return "", false
+	}
+	delete(h, "Host")
+	if strings.IndexByte(authority, '@') >= 0 || authority != "" && !httpguts.ValidHostHeader(authority) {
+		return "", false
+	}
+	return authority, true
+}
+
+// contentLength is the request's ContentLength: 0 when the HEADERS frame
+// ends the stream (a Content-Length other than 0 is then malformed, RFC
+// 9113 8.1.1), else the one Content-Length field, or -1 without one.
+func contentLength(h http.Header, ended bool) (int64, bool) {
+	cl := h["Content-Length"]
+	if ended {
+		return 0, len(cl) == 0 || cl[0] == "0"
+	}
+	if len(cl) == 0 {
+		return -1, true
+	}
+	n, err := strconv.ParseUint(cl[0], 10, 63)
+	return int64(n), err == nil && len(cl) == 1
 }
 
 // canonicalKey is the http.Header key of a field name as HTTP/2 sends
