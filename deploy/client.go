@@ -28,7 +28,7 @@ type Client struct {
 	// Progress, each uploaded file's size.
 	Plan     func(files int, bytes int64)
 	Progress func(bytes int64)
-	// Parallel uploads; 0: DefaultMaxUploads.
+	// Parallel uploads; 0: defaultMaxUploads.
 	Parallel int
 }
 
@@ -185,7 +185,7 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 func (c *Client) upload(ctx context.Context, l Local, sums []string) (int, int64, error) {
 	par := c.Parallel
 	if par <= 0 {
-		par = DefaultMaxUploads
+		par = defaultMaxUploads
 	}
 	var (
 		mu    sync.Mutex

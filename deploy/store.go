@@ -31,15 +31,15 @@ type Limits struct {
 	BlobGrace        time.Duration // an unreferenced blob younger than this is an upload awaiting its release, not garbage
 }
 
-// Defaults of Limits.
+// The defaults of Limits: a zero field means its default.
 const (
-	DefaultMaxFiles         = 10000
-	DefaultMaxFileBytes     = 64 << 20
-	DefaultMaxSiteBytes     = 1 << 30
-	DefaultMaxManifestBytes = 4 << 20
-	DefaultMaxUploads       = 4
-	DefaultKeep             = 5
-	DefaultBlobGrace        = time.Hour
+	defaultMaxFiles         = 10000
+	defaultMaxFileBytes     = 64 << 20
+	defaultMaxSiteBytes     = 1 << 30
+	defaultMaxManifestBytes = 4 << 20
+	defaultMaxUploads       = 4
+	defaultKeep             = 5
+	defaultBlobGrace        = time.Hour
 )
 
 func (l Limits) withDefaults() Limits {
@@ -48,20 +48,20 @@ func (l Limits) withDefaults() Limits {
 			*v = d
 		}
 	}
-	set(&l.MaxFileBytes, DefaultMaxFileBytes)
-	set(&l.MaxSiteBytes, DefaultMaxSiteBytes)
-	set(&l.MaxManifestBytes, DefaultMaxManifestBytes)
+	set(&l.MaxFileBytes, defaultMaxFileBytes)
+	set(&l.MaxSiteBytes, defaultMaxSiteBytes)
+	set(&l.MaxManifestBytes, defaultMaxManifestBytes)
 	if l.MaxFiles <= 0 {
-		l.MaxFiles = DefaultMaxFiles
+		l.MaxFiles = defaultMaxFiles
 	}
 	if l.MaxUploads <= 0 {
-		l.MaxUploads = DefaultMaxUploads
+		l.MaxUploads = defaultMaxUploads
 	}
 	if l.Keep <= 0 {
-		l.Keep = DefaultKeep
+		l.Keep = defaultKeep
 	}
 	if l.BlobGrace == 0 {
-		l.BlobGrace = DefaultBlobGrace
+		l.BlobGrace = defaultBlobGrace
 	}
 	return l
 }

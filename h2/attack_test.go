@@ -113,8 +113,8 @@ func TestRapidReset(t *testing.T) {
 	if !ok || code != http2.ErrCodeEnhanceYourCalm {
 		t.Fatalf("GOAWAY %v %v, want ENHANCE_YOUR_CALM", code, ok)
 	}
-	if p := peak.Load(); p > DefaultMaxConcurrentStreams {
-		t.Errorf("%d handlers at once, want at most %d", p, DefaultMaxConcurrentStreams)
+	if p := peak.Load(); p > defaultMaxConcurrentStreams {
+		t.Errorf("%d handlers at once, want at most %d", p, defaultMaxConcurrentStreams)
 	}
 	t.Logf("closed after %d handlers started; at most %d running at once", served.Load(), peak.Load())
 }

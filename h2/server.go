@@ -22,7 +22,7 @@ import (
 
 // Defaults of the limits a zero Server field stands for.
 const (
-	DefaultMaxConcurrentStreams = 100
+	defaultMaxConcurrentStreams = 100
 	DefaultWorkers              = 1024
 	// DefaultStallTimeout bounds a response that waits on the client's
 	// flow-control window, or a write to the socket, when WriteTimeout is 0.
@@ -92,7 +92,7 @@ func (s *Server) init() {
 
 func (s *Server) maxStreams() uint32 {
 	if s.MaxConcurrentStreams == 0 {
-		return DefaultMaxConcurrentStreams
+		return defaultMaxConcurrentStreams
 	}
 	return s.MaxConcurrentStreams
 }

@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// DefaultMaxClients is how many client addresses each rate-limit rule
+// defaultMaxClients is how many client addresses each rate-limit rule
 // and each site's auth lockout remember when the configuration does not
 // say.
-const DefaultMaxClients = 10000
+const defaultMaxClients = 10000
 
 // evictSample is how many entries a full table looks at to choose the
 // one to forget: the least recently seen of them.
@@ -53,7 +53,7 @@ type slot[T any] struct {
 
 func newClients[T any](max int) *clients[T] {
 	if max <= 0 {
-		max = DefaultMaxClients
+		max = defaultMaxClients
 	}
 	return &clients[T]{max: max, epoch: time.Now(), m: map[netip.Addr]slot[T]{}}
 }

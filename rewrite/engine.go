@@ -34,7 +34,7 @@ type Rules struct {
 	Respond    []*Respond
 	RateLimits []*RateLimit
 	// MaxClients bounds the client addresses the site's auth lockout
-	// remembers (0: DefaultMaxClients).
+	// remembers (0: defaultMaxClients).
 	MaxClients int
 }
 

@@ -32,10 +32,10 @@ type bucket struct {
 // maxRate bounds a rule's rate and burst: more is no limit at all.
 const maxRate = 1e6
 
-// ParseRate parses a rate: a count per unit, "10/s", "600/m", "1000/h",
+// parseRate parses a rate: a count per unit, "10/s", "600/m", "1000/h",
 // "20000/d", or per a duration, "5/10s". It returns the count and the
 // interval.
-func ParseRate(s string) (count float64, per time.Duration, err error) {
+func parseRate(s string) (count float64, per time.Duration, err error) {
 	n, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
 	bad := fmt.Errorf("rate %q: want a count per unit, like \"10/s\", \"600/m\", \"1000/h\", \"20000/d\" or \"5/10s\"", s)
 	if !ok {
@@ -72,7 +72,7 @@ func ParseRate(s string) (count float64, per time.Duration, err error) {
 // matched as access and auth paths are; "" is the whole site). burst is
 // how many requests a client may make at once; 0 means the count of the
 // rate ("10/s": 10). The rule remembers at most maxClients addresses
-// (0: DefaultMaxClients).
+// (0: defaultMaxClients).
 func NewRateLimit(prefix, rate string, burst, maxClients int) (*RateLimit, error) {
 	if prefix == "" {
 		prefix = "/"
@@ -80,7 +80,7 @@ func NewRateLimit(prefix, rate string, burst, maxClients int) (*RateLimit, error
 	if err := checkPrefix("rate_limit", prefix); err != nil {
 		return nil, err
 	}
-	count, per, err := ParseRate(rate)
+	count, per, err := parseRate(rate)
 	if err != nil {
 		return nil, err
 	}

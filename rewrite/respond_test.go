@@ -128,7 +128,7 @@ func TestParseRate(t *testing.T) {
 		{"1/0s", 0, 0, "more than zero"},
 		{"2000000/s", 0, 0, "limits nothing"},
 	} {
-		count, per, err := ParseRate(tt.in)
+		count, per, err := parseRate(tt.in)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%q: %v, want %q", tt.in, err, tt.err)
