@@ -80,8 +80,8 @@ var commands = []command{
 	},
 	{
 		name:    "hash-password",
-		summary: "read a password and print its argon2id hash, for [[site.auth]] users and deploy_token",
-		help: "Read a password and print its argon2id hash, for the users of a [[site.auth]] rule or a site's deploy_token. " +
+		summary: "read a password and print its argon2id hash, for [[site.auth]] users, deploy_token and admin.token",
+		help: "Read a password and print its argon2id hash, for the users of a [[site.auth]] rule, a site's deploy_token or admin.token. " +
 			"On a terminal it prompts on standard error, reads without echo and asks again to confirm; otherwise it reads one line from standard input, silently.",
 	},
 	{
