@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,47 @@ type Cache struct {
 	loading map[cacheKey]*load // in-flight rebuilds
 
 	hits, rebuilds atomic.Int64
+	largeHashed    atomic.Int64 // files over MaxFileBytes read and hashed
+
+	sums sums // hashes of the files too large to hold, by identity
+}
+
+// sums remembers the SHA-256 of files larger than MaxFileBytes by their
+// identity (device, inode, size, times, mode), so that an entry evicted
+// by other traffic costs a stat, not a read and hash of the whole file
+// again. Only identities with a change time are remembered: any write to
+// the file changes it. At most maxSums are held (about 120 bytes each);
+// past that an arbitrary one goes.
+type sums struct {
+	mu sync.Mutex
+	m  map[fileID][sha256.Size]byte
+}
+
+const maxSums = 4096
+
+func (s *sums) get(id fileID) ([sha256.Size]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum, ok := s.m[id]
+	return sum, ok
+}
+
+func (s *sums) put(id fileID, sum [sha256.Size]byte) {
+	if id.ctime == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[fileID][sha256.Size]byte)
+	}
+	if len(s.m) >= maxSums {
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[id] = sum
 }
 
 // maxNegatives caps cached "not found" entries, so that a flood of

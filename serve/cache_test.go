@@ -193,3 +193,40 @@ func TestConcurrentFirstRequestsHashOnce(t *testing.T) {
 		t.Errorf("%d opens for 8 concurrent first requests", o)
 	}
 }
+
+// TestEvictedLargeFileIsNotHashedAgain: a file too large to hold is read
+// and hashed once per version, even when other traffic evicts its entry
+// (an attacker's cheap requests must not buy a read of the whole file);
+// a new version is hashed again.
+func TestEvictedLargeFileIsNotHashedAgain(t *testing.T) {
+	files := map[string]string{"big.bin": strings.Repeat("b", 64<<10)}
+	for i := range 64 {
+		files[fmt.Sprintf("s%d.txt", i)] = strings.Repeat("s", 1000)
+	}
+	h, root := site(t, files, Options{}, CacheOptions{MaxBytes: 16 << 10, MaxFileBytes: 1 << 10, Revalidate: time.Hour})
+	etag := do(h, "HEAD", "/big.bin").Header.Get("Etag")
+	rebuilds := h.cache.rebuilds.Load()
+	for i := range 64 {
+		do(h, "HEAD", fmt.Sprintf("/s%d.txt", i)) // 64 KB of small files through a 16 KiB cache
+	}
+	if res := do(h, "HEAD", "/big.bin"); res.Header.Get("Etag") != etag {
+		t.Fatalf("ETag changed: %q, was %q", res.Header.Get("Etag"), etag)
+	}
+	if h.cache.rebuilds.Load() < rebuilds+65 {
+		t.Fatalf("big.bin's entry was not evicted (%d rebuilds): the test proves nothing", h.cache.rebuilds.Load()-rebuilds)
+	}
+	if n := h.cache.largeHashed.Load(); n != 1 {
+		t.Fatalf("big.bin read and hashed %d times, want 1", n)
+	}
+	// A new version (same size) is a new identity: hashed again.
+	if err := os.WriteFile(filepath.Join(root, "big.bin"), []byte(strings.Repeat("c", 64<<10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.cache.mu.Lock()
+	clear(h.cache.m) // as if evicted again
+	h.cache.bytes = 0
+	h.cache.mu.Unlock()
+	if res := do(h, "HEAD", "/big.bin"); res.Header.Get("Etag") == etag || h.cache.largeHashed.Load() != 2 {
+		t.Fatalf("new version: ETag %q (old %q), %d hashes", res.Header.Get("Etag"), etag, h.cache.largeHashed.Load())
+	}
+}

@@ -193,7 +193,7 @@ func (h *Handler) lookup(k cacheKey) *entry {
 		if len(res.langs) > 0 {
 			ne = h.languageEntry(ne, res)
 		} else if res.kind == kindFile {
-			rep, err := loadRepresentation(h.fsys, res.name, h.cache.opts.MaxFileBytes, h.opts.Types)
+			rep, err := loadRepresentation(h.fsys, res.name, h.cache, h.opts.Types)
 			if err != nil {
 				ne = &entry{kind: kindNotFound}
 			} else {

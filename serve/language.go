@@ -120,7 +120,7 @@ func (h *Handler) languageEntry(ne *entry, res resolution) *entry {
 	ne.langs = res.langs
 	vary := hdrVaryLanguage
 	for _, lf := range res.langs {
-		rep, err := loadRepresentation(h.fsys, lf.name, h.cache.opts.MaxFileBytes, nil)
+		rep, err := loadRepresentation(h.fsys, lf.name, h.cache, nil)
 		if err != nil {
 			return &entry{kind: kindNotFound}
 		}

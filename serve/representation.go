@@ -108,8 +108,9 @@ func etagOf(sum []byte, suffix string) string {
 }
 
 // loadRepresentation opens name, reads its identity from the open file and
-// hashes it; files up to maxData bytes are kept in memory.
-func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string]string) (*representation, error) {
+// hashes it; files up to the cache's MaxFileBytes are kept in memory, and
+// the hashes of larger ones are remembered by identity (c.sums).
+func loadRepresentation(fsys fs.FS, name string, c *Cache, types map[string]string) (*representation, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -131,21 +132,28 @@ func loadRepresentation(fsys fs.FS, name string, maxData int64, types map[string
 	if mt := fi.ModTime(); !mt.IsZero() && mt.Unix() > 0 {
 		rep.ModTime = mt.Truncate(time.Second).UTC()
 	}
-	h := sha256.New()
-	if rep.Size <= maxData {
+	var sum [sha256.Size]byte
+	if rep.Size <= c.opts.MaxFileBytes {
 		rep.Data = make([]byte, rep.Size)
 		if _, err := io.ReadFull(f, rep.Data); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		h.Write(rep.Data)
-	} else if n, err := io.Copy(h, f); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	} else if n != rep.Size {
-		return nil, fmt.Errorf("%s: changed while reading", name)
+		sum = sha256.Sum256(rep.Data)
+	} else if known, ok := c.sums.get(rep.id); ok {
+		sum = known
+	} else {
+		h := sha256.New()
+		if n, err := io.Copy(h, f); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		} else if n != rep.Size {
+			return nil, fmt.Errorf("%s: changed while reading", name)
+		}
+		h.Sum(sum[:0])
+		c.sums.put(rep.id, sum)
+		c.largeHashed.Add(1)
 	}
-	sum := h.Sum(nil)
-	rep.ETag = etagOf(sum, "")
-	rep.digest = reprDigestOf(sum)
+	rep.ETag = etagOf(sum[:], "")
+	rep.digest = reprDigestOf(sum[:])
 	rep.Coding = compress.Identity
 	rep.prepareHeader()
 	return rep, nil

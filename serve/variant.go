@@ -33,7 +33,7 @@ func (h *Handler) variant(k cacheKey, e *entry, base *representation, c compress
 
 func (h *Handler) buildVariant(base *representation, c compress.Coding) *representation {
 	if name := base.sidecars[c]; name != "" {
-		v, err := loadRepresentation(h.fsys, name, h.cache.opts.MaxFileBytes, nil)
+		v, err := loadRepresentation(h.fsys, name, h.cache, nil)
 		if err == nil {
 			v.ContentType, v.ModTime, v.Coding = base.ContentType, base.ModTime, c
 			v.ETag = v.ETag[:len(v.ETag)-1] + base.tagSuffix(c) + `"`
