@@ -57,10 +57,7 @@ func siteStateDir(stateDir, host string) string {
 func openDeploy(cfg *config.Config, secret *rewrite.Secret, host string) (*deploy.Store, *deploy.Handler, error) {
 	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
 	if err != nil {
-		if e := cfg.StateDirUsable("sites"); e != nil {
-			return nil, nil, e
-		}
-		return nil, nil, err
+		return nil, nil, stateDirError(cfg, "sites", err)
 	}
 	return store, &deploy.Handler{Store: store, Authorized: secret.Check, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}, nil
 }

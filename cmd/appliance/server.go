@@ -396,7 +396,7 @@ func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, ca
 	if site.Deployed() {
 		store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("site %d: %w", i+1, err)
+			return nil, nil, nil, err // it names server.state_dir and its place
 		}
 		root, deployHandler = store.Current(), dh
 	}
