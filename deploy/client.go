@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,10 +31,17 @@ type Client struct {
 	Progress func(bytes int64)
 	// Parallel uploads; 0: defaultMaxUploads.
 	Parallel int
+
+	mu    sync.Mutex
+	moved *url.URL // where a redirect of the site (http to https) led
 }
 
-// CheckURL refuses a site URL that is not https://, except to loopback.
+// CheckURL refuses a site URL that is not https://, except to loopback,
+// and one with more than the scheme, host and port that name a site.
 func CheckURL(u *url.URL) error {
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("%s: a site is named by scheme, host and port only (https://example.test/), not a path", u.Redacted())
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
@@ -61,6 +69,11 @@ func Scan(dir string) (Local, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Local{}, err
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return Local{}, err
+	} else if !fi.IsDir() {
+		return Local{}, fmt.Errorf("%s is not a folder: DIR must be a folder, whose files make the release", dir)
 	}
 	l := Local{Source: map[string]string{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -286,7 +299,52 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+	status := fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
+	if e.Message == "" || e.Message == status {
+		return status
+	}
+	return status + ": " + e.Message
+}
+
+// NotDeployableError: what answered at the site's URL is not a deploy
+// endpoint (a 404 or 405 of the site's own, or of no site): the site has
+// no deploy_token, or the URL names another site.
+type NotDeployableError struct {
+	Site *url.URL
+	Code int
+}
+
+func (e *NotDeployableError) Error() string {
+	return fmt.Sprintf("%s takes no deploys: the site has no deploy_token (or the URL names another site); it answered %d %s",
+		e.Site.Redacted(), e.Code, http.StatusText(e.Code))
+}
+
+// Reached is the site's URL as the server answered it: Site, or where a
+// redirect of it led (http:// to https://, another port).
+func (c *Client) Reached() *url.URL {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moved != nil {
+		return c.moved
+	}
+	return c.Site
+}
+
+// followed notes that a request to base was answered at final, after
+// redirects: requests from now on go there directly, if it is the same
+// host (a redirect elsewhere is not trusted with the token: the HTTP
+// client drops it too).
+func (c *Client) followed(base, final *url.URL) {
+	if final.Scheme == base.Scheme && final.Host == base.Host || final.Hostname() != base.Hostname() {
+		return
+	}
+	u := &url.URL{Scheme: final.Scheme, Host: final.Host, Path: "/"}
+	if CheckURL(u) != nil {
+		return
+	}
+	c.mu.Lock()
+	c.moved = u
+	c.mu.Unlock()
 }
 
 func (c *Client) call(ctx context.Context, method, op string, body []byte, want int, out any) error {
@@ -298,10 +356,11 @@ func (c *Client) call(ctx context.Context, method, op string, body []byte, want 
 }
 
 func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, want int, out any) error {
-	if err := CheckURL(c.Site); err != nil {
+	base := c.Reached()
+	if err := CheckURL(base); err != nil {
 		return err
 	}
-	u := c.Site.ResolveReference(&url.URL{Path: Prefix + op})
+	u := base.ResolveReference(&url.URL{Path: Prefix + op})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return err
@@ -320,6 +379,7 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 		return err
 	}
 	defer resp.Body.Close()
+	c.followed(base, resp.Request.URL)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
@@ -329,7 +389,12 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 			Error   string   `json:"error"`
 			Missing []string `json:"missing"`
 		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		ours := mt == "application/json" && json.Unmarshal(data, &e) == nil && e.Error != ""
+		if !ours && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
+			return &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
+		}
+		if !ours {
 			e.Error = strings.TrimSpace(string(data))
 		}
 		return &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}

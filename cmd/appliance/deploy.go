@@ -136,7 +136,7 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, site)
+		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, c.Reached())
 		return 0
 	}
 	local, err := deploy.Scan(inv.pos[0])
@@ -159,6 +159,6 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
-		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, site)
+		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, c.Reached())
 	return 0
 }
