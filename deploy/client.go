@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,6 +148,7 @@ func hashFile(p string) (string, error) {
 // Result is what a deploy did.
 type Result struct {
 	Release       Release
+	Unchanged     bool  // Release was live already: the same files
 	Uploaded      int   // files (blobs) sent
 	UploadedBytes int64 // their bytes
 }
@@ -163,7 +165,7 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 	var ans struct {
 		Missing []string `json:"missing"`
 	}
-	if err := c.call(ctx, http.MethodPost, "manifest", body, http.StatusOK, &ans); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, "manifest", body, &ans, http.StatusOK); err != nil {
 		return res, err
 	}
 	if c.Plan != nil {
@@ -184,7 +186,8 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		err = c.call(ctx, http.MethodPost, "releases", body, http.StatusCreated, &res.Release)
+		code, err := c.call(ctx, http.MethodPost, "releases", body, &res.Release, http.StatusCreated, http.StatusOK)
+		res.Unchanged = err == nil && code == http.StatusOK
 		var se *StatusError
 		if err == nil || attempt == 2 || !errors.As(err, &se) || se.Code != http.StatusConflict || len(se.Missing) == 0 {
 			return res, err
@@ -262,7 +265,7 @@ func (c *Client) uploadOne(ctx context.Context, src, sum string) (int64, error) 
 			f.Close()
 			return 0, err
 		}
-		err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), http.StatusNoContent, nil)
+		_, err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), nil, http.StatusNoContent)
 		f.Close()
 		var se *StatusError
 		if err == nil {
@@ -280,14 +283,14 @@ func (c *Client) Releases(ctx context.Context) ([]Release, error) {
 	var ans struct {
 		Releases []Release `json:"releases"`
 	}
-	err := c.call(ctx, http.MethodGet, "releases", nil, http.StatusOK, &ans)
+	_, err := c.call(ctx, http.MethodGet, "releases", nil, &ans, http.StatusOK)
 	return ans.Releases, err
 }
 
 // Rollback activates the release before the active one.
 func (c *Client) Rollback(ctx context.Context) (Release, error) {
 	var rel Release
-	err := c.call(ctx, http.MethodPost, "rollback", nil, http.StatusOK, &rel)
+	_, err := c.call(ctx, http.MethodPost, "rollback", nil, &rel, http.StatusOK)
 	return rel, err
 }
 
@@ -347,23 +350,26 @@ func (c *Client) followed(base, final *url.URL) {
 	c.mu.Unlock()
 }
 
-func (c *Client) call(ctx context.Context, method, op string, body []byte, want int, out any) error {
+// call sends body to the operation op, expecting one of the statuses
+// want, whose body it decodes into out (unless nil); it returns the
+// status.
+func (c *Client) call(ctx context.Context, method, op string, body []byte, out any, want ...int) (int, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	return c.send(ctx, method, op, r, int64(len(body)), want, out)
+	return c.send(ctx, method, op, r, int64(len(body)), out, want...)
 }
 
-func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, want int, out any) error {
+func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, out any, want ...int) (int, error) {
 	base := c.Reached()
 	if err := CheckURL(base); err != nil {
-		return err
+		return 0, err
 	}
 	u := base.ResolveReference(&url.URL{Path: Prefix + op})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if body != nil {
 		req.ContentLength = size
@@ -376,15 +382,15 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	c.followed(base, resp.Request.URL)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if resp.StatusCode != want {
+	if !slices.Contains(want, resp.StatusCode) {
 		var e struct {
 			Error   string   `json:"error"`
 			Missing []string `json:"missing"`
@@ -392,15 +398,15 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 		ours := mt == "application/json" && json.Unmarshal(data, &e) == nil && e.Error != ""
 		if !ours && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
-			return &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
+			return 0, &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
 		}
 		if !ours {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
+		return 0, &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
 	}
 	if out != nil {
-		return json.Unmarshal(data, out)
+		return resp.StatusCode, json.Unmarshal(data, out)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

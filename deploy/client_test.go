@@ -62,7 +62,7 @@ func TestClientNotDeployable(t *testing.T) {
 	defer dep.Close()
 	c = &Client{Site: mustParse(t, dep.URL+"/"), Token: "good"}
 	var se *StatusError
-	if err := c.call(ctx, http.MethodDelete, "releases", nil, http.StatusOK, nil); !errors.As(err, &se) || err.Error() != "405 Method Not Allowed: method not allowed" {
+	if _, err := c.call(ctx, http.MethodDelete, "releases", nil, nil, http.StatusOK); !errors.As(err, &se) || err.Error() != "405 Method Not Allowed: method not allowed" {
 		t.Errorf("the endpoint's own 405: %v", err)
 	}
 }
@@ -107,4 +107,48 @@ func mustParse(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestUnchangedDeploy: committing the active release's files again, in
+// any order, makes no release (which would push an older one out of
+// Keep): the store says ErrUnchanged with the active release, the
+// endpoint 200 rather than 201, the client Unchanged.
+func TestUnchangedDeploy(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{Keep: 2})
+	m := Manifest{Files: []File{file("index.html", "v1"), file("a.css", "x")}}
+	put(t, s, "v1", "x")
+	first, err := s.Commit(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Commit(Manifest{Files: []File{m.Files[1], m.Files[0]}})
+	if !errors.Is(err, ErrUnchanged) || again.ID != first.ID || !again.Active || len(s.Releases()) != 1 {
+		t.Fatalf("the same files again: %+v %v, %d releases", again, err, len(s.Releases()))
+	}
+	// Another mode is another manifest.
+	m2 := Manifest{Files: []File{m.Files[0], m.Files[1]}}
+	m2.Files[1].Mode = 0o600
+	second, err := s.Commit(m2)
+	if err != nil || len(s.Releases()) != 2 {
+		t.Fatalf("a changed mode: %v", err)
+	}
+
+	srv := httptest.NewServer(&Handler{Store: s, Authorized: func(tok string) bool { return tok == "good" }})
+	defer srv.Close()
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("v2"), 0o644)
+	l, _ := Scan(src)
+	c := &Client{Site: mustParse(t, srv.URL+"/"), Token: "good"}
+	res, err := c.Deploy(context.Background(), l)
+	if err != nil || res.Unchanged {
+		t.Fatalf("a new deploy: %+v %v", res, err)
+	}
+	res2, err := c.Deploy(context.Background(), l)
+	if err != nil || !res2.Unchanged || res2.Release.ID != res.Release.ID || res2.Uploaded != 0 {
+		t.Fatalf("the same deploy again: %+v %v", res2, err)
+	}
+	// Keep is 2: the release before is still there.
+	if rels := s.Releases(); len(rels) != 2 || rels[1].ID != second.ID {
+		t.Fatalf("releases after an unchanged deploy: %+v, want %s second", rels, second.ID)
+	}
 }

@@ -158,6 +158,10 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		}
 		return fail(err)
 	}
+	if res.Unchanged {
+		fmt.Fprintf(stdout, "unchanged: release %s is already live on %s\n", res.Release.ID, c.Reached())
+		return 0
+	}
 	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
 		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, c.Reached())
 	return 0
