@@ -67,3 +67,26 @@ func TestCheckLogFiles(t *testing.T) {
 		t.Errorf("the existing log now holds %q", b)
 	}
 }
+
+// TestRuleErrorsNameTheKindOnce: an error of a rule names its kind
+// once, whether rewrite's message starts with it ("respond status 204
+// ...") or not ("invalid CIDR ..."), for every kind of rule.
+func TestRuleErrorsNameTheKindOnce(t *testing.T) {
+	dir := t.TempDir()
+	head := "[server]\nhttp = \":80\"\n[[site]]\nroot = \"" + dir + "\"\n"
+	for _, tc := range []struct{ kind, rule, want string }{
+		{"redirect", "from = \"^/a$\"\nto = \"/b\"\nstatus = 200\n", "redirect status 200"},
+		{"rewrite", "from = \"^/a$\"\nto = \"b\"\n", "rewrite target \"b\""},
+		{"headers", "path = \"/a\"\nmatch = \"^/a$\"\nset = { X = \"1\" }\n", "headers: give path or match"},
+		{"auth", "path = \"/p/\"\nusers = {}\n", "auth \"/p/\" has no users"},
+		{"access", "path = \"/a/\"\nallow = [\"10.0.0.0/40\"]\n", "access: invalid CIDR"},
+		{"cors", "path = \"/a\"\norigins = [\"nope\"]\n", "cors origin \"nope\""},
+		{"respond", "path = \"/x/\"\nstatus = 204\n", "respond status 204 carries no body of its own"},
+		{"rate_limit", "rate = \"1/s\"\nburst = -2\n", "rate_limit burst -2"},
+	} {
+		_, err := Parse("a.toml", []byte(head+"[[site."+tc.kind+"]]\n"+tc.rule))
+		if err == nil || !strings.Contains(err.Error(), "a.toml:5: "+tc.want) || strings.Contains(err.Error(), tc.kind+": "+tc.kind) {
+			t.Errorf("%s: %v, want a.toml:5: %s", tc.kind, err, tc.want)
+		}
+	}
+}
