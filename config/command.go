@@ -102,7 +102,12 @@ func (c *Config) StateDirUsable(sub string) error {
 			}
 			return nil
 		case err == nil:
-			return nil // p is where the rest will be created
+			// p is where the rest will be created: try it (access(2)
+			// says yes to root anywhere, even in /proc).
+			if err := canCreateIn(p); err != nil {
+				return fail("cannot keep %s/ there: %v", sub, err)
+			}
+			return nil
 		case errors.Is(err, fs.ErrNotExist):
 			up := filepath.Dir(p)
 			if up == p {
@@ -113,4 +118,95 @@ func (c *Config) StateDirUsable(sub string) error {
 			return fail("cannot keep %s/ there: %v", sub, err)
 		}
 	}
+}
+
+// CheckLogFiles reports whether this process can write the files
+// server.log_file and server.access_log name, as the server opens them
+// at start (creating the file and the directories above it, and the
+// rolled files beside it): nil when it can or none is set. It leaves
+// nothing behind: an existing file is opened for appending and closed
+// unwritten, a missing one is not created. The error names the key with
+// its place in the file.
+func (c *Config) CheckLogFiles() error {
+	var errs Errors
+	for _, l := range []struct{ key, path string }{
+		{"server.log_file", c.Server.LogFile},
+		{"server.access_log", c.Server.AccessLog},
+	} {
+		if l.path == "" || l.key == "server.access_log" && (l.path == "stdout" || l.path == "-") {
+			continue
+		}
+		if err := logFileUsable(l.path); err != nil {
+			errs = append(errs, &Error{File: c.file, Line: lineOf(c.lines, l.key),
+				Msg: fmt.Sprintf("%s %q: %v", l.key, l.path, err)})
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// logFileUsable reports whether path can be appended to, or created with
+// the directories above it, and rolled (files made beside it).
+func logFileUsable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return errors.New("is a directory")
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("cannot be written: %w", unwrapPath(err))
+		}
+		f.Close()
+		if err := canCreateIn(filepath.Dir(path)); err != nil {
+			return fmt.Errorf("cannot be rolled: %w", err)
+		}
+		return nil
+	case !missing(err):
+		return err
+	}
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("cannot be created: %s is not a directory", p)
+		case err == nil:
+			if err := canCreateIn(p); err != nil {
+				return fmt.Errorf("cannot be created: %w", err)
+			}
+			return nil
+		case !missing(err):
+			return fmt.Errorf("cannot be created: %w", err)
+		case filepath.Dir(p) == p:
+			return nil
+		}
+	}
+}
+
+// missing reports whether a stat failed for want of the file, or of a
+// directory above it (a file is in the way: found on the way up).
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR)
+}
+
+// unwrapPath is the reason of a *fs.PathError, without its operation
+// and path; other errors as they are.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// canCreateIn reports whether a directory can be made in dir, by making
+// one and removing it: nothing is left behind.
+func canCreateIn(dir string) error {
+	d, err := os.MkdirTemp(dir, ".appliance-check-*")
+	if err != nil {
+		return fmt.Errorf("nothing can be made in %s: %w", dir, unwrapPath(err))
+	}
+	return os.Remove(d)
 }

@@ -1180,13 +1180,18 @@ func parsePolicy[T any](errorf func(key, format string, args ...any), key string
 }
 
 // compileEach compiles the rules of one kind ([[site.redirect]] ...),
-// reporting each failure at its rule's line.
+// reporting each failure at its rule's line, named by its kind once:
+// rewrite's own errors often start with it ("respond status 204 ...").
 func compileEach[S, R any](errorf func(key, format string, args ...any), key, kind string, specs []S, compile func(S) (R, error)) []R {
 	var out []R
 	for i, spec := range specs {
 		r, err := compile(spec)
 		if err != nil {
-			errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s: %v", kind, err)
+			msg := err.Error()
+			if !strings.HasPrefix(msg, kind+" ") && !strings.HasPrefix(msg, kind+":") {
+				msg = kind + ": " + msg
+			}
+			errorf(fmt.Sprintf("%s.%s.%d", key, kind, i), "%s", msg)
 			continue
 		}
 		out = append(out, r)

@@ -305,14 +305,14 @@ func TestRuleErrorsHaveLines(t *testing.T) {
 	head := "[server]\nhttp = \":80\"\n[[site]]\nhosts = [\"example.test\"]\nroot = \"" + dir + "\"\n"
 	tests := []struct{ name, toml, want string }{
 		{"bad regex", head + "[[site.redirect]]\nfrom = \"^/(a\"\nto = \"/b\"\n", "a.toml:6: redirect: invalid pattern"},
-		{"bad status", head + "\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nstatus = 200\n", "a.toml:7: redirect: redirect status 200"},
-		{"loop", head + "[[site.redirect]]\nfrom = \"^/a/(.*)$\"\nto = \"/a/$1\"\n", "a.toml:6: redirect: redirect \"^/a/(.*)$\" -> \"/a/$1\" loops"},
+		{"bad status", head + "\n[[site.redirect]]\nfrom = \"^/a$\"\nto = \"/b\"\nstatus = 200\n", "a.toml:7: redirect status 200"},
+		{"loop", head + "[[site.redirect]]\nfrom = \"^/a/(.*)$\"\nto = \"/a/$1\"\n", "a.toml:6: redirect \"^/a/(.*)$\" -> \"/a/$1\" loops"},
 		{"loop through own host", head + "[[site.redirect]]\nfrom = \"^/x$\"\nto = \"https://example.test/x\"\n", "loops"},
-		{"open redirect", head + "[[site.redirect]]\nfrom = \"^/go/(.*)$\"\nto = \"https://$1/\"\n", "a.toml:6: redirect: redirect target \"https://$1/\": the host must be written out"},
-		{"bad rewrite target", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"b\"\n", "a.toml:6: rewrite: rewrite target \"b\""},
+		{"open redirect", head + "[[site.redirect]]\nfrom = \"^/go/(.*)$\"\nto = \"https://$1/\"\n", "a.toml:6: redirect target \"https://$1/\": the host must be written out"},
+		{"bad rewrite target", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"b\"\n", "a.toml:6: rewrite target \"b\""},
 		{"second rule", head + "[[site.rewrite]]\nfrom = \"^/a$\"\nto = \"/b\"\n[[site.rewrite]]\nfrom = \"^/c$\"\nto = \"/d/$1\"\n", "a.toml:9: rewrite:"},
 		{"bad header", head + "[[site.headers]]\npath = \"/a/**\"\nset = { \"Content-Length\" = \"1\" }\n", "a.toml:6: headers: header Content-Length"},
-		{"plain password", head + "[[site.auth]]\npath = \"/p/\"\nusers = { alice = \"secret\" }\n", "a.toml:6: auth: auth user \"alice\": want a bcrypt"},
+		{"plain password", head + "[[site.auth]]\npath = \"/p/\"\nusers = { alice = \"secret\" }\n", "a.toml:6: auth user \"alice\": want a bcrypt"},
 		{"bad cidr", head + "[[site.access]]\npath = \"/a/\"\nallow = [\"10.0.0.0/40\"]\n", "a.toml:6: access: invalid CIDR"},
 		{"bad preset", head + "security_headers = \"paranoid\"\n", "a.toml:6: security_headers \"paranoid\""},
 		{"bad redirect_to", head + "redirect_to = \"example.test\"\n", "a.toml:6: redirect_to \"example.test\""},
@@ -448,13 +448,13 @@ rate = "600/m"
 		t.Errorf("defaults: rate_limit_clients %d, maintenance_retry_after %v", c.Server.RateLimitClients, time.Duration(c.Server.MaintenanceRetryAfter))
 	}
 	for _, tt := range []struct{ name, toml, want string }{
-		{"redirect status", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 301\n", `a.toml:5: respond: respond status 301`},
+		{"redirect status", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 301\n", `a.toml:5: respond status 301`},
 		{"missing page", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 410\npage = \"/nope.html\"\n", `a.toml:8: respond page "/nope.html": no such file in root`},
-		{"retry on 410", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 410\nretry_after = 5\n", `a.toml:5: respond: respond retry_after is for status 429 and 503`},
+		{"retry on 410", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 410\nretry_after = 5\n", `a.toml:5: respond retry_after is for status 429 and 503`},
 		{"retry of a wrong type", site + "[[site.respond]]\npath = \"/x/\"\nstatus = 503\nretry_after = true\n", `a.toml:8: `},
 		{"bad rate", site + "[[site.rate_limit]]\npath = \"/x/\"\nrate = \"10 per second\"\n", `a.toml:5: rate_limit: rate "10 per second": want a count per unit`},
-		{"rate path not canonical", site + "[[site.rate_limit]]\npath = \"/x//y/\"\nrate = \"1/s\"\n", `a.toml:5: rate_limit: rate_limit path "/x//y/" is not in canonical form`},
-		{"bad burst", site + "[[site.rate_limit]]\nrate = \"1/s\"\nburst = -2\n", `a.toml:5: rate_limit: rate_limit burst -2`},
+		{"rate path not canonical", site + "[[site.rate_limit]]\npath = \"/x//y/\"\nrate = \"1/s\"\n", `a.toml:5: rate_limit path "/x//y/" is not in canonical form`},
+		{"bad burst", site + "[[site.rate_limit]]\nrate = \"1/s\"\nburst = -2\n", `a.toml:5: rate_limit burst -2`},
 		{"missing maintenance page", site + "maintenance_page = \"/m.html\"\n", `a.toml:5: maintenance_page "/m.html": no such file in root`},
 		{"negative table bound", "[server]\nhttp = \":80\"\nrate_limit_clients = -1\n[[site]]\nroot = \"" + dir + "\"\n", `a.toml:3: rate_limit_clients must not be negative`},
 	} {

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,10 +32,17 @@ type Client struct {
 	Progress func(bytes int64)
 	// Parallel uploads; 0: defaultMaxUploads.
 	Parallel int
+
+	mu    sync.Mutex
+	moved *url.URL // where a redirect of the site (http to https) led
 }
 
-// CheckURL refuses a site URL that is not https://, except to loopback.
+// CheckURL refuses a site URL that is not https://, except to loopback,
+// and one with more than the scheme, host and port that name a site.
 func CheckURL(u *url.URL) error {
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("%s: a site is named by scheme, host and port only (https://example.test/), not a path", u.Redacted())
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
@@ -61,6 +70,11 @@ func Scan(dir string) (Local, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Local{}, err
+	}
+	if fi, err := os.Stat(root); err != nil {
+		return Local{}, err
+	} else if !fi.IsDir() {
+		return Local{}, fmt.Errorf("%s is not a folder: DIR must be a folder, whose files make the release", dir)
 	}
 	l := Local{Source: map[string]string{}}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -134,6 +148,7 @@ func hashFile(p string) (string, error) {
 // Result is what a deploy did.
 type Result struct {
 	Release       Release
+	Unchanged     bool  // Release was live already: the same files
 	Uploaded      int   // files (blobs) sent
 	UploadedBytes int64 // their bytes
 }
@@ -150,7 +165,7 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 	var ans struct {
 		Missing []string `json:"missing"`
 	}
-	if err := c.call(ctx, http.MethodPost, "manifest", body, http.StatusOK, &ans); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, "manifest", body, &ans, http.StatusOK); err != nil {
 		return res, err
 	}
 	if c.Plan != nil {
@@ -171,7 +186,8 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		err = c.call(ctx, http.MethodPost, "releases", body, http.StatusCreated, &res.Release)
+		code, err := c.call(ctx, http.MethodPost, "releases", body, &res.Release, http.StatusCreated, http.StatusOK)
+		res.Unchanged = err == nil && code == http.StatusOK
 		var se *StatusError
 		if err == nil || attempt == 2 || !errors.As(err, &se) || se.Code != http.StatusConflict || len(se.Missing) == 0 {
 			return res, err
@@ -249,7 +265,7 @@ func (c *Client) uploadOne(ctx context.Context, src, sum string) (int64, error) 
 			f.Close()
 			return 0, err
 		}
-		err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), http.StatusNoContent, nil)
+		_, err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), nil, http.StatusNoContent)
 		f.Close()
 		var se *StatusError
 		if err == nil {
@@ -267,14 +283,14 @@ func (c *Client) Releases(ctx context.Context) ([]Release, error) {
 	var ans struct {
 		Releases []Release `json:"releases"`
 	}
-	err := c.call(ctx, http.MethodGet, "releases", nil, http.StatusOK, &ans)
+	_, err := c.call(ctx, http.MethodGet, "releases", nil, &ans, http.StatusOK)
 	return ans.Releases, err
 }
 
 // Rollback activates the release before the active one.
 func (c *Client) Rollback(ctx context.Context) (Release, error) {
 	var rel Release
-	err := c.call(ctx, http.MethodPost, "rollback", nil, http.StatusOK, &rel)
+	_, err := c.call(ctx, http.MethodPost, "rollback", nil, &rel, http.StatusOK)
 	return rel, err
 }
 
@@ -286,25 +302,74 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("%d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+	status := fmt.Sprintf("%d %s", e.Code, http.StatusText(e.Code))
+	if e.Message == "" || e.Message == status {
+		return status
+	}
+	return status + ": " + e.Message
 }
 
-func (c *Client) call(ctx context.Context, method, op string, body []byte, want int, out any) error {
+// NotDeployableError: what answered at the site's URL is not a deploy
+// endpoint (a 404 or 405 of the site's own, or of no site): the site has
+// no deploy_token, or the URL names another site.
+type NotDeployableError struct {
+	Site *url.URL
+	Code int
+}
+
+func (e *NotDeployableError) Error() string {
+	return fmt.Sprintf("%s takes no deploys: the site has no deploy_token (or the URL names another site); it answered %d %s",
+		e.Site.Redacted(), e.Code, http.StatusText(e.Code))
+}
+
+// Reached is the site's URL as the server answered it: Site, or where a
+// redirect of it led (http:// to https://, another port).
+func (c *Client) Reached() *url.URL {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moved != nil {
+		return c.moved
+	}
+	return c.Site
+}
+
+// followed notes that a request to base was answered at final, after
+// redirects: requests from now on go there directly, if it is the same
+// host (a redirect elsewhere is not trusted with the token: the HTTP
+// client drops it too).
+func (c *Client) followed(base, final *url.URL) {
+	if final.Scheme == base.Scheme && final.Host == base.Host || final.Hostname() != base.Hostname() {
+		return
+	}
+	u := &url.URL{Scheme: final.Scheme, Host: final.Host, Path: "/"}
+	if CheckURL(u) != nil {
+		return
+	}
+	c.mu.Lock()
+	c.moved = u
+	c.mu.Unlock()
+}
+
+// call sends body to the operation op, expecting one of the statuses
+// want, whose body it decodes into out (unless nil); it returns the
+// status.
+func (c *Client) call(ctx context.Context, method, op string, body []byte, out any, want ...int) (int, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	return c.send(ctx, method, op, r, int64(len(body)), want, out)
+	return c.send(ctx, method, op, r, int64(len(body)), out, want...)
 }
 
-func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, want int, out any) error {
-	if err := CheckURL(c.Site); err != nil {
-		return err
+func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, out any, want ...int) (int, error) {
+	base := c.Reached()
+	if err := CheckURL(base); err != nil {
+		return 0, err
 	}
-	u := c.Site.ResolveReference(&url.URL{Path: Prefix + op})
+	u := base.ResolveReference(&url.URL{Path: Prefix + op})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if body != nil {
 		req.ContentLength = size
@@ -317,25 +382,31 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
+	c.followed(base, resp.Request.URL)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if resp.StatusCode != want {
+	if !slices.Contains(want, resp.StatusCode) {
 		var e struct {
 			Error   string   `json:"error"`
 			Missing []string `json:"missing"`
 		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		ours := mt == "application/json" && json.Unmarshal(data, &e) == nil && e.Error != ""
+		if !ours && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
+			return 0, &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
+		}
+		if !ours {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
+		return 0, &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
 	}
 	if out != nil {
-		return json.Unmarshal(data, out)
+		return resp.StatusCode, json.Unmarshal(data, out)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -18,7 +18,8 @@ const Prefix = "/.well-known/appliance/deploy/"
 //
 //	POST manifest      a Manifest; answers {"missing": [sha256...]}
 //	PUT  blobs/SHA256  the content of a missing blob
-//	POST releases      the Manifest again: assemble and activate it (201)
+//	POST releases      the Manifest again: assemble and activate it (201),
+//	                   or 200 when it is the active release's already
 //	GET  releases      {"releases": [Release...]}, newest first
 //	POST rollback      activate the release before the active one
 //
@@ -132,6 +133,10 @@ func (h *Handler) postRelease(w http.ResponseWriter, r *http.Request, _ string) 
 		return
 	}
 	rel, err := h.Store.Commit(m)
+	if errors.Is(err, ErrUnchanged) {
+		writeJSON(w, http.StatusOK, rel) // nothing new: 200, not 201
+		return
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

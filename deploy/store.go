@@ -364,15 +364,26 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("%d blobs of the manifest are missing", len(e.Missing))
 }
 
+// ErrUnchanged: a commit of the manifest the active release has.
+var ErrUnchanged = errors.New("the release is already live")
+
 // Commit assembles the release m beside the active one, from stored
 // blobs, and activates it; then it prunes releases past Keep and
 // collects the blobs no kept release uses. An interrupted commit leaves
-// the active release as it was.
+// the active release as it was. When m is the active release's manifest
+// (the same files, contents and modes), nothing is made, so that no
+// older release is pushed out of Keep: Commit returns the active
+// release and ErrUnchanged.
 func (s *Store) Commit(m Manifest) (rel Release, err error) {
 	if err := m.Check(s.lim); err != nil {
 		return Release{}, err
 	}
 	err = s.locked(func() error {
+		if r, ok := s.record(s.active()); ok && sameFiles(r.Manifest, m) {
+			rel = r.Release
+			rel.Active = true
+			return ErrUnchanged
+		}
 		if miss := s.Missing(m); len(miss) > 0 {
 			return &MissingError{miss}
 		}
@@ -471,6 +482,32 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// record reads the record of the release id.
+func (s *Store) record(id string) (record, bool) {
+	var r record
+	if id == "" || id == "empty" {
+		return r, false
+	}
+	data, err := os.ReadFile(s.path("releases", id+".json"))
+	if err != nil || json.Unmarshal(data, &r) != nil || r.ID != id {
+		return r, false
+	}
+	return r, true
+}
+
+// sameFiles reports whether two manifests list the same files, in
+// whatever order.
+func sameFiles(a, b Manifest) bool {
+	if len(a.Files) != len(b.Files) {
+		return false
+	}
+	byPath := func(x, y File) int { return strings.Compare(x.Path, y.Path) }
+	fa, fb := slices.Clone(a.Files), slices.Clone(b.Files)
+	slices.SortFunc(fa, byPath)
+	slices.SortFunc(fb, byPath)
+	return slices.Equal(fa, fb)
 }
 
 // records reads every release's record, newest first.

@@ -264,3 +264,29 @@ func TestCACert(t *testing.T) {
 		t.Errorf("after the server made the CA: %d %q", code, errOut)
 	}
 }
+
+// TestCheckCatchesStartFailures: what stops a start stops check first,
+// with the key's place in the file, and the start's error has it too: a
+// deployable site's state_dir where nothing can be made (/proc refuses
+// even root, whom access(2) lets write anywhere), and a log_file whose
+// directory cannot be made.
+func TestCheckCatchesStartFailures(t *testing.T) {
+	dir := t.TempDir()
+	hash := rewriteHash(t, "tok")
+	for _, tc := range []struct{ name, conf, check, serve string }{
+		{"deploy state_dir", "[server]\nhttp = \"127.0.0.1:0\"\nstate_dir = \"/proc/nope\"\n[[site]]\ndeploy_token = \"" + hash + "\"\n",
+			`:3: server.state_dir "/proc/nope": cannot keep sites/ there`, `:3: server.state_dir \"/proc/nope\": cannot keep sites/ there`},
+		{"log_file", "[server]\nhttp = \"127.0.0.1:0\"\nlog_file = \"/proc/nope/x.log\"\n[[site]]\nroot = \"" + dir + "\"\n",
+			`:3: server.log_file "/proc/nope/x.log": cannot be created`, `:3: log_file: `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, dir, "c.toml", tc.conf)
+			if _, errOut, code := runBinary(t, "", "check", "-config", cfg); code != 1 || !strings.Contains(errOut, cfg+tc.check) {
+				t.Errorf("check: %d %q, want %q", code, errOut, tc.check)
+			}
+			if out, err := exec.Command(binary, "serve", "-config", cfg).CombinedOutput(); err == nil || !strings.Contains(string(out), cfg+tc.serve) {
+				t.Errorf("serve: %v %s, want %q", err, out, tc.serve)
+			}
+		})
+	}
+}

@@ -57,10 +57,7 @@ func siteStateDir(stateDir, host string) string {
 func openDeploy(cfg *config.Config, secret *rewrite.Secret, host string) (*deploy.Store, *deploy.Handler, error) {
 	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
 	if err != nil {
-		if e := cfg.StateDirUsable("sites"); e != nil {
-			return nil, nil, e
-		}
-		return nil, nil, err
+		return nil, nil, stateDirError(cfg, "sites", err)
 	}
 	return store, &deploy.Handler{Store: store, Authorized: secret.Check, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}, nil
 }
@@ -139,7 +136,7 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, site)
+		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, c.Reached())
 		return 0
 	}
 	local, err := deploy.Scan(inv.pos[0])
@@ -161,7 +158,11 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		}
 		return fail(err)
 	}
+	if res.Unchanged {
+		fmt.Fprintf(stdout, "unchanged: release %s is already live on %s\n", res.Release.ID, c.Reached())
+		return 0
+	}
 	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
-		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, site)
+		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, c.Reached())
 	return 0
 }

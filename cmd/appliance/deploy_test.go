@@ -29,6 +29,7 @@ type deploySite struct {
 	state   string // the site's directory in state_dir
 	ca      string // the local CA's root, for -ca
 	httpsAt string // 127.0.0.1:port
+	httpAt  string // the plain-HTTP listener, which redirects to HTTPS
 }
 
 // startDeploySite starts the server; revalidate is [cache] revalidate.
@@ -66,7 +67,8 @@ deploy_token = %q
 func (s *deploySite) start(t *testing.T) {
 	t.Helper()
 	s.p = start(t, "-config", s.cfg)
-	s.httpsAt = httpsRe.FindStringSubmatch(s.p.waitLogSeen(t, "msg=serving"))[1]
+	line := s.p.waitLogSeen(t, "msg=serving")
+	s.httpsAt, s.httpAt = httpsRe.FindStringSubmatch(line)[1], addrRe.FindStringSubmatch(line)[1]
 }
 
 func (s *deploySite) url() string { return "https://" + s.httpsAt + "/" }
@@ -80,9 +82,14 @@ func (s *deploySite) run(t *testing.T, token string, args ...string) (string, er
 	return string(out), err
 }
 
-func (s *deploySite) deploy(t *testing.T, dir string) string {
+// deploy deploys dir to the site's HTTPS URL, or to site.
+func (s *deploySite) deploy(t *testing.T, dir string, site ...string) string {
 	t.Helper()
-	out, err := s.run(t, "s3cret-token", "deploy", "-ca", s.ca, dir, s.url())
+	u := s.url()
+	if len(site) > 0 {
+		u = site[0]
+	}
+	out, err := s.run(t, "s3cret-token", "deploy", "-ca", s.ca, dir, u)
 	if err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
@@ -175,6 +182,13 @@ func testDeploy(t *testing.T, fast bool) {
 		t.Fatalf("one changed file should move one file:\n%s", out)
 	}
 	showing("", "version 2")
+	// The same files again make no release (the releases below are two),
+	// and a deploy to the plain-HTTP URL, redirected, names the HTTPS
+	// one it went to.
+	out = s.deploy(t, src, "http://"+s.httpAt+"/")
+	if !strings.HasPrefix(out, "unchanged: release ") || !strings.HasSuffix(out, " is already live on "+s.url()+"\n") {
+		t.Fatalf("an unchanged deploy said:\n%s", out)
+	}
 
 	out, err := s.run(t, "s3cret-token", "releases", "-ca", s.ca, s.url())
 	if err != nil || strings.Count(out, "\n") != 3 || !strings.Contains(strings.Split(out, "\n")[1], "1001") || !strings.HasSuffix(strings.Split(out, "\n")[1], "*") {

@@ -254,7 +254,7 @@ func (inv *invocation) runWithConfig(cfg *config.Config, stdout, stderr io.Write
 	}
 	switch inv.name {
 	case "check":
-		if err := cfg.CheckStateDir(); err != nil {
+		if err := errors.Join(cfg.CheckStateDir(), cfg.CheckLogFiles()); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1, true
 		}

@@ -136,11 +136,16 @@ func setMaintenance(cfg *config.Config, state string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintf(stdout, "maintenance on (%s): the server answers 503 within %s\n", path, maintenancePoll)
 	case "off":
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := os.Remove(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(stdout, "maintenance was already off (no %s)\n", path)
+		case err != nil:
 			fmt.Fprintln(stderr, "appliance maintenance:", err)
 			return 1
+		default:
+			fmt.Fprintf(stdout, "maintenance off (%s removed): the server serves again within %s\n", path, maintenancePoll)
 		}
-		fmt.Fprintf(stdout, "maintenance off (%s removed): the server serves again within %s\n", path, maintenancePoll)
 	default:
 		return usageError(stderr, "maintenance: want on or off, not %q", state)
 	}

@@ -212,12 +212,14 @@ to = "/new"
 	if l := logs.String(); !strings.Contains(l, "msg=reloaded") || strings.Contains(l, "need a restart") {
 		t.Fatalf("reload of the same configuration:\n%s", l)
 	}
-	// One changed value is still seen, and only in its section.
+	// One changed value is still seen, and only in its section, and the
+	// warning names the keys that changed.
 	text, _ := os.ReadFile(path)
 	for _, c := range []struct{ from, to, warn, not string }{
-		{`"192.0.2.1"`, `"192.0.2.2"`, "[server] changes", "[acme] changes"},
+		{`"192.0.2.1"`, `"192.0.2.2"`, "[server] changes other than http need a restart: trusted_proxies;", "[acme] changes"},
 		{`eab_kid = "kid"`, `eab_kid = "kid2"`, "[acme] changes", "[server] changes"},
-		{`fast_http1 = true`, `fast_http1 = false`, "[server] changes", "[acme] changes"},
+		{`fast_http1 = true`, `fast_http1 = false`, "need a restart: fast_http1;", "[acme] changes"},
+		{`fast_http2 = true`, "fast_http2 = false\nmax_connections = 10", "need a restart: fast_http2, max_connections;", "[acme] changes"},
 	} {
 		text = []byte(strings.Replace(string(text), c.from, c.to, 1))
 		os.WriteFile(path, text, 0o644)

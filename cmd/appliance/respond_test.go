@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -192,6 +193,16 @@ func TestMaintenanceCommandUsage(t *testing.T) {
 	out, err := exec.Command(binary, "maintenance", "on", "-config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no such file or directory") {
 		t.Errorf("maintenance on without a state_dir: %v %s", err, out)
+	}
+	// off when it is off says so, rather than that it removed the file.
+	os.MkdirAll(filepath.Join(dir, "nope", "state"), 0o755)
+	for _, c := range []struct{ state, want string }{
+		{"on", "maintenance on ("}, {"off", "maintenance off ("}, {"off", "maintenance was already off (no "},
+	} {
+		out, err := exec.Command(binary, "maintenance", c.state, "-config", cfg).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), c.want) {
+			t.Errorf("maintenance %s: %v %q, want %q", c.state, err, out, c.want)
+		}
 	}
 }
 

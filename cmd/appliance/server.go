@@ -396,7 +396,7 @@ func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, ca
 	if site.Deployed() {
 		store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("site %d: %w", i+1, err)
+			return nil, nil, nil, err // it names server.state_dir and its place
 		}
 		root, deployHandler = store.Current(), dh
 	}
@@ -854,9 +854,9 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	}
 
 	// Commit: nothing below fails.
-	if !sameServer(cfg.Server, s.cfg.Server) {
+	if keys := serverChanges(cfg.Server, s.cfg.Server); len(keys) > 0 {
 		// Including server.https: the HTTPS socket stays where it is.
-		s.log.Warn("reload: [server] changes other than http need a restart; sites and the listener are reloaded")
+		s.log.Warn("reload: [server] changes other than http need a restart: " + strings.Join(keys, ", ") + "; sites and the listener are reloaded")
 	}
 	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
 		s.log.Warn("reload: access log changes need a restart")
@@ -888,21 +888,29 @@ func (s *server) reload(load func() (*config.Config, error)) {
 	s.logSites(cfg)
 }
 
-// sameServer reports whether two [server] sections agree on all but
-// http, public_https_port, rate_limit_clients and
-// maintenance_retry_after, the settings a reload applies, comparing
-// settings held as pointers or lists by value.
-func sameServer(a, b config.Server) bool {
-	if a.Fast() != b.Fast() || a.FastH2() != b.FastH2() {
-		return false
-	}
+// serverChanges lists, by their keys in the file, the settings of two
+// [server] sections that differ, but for http, public_https_port,
+// rate_limit_clients and maintenance_retry_after, the settings a reload
+// applies; settings held as pointers or lists are compared by value,
+// and fast_http1 and fast_http2 as what they mean (unset is true).
+func serverChanges(a, b config.Server) []string {
 	a.HTTP, b.HTTP = "", ""
 	a.PublicHTTPSPort, b.PublicHTTPSPort = 0, 0
 	a.RateLimitClients, b.RateLimitClients = 0, 0
 	a.MaintenanceRetryAfter, b.MaintenanceRetryAfter = 0, 0
-	a.FastHTTP1, b.FastHTTP1 = nil, nil
-	a.FastHTTP2, b.FastHTTP2 = nil, nil
-	return reflect.DeepEqual(a, b)
+	fa, fb := a.Fast(), b.Fast()
+	a.FastHTTP1, b.FastHTTP1 = &fa, &fb
+	ha, hb := a.FastH2(), b.FastH2()
+	a.FastHTTP2, b.FastHTTP2 = &ha, &hb
+	var keys []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			name, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("toml"), ",")
+			keys = append(keys, name)
+		}
+	}
+	return keys
 }
 
 // unknownHost logs, rate-limited, a request whose Host no site has (the
