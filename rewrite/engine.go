@@ -469,25 +469,19 @@ func (e *engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 
 // authorized checks r's credentials against a, unless its client is
 // locked out for failing too often; it reports whether they passed, or
-// else has answered 401 (or 429 for a locked-out client).
+// else has answered 401 (429 for a locked-out client, 503 while
+// password hashing is busy).
 func (e *engine) authorized(w http.ResponseWriter, r *http.Request, a *Auth) bool {
-	key := clientKey(r.RemoteAddr)
-	wait, known := e.lockout.locked(key)
-	if wait > 0 {
-		tooMany(w, r, wait)
+	ok, err := a.check(r, e.lockout, clientKey(r.RemoteAddr))
+	if ref, refused := err.(*Refused); refused {
+		refuse(w, r, ref.status, ref.RetryAfter())
 		return false
 	}
-	if !a.check(r) {
-		if len(r.Header["Authorization"]) > 0 { // a browser's first request asks for the prompt
-			e.lockout.fail(key)
-		}
+	if !ok {
 		w.Header()["Www-Authenticate"] = a.header
 		w.Header()["Cache-Control"] = hdrNoStore
 		vhost.Error(w, r, http.StatusUnauthorized)
 		return false
-	}
-	if known {
-		e.lockout.pass(key)
 	}
 	return true
 }
