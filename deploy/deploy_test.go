@@ -228,7 +228,7 @@ func TestCollectSparesRecentUploads(t *testing.T) {
 // one changed file moving one blob, and refusals.
 func TestHandler(t *testing.T) {
 	s, _ := Open(t.TempDir(), Limits{})
-	h := &Handler{Store: s, Authorized: func(tok string) bool { return tok == "good" }}
+	h := &Handler{Store: s, Authorized: tokenIs("good", nil)}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL + "/")
@@ -303,7 +303,7 @@ func TestScanRefusals(t *testing.T) {
 func TestHandlerRefusals(t *testing.T) {
 	s, _ := Open(t.TempDir(), Limits{MaxFileBytes: 10, MaxManifestBytes: 200})
 	checked := 0
-	h := &Handler{Store: s, Authorized: func(tok string) bool { checked++; return tok == "good" }}
+	h := &Handler{Store: s, Authorized: tokenIs("good", &checked)}
 	for _, tc := range []struct {
 		method, op, remote, body string
 		want                     int

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,8 +28,11 @@ const Prefix = "/.well-known/appliance/deploy/"
 // any body is read; without TLS only loopback clients are answered.
 type Handler struct {
 	Store *Store
-	// Authorized checks a bearer token (rewrite.Secret.Check).
-	Authorized func(token string) bool
+	// Authorized checks the bearer token r carries (rewrite.Secret.Check):
+	// nil if it passed; an error with Status and RetryAfter methods (a
+	// client locked out after failing, hashing busy) is answered with
+	// that status, any other with 401.
+	Authorized func(r *http.Request, token string) error
 	// Activated, when set, is told that another release is active, so
 	// that the server shows it at once rather than at its next check.
 	Activated func()
@@ -93,10 +97,26 @@ func (h *Handler) checkTransport(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// checkToken answers 401 to a request without a valid bearer token.
+var errNoToken = errors.New("no bearer token")
+
+// checkToken answers 401 to a request without a valid bearer token, or
+// the status Authorized refused it with (429, 503) and Retry-After.
 func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" || !h.Authorized(token) {
+	err := errNoToken
+	if ok && token != "" {
+		err = h.Authorized(r, token)
+	}
+	var refused interface {
+		Status() int
+		RetryAfter() time.Duration
+	}
+	if errors.As(err, &refused) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((refused.RetryAfter()+time.Second-1)/time.Second)))
+		writeError(w, refused.Status(), err.Error())
+		return false
+	}
+	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appliance deploy"`)
 		writeError(w, http.StatusUnauthorized, "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)")
 		return false

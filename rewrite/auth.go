@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -8,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -53,10 +56,59 @@ func (m *memo) add(d [32]byte) {
 // returning client the deliberately slow hash.
 const maxVerified = 1024
 
-// hashSem bounds concurrent password hashing: argon2id takes tens of MiB
-// each, and a flood of wrong passwords must not take a small board's
-// memory.
-var hashSem = make(chan struct{}, 2)
+// hashGate bounds password hashing server-wide: argon2id takes tens of
+// MiB each, and a flood of wrong passwords or tokens must take neither a
+// small board's memory nor the time of the clients who know theirs.
+// hashSlots hashes run at once, at most maxHashWaiters more requests
+// wait for a slot, and a waiter whose client has gone leaves the queue
+// without hashing; any request past that is refused at once (503 with
+// Retry-After), never queued.
+type hashGate struct {
+	slots chan struct{} // a token per running hash
+	queue chan struct{} // a token per running or waiting hash
+}
+
+const (
+	hashSlots      = 2
+	maxHashWaiters = 16
+)
+
+func newHashGate(slots, waiters int) *hashGate {
+	return &hashGate{slots: make(chan struct{}, slots), queue: make(chan struct{}, slots+waiters)}
+}
+
+var hashSem = newHashGate(hashSlots, maxHashWaiters)
+
+// errHashBusy: every hash slot is taken and the queue for them full.
+var errHashBusy = errors.New("password hashing is busy")
+
+// enter takes a hash slot, waiting in the bounded queue while ctx
+// lives; the caller calls leave after hashing. It fails with
+// errHashBusy when the queue is full, or ctx's error when the client
+// went away first.
+func (g *hashGate) enter(ctx context.Context) error {
+	select {
+	case g.queue <- struct{}{}:
+	default:
+		return errHashBusy
+	}
+	select {
+	case g.slots <- struct{}{}:
+		if err := ctx.Err(); err != nil { // both were ready: the client has gone
+			g.leave()
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		<-g.queue
+		return ctx.Err()
+	}
+}
+
+func (g *hashGate) leave() {
+	<-g.slots
+	<-g.queue
+}
 
 // NewAuth compiles an auth rule; users maps names to bcrypt ($2a$, $2b$,
 // $2y$) or argon2id ($argon2id$) hashes.
@@ -96,46 +148,113 @@ func NewAuth(prefix, realm string, users map[string]string) (*Auth, error) {
 // or without its trailing slash, and everything below it.
 func (a *Auth) covers(path string) bool { return coversPrefix(a.prefix, path) }
 
-// check reports whether r carries valid credentials for this rule.
-func (a *Auth) check(r *http.Request) bool {
+// credentials returns the user and password of r's Basic credentials
+// (ok false: none, or malformed).
+func credentials(r *http.Request) (user, pass string, ok bool) {
 	h := r.Header["Authorization"]
 	if len(h) != 1 {
-		return false
+		return "", "", false
 	}
 	scheme, cred, ok := strings.Cut(h[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return false
+		return "", "", false
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
 	if err != nil {
-		return false
+		return "", "", false
 	}
-	user, pass, ok := strings.Cut(string(raw), ":")
+	return strings.Cut(string(raw), ":")
+}
+
+// check reports whether r carries valid credentials for this rule, for
+// the client key under l: a *Refused error when they were not checked.
+func (a *Auth) check(r *http.Request, l *lockout, key netip.Addr) (bool, error) {
+	user, pass, ok := credentials(r)
 	if !ok {
-		return false
-	}
-	digest := sha256.Sum256([]byte(a.realm + "\x00" + user + "\x00" + pass))
-	if a.passed.has(digest) {
-		return true
+		if wait, _ := l.locked(key); wait > 0 {
+			return false, &Refused{http.StatusTooManyRequests, wait}
+		}
+		if len(r.Header["Authorization"]) > 0 { // a browser's first request asks for the prompt
+			l.fail(key)
+		}
+		return false, nil
 	}
 	ph, known := a.users[user]
 	if !known {
 		ph = dummyHash() // spend the same time, so names cannot be probed
 	}
-	good := ph.verifyBounded(pass) && known
-	if good {
-		a.passed.add(digest)
-	}
-	return good
+	digest := sha256.Sum256([]byte(a.realm + "\x00" + user + "\x00" + pass))
+	return guarded(r.Context(), l, key, &a.passed, digest, ph, known, pass)
 }
 
-// Secret checks a bearer secret, such as a site's deploy token, against
-// a hash from HashPassword (or bcrypt), with the same bounds as Auth: at
-// most two hashes at once, and a secret that passed is remembered by its
-// digest so that a client making many requests pays the hash once.
+// Refused is a password or token check that did not run: 429 Too Many
+// Requests while the client is locked out, or has as many attempts in
+// flight as it may still fail; 503 Service Unavailable while hashing is
+// busy (or the client went away). RetryAfter is when to try again.
+type Refused struct {
+	status int
+	wait   time.Duration
+}
+
+func (e *Refused) Error() string {
+	if e.status == http.StatusTooManyRequests {
+		return "too many failed attempts from this address: try again later"
+	}
+	return "too many password checks at once: try again later"
+}
+
+// Status is the HTTP status to answer with.
+func (e *Refused) Status() int { return e.status }
+
+// RetryAfter is how long the client should wait: whole seconds, at
+// least one.
+func (e *Refused) RetryAfter() time.Duration {
+	return max(time.Second, (e.wait+time.Second-1)/time.Second*time.Second)
+}
+
+// guarded checks pass against ph (which it matches only if known) for
+// the client key, counting a failure in l. A locked-out client, or one
+// with as many attempts in flight as it may still fail, is refused
+// before anything is hashed, so that parallel guesses cannot outrun the
+// lockout; a digest in m passed before and costs no hash.
+func guarded(ctx context.Context, l *lockout, key netip.Addr, m *memo, digest [32]byte, ph passwordHash, known bool, pass string) (bool, error) {
+	wait, recorded := l.locked(key)
+	if wait > 0 {
+		return false, &Refused{http.StatusTooManyRequests, wait}
+	}
+	if m.has(digest) {
+		if recorded {
+			l.pass(key)
+		}
+		return true, nil
+	}
+	if wait := l.admit(key); wait > 0 {
+		return false, &Refused{http.StatusTooManyRequests, wait}
+	}
+	good, err := ph.verifyBounded(ctx, pass)
+	if err != nil {
+		l.release(key)
+		return false, &Refused{http.StatusServiceUnavailable, time.Second}
+	}
+	if good && known {
+		m.add(digest)
+		l.pass(key)
+		return true, nil
+	}
+	l.fail(key)
+	return false, nil
+}
+
+// Secret checks a bearer secret, such as a site's deploy token or the
+// admin token, against a hash from HashPassword (or bcrypt), with the
+// same bounds as Auth: the server-wide hashGate, the lockout of a client
+// address that keeps failing (its own table), and a secret that passed
+// is remembered by its digest so that a client making many requests pays
+// the hash once.
 type Secret struct {
 	hash   passwordHash
 	passed memo
+	lock   *lockout
 }
 
 // NewSecret parses hash, an argon2id or bcrypt hash.
@@ -144,20 +263,25 @@ func NewSecret(hash string) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Secret{hash: ph}, nil
+	return &Secret{hash: ph, lock: &lockout{newClients[failures](0)}}, nil
 }
 
-// Check reports whether secret matches, in constant time.
-func (s *Secret) Check(secret string) bool {
-	digest := sha256.Sum256([]byte(secret))
-	if s.passed.has(digest) {
-		return true
+// ErrWrongSecret is Check's answer to a secret that does not match.
+var ErrWrongSecret = errors.New("wrong secret")
+
+// Check checks secret, which r carries, in constant time: nil if it
+// matches, ErrWrongSecret if not, or a *Refused (answer its Status with
+// Retry-After) when it was not checked: r's client address is locked
+// out, hashing is busy, or r's client went away.
+func (s *Secret) Check(r *http.Request, secret string) error {
+	ok, err := guarded(r.Context(), s.lock, clientKey(r.RemoteAddr), &s.passed, sha256.Sum256([]byte(secret)), s.hash, true, secret)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return ErrWrongSecret
 	}
-	if !s.hash.verifyBounded(secret) {
-		return false
-	}
-	s.passed.add(digest)
-	return true
+	return nil
 }
 
 // passwordHash is a parsed bcrypt or argon2id hash.
@@ -242,11 +366,14 @@ func parseArgon2id(s string) (*argonParams, error) {
 // an unknown user costs a hash like a known one.
 var hashings atomic.Int64
 
-// verifyBounded is verify under hashSem.
-func (h passwordHash) verifyBounded(pass string) bool {
-	hashSem <- struct{}{}
-	defer func() { <-hashSem }()
-	return h.verify(pass)
+// verifyBounded is verify under hashSem: it fails with errHashBusy, or
+// ctx's error, without hashing when it gets no slot.
+func (h passwordHash) verifyBounded(ctx context.Context, pass string) (bool, error) {
+	if err := hashSem.enter(ctx); err != nil {
+		return false, err
+	}
+	defer hashSem.leave()
+	return h.verify(pass), nil
 }
 
 // verify compares in constant time.

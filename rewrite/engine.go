@@ -82,8 +82,12 @@ func (e *engine) empty() bool {
 // ServeHTTP applies the phases in the order the rules are documented:
 // each either answers the request itself or hands on the path it leaves.
 func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if len(e.rules.RateLimits) > 0 && !e.withinRate(w, r) {
-		return
+	limited := false // a rate limit covered the path asked for
+	if len(e.rules.RateLimits) > 0 {
+		var within bool
+		if limited, within = e.withinRate(w, r, r.URL.Path); !within {
+			return
+		}
 	}
 	if e.rules.RedirectTo != "" {
 		e.redirectHost(w, r)
@@ -120,6 +124,11 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p = e.fallback(p)
+	if !limited && p != orig && len(e.rules.RateLimits) > 0 {
+		if _, within := e.withinRate(w, r, p); !within {
+			return
+		}
+	}
 	if !e.admit(w, r, orig, p) {
 		return
 	}
@@ -136,19 +145,22 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // withinRate takes a token from the client's bucket of the first rate
-// limit covering the path; it reports whether there was one, or else
-// has answered 429.
-func (e *engine) withinRate(w http.ResponseWriter, r *http.Request) bool {
+// limit covering p; it reports whether a rule covered p, and whether
+// there was a token, or else has answered 429. ServeHTTP asks it about
+// the path asked for first and, if no rule covers that, about the path
+// rewrites leave: a request counts once, and a rewrite is no way around
+// a limit.
+func (e *engine) withinRate(w http.ResponseWriter, r *http.Request, p string) (covered, within bool) {
 	for _, l := range e.rules.RateLimits {
-		if l.covers(r.URL.Path) {
+		if l.covers(p) {
 			if wait := l.take(clientKey(r.RemoteAddr)); wait > 0 {
 				tooMany(w, r, wait)
-				return false
+				return true, false
 			}
-			return true
+			return true, true
 		}
 	}
-	return true
+	return false, true
 }
 
 // respondFor returns the first fixed response covering the path asked
@@ -457,25 +469,19 @@ func (e *engine) admit(w http.ResponseWriter, r *http.Request, paths ...string) 
 
 // authorized checks r's credentials against a, unless its client is
 // locked out for failing too often; it reports whether they passed, or
-// else has answered 401 (or 429 for a locked-out client).
+// else has answered 401 (429 for a locked-out client, 503 while
+// password hashing is busy).
 func (e *engine) authorized(w http.ResponseWriter, r *http.Request, a *Auth) bool {
-	key := clientKey(r.RemoteAddr)
-	wait, known := e.lockout.locked(key)
-	if wait > 0 {
-		tooMany(w, r, wait)
+	ok, err := a.check(r, e.lockout, clientKey(r.RemoteAddr))
+	if ref, refused := err.(*Refused); refused {
+		refuse(w, r, ref.status, ref.RetryAfter())
 		return false
 	}
-	if !a.check(r) {
-		if len(r.Header["Authorization"]) > 0 { // a browser's first request asks for the prompt
-			e.lockout.fail(key)
-		}
+	if !ok {
 		w.Header()["Www-Authenticate"] = a.header
 		w.Header()["Cache-Control"] = hdrNoStore
 		vhost.Error(w, r, http.StatusUnauthorized)
 		return false
-	}
-	if known {
-		e.lockout.pass(key)
 	}
 	return true
 }

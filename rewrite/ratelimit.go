@@ -135,20 +135,29 @@ func (l *RateLimit) take(key netip.Addr) (wait time.Duration) {
 // tooMany answers 429 Too Many Requests with the seconds to wait (RFC
 // 6585 4, RFC 9110 10.2.3), at least 1.
 func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	refuse(w, r, http.StatusTooManyRequests, wait)
+}
+
+// refuse answers status (429, 503) with the seconds to wait, at least 1.
+func refuse(w http.ResponseWriter, r *http.Request, status int, wait time.Duration) {
 	h := w.Header()
 	h["Retry-After"] = []string{strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10)}
 	h["Cache-Control"] = hdrNoStore
-	vhost.Error(w, r, http.StatusTooManyRequests)
+	vhost.Error(w, r, status)
 }
 
 var hdrNoStore = []string{"no-store"}
 
-// Failed Basic-auth attempts: a client address may fail freeFailures
-// times; each failure after that locks it out of the site's auth rules
-// for a time that doubles from firstLockout up to maxLockout, during
-// which its requests get 429 without their password being checked (so
-// guessing costs the server no hash either). A success clears the
-// record, and one without a failure for forgetFailures is forgotten.
+// Failed Basic-auth attempts (and wrong deploy and admin tokens): a
+// client address may fail freeFailures times; each failure after that
+// locks it out for a time that doubles from firstLockout up to
+// maxLockout, during which its requests get 429 without their password
+// being checked (so guessing costs the server no hash either). Attempts
+// are counted when they start, with the failures: an address may have
+// only as many in flight as it may still fail (one once it has failed
+// freeFailures times), so parallel guesses cannot outrun the lockout. A
+// success clears the record, and one without a failure for
+// forgetFailures is forgotten.
 const (
 	freeFailures   = 5
 	firstLockout   = time.Second
@@ -156,12 +165,24 @@ const (
 	forgetFailures = time.Hour
 )
 
-// lockout is a site's record of failed Basic-auth attempts by client.
+// lockout is a record of failed password or token attempts by client.
 type lockout struct{ table *clients[failures] }
 
 type failures struct {
-	n           int
-	last, until int64 // the last failure and the end of the lock, on the table's clock
+	n, inflight int
+	last, until int64 // the last failure or attempt and the end of the lock, on the table's clock
+}
+
+// current returns key's record, or a fresh one if it has none or an
+// idle one; the caller holds the table's lock.
+func (l *lockout) current(key netip.Addr, now int64) (failures, bool) {
+	t := l.table
+	f, ok := t.get(key)
+	if ok && now-f.last > int64(forgetFailures) && f.inflight == 0 {
+		t.forget(key)
+		return failures{}, false
+	}
+	return f, ok
 }
 
 // locked returns how long key stays locked out (0: it is not), and
@@ -171,29 +192,55 @@ func (l *lockout) locked(key netip.Addr) (wait time.Duration, known bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	f, ok := t.get(key)
-	if !ok {
-		return 0, false
-	}
-	if now-f.last > int64(forgetFailures) {
-		t.forget(key)
-		return 0, false
-	}
+	f, ok := l.current(key, now)
 	if f.until > now {
 		wait = time.Duration(f.until - now)
 	}
-	return wait, true
+	return wait, ok
 }
 
-// fail records a failed attempt of key.
+// admit reserves an attempt of key before its password is hashed; the
+// caller ends it with fail, pass or release. It refuses (returns how long
+// to wait) while key is locked out or already has as many attempts in
+// flight as it may still fail.
+func (l *lockout) admit(key netip.Addr) (wait time.Duration) {
+	t := l.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	f, _ := l.current(key, now)
+	switch {
+	case f.until > now:
+		return time.Duration(f.until - now)
+	case f.inflight > 0 && f.n+f.inflight >= freeFailures:
+		return firstLockout
+	}
+	f.inflight++
+	f.last = now
+	t.put(key, f, now)
+	return 0
+}
+
+// release ends an attempt of key that was not checked after all.
+func (l *lockout) release(key netip.Addr) {
+	t := l.table
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f, ok := t.get(key); ok && f.inflight > 0 {
+		f.inflight--
+		t.put(key, f, t.now())
+	}
+}
+
+// fail records a failed attempt of key, ending it if admit began it.
 func (l *lockout) fail(key netip.Addr) {
 	t := l.table
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	f, ok := t.get(key)
-	if !ok || now-f.last > int64(forgetFailures) {
-		f = failures{}
+	f, _ := l.current(key, now)
+	if f.inflight > 0 {
+		f.inflight--
 	}
 	f.n++
 	f.last = now

@@ -412,8 +412,9 @@ func TestSecret(t *testing.T) {
 		hashes int64
 	}{{"wrong", false, 1}, {"tok", true, 1}, {"tok", true, 0}, {"wrong", false, 1}} {
 		before := hashings.Load()
-		if got := s.Check(c.secret); got != c.want {
-			t.Errorf("%d: Check(%q) = %v", i, c.secret, got)
+		r := httptest.NewRequest("GET", "/", nil)
+		if err := s.Check(r, c.secret); (err == nil) != c.want {
+			t.Errorf("%d: Check(%q) = %v", i, c.secret, err)
 		}
 		if n := hashings.Load() - before; n != c.hashes {
 			t.Errorf("%d: %d hash computations, want %d", i, n, c.hashes)

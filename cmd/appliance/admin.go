@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -108,11 +109,23 @@ func (s *server) serveAdmin() (func(), error) {
 }
 
 // bearer admits the requests that carry "Authorization: Bearer TOKEN"
-// with the token secret hashes, as deploys do; others get 401.
+// with the token secret hashes, as deploys do; others get 401, or 429
+// (an address locked out after failing) or 503 (hashing busy) with
+// Retry-After.
 func bearer(secret *rewrite.Secret, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" || !secret.Check(token) {
+		err := rewrite.ErrWrongSecret
+		if ok && token != "" {
+			err = secret.Check(r, token)
+		}
+		var refused *rewrite.Refused
+		if errors.As(err, &refused) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(refused.RetryAfter()/time.Second)))
+			http.Error(w, err.Error(), refused.Status())
+			return
+		}
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="appliance admin"`)
 			http.Error(w, "a valid admin token is needed", http.StatusUnauthorized)
 			return

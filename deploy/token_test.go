@@ -1,0 +1,58 @@
+package deploy
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"appliance/rewrite"
+)
+
+// tokenIs is an Authorized that takes good, counting its calls in n.
+func tokenIs(good string, n *int) func(*http.Request, string) error {
+	return func(_ *http.Request, tok string) error {
+		if n != nil {
+			*n++
+		}
+		if tok != good {
+			return errors.New("wrong token")
+		}
+		return nil
+	}
+}
+
+// TestTokenLockout: an address that keeps sending wrong deploy tokens is
+// locked out (429 with Retry-After, the token unchecked), as Basic auth
+// locks one out; another address still deploys.
+func TestTokenLockout(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{})
+	hash, _ := bcrypt.GenerateFromPassword([]byte("good"), bcrypt.MinCost)
+	secret, err := rewrite.NewSecret(string(hash))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{Store: s, Authorized: secret.Check}
+	get := func(remote, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", Prefix+"releases", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range 6 { // five free failures, and the one that locks
+		if w := get("127.0.0.1:1", "bad"); w.Code != 401 {
+			t.Fatalf("wrong token %d: %d", i+1, w.Code)
+		}
+	}
+	w := get("127.0.0.1:1", "good")
+	if w.Code != 429 || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("locked out: %d Retry-After %q: %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := get("127.0.0.2:1", "good"); w.Code != 200 {
+		t.Errorf("another address: %d %s", w.Code, w.Body)
+	}
+}
