@@ -58,7 +58,7 @@ func TestClientNotDeployable(t *testing.T) {
 		t.Errorf("deploy: %v", err)
 	}
 	s, _ := Open(t.TempDir(), Limits{})
-	dep := httptest.NewServer(&Handler{Store: s, Authorized: func(tok string) bool { return tok == "good" }})
+	dep := httptest.NewServer(&Handler{Store: s, Authorized: tokenIs("good", nil)})
 	defer dep.Close()
 	c = &Client{Site: mustParse(t, dep.URL+"/"), Token: "good"}
 	var se *StatusError
@@ -73,7 +73,7 @@ func TestClientNotDeployable(t *testing.T) {
 // redirect), and Reached names where it went live.
 func TestClientFollowsToHTTPS(t *testing.T) {
 	s, _ := Open(t.TempDir(), Limits{})
-	tlsSrv := httptest.NewTLSServer(&Handler{Store: s, Authorized: func(tok string) bool { return tok == "good" }})
+	tlsSrv := httptest.NewTLSServer(&Handler{Store: s, Authorized: tokenIs("good", nil)})
 	defer tlsSrv.Close()
 	redirects := 0
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +133,7 @@ func TestUnchangedDeploy(t *testing.T) {
 		t.Fatalf("a changed mode: %v", err)
 	}
 
-	srv := httptest.NewServer(&Handler{Store: s, Authorized: func(tok string) bool { return tok == "good" }})
+	srv := httptest.NewServer(&Handler{Store: s, Authorized: tokenIs("good", nil)})
 	defer srv.Close()
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "index.html"), []byte("v2"), 0o644)
