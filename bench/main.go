@@ -38,6 +38,7 @@ type scenario struct {
 	script         string // wrk Lua script, for the 1000-file case
 	accept         string // Accept-Encoding sent, if any
 	conns          int    // connections; 0: the -c flag
+	streams        int    // h2load's streams per connection (-m); 0: 10
 	// How: "" wrk over HTTP, "https" wrk over HTTPS keep-alive, "h2"
 	// h2load, "full" and "resumed" one request per TLS connection.
 	how string
@@ -52,8 +53,9 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds; the median is reported")
 	conns := flag.Int("c", 50, "wrk connections")
 	out := flag.String("out", "bench/out", "work directory")
+	basePort := flag.Int("port", 18080, "HTTP port of the first server (HTTPS: +100); the next servers take the ports after it")
 	only := flag.String("servers", "appliance,nginx,lighttpd,caddy,gofileserver", "servers to compare")
-	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip,page-200,https,h2,full,resumed")
+	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip,page-200,https,h2,h2-small,h2-js-gzip,h2-js-br,h2-200,full,resumed")
 	chart := flag.String("chart", "", "internal: render RESULTS.json as an SVG chart to this file and exit")
 	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
 	flag.Parse()
@@ -103,6 +105,10 @@ func main() {
 		scenario{id: "page-200", name: "1 KB page, 200 conns", path: "/page.html", conns: 200},
 		scenario{id: "https", name: "1 KB page, HTTPS keep-alive", path: "/page.html", conns: *conns, how: "https"},
 		scenario{id: "h2", name: "1 KB page, HTTP/2 (h2load -c50 -m10)", path: "/page.html", conns: *conns, how: "h2"},
+		scenario{id: "h2-small", name: "1000 small files, HTTP/2", path: "/", script: script, conns: *conns, how: "h2"},
+		scenario{id: "h2-js-gzip", name: "100 KB JS, gzip, HTTP/2", path: "/app.js", accept: "gzip", conns: *conns, how: "h2"},
+		scenario{id: "h2-js-br", name: "100 KB JS, br, HTTP/2", path: "/app.js", accept: "br", conns: *conns, how: "h2"},
+		scenario{id: "h2-200", name: "1 KB page, HTTP/2 (h2load -c200 -m100)", path: "/page.html", conns: 200, streams: 100, how: "h2"},
 		scenario{id: "full", name: "TLS full handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "full"},
 		scenario{id: "resumed", name: "TLS resumed handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "resumed"},
 	)
@@ -113,7 +119,8 @@ func main() {
 	}
 	var servers []*server
 	for i, name := range strings.Split(*only, ",") {
-		s := &server{name: name, port: 18080 + i}
+		s := &server{name: name, port: *basePort + i}
+		check(portsFree(s.port, s.port+tlsOffset))
 		check(s.start(dir, root))
 		defer s.stop()
 		servers = append(servers, s)
@@ -213,6 +220,19 @@ func (s *server) start(dir, root string) error {
 	}
 	s.cmd.Stderr = os.Stderr
 	return s.cmd.Start()
+}
+
+// portsFree fails when a port is taken already: the run would measure
+// whatever listens there.
+func portsFree(ports ...int) error {
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return fmt.Errorf("port %d in use (-port picks others): %v", p, err)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 func (s *server) stop() {

@@ -53,12 +53,29 @@ var h2DoneRe = regexp.MustCompile(`requests: (\d+) total, \d+ started, (\d+) don
 var h2TimeRe = regexp.MustCompile(`time for request:\s+\S+\s+\S+\s+(\S+)`)
 
 // runH2load measures HTTP/2 over TLS with h2load: sc.conns connections,
-// 10 concurrent streams each.
+// sc.streams concurrent streams each (10 by default), sc.accept as
+// Accept-Encoding; with sc.script, the 1000 small files in turn (h2load
+// takes the paths of the URIs after the first).
 func runH2load(s *server, sc scenario, d time.Duration) (result, error) {
+	streams := sc.streams
+	if streams == 0 {
+		streams = 10
+	}
+	args := []string{"-c", strconv.Itoa(sc.conns), "-m", strconv.Itoa(streams), "-t", "1", "-D", strconv.Itoa(int(d.Seconds()))}
+	if sc.accept != "" {
+		args = append(args, "-H", "accept-encoding: "+sc.accept)
+	}
+	base := fmt.Sprintf("https://127.0.0.1:%d", s.port+tlsOffset)
+	if sc.script != "" {
+		for i := range 1000 {
+			args = append(args, fmt.Sprintf("%s/small/%d.html", base, i))
+		}
+	} else {
+		args = append(args, base+sc.path)
+	}
 	pids := s.pids()
 	cpu0 := cpuSeconds(pids)
-	out, err := exec.Command("h2load", "-c", strconv.Itoa(sc.conns), "-m", "10", "-t", "1",
-		"-D", strconv.Itoa(int(d.Seconds())), fmt.Sprintf("https://127.0.0.1:%d%s", s.port+tlsOffset, sc.path)).CombinedOutput()
+	out, err := exec.Command("h2load", args...).CombinedOutput()
 	cpu1 := cpuSeconds(pids)
 	if err != nil {
 		return result{}, fmt.Errorf("h2load %s: %v\n%s", s.name, err, out)

@@ -18,7 +18,7 @@ import (
 
 // rawConn is an HTTP/2 client that writes frames as the test says.
 type rawConn struct {
-	t   *testing.T
+	t   testing.TB
 	c   *tls.Conn
 	fr  *http2.Framer
 	enc *hpack.Encoder
@@ -30,7 +30,7 @@ type rawConn struct {
 // few KB when the client reads nothing.
 var smallBuffers atomic.Bool
 
-func dialRaw(t *testing.T, addr string, settings ...http2.Setting) *rawConn {
+func dialRaw(t testing.TB, addr string, settings ...http2.Setting) *rawConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -94,6 +95,21 @@ type conn struct {
 	prefaceBy    int64 // unix nanoseconds; 0: the preface arrived
 	resets       int
 	emptyFrames  int
+
+	// The handler running on the reader (runInline), since when, and
+	// whether the watchdog is armed.
+	inlineSt    *stream
+	inlineStart int64
+	watchOn     bool
+	watch       *time.Timer
+	closedCh    chan struct{}
+
+	// Owned by the goroutine that reads: whether the first SETTINGS came,
+	// the request to run inline after the frame that opened it, and the
+	// response writer inline handlers reuse.
+	settled bool
+	inline  job
+	rw      *responseWriter
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
@@ -109,6 +125,9 @@ func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *co
 		spare:        make([]byte, 0, 4096),
 	}
 	c.cond.L = &c.mu
+	c.closedCh = make(chan struct{})
+	c.watch = time.AfterFunc(time.Hour, c.watchdog)
+	c.watch.Stop()
 	c.br = bufio.NewReaderSize(nc, 16<<10)
 	c.fr = http2.NewFramer((*queueWriter)(c), (*budgetReader)(c))
 	c.fr.SetReuseFrames()
@@ -155,7 +174,19 @@ func (w *queueWriter) Write(p []byte) (int, error) {
 
 // serve reads and processes the connection's frames until it ends.
 func (c *conn) serve() {
-	defer c.close()
+	if !c.preface() {
+		c.close()
+		return
+	}
+	if c.readFrames() {
+		// A handler of ours had to wait and the reading went on in
+		// another goroutine: ServeConn returns once the connection ends.
+		<-c.closedCh
+	}
+}
+
+// preface sends the server's SETTINGS and reads the client preface.
+func (c *conn) preface() bool {
 	c.mu.Lock()
 	if d := c.s.ReadHeaderTimeout; d > 0 {
 		c.prefaceBy = time.Now().Add(d).UnixNano()
@@ -170,24 +201,32 @@ func (c *conn) serve() {
 	err := c.flushLocked()
 	c.mu.Unlock()
 	if err != nil {
-		return
+		return false
 	}
 	var preface [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
-		return
+		return false
 	}
 	c.mu.Lock()
 	c.prefaceBy = 0
 	c.mu.Unlock()
-	first := true
+	return true
+}
+
+// readFrames reads and processes frames, and runs the handlers of the
+// requests that carry no body on this goroutine (runInline), until the
+// connection ends (it closes it and returns false) or a handler that
+// waits hands the reading over to another goroutine (true, once that
+// handler returned).
+func (c *conn) readFrames() bool {
 	for {
 		c.budget = c.maxHeaderBlock()
 		f, err := c.fr.ReadFrame()
 		if err == nil {
-			if _, ok := f.(*http2.SettingsFrame); first && !ok {
+			if _, ok := f.(*http2.SettingsFrame); !c.settled && !ok {
 				err = http2.ConnectionError(http2.ErrCodeProtocol) // RFC 9113 3.4
 			} else {
-				first = false
+				c.settled = true
 				err = c.processFrame(f)
 			}
 		}
@@ -198,17 +237,107 @@ func (c *conn) serve() {
 			if sent {
 				c.linger()
 			}
-			return
+			c.close()
+			return false
+		}
+		if j := c.inline; j.st != nil {
+			c.inline = job{}
+			if c.runInline(j) {
+				return true
+			}
 		}
 		if c.br.Buffered() == 0 {
 			c.mu.Lock()
+			if c.watchOn { // no handler on the reader while it waits to read
+				c.watchOn = false
+				c.watch.Stop()
+			}
 			err := c.flushLocked()
 			c.mu.Unlock()
 			if err != nil {
-				return
+				c.close()
+				return false
 			}
 		}
 	}
+}
+
+// inlineLimit is how long a handler may run on the reader before the
+// reading is handed to another goroutine: one that waits (an auth hash,
+// a stream encoder) holds the connection's other streams up no longer.
+const inlineLimit = time.Millisecond
+
+// runInline runs a stream's handler on the reader goroutine: a response
+// from the cache is encoded into the write queue and leaves with the
+// others of the same read, without a worker, a goroutine switch or a
+// write of its own. A handler that must wait (for the flow-control
+// window, a file, or longer than inlineLimit) hands the reading over to
+// a new goroutine (handOffLocked) and goes on as a worker; runInline
+// then reports true once it returned.
+func (c *conn) runInline(j job) bool {
+	w := c.rw
+	if w == nil {
+		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		c.rw = w
+	}
+	w.reset(j.st, j.r)
+	c.mu.Lock()
+	c.inlineSt = j.st
+	c.inlineStart = time.Now().UnixNano()
+	if !c.watchOn {
+		c.watchOn = true
+		c.watch.Reset(inlineLimit)
+	}
+	c.mu.Unlock()
+	c.runHandler(j.st, j.r, j.h, w)
+	c.mu.Lock()
+	mine := c.inlineSt == j.st // else handed over, and the new reader's
+	if mine {
+		c.inlineSt = nil
+	}
+	c.mu.Unlock()
+	if mine {
+		w.release()
+		return false
+	}
+	c.s.releaseWorker()
+	return true
+}
+
+// watchdog hands the reading over when a handler has run on the reader
+// for inlineLimit; it is armed while the reader runs handlers.
+func (c *conn) watchdog() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inlineSt == nil {
+		c.watchOn = false
+		return
+	}
+	if left := c.inlineStart + int64(inlineLimit) - time.Now().UnixNano(); left > 0 {
+		c.watch.Reset(time.Duration(left))
+		return
+	}
+	c.handOffLocked(c.inlineSt)
+	c.watchOn = false
+}
+
+// handOffLocked lets st's handler, if it runs on the reader, wait: a new
+// goroutine reads on, and the handler counts as one of the Workers from
+// here. With all Workers busy it stays on the reader, which then waits
+// with it (for at most the stream's deadline). mu is held.
+func (c *conn) handOffLocked(st *stream) {
+	if c.inlineSt != st || st == nil || !c.s.takeWorker() {
+		return
+	}
+	c.inlineSt = nil
+	c.rw = nil // the handler keeps its writer: the next reader makes one
+	c.s.handoffs.Add(1)
+	go c.readOn()
+}
+
+// readOn is the reading after a hand-over.
+func (c *conn) readOn() {
+	c.readFrames()
 }
 
 // handleError answers a frame's error: RST_STREAM for a stream error,
@@ -270,7 +399,13 @@ const lingerTime = time.Second
 // fail, and request bodies end.
 func (c *conn) close() {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
 	c.closed = true
+	close(c.closedCh)
+	c.watch.Stop()
 	if c.werr == nil {
 		c.werr = errConnClosed
 	}

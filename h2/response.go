@@ -42,6 +42,19 @@ type responseWriter struct {
 	err         error
 }
 
+// reset readies w for st's response to r.
+func (w *responseWriter) reset(st *stream, r *http.Request) {
+	clear(w.header)
+	*w = responseWriter{c: w.c, st: st, header: w.header, head: r.Method == http.MethodHead}
+}
+
+// release drops what w holds of a finished response, to be reset for
+// the next; the header map's values may be kept by the handler.
+func (w *responseWriter) release() {
+	w.st = nil
+	clear(w.header)
+}
+
 func (w *responseWriter) Header() http.Header { return w.header }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -116,6 +129,10 @@ func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.bodyAllowed || w.head {
 		return io.Copy(writerOnly{w}, r)
 	}
+	// A file read waits: not on the connection's reader.
+	w.c.mu.Lock()
+	w.c.handOffLocked(w.st)
+	w.c.mu.Unlock()
 	var total int64
 	for {
 		if w.err != nil {
@@ -238,7 +255,10 @@ func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte,
 	}
 	if end && len(data) == 0 {
 		c.endResponseLocked(st)
-		err := c.flushLocked()
+		err := c.werr
+		if c.inlineSt != st {
+			err = c.flushLocked()
+		}
 		c.mu.Unlock()
 		return err
 	}
@@ -289,6 +309,9 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 		}
 		n := int(min(int64(len(data)), int64(c.peerMaxFrame), c.sendWindow, st.sendWindow))
 		if n <= 0 && len(data) > 0 {
+			// The rest waits for the client's WINDOW_UPDATE, which the
+			// reader must be free to read.
+			c.handOffLocked(st)
 			if c.flushing || len(c.out) == 0 {
 				c.cond.Wait()
 			} else if err := c.flushLocked(); err != nil {
@@ -314,6 +337,9 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 		if len(data) == 0 {
 			break
 		}
+	}
+	if c.inlineSt == st {
+		return c.werr // the reader sends it with the rest of what it read
 	}
 	return c.flushLocked()
 }

@@ -3,10 +3,18 @@
 // connections that negotiated "h2" over TLS with the same http.Handler
 // as net/http would. The wire format is golang.org/x/net/http2's Framer
 // and hpack; the stream states, flow control, settings and shutdown are
-// here. One goroutine per connection reads and owns the frame loop;
-// handlers run on a bounded set of workers and write into a buffered
-// response that goes out under flow control. Every table and queue a
-// client can fill has a bound (see Limits in the doc of Server).
+// here. One goroutine per connection reads and owns the frame loop.
+// A request without a body has its handler run on that goroutine: a
+// response the handler has ready (serve's cache: headers and body in
+// memory) is encoded into the write queue and leaves with the others of
+// the same read in one write, with no goroutine, worker or lock handoff
+// of its own. A handler that has to wait (for the client's flow-control
+// window, a file read through ReadFrom, or anything longer than
+// inlineLimit, such as an auth hash or a stream encoder) hands the
+// reading over to a new goroutine and finishes as one of the bounded
+// workers, so the connection's other streams go on. Requests with a body
+// go to the workers at once. Every table and queue a client can fill
+// has a bound (see Limits in the doc of Server).
 package h2
 
 import (
@@ -38,7 +46,10 @@ const (
 // 32 bytes a field extra, RFC 9113 6.5.2), read from at most
 // maxHeaderBlockBytes of HEADERS and CONTINUATION frames; at most
 // maxPendingWrite bytes of frames queued for the socket before readers
-// and handlers wait; a response body buffered up to one frame; a request
+// and handlers wait; at most one handler per connection on its reader
+// beyond Workers (a handler that must wait leaves it only while fewer
+// than Workers run, else the reader waits with it, up to WriteTimeout);
+// a response body buffered up to one frame; a request
 // body buffered up to the stream window (64 KiB); each response done
 // within WriteTimeout, or its stream is reset.
 type Server struct {
@@ -69,8 +80,10 @@ type Server struct {
 	closing    atomic.Bool
 	done       chan struct{}
 	date       atomic.Pointer[string]
-	// maxPendingSeen is the longest a write queue has been, for the tests.
+	// maxPendingSeen is the longest a write queue has been, and handoffs
+	// how many handlers left their connection's reader, for the tests.
 	maxPendingSeen atomic.Int64
+	handoffs       atomic.Int64
 }
 
 const tick = 250 * time.Millisecond
@@ -163,6 +176,25 @@ func (s *Server) dispatch(j job) {
 	s.qmu.Unlock()
 }
 
+// takeWorker counts a handler that left its connection's reader to
+// wait (handOffLocked) as a worker, reporting false when Workers run.
+func (s *Server) takeWorker() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.running >= s.maxWorkers {
+		return false
+	}
+	s.running++
+	return true
+}
+
+// releaseWorker ends what takeWorker counted.
+func (s *Server) releaseWorker() {
+	s.qmu.Lock()
+	s.running--
+	s.qmu.Unlock()
+}
+
 func (s *Server) worker() {
 	s.qmu.Lock()
 	for {
@@ -183,7 +215,7 @@ func (s *Server) worker() {
 			s.queue = s.queue[:0:0]
 		}
 		s.qmu.Unlock()
-		j.c.runHandler(j.st, j.r, j.h)
+		j.c.runHandler(j.st, j.r, j.h, nil)
 		s.qmu.Lock()
 	}
 }

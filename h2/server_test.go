@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 var testCert = sync.OnceValue(func() tls.Certificate {
@@ -301,5 +302,98 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if code, ok := r.goAway(); !ok || code != http2.ErrCodeNo {
 		t.Errorf("GOAWAY %v %v, want NO_ERROR", code, ok)
+	}
+}
+
+// requestPath opens stream id with a GET of path on r.
+func (r *rawConn) requestPath(id uint32, path string) {
+	r.buf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", path}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.buf.Bytes(), EndStream: true, EndHeaders: true})
+}
+
+// readUntilEnd reads frames until stream id ends, adding up the DATA of
+// every stream in got.
+func (r *rawConn) readUntilEnd(id uint32, got map[uint32]int) {
+	r.t.Helper()
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			got[f.StreamID] += len(f.Data())
+			if f.StreamEnded() && f.StreamID == id {
+				return
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamEnded() && f.StreamID == id {
+				return
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			r.t.Fatalf("%v", f)
+		}
+	}
+}
+
+// TestCachedBodyParksOnWindow: a response from memory larger than the
+// client's window goes out as far as the window allows; the stream
+// then waits off the connection's reader (one hand-over), so that a
+// second stream is answered in full meanwhile, and it ends once the
+// client opens its window.
+func TestCachedBodyParksOnWindow(t *testing.T) {
+	big := bytes.Repeat([]byte{'b'}, 100<<10)
+	mux := http.NewServeMux()
+	mux.Handle("/big", cachedPage(big))
+	mux.Handle("/small", cachedPage(make([]byte, 1024)))
+	srv := &Server{}
+	addr := start(t, srv, mux)
+	r := dialRaw(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 2000})
+	r.requestPath(1, "/big")
+	r.requestPath(3, "/small")
+	got := map[uint32]int{}
+	r.readUntilEnd(3, got)
+	if got[3] != 1024 || got[1] > 2000 {
+		t.Fatalf("before WINDOW_UPDATE: stream 1 got %d bytes (window 2000), stream 3 %d of 1024", got[1], got[3])
+	}
+	r.fr.WriteWindowUpdate(0, 1<<20)
+	r.fr.WriteWindowUpdate(1, 1<<20)
+	r.readUntilEnd(1, got)
+	if got[1] != len(big) {
+		t.Fatalf("stream 1 got %d bytes, want %d", got[1], len(big))
+	}
+	if n := srv.handoffs.Load(); n != 1 {
+		t.Errorf("%d hand-overs of the reader, want 1", n)
+	}
+}
+
+// TestSlowHandlerLeavesReader: a handler that waits (as an auth hash
+// or a file read does) hands the connection's reading over after
+// inlineLimit, so that the next stream is answered while it waits.
+func TestSlowHandlerLeavesReader(t *testing.T) {
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "slow")
+	})
+	mux.Handle("/small", cachedPage(make([]byte, 1024)))
+	srv := &Server{}
+	addr := start(t, srv, mux)
+	r := dialRaw(t, addr)
+	r.requestPath(1, "/slow")
+	r.requestPath(3, "/small")
+	got := map[uint32]int{}
+	r.readUntilEnd(3, got)
+	close(release)
+	r.readUntilEnd(1, got)
+	if got[1] != 4 || got[3] != 1024 {
+		t.Fatalf("got %v", got)
+	}
+	if n := srv.handoffs.Load(); n != 1 {
+		t.Errorf("%d hand-overs of the reader, want 1", n)
 	}
 }

@@ -110,6 +110,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if f.Truncated {
 		h = http.HandlerFunc(headerListTooLong)
 	}
+	if st.body == nil {
+		// No body to wait for: the reader runs it once the frame is
+		// processed (runInline), a worker only if it must wait.
+		c.inline = job{c, st, r, h}
+		return nil
+	}
 	c.s.dispatch(job{c, st, r, h})
 	return nil
 }
@@ -259,11 +265,13 @@ func init() {
 	}
 }
 
-// runHandler runs h for st's request on a worker, then completes the
-// response.
-func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler) {
-	w := &responseWriter{c: c, st: st, header: make(http.Header, 8)}
-	w.head = r.Method == http.MethodHead
+// runHandler runs h for st's request, on a worker or on the reader with
+// the reader's w (nil: a new one), then completes the response.
+func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) {
+	if w == nil {
+		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		w.reset(st, r)
+	}
 	defer func() {
 		if err := recover(); err != nil {
 			if err != http.ErrAbortHandler {
@@ -304,7 +312,9 @@ func (c *conn) handlerDone(st *stream) {
 		c.resetLocked(st.id, http2.ErrCodeInternal)
 	}
 	c.noteIdleLocked()
-	c.flushLocked()
+	if c.inlineSt != st {
+		c.flushLocked() // on the reader, the frames go with the others read
+	}
 }
 
 // body is a request body: what DATA frames brought, up to the stream's
