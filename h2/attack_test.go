@@ -355,3 +355,51 @@ func TestEmptyDataFlood(t *testing.T) {
 		t.Errorf("GOAWAY %v %v, want ENHANCE_YOUR_CALM", code, ok)
 	}
 }
+
+// TestStalledWindowsDoNotStarveWorkers: a client that opens streams and
+// never opens their flow-control windows takes every worker; while they
+// are all busy, its stalled responses are reset after stalledUnderLoad
+// (ENHANCE_YOUR_CALM), not at WriteTimeout, so another client's response
+// that needs a worker is answered (an attacker's review found one client
+// holding all 1,024 workers for the whole 60 s write timeout).
+func TestStalledWindowsDoNotStarveWorkers(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 256<<10)) // more than the initial window: needs a worker to wait
+	})
+	addr := start(t, &Server{WriteTimeout: time.Hour, Workers: 2}, h)
+	r := dialRaw(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	r.request(1)
+	r.request(3)
+	r.request(5) // its reader waits for a worker too
+	got := make(chan *http.Response, 1)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := client(addr).Get("https://localhost/")
+		if err != nil {
+			errc <- err
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got <- resp
+	}()
+	r.c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard: without the reset, no RST comes
+	calm := 0
+	for calm == 0 {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatal("no ENHANCE_YOUR_CALM reset of the stalled streams:", err)
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.ErrCode == http2.ErrCodeEnhanceYourCalm {
+			calm++
+		}
+	}
+	select {
+	case resp := <-got:
+		if resp.StatusCode != 200 {
+			t.Errorf("the other client: %d", resp.StatusCode)
+		}
+	case err := <-errc:
+		t.Fatalf("the other client was not answered (the client's timeout is 20 s, WriteTimeout an hour): %v", err)
+	}
+}

@@ -91,6 +91,7 @@ type conn struct {
 	goAwaySent   bool
 	goAwayID     uint32
 	closed       bool
+	killed       bool  // the reaper has closed the socket (its deadline passed)
 	idleSince    int64 // unix nanoseconds; 0: streams are open
 	prefaceBy    int64 // unix nanoseconds; 0: the preface arrived
 	resets       int
@@ -512,24 +513,38 @@ func (c *conn) flushLocked() error {
 	return c.werr
 }
 
+// stalledUnderLoad is how long a response may wait for the client's
+// flow-control window while every worker is busy.
+const stalledUnderLoad = time.Second
+
 // reap enforces the deadlines: the preface, a write stuck on the socket,
 // responses past WriteTimeout (their streams are reset), and the idle
-// timeout (GOAWAY).
-func (c *conn) reap(now int64) {
+// timeout (GOAWAY). While every worker is busy (busy), a response that
+// has waited over stalledUnderLoad for the client's flow-control window
+// is reset too: clients that never open their windows must not hold the
+// workers other clients' responses need until WriteTimeout.
+func (c *conn) reap(now int64, busy bool) {
 	stall := int64(c.s.stallTimeout())
 	c.mu.Lock()
-	kill := c.prefaceBy != 0 && now > c.prefaceBy || c.flushing && now-c.flushStart > stall
+	kill := !c.killed && (c.prefaceBy != 0 && now > c.prefaceBy || c.flushing && now-c.flushStart > stall)
+	c.killed = c.killed || kill
 	reset := false
 	for _, st := range c.streams {
 		if st.deadline != 0 && now > st.deadline {
 			c.resetLocked(st.id, http2.ErrCodeInternal)
+			reset = true
+		} else if busy && st.stalledAt != 0 && now-st.stalledAt > int64(stalledUnderLoad) {
+			c.resetLocked(st.id, http2.ErrCodeEnhanceYourCalm)
 			reset = true
 		}
 	}
 	idle := c.idleSince != 0 && c.s.IdleTimeout > 0 && now-c.idleSince > int64(c.s.IdleTimeout)
 	c.mu.Unlock()
 	if kill {
-		c.nc.Close()
+		// Closing a TLS connection may wait on the client (the close
+		// drains what it sent for up to a second): never on the reaper,
+		// which every connection's deadlines wait for.
+		go c.nc.Close()
 		return
 	}
 	if reset {

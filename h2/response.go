@@ -311,6 +311,9 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 		if n <= 0 && len(data) > 0 {
 			// The rest waits for the client's WINDOW_UPDATE, which the
 			// reader must be free to read.
+			if st.stalledAt == 0 {
+				st.stalledAt = time.Now().UnixNano()
+			}
 			c.handOffLocked(st)
 			if c.flushing || len(c.out) == 0 {
 				c.cond.Wait()
@@ -325,6 +328,7 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 			}
 			continue
 		}
+		st.stalledAt = 0
 		last := end && n == len(data)
 		c.fr.WriteData(st.id, last, data[:n])
 		c.sendWindow -= int64(n)

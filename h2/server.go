@@ -188,6 +188,14 @@ func (s *Server) takeWorker() bool {
 	return true
 }
 
+// saturated reports whether every worker runs a handler: then responses
+// stalled on a client's flow-control window are reset sooner (conn.reap).
+func (s *Server) saturated() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.running >= s.maxWorkers
+}
+
 // releaseWorker ends what takeWorker counted.
 func (s *Server) releaseWorker() {
 	s.qmu.Lock()
@@ -237,8 +245,9 @@ func (s *Server) reaper() {
 				conns = append(conns, c)
 			}
 			s.mu.Unlock()
+			busy := s.saturated()
 			for _, c := range conns {
-				c.reap(now.UnixNano())
+				c.reap(now.UnixNano(), busy)
 			}
 		}
 	}

@@ -20,12 +20,15 @@ import (
 // stream is one request and its response. Its fields are under the
 // connection's mu.
 type stream struct {
-	id         uint32
-	state      streamState
-	running    bool  // its handler has not returned
-	ended      bool  // END_STREAM was sent
-	zombie     bool  // closed by a reset while its handler runs
-	deadline   int64 // unix nanoseconds by which the response must be done; 0: none
+	id       uint32
+	state    streamState
+	running  bool  // its handler has not returned
+	ended    bool  // END_STREAM was sent
+	zombie   bool  // closed by a reset while its handler runs
+	deadline int64 // unix nanoseconds by which the response must be done; 0: none
+	// stalledAt is when its response began to wait for the client's
+	// flow-control window (unix nanoseconds; 0: not waiting).
+	stalledAt  int64
 	sendWindow int64
 	recvWindow int64
 	declared   int64 // the request's Content-Length; -1: none
