@@ -770,14 +770,22 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		c.fr.WriteWindowUpdate(id, uint32(len(data)))
 	}
 	if f.StreamEnded() {
-		if st.declared >= 0 && st.received != st.declared {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-		}
-		st.body.closeWithError(io.EOF)
-		st.state = stateHalfClosedRemote
-		if st.ended {
-			c.closeStreamLocked(st)
-		}
+		return c.endRequestLocked(st)
+	}
+	return nil
+}
+
+// endRequestLocked ends st's request body (END_STREAM on DATA or
+// trailers): its length must be the declared one (RFC 9113 8.1.1), and
+// the stream closes if its response has ended too.
+func (c *conn) endRequestLocked(st *stream) error {
+	if st.declared >= 0 && st.received != st.declared {
+		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol}
+	}
+	st.body.closeWithError(io.EOF)
+	st.state = stateHalfClosedRemote
+	if st.ended {
+		c.closeStreamLocked(st)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package h2
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -58,15 +57,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 		}
-		if st.declared >= 0 && st.received != st.declared {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-		}
-		st.body.closeWithError(io.EOF)
-		st.state = stateHalfClosedRemote
-		if st.ended {
-			c.closeStreamLocked(st)
-		}
-		return nil
+		return c.endRequestLocked(st)
 	}
 	if id <= c.maxClientID {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream, or going down
