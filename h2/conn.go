@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -278,7 +277,7 @@ const inlineLimit = time.Millisecond
 func (c *conn) runInline(j job) bool {
 	w := c.rw
 	if w == nil {
-		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		w = c.newResponseWriter()
 		c.rw = w
 	}
 	w.reset(j.st, j.r)
@@ -333,12 +332,7 @@ func (c *conn) handOffLocked(st *stream) {
 	c.inlineSt = nil
 	c.rw = nil // the handler keeps its writer: the next reader makes one
 	c.s.handoffs.Add(1)
-	go c.readOn()
-}
-
-// readOn is the reading after a hand-over.
-func (c *conn) readOn() {
-	c.readFrames()
+	go c.readFrames()
 }
 
 // handleError answers a frame's error: RST_STREAM for a stream error,

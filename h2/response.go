@@ -42,6 +42,10 @@ type responseWriter struct {
 	err         error
 }
 
+func (c *conn) newResponseWriter() *responseWriter {
+	return &responseWriter{c: c, header: make(http.Header, 8)}
+}
+
 // reset readies w for st's response to r.
 func (w *responseWriter) reset(st *stream, r *http.Request) {
 	clear(w.header)

@@ -263,7 +263,7 @@ func init() {
 // the reader's w (nil: a new one), then completes the response.
 func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) {
 	if w == nil {
-		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		w = c.newResponseWriter()
 		w.reset(st, r)
 	}
 	defer func() {
