@@ -120,11 +120,6 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteString lets io.WriteString skip a copy.
-func (w *responseWriter) WriteString(s string) (int, error) {
-	return w.Write([]byte(s))
-}
-
 // ReadFrom reads r straight into the frame buffer.
 func (w *responseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !w.wroteHeader {
