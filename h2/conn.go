@@ -415,8 +415,8 @@ func (c *conn) close() {
 
 // goAway starts a graceful shutdown of the connection (RFC 9113 6.8):
 // GOAWAY with the last stream it will serve; the connection closes once
-// those are answered. idle: the idle timeout ended it.
-func (c *conn) goAway(idle bool) {
+// those are answered.
+func (c *conn) goAway() {
 	c.mu.Lock()
 	if c.goAwaySent || c.werr != nil {
 		c.mu.Unlock()
@@ -545,7 +545,7 @@ func (c *conn) reap(now int64, busy bool) {
 		go c.flushAndMaybeClose(false) // the RST_STREAM, whoever else writes
 	}
 	if idle {
-		c.goAway(true)
+		c.goAway()
 	}
 }
 
@@ -598,7 +598,7 @@ func (c *conn) processFrame(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.goAway(false)
+		c.goAway()
 		return nil
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // RFC 9113 8.4

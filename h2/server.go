@@ -270,7 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		n := len(s.conns)
 		for c := range s.conns {
-			c.goAway(false)
+			c.goAway()
 		}
 		s.mu.Unlock()
 		if n == 0 {
