@@ -417,7 +417,7 @@ func median(rs []result, f func(result) float64) float64 {
 func probe(port int, sc scenario) string {
 	path := sc.path
 	if sc.script != "" {
-		path = "/small/1.html"
+		path = smallPath(1)
 	}
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
 	if sc.accept != "" {
@@ -489,8 +489,8 @@ func generateRoot(root string) error {
 		big[i] = byte(rng.Uint32())
 	}
 	files := map[string][]byte{"page.html": page, "app.js": text(100 << 10), "big.bin": big, "index.html": page}
-	for i := range 1000 {
-		files[fmt.Sprintf("small/%d.html", i)] = text(200 + i%800)
+	for i := range smallFiles {
+		files[smallPath(i)[1:]] = text(200 + i%800)
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(root, name), b, 0o644); err != nil {
@@ -576,6 +576,12 @@ https://127.0.0.1:%d {
 	file_server
 }
 `
+
+// smallFiles is how many small pages the root has, at smallPath(0) to
+// smallPath(smallFiles-1); luaScript requests the same paths for wrk.
+const smallFiles = 1000
+
+func smallPath(i int) string { return fmt.Sprintf("/small/%d.html", i) }
 
 const luaScript = `
 local i = 0

@@ -67,8 +67,8 @@ func runH2load(s *server, sc scenario, d time.Duration) (result, error) {
 	}
 	base := fmt.Sprintf("https://127.0.0.1:%d", s.port+tlsOffset)
 	if sc.script != "" {
-		for i := range 1000 {
-			args = append(args, fmt.Sprintf("%s/small/%d.html", base, i))
+		for i := range smallFiles {
+			args = append(args, base+smallPath(i))
 		}
 	} else {
 		args = append(args, base+sc.path)

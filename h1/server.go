@@ -528,10 +528,7 @@ func (c *conn) serve() {
 		c.rbuf = make([]byte, 0, readBufSize)
 	}
 	c.w = response{c: c, header: make(http.Header, 12), buf: make([]byte, 0, writeBufSize)}
-	remote := c.remote
-	if remote == "" {
-		remote = c.nc.RemoteAddr().String()
-	}
+	remote := c.remoteAddr()
 	for served := 0; ; served++ {
 		st, ok := c.readHead(served, maxHead)
 		if !ok {
@@ -845,11 +842,16 @@ func (c *conn) serveHTTP2(tc *tls.Conn) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	remote := c.remote
-	if remote == "" {
-		remote = tc.RemoteAddr().String()
+	c.s.HTTP2.ServeConn(ctx, tc, &st, c.remoteAddr())
+}
+
+// remoteAddr is the client address requests carry: a PROXY header's, or
+// the peer's.
+func (c *conn) remoteAddr() string {
+	if c.remote != "" {
+		return c.remote
 	}
-	c.s.HTTP2.ServeConn(ctx, tc, &st, remote)
+	return c.under().RemoteAddr().String()
 }
 
 // handoffTLS gives a TLS connection (HTTP/2, or any with HandOffAll) to

@@ -403,3 +403,18 @@ func TestStalledWindowsDoNotStarveWorkers(t *testing.T) {
 		t.Fatalf("the other client was not answered (the client's timeout is 20 s, WriteTimeout an hour): %v", err)
 	}
 }
+
+// TestHPACKTableBound: the request decoder's dynamic table stays at
+// 4 KiB; a client that announces a larger one in its header block (a
+// dynamic table size update, RFC 7541 6.3) to make the server keep more
+// of its fields is cut off with COMPRESSION_ERROR.
+func TestHPACKTableBound(t *testing.T) {
+	addr := start(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	r := dialRaw(t, addr)
+	r.enc.SetMaxDynamicTableSizeLimit(1 << 20)
+	r.enc.SetMaxDynamicTableSize(1 << 20)
+	r.request(1, "x-fill", strings.Repeat("f", 8000))
+	if code, ok := r.goAway(); !ok || code != http2.ErrCodeCompression {
+		t.Fatalf("GOAWAY %v %v, want COMPRESSION_ERROR", code, ok)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -278,7 +277,7 @@ const inlineLimit = time.Millisecond
 func (c *conn) runInline(j job) bool {
 	w := c.rw
 	if w == nil {
-		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		w = c.newResponseWriter()
 		c.rw = w
 	}
 	w.reset(j.st, j.r)
@@ -333,12 +332,7 @@ func (c *conn) handOffLocked(st *stream) {
 	c.inlineSt = nil
 	c.rw = nil // the handler keeps its writer: the next reader makes one
 	c.s.handoffs.Add(1)
-	go c.readOn()
-}
-
-// readOn is the reading after a hand-over.
-func (c *conn) readOn() {
-	c.readFrames()
+	go c.readFrames()
 }
 
 // handleError answers a frame's error: RST_STREAM for a stream error,
@@ -421,8 +415,8 @@ func (c *conn) close() {
 
 // goAway starts a graceful shutdown of the connection (RFC 9113 6.8):
 // GOAWAY with the last stream it will serve; the connection closes once
-// those are answered. idle: the idle timeout ended it.
-func (c *conn) goAway(idle bool) {
+// those are answered.
+func (c *conn) goAway() {
 	c.mu.Lock()
 	if c.goAwaySent || c.werr != nil {
 		c.mu.Unlock()
@@ -551,7 +545,7 @@ func (c *conn) reap(now int64, busy bool) {
 		go c.flushAndMaybeClose(false) // the RST_STREAM, whoever else writes
 	}
 	if idle {
-		c.goAway(true)
+		c.goAway()
 	}
 }
 
@@ -604,7 +598,7 @@ func (c *conn) processFrame(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.goAway(false)
+		c.goAway()
 		return nil
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // RFC 9113 8.4
@@ -770,14 +764,22 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		c.fr.WriteWindowUpdate(id, uint32(len(data)))
 	}
 	if f.StreamEnded() {
-		if st.declared >= 0 && st.received != st.declared {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-		}
-		st.body.closeWithError(io.EOF)
-		st.state = stateHalfClosedRemote
-		if st.ended {
-			c.closeStreamLocked(st)
-		}
+		return c.endRequestLocked(st)
+	}
+	return nil
+}
+
+// endRequestLocked ends st's request body (END_STREAM on DATA or
+// trailers): its length must be the declared one (RFC 9113 8.1.1), and
+// the stream closes if its response has ended too.
+func (c *conn) endRequestLocked(st *stream) error {
+	if st.declared >= 0 && st.received != st.declared {
+		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol}
+	}
+	st.body.closeWithError(io.EOF)
+	st.state = stateHalfClosedRemote
+	if st.ended {
+		c.closeStreamLocked(st)
 	}
 	return nil
 }

@@ -42,6 +42,10 @@ type responseWriter struct {
 	err         error
 }
 
+func (c *conn) newResponseWriter() *responseWriter {
+	return &responseWriter{c: c, header: make(http.Header, 8)}
+}
+
 // reset readies w for st's response to r.
 func (w *responseWriter) reset(st *stream, r *http.Request) {
 	clear(w.header)
@@ -114,11 +118,6 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// WriteString lets io.WriteString skip a copy.
-func (w *responseWriter) WriteString(s string) (int, error) {
-	return w.Write([]byte(s))
 }
 
 // ReadFrom reads r straight into the frame buffer.

@@ -14,7 +14,7 @@
 // reading over to a new goroutine and finishes as one of the bounded
 // workers, so the connection's other streams go on. Requests with a body
 // go to the workers at once. Every table and queue a client can fill
-// has a bound (see Limits in the doc of Server).
+// has a bound (see Bounds in the doc of Server).
 package h2
 
 import (
@@ -270,7 +270,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		n := len(s.conns)
 		for c := range s.conns {
-			c.goAway(false)
+			c.goAway()
 		}
 		s.mu.Unlock()
 		if n == 0 {

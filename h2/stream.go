@@ -2,7 +2,6 @@ package h2
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -58,15 +57,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 		}
-		if st.declared >= 0 && st.received != st.declared {
-			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-		}
-		st.body.closeWithError(io.EOF)
-		st.state = stateHalfClosedRemote
-		if st.ended {
-			c.closeStreamLocked(st)
-		}
-		return nil
+		return c.endRequestLocked(st)
 	}
 	if id <= c.maxClientID {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream, or going down
@@ -272,7 +263,7 @@ func init() {
 // the reader's w (nil: a new one), then completes the response.
 func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) {
 	if w == nil {
-		w = &responseWriter{c: c, header: make(http.Header, 8)}
+		w = c.newResponseWriter()
 		w.reset(st, r)
 	}
 	defer func() {
