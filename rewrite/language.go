@@ -80,7 +80,7 @@ func (e *engine) prefers(lc *langChoice, accept []string, tags []string) bool {
 // server (which sets its own Vary first).
 type varyWriter struct {
 	httpx.HookWriter
-	lc *langChoice
+	lc langChoice
 }
 
 // BeforeHeader adds Accept-Language to Vary if a rule consulted it.
