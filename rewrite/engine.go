@@ -95,8 +95,8 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var lc *langChoice
 	if len(e.langs) > 0 {
-		lc = &langChoice{}
-		vw := &varyWriter{lc: lc}
+		vw := &varyWriter{} // one allocation for the writer and the choice
+		lc = &vw.lc
 		vw.HookWriter = httpx.HookWriter{ResponseWriterWrapper: httpx.ResponseWriterWrapper{ResponseWriter: w}, Hook: vw}
 		w = vw
 	}

@@ -33,23 +33,12 @@ func (fh *fileHeaders) matches(p string) bool {
 // indented "Name: value" or "! Name" lines; "#" starts a comment line.
 // Errors carry the line: "name:12: message".
 func parseHeaders(name string, data []byte) ([]*fileHeaders, []error) {
-	if len(data) > maxRulesFileBytes {
-		return nil, []error{fmt.Errorf("%s: larger than %d bytes", name, maxRulesFileBytes)}
-	}
 	var (
-		out  []*fileHeaders
-		errs []error
-		cur  *fileHeaders // the block header lines go to; nil after a bad path
-		bad  bool         // the current path line was refused: skip its lines quietly
+		out []*fileHeaders
+		cur *fileHeaders // the block header lines go to; nil after a bad path
+		bad bool         // the current path line was refused: skip its lines quietly
 	)
-	eachLine(data, func(n int, line []byte) {
-		fail := func(format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s:%d: %s", name, n, fmt.Sprintf(format, a...)))
-		}
-		if len(line) > maxHeaderLine {
-			fail("line longer than %d bytes", maxHeaderLine)
-			return
-		}
+	errs := eachLine(name, data, maxHeaderLine, func(line []byte, fail failFunc) {
 		s := strings.TrimSpace(string(line))
 		if s == "" || strings.HasPrefix(s, "#") {
 			return

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"appliance/internal/httpx"
 	"appliance/internal/language"
 )
@@ -78,7 +80,7 @@ func (e *engine) prefers(lc *langChoice, accept []string, tags []string) bool {
 // server (which sets its own Vary first).
 type varyWriter struct {
 	httpx.HookWriter
-	lc *langChoice
+	lc langChoice
 }
 
 // BeforeHeader adds Accept-Language to Vary if a rule consulted it.
@@ -87,10 +89,8 @@ func (w *varyWriter) BeforeHeader(h http.Header, status int) int {
 		return status
 	}
 	v := h["Vary"]
-	for _, s := range v {
-		if strings.Contains(strings.ToLower(s), "accept-language") {
-			return status
-		}
+	if httpguts.HeaderValuesContainsToken(v, "Accept-Language") {
+		return status
 	}
 	h["Vary"] = append(v[:len(v):len(v)], "Accept-Language")
 	return status

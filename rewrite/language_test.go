@@ -94,3 +94,25 @@ func TestLanguageConditionRefused(t *testing.T) {
 		t.Error("a redirect that loops for German speakers was accepted")
 	}
 }
+
+// TestLanguageVaryOnce: a next handler that already varies on
+// Accept-Language (the file server's language variants), in any letter
+// case and among other fields, does not get it a second time.
+func TestLanguageVaryOnce(t *testing.T) {
+	rules := Rules{Rewrites: []*Rewrite{
+		must(NewRewrite(`^/docs/(.*)$`, "/docs/de/$1", false, Cond{Languages: []string{"de"}})),
+	}}
+	for _, vary := range [][]string{{"accept-language"}, {"Accept-Encoding, Accept-Language"}, {"Accept-Encoding", "ACCEPT-LANGUAGE"}} {
+		next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Vary"] = vary
+			io.WriteString(w, r.URL.Path)
+		})
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/docs/a.html", nil)
+		req.Header.Set("Accept-Language", "de")
+		New(rules, exists, next).ServeHTTP(rec, req)
+		if got := rec.Header()["Vary"]; strings.Join(got, "|") != strings.Join(vary, "|") {
+			t.Errorf("next's Vary %q became %q", vary, got)
+		}
+	}
+}

@@ -57,19 +57,8 @@ type redirectsTable struct {
 // for the redirect loop check.
 func parseRedirects(name string, data []byte, hosts []string) (*redirectsTable, []error) {
 	t := &redirectsTable{static: map[string][]int32{}}
-	var errs []error
-	if len(data) > maxRulesFileBytes {
-		return nil, []error{fmt.Errorf("%s: larger than %d bytes", name, maxRulesFileBytes)}
-	}
 	nstatic := 0
-	eachLine(data, func(n int, line []byte) {
-		fail := func(format string, a ...any) {
-			errs = append(errs, fmt.Errorf("%s:%d: %s", name, n, fmt.Sprintf(format, a...)))
-		}
-		if len(line) > maxRedirectLine {
-			fail("line longer than %d bytes", maxRedirectLine)
-			return
-		}
+	errs := eachLine(name, data, maxRedirectLine, func(line []byte, fail failFunc) {
 		fields := strings.Fields(string(line))
 		for i, f := range fields {
 			if strings.HasPrefix(f, "#") {
@@ -104,15 +93,33 @@ func parseRedirects(name string, data []byte, hosts []string) (*redirectsTable, 
 	return t, errs
 }
 
-// eachLine calls fn with each line of data and its number (from 1),
-// without the line ending (LF or CRLF) and a leading byte-order mark.
-func eachLine(data []byte, fn func(n int, line []byte)) {
+// failFunc records an error at the line being parsed.
+type failFunc func(format string, a ...any)
+
+// eachLine calls fn with each line of data, a rules file called name,
+// without the line ending (LF or CRLF) and a leading byte-order mark,
+// and a fail that records an error as "name:12: message". A line longer
+// than maxLine is an error fn does not see, and a file over
+// maxRulesFileBytes one error with no line read. It returns the errors.
+func eachLine(name string, data []byte, maxLine int, fn func(line []byte, fail failFunc)) []error {
+	if len(data) > maxRulesFileBytes {
+		return []error{fmt.Errorf("%s: larger than %d bytes", name, maxRulesFileBytes)}
+	}
+	var errs []error
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	for n := 1; len(data) > 0; n++ {
 		line, rest, _ := bytes.Cut(data, []byte("\n"))
-		fn(n, bytes.TrimSuffix(line, []byte("\r")))
-		data = rest
+		line, data = bytes.TrimSuffix(line, []byte("\r")), rest
+		fail := func(format string, a ...any) {
+			errs = append(errs, fmt.Errorf("%s:%d: %s", name, n, fmt.Sprintf(format, a...)))
+		}
+		if len(line) > maxLine {
+			fail("line longer than %d bytes", maxLine)
+			continue
+		}
+		fn(line, fail)
 	}
+	return errs
 }
 
 // compileFileRule compiles the fields of one rule: from, to, then an

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -257,6 +258,12 @@ burst = 1
 	m := readBody(res)
 	if !strings.Contains(m, "\nappliance_rate_limit_clients 100\n") {
 		t.Errorf("after %d clients, want 100 remembered (2 rules of 50):\n%s", clients, grepLines(m, "rate_limit"))
+	}
+	// A reload starts every count afresh: the limited client is let in.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "msg=reloaded")
+	if ex, err := c.do("x.test", "/", last); err != nil || ex.status != 200 {
+		t.Errorf("the limited client after a reload: %v %d, want 200", err, ex.status)
 	}
 }
 

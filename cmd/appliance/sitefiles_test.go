@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,8 +70,9 @@ deny = ["127.0.0.0/8", "::1"]
 		t.Fatalf("no https address in the log:\n%s", p.log.String())
 	}
 	transports := map[string]rawClient{
-		"http/1.1": &h1client{dial: tcpDialer(p.addr)},
-		"h2":       &h2client{dial: tlsDialer(m[1], "files.test", "h2")},
+		"http/1.1":  &h1client{dial: tcpDialer(p.addr)},
+		"https/1.1": &h1client{dial: tlsDialer(m[1], "files.test", "http/1.1")},
+		"h2":        &h2client{dial: tlsDialer(m[1], "files.test", "h2")},
 	}
 	for name, tr := range transports {
 		defer tr.Close()
@@ -90,6 +92,13 @@ deny = ["127.0.0.0/8", "::1"]
 			{"/_redirects", 404, ""},
 			{"/_headers", 404, ""},
 			{"/_REDIRECTS", 404, ""},
+			// Other spellings of the same files reach the same answer.
+			{"/%5Fredirects", 404, ""},
+			{"/%5fHeaders", 404, ""},
+			{"//_redirects", 404, ""},
+			{"/./_headers", 404, ""},
+			{"/_redirects/", 404, ""},
+			{"/x/../_redirects", 400, ""},
 			{"/adm/secret.txt", 403, ""}, // the configuration's access rule holds for the rewritten path
 		} {
 			ex, err := tr.do("files.test", tc.target, nil)
@@ -99,6 +108,13 @@ deny = ["127.0.0.0/8", "::1"]
 			}
 			if err != nil || ex.status != tc.status || tc.want != "" && got != tc.want || bytes.Contains(ex.body, []byte("/news/*")) || bytes.Contains(ex.body, []byte("SECRET")) {
 				t.Errorf("%s %s: %v %d %q, want %d %q", name, tc.target, err, ex.status, got, tc.status, tc.want)
+			}
+		}
+		// Nor does a compressed or partial representation leak them.
+		for _, target := range []string{"/_redirects", "/_headers"} {
+			ex, err := tr.do("files.test", target, map[string]string{"Accept-Encoding": "gzip, br, zstd", "Range": "bytes=0-5"})
+			if err != nil || ex.status != 404 || ex.header.Get("Content-Encoding") != "" || bytes.Contains(ex.body, []byte("/news/")) || bytes.Contains(ex.body, []byte("/assets/")) {
+				t.Errorf("%s %s, compressed and ranged: %v %d %v %q", name, target, err, ex.status, ex.header, ex.body)
 			}
 		}
 		ex, err := tr.do("files.test", "/assets/app.js", nil)
@@ -156,6 +172,18 @@ deny = ["127.0.0.0/8", "::1"]
 	ix, _ := h1.do("files.test", "/", nil)
 	if ex.header.Get("Location") != "/articles/a" || ix.header.Get("X-Site") != "edited" {
 		t.Errorf("a broken edit changed the rules: %v, %v", ex.header, ix.header)
+	}
+
+	// On SIGHUP the files are read afresh: still broken, the site goes
+	// without their rules until they are fixed, and the errors are
+	// logged again.
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, redirects+":2: want: from to")
+	p.waitLog(t, "msg=reloaded")
+	ex, err := h1.do("files.test", "/news/a", nil)
+	ix, _ = h1.do("files.test", "/", nil)
+	if err != nil || ex.status != 404 || ex.header.Get("Location") != "" || ix.header.Get("X-Site") != "" {
+		t.Errorf("after a reload with broken files: %v %d %v, %v", err, ex.status, ex.header, ix.header)
 	}
 	if strings.Contains(p.log.String(), "panic") {
 		t.Error(p.log.String())
