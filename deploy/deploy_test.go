@@ -330,3 +330,17 @@ func TestHandlerRefusals(t *testing.T) {
 		t.Errorf("the token was checked %d times, want 7 (not for the refused remote client)", checked)
 	}
 }
+
+func TestValidSum(t *testing.T) {
+	good := sum("x")
+	for _, s := range []string{good, strings.Repeat("0", 64), strings.Repeat("f", 64)} {
+		if !ValidSum(s) {
+			t.Errorf("ValidSum(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", good[:63], good + "0", strings.ToUpper(good), strings.Repeat("g", 64), good[:63] + "/", good[:62] + "é"} {
+		if ValidSum(s) {
+			t.Errorf("ValidSum(%q) = true", s)
+		}
+	}
+}
