@@ -117,12 +117,9 @@ func (l *Logger) open() (io.WriteCloser, error) {
 	if l.path == "stdout" || l.path == "-" {
 		return nopCloser{os.Stdout}, nil
 	}
-	if l.file == nil { // a Logger made by newLogger, in tests
-		l.file = RollingFile(l.path, Roll{})
-	}
-	// The rolling file opens on its first write: open it now, so that a
-	// path that cannot be written is an error at start, and the file is
-	// the one there now, not the one there at the next line.
+	// The rolling file opens on its first write (after a Close, again):
+	// open it now, so that a path that cannot be written is an error at
+	// start and at Reopen, not lines lost later.
 	if _, err := l.file.Write(nil); err != nil {
 		return nil, fmt.Errorf("access log: %w", err)
 	}
@@ -177,12 +174,10 @@ func (l *Logger) write(w io.WriteCloser) {
 				reply <- nil
 				return
 			}
-			nw, err := l.open()
-			if err == nil {
-				w.Close()
-				w = nw
-				bw.Reset(w)
-			}
+			// Close first: the rolling file then opens the path as it
+			// is now (the same writer, so w stays).
+			w.Close()
+			_, err := l.open()
 			reply <- err
 		}
 	}

@@ -255,3 +255,23 @@ func TestRollingFileIsBounded(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// TestReopenReportsAnUnwritablePath: Reopen opens the path as it is
+// now, so a path that cannot be written any more is its error, not a
+// silent loss of the lines that follow.
+func TestReopenReportsAnUnwritablePath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	os.Mkdir(dir, 0o755)
+	l, err := Open(filepath.Join(dir, "access.log"), Combined, 16, Roll{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Rename(dir, dir+".1")
+	if err := os.WriteFile(dir, nil, 0o644); err != nil { // a file where its directory was
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err == nil {
+		t.Fatal("Reopen of a path that is a directory: no error")
+	}
+}

@@ -350,6 +350,30 @@ func (c *Client) followed(base, final *url.URL) {
 	c.mu.Unlock()
 }
 
+// httpClient is c.HTTP (or http.DefaultClient) refusing a redirect to
+// a URL CheckURL refuses: the HTTP client would send the token along to
+// the same host name, over plain HTTP too.
+func (c *Client) httpClient() *http.Client {
+	hc := http.Client{}
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := CheckURL(&url.URL{Scheme: req.URL.Scheme, Host: req.URL.Host}); err != nil {
+			return fmt.Errorf("redirected: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
+}
+
 // call sends body to the operation op, expecting one of the statuses
 // want, whose body it decodes into out (unless nil); it returns the
 // status.
@@ -376,11 +400,7 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -150,5 +151,38 @@ func TestUnchangedDeploy(t *testing.T) {
 	// Keep is 2: the release before is still there.
 	if rels := s.Releases(); len(rels) != 2 || rels[1].ID != second.ID {
 		t.Fatalf("releases after an unchanged deploy: %+v, want %s second", rels, second.ID)
+	}
+}
+
+// TestClientTokenNotSentOverPlainHTTPAfterRedirect: an https:// site
+// that redirects to http:// of the same (non-loopback) host does not get
+// the token sent in plain text.
+func TestClientTokenNotSentOverPlainHTTPAfterRedirect(t *testing.T) {
+	var leaked string
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = r.Header.Get("Authorization")
+		http.Error(w, "no", 404)
+	}))
+	defer plain.Close()
+	_, plainPort, _ := net.SplitHostPort(plain.Listener.Addr().String())
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://example.test:"+plainPort+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer tlsSrv.Close()
+	_, tlsPort, _ := net.SplitHostPort(tlsSrv.Listener.Addr().String())
+	hc := tlsSrv.Client()
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		_, port, _ := net.SplitHostPort(addr)
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+port)
+	}
+	tr.TLSClientConfig.InsecureSkipVerify = true
+	u, _ := url.Parse("https://example.test:" + tlsPort + "/")
+	c := &Client{Site: u, Token: "secret", HTTP: hc}
+	if _, err := c.Releases(context.Background()); err == nil || !strings.Contains(err.Error(), "redirected") {
+		t.Errorf("redirect to plain HTTP: %v", err)
+	}
+	if strings.Contains(leaked, "secret") {
+		t.Fatalf("token sent over plain HTTP after a redirect: %q", leaked)
 	}
 }

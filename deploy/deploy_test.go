@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func sum(s string) string {
@@ -328,5 +330,54 @@ func TestHandlerRefusals(t *testing.T) {
 	}
 	if checked != 7 {
 		t.Errorf("the token was checked %d times, want 7 (not for the refused remote client)", checked)
+	}
+}
+
+func TestValidSum(t *testing.T) {
+	good := sum("x")
+	for _, s := range []string{good, strings.Repeat("0", 64), strings.Repeat("f", 64)} {
+		if !ValidSum(s) {
+			t.Errorf("ValidSum(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", good[:63], good + "0", strings.ToUpper(good), strings.Repeat("g", 64), good[:63] + "/", good[:62] + "é"} {
+		if ValidSum(s) {
+			t.Errorf("ValidSum(%q) = true", s)
+		}
+	}
+}
+
+// TestSlowUploadOutlivesReadTimeout: an upload that keeps sending a MiB
+// within ReadTimeout is not cut off by the server's read_timeout, which
+// bounds the whole request.
+func TestSlowUploadOutlivesReadTimeout(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{})
+	const timeout = 300 * time.Millisecond
+	srv := httptest.NewUnstartedServer(&Handler{Store: s, Authorized: tokenIs("t", nil), ReadTimeout: timeout})
+	srv.Config.ReadTimeout = timeout
+	srv.Start()
+	defer srv.Close()
+	content := strings.Repeat("x", 4<<20)
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 4 { // 4 MiB over about 4 x 150 ms, twice the read timeout
+			time.Sleep(150 * time.Millisecond)
+			pw.Write([]byte(content[i<<20 : (i+1)<<20]))
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("PUT", srv.URL+Prefix+"blobs/"+sum(content), pr)
+	req.ContentLength = int64(len(content))
+	req.Header.Set("Authorization", "Bearer t")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("slow upload: %d", resp.StatusCode)
+	}
+	if m := s.Missing(Manifest{Files: []File{{Path: "a", Size: int64(len(content)), SHA256: sum(content)}}}); len(m) != 0 {
+		t.Errorf("missing after the upload: %v", m)
 	}
 }

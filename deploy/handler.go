@@ -244,11 +244,6 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrNoPrevious):
 		writeError(w, http.StatusConflict, err.Error())
 	default:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-			return
-		}
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}
 }

@@ -11,7 +11,7 @@
 package deploy
 
 import (
-	"encoding/hex"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,7 +68,7 @@ func ParseManifest(r io.Reader, lim Limits) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("%w: manifest over %d bytes", ErrTooLarge, lim.MaxManifestBytes)
 	}
 	var m Manifest
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return Manifest{}, fmt.Errorf("%w manifest: %v", ErrInvalid, err)
@@ -146,9 +146,13 @@ func checkPath(p string) error {
 
 // ValidSum reports whether s is a SHA-256 in lower-case hex.
 func ValidSum(s string) bool {
-	if len(s) != 64 || strings.ToLower(s) != s {
+	if len(s) != 64 {
 		return false
 	}
-	_, err := hex.DecodeString(s)
-	return err == nil
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
