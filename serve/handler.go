@@ -148,7 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveError(w, r, status)
 		return
 	}
-	for range 2 { // a second try when a large file changed under us
+	// More tries when a large file changed under us between its lookup and
+	// its open: a deploy that swaps releases every 100 ms raced two tries.
+	for range 4 {
 		k := cacheKey{h.id, p}
 		e := h.lookup(k)
 		switch e.kind {
