@@ -126,19 +126,6 @@ func (r *Reservation) NewWriter(w io.Writer) (io.WriteCloser, error) {
 	return zw, nil
 }
 
-// newWriter reserves room for a streaming encoder for c and returns it,
-// as Reservation.NewWriter does; errBusy when the budget has no room.
-func newWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
-	if c >= Identity {
-		return nil, errors.New("compress: no encoder for " + c.String())
-	}
-	r := Reserve(c)
-	if r == nil {
-		return nil, errBusy
-	}
-	return r.NewWriter(w)
-}
-
 func newStreamWriter(c Coding, w io.Writer) (*pooled, error) {
 	if c == Zstd {
 		if e, ok := zstdStreamed.Get().(*zstd.Encoder); ok {

@@ -105,3 +105,16 @@ func TestStreamCost(t *testing.T) {
 		}
 	}
 }
+
+// newWriter reserves room for a streaming encoder for c and returns it,
+// as Reservation.NewWriter does (the tests' shorthand); errBusy when the budget has no room.
+func newWriter(c Coding, w io.Writer) (io.WriteCloser, error) {
+	if c >= Identity {
+		return nil, errors.New("compress: no encoder for " + c.String())
+	}
+	r := Reserve(c)
+	if r == nil {
+		return nil, errBusy
+	}
+	return r.NewWriter(w)
+}

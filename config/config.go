@@ -1147,6 +1147,8 @@ func (s *Site) compileRules(key string, errorf func(key, format string, args ...
 		TrailingSlash:   parsePolicy(errorf, key+".trailing_slash", rewrite.ParseTrailingSlash, s.TrailingSlash),
 		Fallback:        parsePolicy(errorf, key+".fallback", rewrite.ParseFallback, s.Fallback),
 		SecurityHeaders: parsePolicy(errorf, key+".security_headers", rewrite.ParseSecurityPreset, s.SecurityHeaders),
+
+		RedirectCacheControl: s.RedirectCacheControl,
 	}
 	r.Redirects = compileEach(errorf, key, "redirect", s.Redirects, func(rd Redirect) (*rewrite.Redirect, error) {
 		return rewrite.NewRedirect(rd.From, rd.To, rd.Status, rd.cond(), hosts)

@@ -184,7 +184,11 @@ func (h *Handler) lookup(k cacheKey) *entry {
 	if res.kind == kindFile {
 		res.side = h.statSidecars(res.name, res.id)
 		for i := range res.langs {
-			res.langs[i].side = h.statSidecars(res.langs[i].name, res.langs[i].id)
+			if lf := &res.langs[i]; lf.name == res.name {
+				lf.side = res.side // the variant served by default: just statted
+			} else {
+				lf.side = h.statSidecars(lf.name, lf.id)
+			}
 		}
 	}
 	if e != nil && res.kind == e.kind && res.name == e.name && res.id == e.id && res.side == e.side && slices.Equal(res.langs, e.langs) {

@@ -3,6 +3,7 @@ package serve
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"appliance/compress"
@@ -197,6 +198,8 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, e *entry) *r
 		hd["Vary"] = hdrVaryLanguage
 	case len(v) == 1 && v[0] == hdrVary[0]:
 		hd["Vary"] = hdrVaryBoth
+	case !slices.ContainsFunc(v, func(f string) bool { return strings.Contains(f, "Accept-Language") }):
+		hd["Vary"] = append(v[:len(v):len(v)], "Accept-Language") // a listing's Accept, say
 	}
 	return rep
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,20 @@ func BenchmarkServeLanguage(b *testing.B) {
 	for range b.N {
 		clear(w.h)
 		h.ServeHTTP(w, r)
+	}
+}
+
+// TestErrorPageVaryKept: a translated error page adds Accept-Language to
+// a Vary set before it (a listing's Accept) rather than leaving it out.
+func TestErrorPageVaryKept(t *testing.T) {
+	h, _ := site(t, langFiles, langOptions, CacheOptions{})
+	rec := httptest.NewRecorder()
+	rec.Header()["Vary"] = hdrVaryAccept
+	r := httptest.NewRequest("GET", "/docs/", nil)
+	r.Header.Set("Accept-Language", "de")
+	h.serveError(rec, r, http.StatusNotFound)
+	if rec.Code != 404 || rec.Body.String() != "nicht gefunden" || strings.Join(rec.Header()["Vary"], ", ") != "Accept, Accept-Language" ||
+		rec.Header().Get("Content-Language") != "de" || hdrVaryAccept[0] != "Accept" || len(hdrVaryAccept) != 1 {
+		t.Errorf("%d %q %v", rec.Code, rec.Body, rec.Header())
 	}
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"html"
@@ -109,7 +110,7 @@ func (h *Handler) readListing(name, urlPath string, o listOrder) (entries []list
 	if !ok {
 		return nil, false, fs.ErrInvalid
 	}
-	byOrder := func(a, b listEntry) int { return o.compare(a, b) }
+	byOrder := o.compare
 	for {
 		batch, err := d.ReadDir(listBatch)
 		for _, de := range batch {
@@ -235,7 +236,7 @@ func listingJSON(urlPath string, entries []listEntry, truncated bool) []byte {
 // click reverses).
 func listingHTML(urlPath string, entries []listEntry, truncated bool, o listOrder) []byte {
 	title := html.EscapeString(urlPath)
-	var b strings.Builder
+	var b bytes.Buffer
 	b.WriteString("<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n<title>Index of ")
 	b.WriteString(title)
 	b.WriteString("</title>\n<style>body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:50em;padding:0 1em}" +
@@ -265,7 +266,7 @@ func listingHTML(urlPath string, entries []listEntry, truncated bool, o listOrde
 	if truncated {
 		b.WriteString("<p>Only the first " + strconv.Itoa(maxListing) + " entries in this order are listed.</p>\n")
 	}
-	return []byte(b.String())
+	return b.Bytes()
 }
 
 // humanSize writes a byte count in binary units: "512 B", "1.2 KiB",

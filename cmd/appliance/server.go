@@ -330,7 +330,6 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
 		}
-		rules.RedirectCacheControl = site.RedirectCacheControl
 		limits = append(limits, rules.RateLimits...)
 		siteHandler := rewrite.New(rules, h.Exists, h)
 		if deployHandler != nil {
