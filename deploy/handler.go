@@ -1,12 +1,12 @@
 package deploy
 
 import (
+	"appliance/internal/httpx"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -112,7 +112,7 @@ func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
 		RetryAfter() time.Duration
 	}
 	if errors.As(err, &refused) {
-		w.Header().Set("Retry-After", strconv.Itoa(int((refused.RetryAfter()+time.Second-1)/time.Second)))
+		w.Header().Set("Retry-After", httpx.RetryAfter(refused.RetryAfter()))
 		writeError(w, refused.Status(), err.Error())
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -141,7 +142,7 @@ func tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 // refuse answers status (429, 503) with the seconds to wait, at least 1.
 func refuse(w http.ResponseWriter, r *http.Request, status int, wait time.Duration) {
 	h := w.Header()
-	h["Retry-After"] = []string{strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10)}
+	h["Retry-After"] = []string{httpx.RetryAfter(wait)}
 	h["Cache-Control"] = hdrNoStore
 	vhost.Error(w, r, status)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"appliance/internal/httpx"
 	"appliance/vhost"
 )
 
@@ -93,7 +94,7 @@ func (rs *Respond) setRetryAfter(retryAfter time.Duration) error {
 	case retryAfter > 0 && rs.status != http.StatusTooManyRequests && rs.status != http.StatusServiceUnavailable:
 		return fmt.Errorf("respond retry_after is for status 429 and 503, not %d", rs.status)
 	case retryAfter > 0:
-		rs.retryAfter = []string{strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)}
+		rs.retryAfter = []string{httpx.RetryAfter(retryAfter)}
 	}
 	return nil
 }

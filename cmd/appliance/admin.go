@@ -15,6 +15,7 @@ import (
 
 	"appliance/certs"
 	"appliance/compress"
+	"appliance/internal/httpx"
 	"appliance/metrics"
 	"appliance/rewrite"
 )
@@ -121,7 +122,7 @@ func bearer(secret *rewrite.Secret, h http.Handler) http.Handler {
 		}
 		var refused *rewrite.Refused
 		if errors.As(err, &refused) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(refused.RetryAfter()/time.Second)))
+			w.Header().Set("Retry-After", httpx.RetryAfter(refused.RetryAfter()))
 			http.Error(w, err.Error(), refused.Status())
 			return
 		}

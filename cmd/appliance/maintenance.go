@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"appliance/config"
+	"appliance/internal/httpx"
 	"appliance/rewrite"
 	"appliance/serve"
 )
@@ -66,7 +67,7 @@ const defaultMaintenanceRetry = 300 * time.Second
 // defaultMaintenanceRetry.
 func (s *server) maintenanceGate(page string, pages *serve.Handler, retryAfter time.Duration, next http.Handler) http.Handler {
 	retryAfter = cmp.Or(retryAfter, defaultMaintenanceRetry)
-	retry := []string{strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10)}
+	retry := []string{httpx.RetryAfter(retryAfter)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.maintenance.Load() || strings.HasPrefix(r.URL.Path, "/.well-known/") {
 			next.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readerFrom is a ResponseWriter that takes bodies through ReadFrom
@@ -87,5 +88,16 @@ func TestHookWriter(t *testing.T) {
 	w.WriteHeader(http.StatusEarlyHints)
 	if hook.calls != 0 {
 		t.Error("the hook ran for a 1xx")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "1", -time.Second: "1", time.Millisecond: "1", time.Second: "1",
+		time.Second + 1: "2", 1500 * time.Millisecond: "2", 15 * time.Minute: "900",
+	} {
+		if got := RetryAfter(d); got != want {
+			t.Errorf("RetryAfter(%v) = %s, want %s", d, got, want)
+		}
 	}
 }
