@@ -1140,7 +1140,7 @@ func (s *Site) Rules() rewrite.Rules {
 func (s *Site) compileRules(key string, errorf func(key, format string, args ...any)) rewrite.Rules {
 	var hosts []string
 	for _, h := range s.Hosts {
-		hosts = append(hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+		hosts = append(hosts, vhost.Normalize(h))
 	}
 	r := rewrite.Rules{
 		RedirectTo:      parsePolicy(errorf, key+".redirect_to", rewrite.ParseRedirectTo, s.RedirectTo),

@@ -10,6 +10,7 @@ import (
 	"appliance/config"
 	"appliance/realip"
 	"appliance/rewrite"
+	"appliance/vhost"
 )
 
 // live is what a configuration names beyond its values, loaded and
@@ -91,7 +92,7 @@ func loadManual(site *config.Site, key string, fail func(key, format string, arg
 		if h == "*" {
 			continue
 		}
-		name := strings.TrimPrefix(strings.TrimSuffix(strings.ToLower(h), "."), "*.")
+		name := strings.TrimPrefix(vhost.Normalize(h), "*.")
 		if strings.HasPrefix(h, "*.") {
 			name = "x." + name // a name the wildcard covers
 		}
