@@ -428,11 +428,7 @@ func TestRuleBypassAttack(t *testing.T) {
 		t.Run(fmt.Sprintf("fast_http1=%v", fast), func(t *testing.T) {
 			dir := t.TempDir()
 			p := start(t, "-config", attackSites(t, dir, fast, hash))
-			m := httpsRe.FindStringSubmatch(p.log.String())
-			if m == nil {
-				t.Fatalf("no https address in the log:\n%s", p.log.String())
-			}
-			httpsAddr := m[1]
+			httpsAddr := p.httpsAddr(t)
 			for _, host := range []string{"a.test", "b.test"} {
 				transports := map[string]rawClient{
 					"http/1.1":        &h1client{dial: tcpDialer(p.addr)},

@@ -105,7 +105,7 @@ func TestBrokenCertFile(t *testing.T) {
 			}
 			cfgPath := writeFile(t, dir, "appliance.toml", conf(certFile))
 			p := start(t, "-config", cfgPath)
-			addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+			addr := p.httpsAddr(t)
 			pool := x509.NewCertPool()
 			pool.AddCert(root)
 			get := func(h2 bool) {

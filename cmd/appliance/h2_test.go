@@ -68,12 +68,9 @@ func TestFastHTTP2Differential(t *testing.T) {
 		b, _ := os.ReadFile(cfg)
 		os.WriteFile(cfg, bytes.Replace(b, []byte("[server]\n"), fmt.Appendf(nil, "[server]\nfast_http2 = %v\n", fastH2), 1), 0o644)
 		p := start(t, "-config", cfg)
-		m := httpsRe.FindStringSubmatch(p.log.String())
-		if m == nil {
-			t.Fatalf("no https address in the log:\n%s", p.log.String())
-		}
+		httpsAddr := p.httpsAddr(t)
 		for _, host := range []string{"a.test", "b.test"} {
-			c := &h2client{dial: tlsDialer(m[1], host, "h2")}
+			c := &h2client{dial: tlsDialer(httpsAddr, host, "h2")}
 			defer c.Close()
 			for _, r := range reqs {
 				if r.host != host {
@@ -97,7 +94,7 @@ func TestFastHTTP2Differential(t *testing.T) {
 				t.Errorf("%+v %s conditional reload: %v %d %d bytes", v, host, err, ex.status, len(ex.body))
 			}
 			// Without SNI the handshake is no site's: 421.
-			nosni := &h2client{dial: tlsDialer(m[1], "", "h2")}
+			nosni := &h2client{dial: tlsDialer(httpsAddr, "", "h2")}
 			defer nosni.Close()
 			if ex, err := nosni.do(host, "/", nil); err != nil || ex.status != 421 {
 				t.Errorf("%+v %s without SNI: %v %d, want 421", v, host, err, ex.status)
@@ -153,13 +150,10 @@ root = %q
 tls = "local"
 `, filepath.Join(dir, "state"), filepath.Join(dir, "root")))
 	p := start(t, "-config", cfg)
-	m := httpsRe.FindStringSubmatch(p.log.String())
-	if m == nil {
-		t.Fatalf("no https address in the log:\n%s", p.log.String())
-	}
+	httpsAddr := p.httpsAddr(t)
 	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "a.test"},
 		DialTLSContext: func(ctx context.Context, network, _ string, cfg *tls.Config) (net.Conn, error) {
-			return tls.Dial(network, m[1], cfg)
+			return tls.Dial(network, httpsAddr, cfg)
 		}}
 	defer tr.CloseIdleConnections()
 	res, err := (&http.Client{Transport: tr}).Get("https://a.test/big.bin")

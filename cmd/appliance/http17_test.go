@@ -101,7 +101,7 @@ func startSemantics(t *testing.T, fast bool, files map[string]string) []transpor
 	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\nfast_http1 = %v\n",
 		filepath.Join(dir, "state"), fast)+fmt.Sprintf(semanticsSite, filepath.Join(dir, "a"), filepath.Join(dir, "r"), filepath.Join(dir, "a")))
 	p := start(t, "-config", cfg)
-	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	httpsAddr := p.httpsAddr(t)
 
 	plain := httpsClient(p.addr, nil)
 	plain.Transport.(*http.Transport).DisableCompression = true

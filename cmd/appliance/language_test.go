@@ -71,13 +71,10 @@ to = "/en/"
 status = 302
 `, fast, filepath.Join(dir, "state"), filepath.Join(dir, "v"), filepath.Join(dir, "d")))
 			p := start(t, "-config", cfg)
-			m := httpsRe.FindStringSubmatch(p.log.String())
-			if m == nil {
-				t.Fatalf("no https address in the log:\n%s", p.log.String())
-			}
+			httpsAddr := p.httpsAddr(t)
 			for name, dial := range map[string]func(host string) rawClient{
 				"http/1.1":    func(string) rawClient { return &h1client{dial: tcpDialer(p.addr)} },
-				"h2 over TLS": func(host string) rawClient { return &h2client{dial: tlsDialer(m[1], host, "h2")} },
+				"h2 over TLS": func(host string) rawClient { return &h2client{dial: tlsDialer(httpsAddr, host, "h2")} },
 			} {
 				t.Run(name, func(t *testing.T) {
 					clients := map[string]rawClient{} // one per host: a TLS connection is its SNI site's

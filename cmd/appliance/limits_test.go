@@ -177,12 +177,9 @@ tls = "local"
 https_redirect = false
 `, filepath.Join(dir, "state"), admin, filepath.Join(dir, "site")))
 	p := start(t, "-config", cfg)
-	m := httpsRe.FindStringSubmatch(p.log.String())
-	if m == nil {
-		t.Fatalf("no https address:\n%s", p.log.String())
-	}
+	httpsAddr := p.httpsAddr(t)
 	tlsHeld := func() net.Conn {
-		c, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		c, err := tls.Dial("tcp", httpsAddr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +194,7 @@ https_redirect = false
 	if !refused(t, p.addr) {
 		t.Error("a plain connection was served with 3 connections open and max_connections = 3")
 	}
-	if c, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true}); err == nil {
+	if c, err := tls.Dial("tcp", httpsAddr, &tls.Config{InsecureSkipVerify: true}); err == nil {
 		c.Close()
 		t.Error("a TLS connection was served with 3 connections open and max_connections = 3")
 	}

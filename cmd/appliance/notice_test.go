@@ -64,7 +64,7 @@ tls = "local"
 https_redirect = false
 `, filepath.Join(dir, "state"), filepath.Join(dir, "a"), filepath.Join(dir, "b")))
 	p := start(t, "-config", cfg)
-	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	httpsAddr := p.httpsAddr(t)
 	_, httpPort, _ := net.SplitHostPort(p.addr)
 	_, httpsPort, _ := net.SplitHostPort(httpsAddr)
 
@@ -156,7 +156,7 @@ func TestPublicHTTPSPort(t *testing.T) {
 		cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n%s[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"local\"\n",
 			filepath.Join(dir, "state"), c.key, filepath.Join(dir, "a")))
 		p := start(t, "-config", cfg)
-		_, httpsPort, _ := net.SplitHostPort(httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1])
+		_, httpsPort, _ := net.SplitHostPort(p.httpsAddr(t))
 		for _, fast := range []string{"HTTP/1.1", "HTTP/1.0"} { // the fast path and net/http
 			res := raw(t, p.addr, "GET /docs/?q=1 "+fast+"\r\nHost: a.test\r\nConnection: close\r\n\r\n", 1)[0]
 			if loc := res.Header.Get("Location"); res.StatusCode != 301 || loc != c.want(httpsPort) {

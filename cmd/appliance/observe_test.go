@@ -53,7 +53,7 @@ tls = "off"
 access_log = false
 `, filepath.Join(dir, "state"), logPath, fast, filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "quiet")))
 	p := start(t, "-config", cfg)
-	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	httpsAddr := p.httpsAddr(t)
 	admin := strings.TrimPrefix(regexpAdmin.FindStringSubmatch(p.waitLogSeen(t, "admin listener"))[1], "http://")
 
 	do := func(c *http.Client, url, host string) *http.Response {

@@ -316,7 +316,7 @@ func TestHealthHTTPSOnly(t *testing.T) {
 		t.Fatalf("healthz over HTTPS: %v %d %s", err, res.StatusCode, readBody(res))
 	}
 	// A stopped listener fails the probe.
-	addr, _ := net.ResolveTCPAddr("tcp", httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1])
+	addr, _ := net.ResolveTCPAddr("tcp", p.httpsAddr(t))
 	if err := probe(addr, true, time.Second); err != nil {
 		t.Fatalf("probe: %v", err)
 	}
@@ -325,4 +325,15 @@ func TestHealthHTTPSOnly(t *testing.T) {
 	if err := probe(addr, true, time.Second); err == nil {
 		t.Error("probe of a stopped server succeeded")
 	}
+}
+
+// httpsAddr is the address of the server's HTTPS listener, from its
+// "serving" line.
+func (p *proc) httpsAddr(t *testing.T) string {
+	t.Helper()
+	m := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))
+	if m == nil {
+		t.Fatalf("no https address in the log:\n%s", p.log.String())
+	}
+	return m[1]
 }

@@ -108,7 +108,7 @@ path = "/private/"
 allow = ["198.51.100.0/24"]
 `, filepath.Join(dir, "state"), fast, logPath, filepath.Join(dir, "a")))
 			p := start(t, "-config", cfg)
-			httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+			httpsAddr := p.httpsAddr(t)
 
 			type want struct {
 				status int
@@ -203,7 +203,7 @@ path = "/private/"
 allow = ["127.0.0.3"]
 `, filepath.Join(dir, "state"), logPath, filepath.Join(dir, "a")))
 	p := start(t, "-config", cfg)
-	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	httpsAddr := p.httpsAddr(t)
 
 	// HAProxy's frontends listen on sockets bound here and passed to it
 	// (bind fd@N): connections queue in them until it accepts.

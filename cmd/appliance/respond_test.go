@@ -89,17 +89,14 @@ func TestFixedResponsesAndLimits(t *testing.T) {
 			dir := t.TempDir()
 			cfg := respondSites(t, dir, fast, hash)
 			p := start(t, "-config", cfg)
-			m := httpsRe.FindStringSubmatch(p.log.String())
-			if m == nil {
-				t.Fatalf("no https address in the log:\n%s", p.log.String())
-			}
+			httpsAddr := p.httpsAddr(t)
 			transports := []struct {
 				name string
 				c    rawClient
 			}{
 				{"http/1.1", &h1client{dial: tcpDialer(p.addr)}},
-				{"https/1.1", &h1client{dial: tlsDialer(m[1], "a.test", "http/1.1")}},
-				{"h2", &h2client{dial: tlsDialer(m[1], "a.test", "h2")}},
+				{"https/1.1", &h1client{dial: tlsDialer(httpsAddr, "a.test", "http/1.1")}},
+				{"h2", &h2client{dial: tlsDialer(httpsAddr, "a.test", "h2")}},
 			}
 			for _, tr := range transports {
 				defer tr.c.Close()

@@ -65,14 +65,11 @@ path = "/admin/"
 deny = ["127.0.0.0/8", "::1"]
 `, fast, filepath.Join(dir, "state"), root))
 	p := start(t, "-config", cfg)
-	m := httpsRe.FindStringSubmatch(p.log.String())
-	if m == nil {
-		t.Fatalf("no https address in the log:\n%s", p.log.String())
-	}
+	httpsAddr := p.httpsAddr(t)
 	transports := map[string]rawClient{
 		"http/1.1":  &h1client{dial: tcpDialer(p.addr)},
-		"https/1.1": &h1client{dial: tlsDialer(m[1], "files.test", "http/1.1")},
-		"h2":        &h2client{dial: tlsDialer(m[1], "files.test", "h2")},
+		"https/1.1": &h1client{dial: tlsDialer(httpsAddr, "files.test", "http/1.1")},
+		"h2":        &h2client{dial: tlsDialer(httpsAddr, "files.test", "h2")},
 	}
 	for name, tr := range transports {
 		defer tr.Close()

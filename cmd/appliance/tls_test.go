@@ -100,7 +100,7 @@ root = %q
 tls = "off"
 `, filepath.Join(dir, "state"), filepath.Join(dir, "a"), filepath.Join(dir, "b"), certFile, keyFile, filepath.Join(dir, "c")))
 	p := start(t, "-config", cfg)
-	httpsAddr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	httpsAddr := p.httpsAddr(t)
 	_, httpsPort, _ := net.SplitHostPort(httpsAddr)
 
 	rootPEM, err := exec.Command(binary, "ca-cert", "-config", cfg).Output()
@@ -234,7 +234,7 @@ root = %q
 tls = "local"
 `, filepath.Join(dir, "state"), filepath.Join(dir, "m"), caFile, filepath.Join(dir, "o")))
 	p := start(t, "-config", cfg)
-	addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+	addr := p.httpsAddr(t)
 	rootPEM, _ := exec.Command(binary, "ca-cert", "-config", cfg).Output()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(rootPEM)
@@ -322,7 +322,7 @@ func TestTLSWithoutSNI(t *testing.T) {
 			cfg := writeFile(t, t.TempDir(), "appliance.toml", fmt.Sprintf("[server]\nhttps = \"127.0.0.1:0\"\nfast_http1 = %v\nstate_dir = %q\n%s",
 				fast, filepath.Join(dir, "state"), sites))
 			p := start(t, "-config", cfg)
-			addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+			addr := p.httpsAddr(t)
 			for _, h2 := range []bool{false, true} {
 				check(addr, h2)
 			}

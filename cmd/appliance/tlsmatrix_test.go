@@ -73,7 +73,7 @@ tls = "local"
 				} else {
 					p = start(t, "-config", cfg)
 				}
-				addr := httpsRe.FindStringSubmatch(p.waitLogSeen(t, "msg=serving"))[1]
+				addr := p.httpsAddr(t)
 
 				for _, target := range []site{m, o, all} {
 					for _, sniCase := range []string{"the site", "none", "another site"} {
