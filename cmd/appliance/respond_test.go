@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,7 +73,12 @@ hosts = ["b.test"]
 root = %q
 tls = "local"
 https_redirect = false
-`, fast, filepath.Join(dir, "state"), filepath.Join(dir, "a"), hash, filepath.Join(dir, "b")))
+
+[[site]]
+hosts = ["c.test"]
+root = %q
+tls = "local"
+`, fast, filepath.Join(dir, "state"), filepath.Join(dir, "a"), hash, filepath.Join(dir, "b"), filepath.Join(dir, "b")))
 }
 
 // TestFixedResponsesAndLimits runs the real binary, fast_http1 on and
@@ -90,6 +96,7 @@ func TestFixedResponsesAndLimits(t *testing.T) {
 			cfg := respondSites(t, dir, fast, hash)
 			p := start(t, "-config", cfg)
 			httpsAddr := p.httpsAddr(t)
+			_, httpsPort, _ := net.SplitHostPort(httpsAddr)
 			transports := []struct {
 				name string
 				c    rawClient
@@ -170,6 +177,15 @@ func TestFixedResponsesAndLimits(t *testing.T) {
 				t.Errorf("built-in maintenance page: %v %d %v %q", err, ex.status, ex.header, ex.body)
 			}
 			do(b, "b.test", "/.well-known/acme-challenge/tok", nil, 200, "challenge b", "")
+			// A TLS site that redirects plain HTTP still does: the
+			// 503 is for HTTPS.
+			ex, err = b.do("c.test", "/index.html", nil)
+			if err != nil || ex.status != 301 || ex.header.Get("Location") != "https://c.test:"+httpsPort+"/index.html" {
+				t.Errorf("plain HTTP to c.test during maintenance: %v %d %v", err, ex.status, ex.header)
+			}
+			c := &h2client{dial: tlsDialer(httpsAddr, "c.test", "h2")}
+			defer c.Close()
+			do(c, "c.test", "/index.html", nil, 503, "", "60")
 			maintenance("off", "maintenance off")
 			for _, tr := range transports {
 				do(tr.c, "a.test", "/", nil, 200, "home a", "")
