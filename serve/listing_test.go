@@ -147,8 +147,11 @@ func TestListingBound(t *testing.T) {
 	if maxListing != 10000 {
 		t.Fatalf("maxListing %d: the README states 10,000", maxListing)
 	}
-	// In memory: creating ten thousand files takes seconds here.
-	const n = maxListing + 2*listBatch + 7
+	// In memory: creating forty thousand files takes seconds here. Past
+	// 2 x maxListing entries the best maxListing are kept and reading
+	// goes on: n makes that happen twice, and the entries kept must
+	// still be the first in each order.
+	const n = 4*maxListing + 2*listBatch + 7
 	fsys := fstest.MapFS{}
 	for i := range n {
 		fsys[fmt.Sprintf("big/f%05d", i)] = &fstest.MapFile{Data: []byte("x")}
