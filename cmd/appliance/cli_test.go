@@ -47,6 +47,12 @@ func TestHelpAndVersion(t *testing.T) {
 			t.Errorf("%v: status %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
+	// A command that takes no argument names the first one it got.
+	for _, cmd := range []string{"check", "version", "man", "hash-password"} {
+		if _, errOut, code := runBinary(t, "", cmd, "first", "second"); code != 2 || !strings.Contains(errOut, cmd+`: unexpected argument "first"`) {
+			t.Errorf("%s first second: status %d, stderr %q", cmd, code, errOut)
+		}
+	}
 	want, _, _ := runBinary(t, "", "version")
 	for _, flag := range []string{"-version", "--version"} {
 		if out, _, code := runBinary(t, "", flag); code != 0 || out != want || !strings.HasPrefix(out, "appliance ") {

@@ -136,30 +136,19 @@ type argCheck func(inv *invocation, stderr io.Writer) (int, bool)
 // argChecks holds each command's argCheck; a command not listed takes
 // no positional argument (noArgs).
 var argChecks = map[string]argCheck{
-	"help":          anyArgs,
-	"man":           noArgsFirst,
-	"version":       noArgsFirst,
-	"hash-password": noArgsFirst,
-	"deploy":        deployArgs,
-	"releases":      siteURLArg,
-	"rollback":      siteURLArg,
-	"maintenance":   maintenanceArg,
-	"serve":         serveArgs,
+	"help":        anyArgs,
+	"deploy":      deployArgs,
+	"releases":    siteURLArg,
+	"rollback":    siteURLArg,
+	"maintenance": maintenanceArg,
+	"serve":       serveArgs,
 }
 
 // anyArgs takes any positional arguments (help ignores them).
 func anyArgs(*invocation, io.Writer) (int, bool) { return 0, true }
 
-// noArgs refuses any positional argument, naming the last.
+// noArgs refuses any positional argument, naming the first.
 func noArgs(inv *invocation, stderr io.Writer) (int, bool) {
-	if len(inv.pos) > 0 {
-		return usageError(stderr, "%s: unexpected argument %q", inv.name, inv.pos[len(inv.pos)-1]), false
-	}
-	return 0, true
-}
-
-// noArgsFirst refuses any positional argument, naming the first.
-func noArgsFirst(inv *invocation, stderr io.Writer) (int, bool) {
 	if len(inv.pos) > 0 {
 		return usageError(stderr, "%s: unexpected argument %q", inv.name, inv.pos[0]), false
 	}
