@@ -898,7 +898,9 @@ func (s *Site) validate(v *validator, key string, nsites int, hosts map[string]i
 	s.validateErrorPages(v, key, rootOK)
 	s.validateEncodings(v, key)
 	s.validateLanguages(v, key)
-	s.compileRules(key, v.errorf)
+	if err := s.compileRules(key, v.errorf).CheckLanguages(); err != nil {
+		v.errorf(key, "%v", err)
+	}
 	s.validateResponses(v, key, rootOK)
 	if strings.ContainsAny(s.CacheControl, "\r\n") {
 		v.errorf(key+".cache_control", "cache_control must be one line")
@@ -1029,8 +1031,7 @@ func (s *Site) validateEncodings(v *validator, key string) {
 	}
 }
 
-// validateLanguages checks languages and default_language, and that the
-// site's rules name at most language.MaxOffered languages in all.
+// validateLanguages checks languages and default_language.
 func (s *Site) validateLanguages(v *validator, key string) {
 	seen := map[string]bool{}
 	for _, tag := range s.Languages {
@@ -1053,20 +1054,6 @@ func (s *Site) validateLanguages(v *validator, key string) {
 		v.errorf(key+".default_language", "default_language %q needs languages, the list of the site's languages", s.DefaultLanguage)
 	case s.DefaultLanguage != "" && !seen[strings.ToLower(s.DefaultLanguage)]:
 		v.errorf(key+".default_language", "default_language %q is not one of languages %q", s.DefaultLanguage, s.Languages)
-	}
-	ruleLangs := map[string]bool{}
-	for _, rd := range s.Redirects {
-		for _, tag := range rd.Languages {
-			ruleLangs[strings.ToLower(tag)] = true
-		}
-	}
-	for _, rw := range s.Rewrites {
-		for _, tag := range rw.Languages {
-			ruleLangs[strings.ToLower(tag)] = true
-		}
-	}
-	if len(ruleLangs) > language.MaxOffered {
-		v.errorf(key, "the redirect and rewrite rules name %d languages in all, at most %d", len(ruleLangs), language.MaxOffered)
 	}
 }
 

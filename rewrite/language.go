@@ -56,6 +56,17 @@ func ruleLanguages(rules Rules) []string {
 	return out
 }
 
+// CheckLanguages refuses rules whose languages conditions name more
+// than language.MaxOffered languages in all: a request's
+// Accept-Language is weighed against that many at most, so a rule
+// naming one past them would never hold.
+func (r Rules) CheckLanguages() error {
+	if n := len(ruleLanguages(r)); n > language.MaxOffered {
+		return fmt.Errorf("the redirect and rewrite rules name %d languages in all, at most %d", n, language.MaxOffered)
+	}
+	return nil
+}
+
 // langChoice is the rule language a request prefers, chosen when a rule
 // first asks.
 type langChoice struct {

@@ -1,6 +1,7 @@
 package rewrite
 
 import (
+	"appliance/internal/language"
 	"fmt"
 	"io"
 	"net/http"
@@ -114,5 +115,30 @@ func TestLanguageVaryOnce(t *testing.T) {
 		if got := rec.Header()["Vary"]; strings.Join(got, "|") != strings.Join(vary, "|") {
 			t.Errorf("next's Vary %q became %q", vary, got)
 		}
+	}
+}
+
+// TestCheckLanguages: rules naming more languages in all than a
+// request is weighed against are refused; the same tag in two cases
+// counts once.
+func TestCheckLanguages(t *testing.T) {
+	var rules Rules
+	for i := range language.MaxOffered {
+		rd, err := NewRedirect(fmt.Sprintf("/r%d", i), "/x", 302, Cond{Languages: []string{fmt.Sprintf("en-t%02d", i), fmt.Sprintf("EN-T%02d", i)}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules.Redirects = append(rules.Redirects, rd)
+	}
+	if err := rules.CheckLanguages(); err != nil {
+		t.Fatalf("%d languages: %v", language.MaxOffered, err)
+	}
+	rw, err := NewRewrite("/a", "/b", false, Cond{Languages: []string{"de"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules.Rewrites = append(rules.Rewrites, rw)
+	if err := rules.CheckLanguages(); err == nil || !strings.Contains(err.Error(), "33 languages in all, at most 32") {
+		t.Fatalf("33 languages: %v", err)
 	}
 }
