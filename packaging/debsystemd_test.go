@@ -162,6 +162,17 @@ func testDebUnderSystemd(t *testing.T, deb string) {
 		t.Errorf("appliance-https.socket after an upgrade with https configured: %s, want enabled active", got)
 	}
 	must("curl -sS -k -m 10 -o /dev/null https://localhost/")
+	// Upgrading again, with the HTTPS socket already active, restarts
+	// the service and leaves the socket as it is.
+	pid := strings.TrimSpace(must("systemctl show -P MainPID appliance.service"))
+	must("dpkg -i /mnt/deb/" + filepath.Base(deb))
+	if got := state("appliance-https.socket"); got != "enabled active" {
+		t.Errorf("appliance-https.socket after a second upgrade: %s, want enabled active", got)
+	}
+	if now := strings.TrimSpace(must("systemctl show -P MainPID appliance.service")); now == pid || now == "0" {
+		t.Errorf("the service was not restarted by the upgrade: MainPID %s, before %s", now, pid)
+	}
+	must("curl -sS -k -m 10 -o /dev/null https://localhost/ && curl -sS -m 10 -o /dev/null http://127.0.0.1/")
 
 	// Purge: units off, ports closed, state gone.
 	must("dpkg --purge appliance")

@@ -203,6 +203,7 @@ func (h *Handler) lookup(k cacheKey) *entry {
 			if err != nil {
 				ne = &entry{kind: kindNotFound}
 			} else {
+				rep.prepareHeader()
 				ne.rep, ne.id = rep, rep.id
 				h.setOffered(rep, res.side)
 			}

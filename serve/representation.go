@@ -109,7 +109,8 @@ func etagOf(sum []byte, suffix string) string {
 
 // loadRepresentation opens name, reads its identity from the open file and
 // hashes it; files up to the cache's MaxFileBytes are kept in memory, and
-// the hashes of larger ones are remembered by identity (c.sums).
+// the hashes of larger ones are remembered by identity (c.sums). The
+// caller, which may still change its fields, prepares its header.
 func loadRepresentation(fsys fs.FS, name string, c *Cache, types map[string]string) (*representation, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
@@ -155,6 +156,5 @@ func loadRepresentation(fsys fs.FS, name string, c *Cache, types map[string]stri
 	rep.ETag = etagOf(sum[:], "")
 	rep.digest = reprDigestOf(sum[:])
 	rep.Coding = compress.Identity
-	rep.prepareHeader()
 	return rep, nil
 }
