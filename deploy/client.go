@@ -24,7 +24,7 @@ import (
 // Client talks to a site's deploy endpoint.
 type Client struct {
 	Site  *url.URL     // the site: https://example.test/
-	Token string       // the deploy token
+	Token string       // the deploy token; "": none (a client certificate in HTTP's TLS configuration)
 	HTTP  *http.Client // nil: http.DefaultClient
 	// Plan, when set, is told what will be uploaded, before it is;
 	// Progress, each uploaded file's size.
@@ -399,7 +399,9 @@ func (c *Client) send(ctx context.Context, method, op string, body io.Reader, si
 		req.ContentLength = size
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return 0, err

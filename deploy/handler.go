@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,15 +26,22 @@ const Prefix = "/.well-known/appliance/deploy/"
 //	GET  releases      {"releases": [Release...]}, newest first
 //	POST rollback      activate the release before the active one
 //
-// Every request carries "Authorization: Bearer TOKEN", checked before
+// Every request carries "Authorization: Bearer TOKEN" or comes over a
+// TLS connection with a client certificate of ClientCAs, checked before
 // any body is read; without TLS only loopback clients are answered.
 type Handler struct {
 	Store *Store
 	// Authorized checks the bearer token r carries (rewrite.Secret.Check):
 	// nil if it passed; an error with Status and RetryAfter methods (a
 	// client locked out after failing, hashing busy) is answered with
-	// that status, any other with 401.
+	// that status, any other with 401. nil: no token is accepted.
 	Authorized func(r *http.Request, token string) error
+	// ClientCAs, when set, admit a request without a token whose TLS
+	// handshake named a server (SNI) and proved a client certificate
+	// that chains to them, for client authentication. The transport
+	// must make sure the handshake's server name is this site's (the
+	// server answers 421 otherwise).
+	ClientCAs *x509.CertPool
 	// Activated, when set, is told that another release is active, so
 	// that the server shows it at once rather than at its next check.
 	Activated func()
@@ -44,7 +53,7 @@ type Handler struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.checkTransport(w, r) || !h.checkToken(w, r) {
+	if !h.checkTransport(w, r) || !h.checkAuth(w, r) {
 		return
 	}
 	name, arg := operation(strings.TrimPrefix(r.URL.Path, Prefix))
@@ -99,12 +108,16 @@ func (h *Handler) checkTransport(w http.ResponseWriter, r *http.Request) bool {
 
 var errNoToken = errors.New("no bearer token")
 
-// checkToken answers 401 to a request without a valid bearer token, or
-// the status Authorized refused it with (429, 503) and Retry-After.
-func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
+// checkAuth admits a request with a deployer's certificate (certified);
+// else it answers 401 to a request without a valid bearer token, or the
+// status Authorized refused it with (429, 503) and Retry-After.
+func (h *Handler) checkAuth(w http.ResponseWriter, r *http.Request) bool {
+	if h.certified(r.TLS) {
+		return true
+	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	err := errNoToken
-	if ok && token != "" {
+	if ok && token != "" && h.Authorized != nil {
 		err = h.Authorized(r, token)
 	}
 	var refused interface {
@@ -118,10 +131,42 @@ func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appliance deploy"`)
-		writeError(w, http.StatusUnauthorized, "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)")
+		writeError(w, http.StatusUnauthorized, h.credentials())
 		return false
 	}
 	return true
+}
+
+// credentials says what the site accepts, for a 401.
+func (h *Handler) credentials() string {
+	switch {
+	case h.ClientCAs == nil:
+		return "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)"
+	case h.Authorized == nil:
+		return "a client certificate issued by the site's deploy_client_ca is needed (-cert, -key), over HTTPS to the site's name"
+	}
+	return "a valid deploy token (APPLIANCE_DEPLOY_TOKEN) or a client certificate issued by the site's deploy_client_ca (-cert, -key) is needed"
+}
+
+// certified reports whether st is a TLS connection whose handshake named
+// a server (SNI: without one, the site is chosen by address and asks for
+// no certificate) and proved a certificate that chains to ClientCAs.
+// The chain is verified here, whatever the handshake verified: a site
+// with client_ca verifies against that, and a resumed session carries
+// the certificates of the handshake it was resumed from (none, if that
+// had none).
+func (h *Handler) certified(st *tls.ConnectionState) bool {
+	if h.ClientCAs == nil || st == nil || st.ServerName == "" || len(st.PeerCertificates) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range st.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: h.ClientCAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
 }
 
 // postManifest answers the blobs of a Manifest that the store lacks.
