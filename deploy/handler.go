@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,8 +20,13 @@ const Prefix = "/.well-known/appliance/deploy/"
 
 // Handler serves the deploy protocol of one site, under Prefix:
 //
-//	POST manifest      a Manifest; answers {"missing": [sha256...]}
-//	PUT  blobs/SHA256  the content of a missing blob
+//	POST manifest      a Manifest; answers {"missing": [sha256...]}, and
+//	                   {"offsets": {sha256: bytes}} for the missing blobs
+//	                   of which a cut-off upload left bytes
+//	HEAD blobs/SHA256  Upload-Offset: the bytes the server holds of it
+//	PUT  blobs/SHA256  the content of a missing blob; with Upload-Offset,
+//	                   the rest of it from there (409 and the offset the
+//	                   server holds, if another)
 //	POST releases      the Manifest again: assemble and activate it (201),
 //	                   or 200 when it is the active release's already
 //	GET  releases      {"releases": [Release...]}, newest first
@@ -78,7 +84,7 @@ type opHandler func(h *Handler, w http.ResponseWriter, r *http.Request, arg stri
 // by method.
 var operations = map[string]map[string]opHandler{
 	"manifest": {http.MethodPost: (*Handler).postManifest},
-	"blobs/":   {http.MethodPut: (*Handler).putBlob},
+	"blobs/":   {http.MethodPut: (*Handler).putBlob, http.MethodHead: (*Handler).headBlob},
 	"releases": {
 		http.MethodPost: (*Handler).postRelease,
 		http.MethodGet:  (*Handler).getReleases,
@@ -176,14 +182,39 @@ func (h *Handler) postManifest(w http.ResponseWriter, r *http.Request, _ string)
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"missing": nonNil(h.Store.Missing(m))})
+	missing := nonNil(h.Store.Missing(m))
+	ans := map[string]any{"missing": missing}
+	if offsets := h.Store.Offsets(missing); len(offsets) > 0 {
+		ans["offsets"] = offsets
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
-// putBlob stores the blob sum, extending the read deadline as it comes.
+// headBlob answers the bytes the store holds of the blob sum.
+func (h *Handler) headBlob(w http.ResponseWriter, _ *http.Request, sum string) {
+	if !ValidSum(sum) {
+		writeError(w, http.StatusBadRequest, "not a blob name")
+		return
+	}
+	w.Header().Set(offsetField, strconv.FormatInt(h.Store.Offset(sum), 10))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// offsetField tells where an upload resumes, and the bytes the server
+// holds (draft-ietf-httpbis-resumable-upload's Upload-Offset).
+const offsetField = "Upload-Offset"
+
+// putBlob stores the blob sum, or its rest from Upload-Offset, extending
+// the read deadline as it comes.
 func (h *Handler) putBlob(w http.ResponseWriter, r *http.Request, sum string) {
+	offset, err := parseOffset(r.Header.Values(offsetField))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	h.extendReads(w)
 	body := &progressReader{r: r.Body, step: func() { h.extendReads(w) }}
-	if err := h.Store.Put(sum, r.ContentLength, body); err != nil {
+	if err := h.Store.Put(sum, offset, r.ContentLength, body); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -255,6 +286,32 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// parseOffset reads the Upload-Offset field's values: absent, 0; else
+// one value, 1 to 18 decimal digits (an offset under 10^18 bytes; any
+// offset past the per-file limit is refused by the store).
+func parseOffset(values []string) (int64, error) {
+	switch len(values) {
+	case 0:
+		return 0, nil
+	case 1:
+	default:
+		return 0, fmt.Errorf("%w %s: given %d times", ErrInvalid, offsetField, len(values))
+	}
+	v := values[0]
+	if v == "" || len(v) > 18 {
+		return 0, fmt.Errorf("%w %s %q: want 1 to 18 digits", ErrInvalid, offsetField, v)
+	}
+	var n int64
+	for i := range len(v) {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w %s %q: want 1 to 18 digits", ErrInvalid, offsetField, v)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
 func loopback(remote string) bool {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
@@ -273,8 +330,14 @@ func nonNil[T any](s []T) []T {
 
 // writeErr maps the store's errors to statuses.
 func writeErr(w http.ResponseWriter, err error) {
-	var miss *MissingError
+	var (
+		miss *MissingError
+		oe   *OffsetError
+	)
 	switch {
+	case errors.As(err, &oe):
+		w.Header().Set(offsetField, strconv.FormatInt(oe.Have, 10))
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "offset": oe.Have})
 	case errors.As(err, &miss):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "missing": miss.Missing})
 	case errors.Is(err, ErrInvalid):

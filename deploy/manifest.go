@@ -5,6 +5,7 @@
 // deployable site's directory under the server's state directory:
 //
 //	sites/<site>/blobs/ab/ab12...   uploaded files, named by SHA-256
+//	sites/<site>/blobs/tmp/partial-ab12...  an upload cut off, kept to resume
 //	sites/<site>/releases/<id>/     a release: hard links to blobs
 //	sites/<site>/releases/<id>.json its manifest, time, files and bytes
 //	sites/<site>/current            symlink to releases/<id>: the root served

@@ -186,7 +186,11 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "unchanged: release %s is already live on %s\n", res.Release.ID, c.Reached())
 		return 0
 	}
-	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
-		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, c.Reached())
+	resumed := ""
+	if res.ResumedBytes > 0 {
+		resumed = fmt.Sprintf("; %d more resumed: a cut-off upload had left them", res.ResumedBytes)
+	}
+	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes%s)\nrelease %s is live on %s\n",
+		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), resumed, res.Release.ID, c.Reached())
 	return 0
 }
