@@ -60,14 +60,26 @@ func CheckURL(u *url.URL) error {
 // content is.
 type Local struct {
 	Manifest
-	Source map[string]string // sha256 -> a file with that content
+	Source  map[string]string // sha256 -> a file with that content
+	Skipped []string          // the version control directories left out (VCSNames), slash-separated
 }
 
-// Scan builds the manifest of dir. Relative symbolic links that stay in
-// dir are followed (the file they name is sent under the link's path);
-// absolute, dangling or escaping links, links to directories, and
-// anything but regular files and directories are refused.
-func Scan(dir string) (Local, error) {
+// VCSNames are the version control directories (or, for a Git worktree
+// or submodule, files) that Scan leaves out, wherever they are in dir.
+var VCSNames = []string{".git", ".hg", ".svn"}
+
+// Scan builds the manifest of dir, without its version control
+// directories (VCSNames, listed in Skipped). Relative symbolic links
+// that stay in dir are followed (the file they name is sent under the
+// link's path); absolute, dangling or escaping links, links to
+// directories, and anything but regular files and directories are
+// refused.
+func Scan(dir string) (Local, error) { return scan(dir, false) }
+
+// ScanWithVCS is Scan keeping the version control directories.
+func ScanWithVCS(dir string) (Local, error) { return scan(dir, true) }
+
+func scan(dir string, withVCS bool) (Local, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Local{}, err
@@ -83,6 +95,13 @@ func Scan(dir string) (Local, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
+		if !withVCS && slices.Contains(VCSNames, d.Name()) {
+			l.Skipped = append(l.Skipped, filepath.ToSlash(rel))
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() {
 			return nil
 		}

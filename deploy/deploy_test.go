@@ -299,6 +299,28 @@ func TestScanRefusals(t *testing.T) {
 	}
 }
 
+// TestScanSkipsVCS: .git, .hg and .svn, anywhere in the folder (a Git
+// submodule's .git is a file), are left out and listed; ScanWithVCS
+// keeps them.
+func TestScanSkipsVCS(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"index.html", ".git/config", ".git/objects/ab/cd", "sub/.hg/store", "sub/.svn/entries", "mod/.git", ".gitignore", "x.git/y"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644)
+	}
+	l, err := Scan(dir)
+	var paths []string
+	for _, f := range l.Files {
+		paths = append(paths, f.Path)
+	}
+	if err != nil || strings.Join(paths, " ") != ".gitignore index.html x.git/y" || strings.Join(l.Skipped, " ") != ".git mod/.git sub/.hg sub/.svn" {
+		t.Fatalf("Scan: %v sent, %v skipped, %v", paths, l.Skipped, err)
+	}
+	if l, err = ScanWithVCS(dir); err != nil || len(l.Files) != 8 || len(l.Skipped) != 0 {
+		t.Fatalf("ScanWithVCS: %d files, %v skipped, %v", len(l.Files), l.Skipped, err)
+	}
+}
+
 // TestHandlerRefusals: plain HTTP from another machine gets 403 before
 // the token is looked at; wrong methods 405, unknown operations 404,
 // bodies over the bounds 413.

@@ -26,7 +26,7 @@ import (
 type File struct {
 	Path   string `json:"path"`   // slash-separated, relative to the site root
 	Size   int64  `json:"size"`   // bytes
-	Mode   uint32 `json:"mode"`   // permission bits only (0644); informational
+	Mode   uint32 `json:"mode"`   // permission bits only (0644); informational: files are stored 0644
 	SHA256 string `json:"sha256"` // lower-case hex of the content's SHA-256
 }
 

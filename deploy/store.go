@@ -299,9 +299,9 @@ var ErrUnchanged = errors.New("the release is already live")
 // blobs, and activates it; then it prunes releases past Keep and
 // collects the blobs no kept release uses. An interrupted commit leaves
 // the active release as it was. When m is the active release's manifest
-// (the same files, contents and modes), nothing is made, so that no
-// older release is pushed out of Keep: Commit returns the active
-// release and ErrUnchanged.
+// (the same files and contents; modes are not kept), nothing is made,
+// so that no older release is pushed out of Keep: Commit returns the
+// active release and ErrUnchanged.
 func (s *Store) Commit(m Manifest) (rel Release, err error) {
 	if err := m.Check(s.lim); err != nil {
 		return Release{}, err
@@ -426,7 +426,9 @@ func (s *Store) record(id string) (record, bool) {
 }
 
 // sameFiles reports whether two manifests list the same files, in
-// whatever order.
+// whatever order, with the same contents. Modes are not compared: every
+// file is stored and served 0644 whatever the manifest says, so a
+// change of mode alone would make a release that serves the same.
 func sameFiles(a, b Manifest) bool {
 	if len(a.Files) != len(b.Files) {
 		return false
@@ -435,7 +437,9 @@ func sameFiles(a, b Manifest) bool {
 	fa, fb := slices.Clone(a.Files), slices.Clone(b.Files)
 	slices.SortFunc(fa, byPath)
 	slices.SortFunc(fb, byPath)
-	return slices.Equal(fa, fb)
+	return slices.EqualFunc(fa, fb, func(x, y File) bool {
+		return x.Path == y.Path && x.Size == y.Size && x.SHA256 == y.SHA256
+	})
 }
 
 // records reads every release's record, newest first.

@@ -163,9 +163,16 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, c.Reached())
 		return 0
 	}
-	local, err := deploy.Scan(inv.pos[0])
+	scan := deploy.Scan
+	if *inv.vals["vcs"] != "" && *inv.vals["vcs"] != "false" {
+		scan = deploy.ScanWithVCS
+	}
+	local, err := scan(inv.pos[0])
 	if err != nil {
 		return fail(err)
+	}
+	if len(local.Skipped) > 0 {
+		fmt.Fprintf(stdout, "left out %s (version control; -vcs sends them)\n", strings.Join(local.Skipped, ", "))
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		var bar *progressbar.ProgressBar
