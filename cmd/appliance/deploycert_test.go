@@ -83,7 +83,12 @@ deploy_client_ca = %q
 hosts = ["other.test"]
 tls = "local"
 deploy_client_ca = %q
-`, fast, caFile, otherCAFile))
+[[site]]
+hosts = ["m.test"]
+tls = "local"
+client_ca = %q
+deploy_client_ca = %q
+`, fast, caFile, otherCAFile, caFile, caFile))
 	s.start(t)
 	pemCA, err := exec.Command(binary, "ca-cert", "-config", s.cfg).Output()
 	if err != nil {
@@ -123,6 +128,17 @@ deploy_client_ca = %q
 		t.Fatalf("deploy by certificate over HTTP/1.1: %+v %v", res, err)
 	}
 	waitFor(t, h1, siteURL, "by certificate, HTTP/1.1")
+
+	// A site with client_ca too: the certificate both bundles issued
+	// deploys; without one, there is no handshake.
+	mc := &deploy.Client{Site: mustURL("https://m.test/"), HTTP: sniClient(s.httpsAt, "m.test", true, cert)}
+	if res, err := mc.Deploy(context.Background(), local); err != nil || res.Uploaded != 1 {
+		t.Fatalf("deploy by certificate to a client_ca site: %+v %v", res, err)
+	}
+	mc.HTTP = sniClient(s.httpsAt, "m.test", true)
+	if _, err := mc.Releases(context.Background()); err == nil {
+		t.Fatal("a client_ca site answered without a certificate")
+	}
 
 	// Refusals: 401 (421 for another site's name), nothing stored.
 	blobs := blobCount(t, s.state)

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +91,24 @@ func (p *cutProxy) pipe(c net.Conn) {
 	}
 }
 
+// headOffset asks the server at addr, over HTTP/2 or HTTP/1.1, how many
+// bytes of the blob sum it holds (HEAD, Upload-Offset).
+func headOffset(t *testing.T, addr string, h2 bool, sum string) int64 {
+	t.Helper()
+	req, _ := http.NewRequest("HEAD", "https://127.0.0.1/"+deploy.Prefix[1:]+"blobs/"+sum, nil)
+	req.Header.Set("Authorization", "Bearer s3cret-token")
+	res, err := sniClient(addr, "", h2).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	n, err := strconv.ParseInt(res.Header.Get("Upload-Offset"), 10, 64)
+	if res.StatusCode != 204 || err != nil || (res.ProtoMajor == 2) != h2 {
+		t.Fatalf("HEAD of the blob: %s %s, Upload-Offset %q", res.Proto, res.Status, res.Header.Get("Upload-Offset"))
+	}
+	return n
+}
+
 var resumedRe = regexp.MustCompile(`uploaded [12] of 2 files \((\d+) of \d+ bytes; (\d+) more resumed`)
 
 // TestDeployResumesInsideAFile: an 8 MiB upload cut off after 5 MiB (a
@@ -113,7 +133,7 @@ func TestDeployResumesInsideAFile(t *testing.T) {
 				_, port, _ := net.SplitHostPort(p.ln.Addr().String())
 				siteURL := "https://127.0.0.1:" + port + "/"
 
-				var sent, resumed int64
+				var sent, resumed, kept int64
 				if h2 {
 					// The binary, killed at the cut.
 					cmd := exec.Command(binary, "deploy", "-ca", s.ca, src, siteURL)
@@ -135,6 +155,7 @@ func TestDeployResumesInsideAFile(t *testing.T) {
 						t.Fatalf("the deploy survived its cut:\n%s", out.String())
 					}
 					wg.Wait()
+					kept = headOffset(t, s.httpsAt, h2, hex.EncodeToString(sum[:]))
 					p.sent.Store(0)
 					o := s.deploy(t, src, siteURL)
 					m := resumedRe.FindStringSubmatch(o)
@@ -158,6 +179,7 @@ func TestDeployResumesInsideAFile(t *testing.T) {
 					if _, err := c.Deploy(ctx, local); err == nil {
 						t.Fatal("the deploy survived its cut")
 					}
+					kept = headOffset(t, s.httpsAt, h2, hex.EncodeToString(sum[:]))
 					p.sent.Store(0)
 					res, err := c.Deploy(t.Context(), local)
 					if err != nil {
@@ -166,6 +188,9 @@ func TestDeployResumesInsideAFile(t *testing.T) {
 					sent, resumed = res.UploadedBytes, res.ResumedBytes
 				}
 				got := p.sent.Load()
+				if kept != resumed {
+					t.Errorf("HEAD of the blob after the cut: Upload-Offset %d; the deploy then resumed %d", kept, resumed)
+				}
 				t.Logf("cut at %d bytes: the retried deploy sent %d bytes of file (%d resumed), %d bytes in all to the server", cutAt, sent, resumed, got)
 				if sent+resumed != size+5 && sent+resumed != size {
 					t.Errorf("sent %d + resumed %d, want the %d bytes of big.bin (and index.html's 5)", sent, resumed, size)
