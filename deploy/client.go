@@ -275,7 +275,7 @@ func (c *Client) uploadOne(ctx context.Context, src, sum string, offset int64) (
 	}
 	for attempt := range 5 {
 		var se *StatusError
-		if attempt > 0 && !(errors.As(err, &se) && se.Code == http.StatusConflict) {
+		if attempt > 0 && !(errors.As(err, &se) && (se.Code == http.StatusConflict || se.Code == http.StatusBadRequest)) {
 			select {
 			case <-ctx.Done():
 				return 0, 0, ctx.Err()
@@ -292,6 +292,8 @@ func (c *Client) uploadOne(ctx context.Context, src, sum string, offset int64) (
 		case !errors.As(err, &se): // the connection: try again
 		case se.Code == http.StatusConflict && se.Offset != nil:
 			offset = *se.Offset // resume where the server says
+		case se.Code == http.StatusBadRequest && offset > 0:
+			offset = 0 // the kept part was not this file's (the server dropped it): send it whole
 		case se.Code != http.StatusServiceUnavailable:
 			return 0, 0, err // the server said no; asking again will not help
 		}

@@ -149,6 +149,16 @@ func TestHandlerResume(t *testing.T) {
 	if err != nil || res.UploadedBytes != 300 || res.ResumedBytes != 700 {
 		t.Fatalf("a deploy over a kept part: %+v %v, want 300 bytes sent and 700 resumed", res, err)
 	}
+	// A kept part damaged on the server's disk: the rest is refused
+	// (400), the part dropped, and the client sends the file whole.
+	e := strings.Repeat("e", 1000)
+	s.Put(sum(e), 0, 1000, cut(e[:400]))
+	os.WriteFile(s.partialPath(sum(e)), []byte(strings.Repeat("x", 400)), 0o600)
+	os.WriteFile(src+"/big.bin", []byte(e), 0o644)
+	l, _ = Scan(src)
+	if res, err = cl.Deploy(t.Context(), l); err != nil || res.UploadedBytes != 1000 || res.ResumedBytes != 0 {
+		t.Fatalf("a deploy over a damaged kept part: %+v %v, want 1000 bytes sent", res, err)
+	}
 }
 
 func FuzzParseOffset(f *testing.F) {
