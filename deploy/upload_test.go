@@ -81,6 +81,9 @@ func TestResumeUpload(t *testing.T) {
 // kept (a new one pushes out the least recently written), and those not
 // written to for BlobGrace are collected.
 func TestPartialUploadsBounded(t *testing.T) {
+	if n := (Limits{}).withDefaults().MaxPartials; n != 16 {
+		t.Errorf("MaxPartials defaults to %d; the README says 16", n)
+	}
 	s, _ := Open(t.TempDir(), Limits{MaxPartials: 3})
 	var sums []string
 	for i := range 5 {
