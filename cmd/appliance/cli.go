@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -169,9 +170,15 @@ func wrap(text, indent string, width int) string {
 func (c *command) flags(vals map[string]*string) *flag.FlagSet {
 	fl := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	for _, o := range c.options {
-		if o.arg == "" { // a switch: "true" when given
+		if o.arg == "" { // a switch: "true" when on, else ""
 			v := new(string)
-			fl.BoolFunc(o.name, o.help, func(s string) error { *v = s; return nil })
+			fl.BoolFunc(o.name, o.help, func(s string) error {
+				on, err := strconv.ParseBool(s)
+				if *v = ""; on {
+					*v = "true"
+				}
+				return err
+			})
 			vals[o.name] = v
 			continue
 		}

@@ -164,7 +164,7 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		return 0
 	}
 	scan := deploy.Scan
-	if *inv.vals["vcs"] != "" && *inv.vals["vcs"] != "false" {
+	if *inv.vals["vcs"] != "" {
 		scan = deploy.ScanWithVCS
 	}
 	local, err := scan(inv.pos[0])
