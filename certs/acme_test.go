@@ -105,7 +105,7 @@ func (s *acmeServer) serve(t *testing.T, ca *pebbletest.CA, dir string, hosts ..
 	s.acme = a
 	sel := NewSelector()
 	for _, h := range hosts {
-		sel.Add(h, 0, a, nil, nil)
+		sel.Add(h, 0, a, nil, nil, nil)
 	}
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello "+r.Host) })
 	srv := &http.Server{Handler: hello, TLSConfig: ServerConfig(sel.GetCertificate, nil), ErrorLog: stdlog.New(io.Discard, "", 0)}

@@ -79,8 +79,8 @@ func TestSelectorByAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := NewSelector()
-	sel.Add("192.168.1.20", 0, ca, nil, nil)
-	sel.Add("pi.lan", 1, ca, nil, nil)
+	sel.Add("192.168.1.20", 0, ca, nil, nil, nil)
+	sel.Add("pi.lan", 1, ca, nil, nil, nil)
 	hello := &tls.ClientHelloInfo{Conn: fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("192.168.1.20"), Port: 443}}}
 	c, err := sel.GetCertificate(hello)
 	if err != nil || len(c.Leaf.IPAddresses) != 1 || !c.Leaf.IPAddresses[0].Equal(net.ParseIP("192.168.1.20")) {
@@ -179,11 +179,11 @@ func TestAnswers(t *testing.T) {
 	}
 	base := ServerConfig(nil, nil)
 	sel := NewSelector()
-	sel.Add("a.test", 0, ca, nil, base)
-	sel.Add("www.a.test", 0, ca, nil, base) // the same site
-	sel.Add("*.m.test", 1, ca, x509.NewCertPool(), base)
-	sel.Add("192.168.1.20", 2, ca, x509.NewCertPool(), base)
-	sel.Add("*", 3, ca, nil, base)
+	sel.Add("a.test", 0, ca, nil, nil, base)
+	sel.Add("www.a.test", 0, ca, nil, nil, base) // the same site
+	sel.Add("*.m.test", 1, ca, x509.NewCertPool(), nil, base)
+	sel.Add("192.168.1.20", 2, ca, x509.NewCertPool(), nil, base)
+	sel.Add("*", 3, ca, nil, nil, base)
 	addr := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 443} }
 	verified := [][]*x509.Certificate{{}}
 	for _, tt := range []struct {
@@ -229,5 +229,46 @@ func TestAnswers(t *testing.T) {
 	}
 	if sel.Answers(nil, nil, "a.test") {
 		t.Error("a request without TLS state answered")
+	}
+}
+
+// TestDeployCAsAsked: a site with deploy CAs asks for a certificate, and
+// requires none, only in a handshake that names it by SNI; client_ca
+// wins over them; visitors without a certificate are answered.
+func TestDeployCAsAsked(t *testing.T) {
+	ca, err := OpenLocalCA(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ServerConfig(nil, nil)
+	deployers, members := x509.NewCertPool(), x509.NewCertPool()
+	sel := NewSelector()
+	sel.Add("d.test", 0, ca, nil, deployers, base)
+	sel.Add("192.168.1.20", 0, ca, nil, deployers, base)
+	sel.Add("m.test", 1, ca, members, deployers, base)
+	sel.Add("o.test", 2, ca, nil, nil, base)
+	local := fakeConn{addr: &net.TCPAddr{IP: net.ParseIP("192.168.1.20"), Port: 443}}
+	for _, tt := range []struct {
+		sni  string
+		auth tls.ClientAuthType
+		cas  *x509.CertPool
+	}{
+		{"d.test", tls.RequestClientCert, deployers},
+		{"192.168.1.20", tls.RequestClientCert, deployers}, // an address given as SNI is a name
+		{"", tls.NoClientCert, nil},                        // by local address: not asked
+		{"m.test", tls.RequireAndVerifyClientCert, members},
+		{"o.test", tls.NoClientCert, nil},
+	} {
+		cfg, _ := sel.ConfigForClient(&tls.ClientHelloInfo{ServerName: tt.sni, Conn: local})
+		auth, cas := tls.NoClientCert, (*x509.CertPool)(nil)
+		if cfg != nil {
+			auth, cas = cfg.ClientAuth, cfg.ClientCAs
+		}
+		if auth != tt.auth || cas != tt.cas {
+			t.Errorf("SNI %q: client auth %v, want %v (or another pool)", tt.sni, auth, tt.auth)
+		}
+	}
+	if !sel.Answers(&tls.ConnectionState{ServerName: "d.test"}, nil, "d.test") {
+		t.Error("a visitor without a certificate is not answered")
 	}
 }

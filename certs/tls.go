@@ -64,6 +64,7 @@ type site struct {
 	id     int // the site's identity: the same for all its host patterns
 	src    Source
 	mutual *tls.Config // requires client certificates; nil if the site does not
+	ask    *tls.Config // asks for a deployer's certificate (deploy_client_ca); nil if the site does not
 }
 
 // NewSelector returns an empty selector.
@@ -71,17 +72,31 @@ func NewSelector() *Selector { return &Selector{t: vhost.NewTable[*site]()} }
 
 // Add routes a host pattern's handshakes to src, for the site id (the
 // patterns of one site share it). With clientCAs, clients must present
-// a certificate that chains to them (mutual TLS); base is the listener's
-// configuration that the site's own derives from.
-func (s *Selector) Add(pattern string, id int, src Source, clientCAs *x509.CertPool, base *tls.Config) error {
+// a certificate that chains to them (mutual TLS). With deployCAs (and
+// no clientCAs), a handshake that names the site by SNI asks for a
+// certificate, naming deployCAs as the acceptable issuers, but neither
+// requires nor verifies one: whoever uses it (the deploy handler)
+// verifies it against deployCAs, and a visitor without one, or with
+// another, is served as usual. base is the listener's configuration
+// that the site's own derives from.
+func (s *Selector) Add(pattern string, id int, src Source, clientCAs, deployCAs *x509.CertPool, base *tls.Config) error {
 	st := &site{id: id, src: src}
-	if clientCAs != nil {
-		st.mutual = base.Clone()
-		st.mutual.GetConfigForClient = nil
-		st.mutual.ClientAuth = tls.RequireAndVerifyClientCert
-		st.mutual.ClientCAs = clientCAs
+	switch {
+	case clientCAs != nil:
+		st.mutual = siteConfig(base, tls.RequireAndVerifyClientCert, clientCAs)
+	case deployCAs != nil:
+		st.ask = siteConfig(base, tls.RequestClientCert, deployCAs)
 	}
 	return s.t.Add(pattern, st)
+}
+
+// siteConfig is base asking for client certificates of cas with auth.
+func siteConfig(base *tls.Config, auth tls.ClientAuthType, cas *x509.CertPool) *tls.Config {
+	c := base.Clone()
+	c.GetConfigForClient = nil
+	c.ClientAuth = auth
+	c.ClientCAs = cas
+	return c
 }
 
 // GetCertificate implements tls.Config.GetCertificate with the site of
@@ -95,11 +110,18 @@ func (s *Selector) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate,
 }
 
 // ConfigForClient implements tls.Config.GetConfigForClient: a site that
-// requires client certificates gets its own configuration, others the
+// requires client certificates gets its own configuration, as does a
+// site with deployCAs when the handshake names it by SNI (without one,
+// no certificate is asked for, so none can be used); others the
 // listener's (nil).
 func (s *Selector) ConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if st, ok := s.lookup(hello); ok && st != nil && st.mutual != nil {
+	st, ok := s.lookup(hello)
+	switch {
+	case !ok || st == nil:
+	case st.mutual != nil:
 		return st.mutual, nil
+	case st.ask != nil && hello.ServerName != "":
+		return st.ask, nil
 	}
 	return nil, nil
 }

@@ -224,6 +224,10 @@ type Site struct {
 	// deployable (`appliance deploy`): its content is then the active
 	// release in state_dir/sites/<first host>/, and root must be unset.
 	DeployToken string `toml:"deploy_token"`
+	// DeployClientCA, a PEM bundle, makes the site deployable by a client
+	// certificate that chains to it, presented in the TLS handshake for
+	// one of the site's names (with or without DeployToken).
+	DeployClientCA string `toml:"deploy_client_ca"`
 	// RedirectCacheControl is the Cache-Control of permanent redirects
 	// (301, 308); temporary ones are never stored.
 	RedirectCacheControl string `toml:"redirect_cache_control"`
@@ -358,7 +362,7 @@ type CORS struct {
 // Follow reports whether symbolic links inside the root are followed.
 // Deployed reports whether the site's content comes from `appliance
 // deploy`, in server.state_dir, rather than from root.
-func (s *Site) Deployed() bool { return s.DeployToken != "" }
+func (s *Site) Deployed() bool { return s.DeployToken != "" || s.DeployClientCA != "" }
 
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
 
@@ -593,6 +597,7 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&s.Cert)
 		abs(&s.Key)
 		abs(&s.ClientCA)
+		abs(&s.DeployClientCA)
 	}
 }
 
@@ -941,11 +946,13 @@ func (s *Site) validateRoot(v *validator, key string) bool {
 		return false
 	}
 	if s.Deployed() {
-		if _, err := rewrite.NewSecret(s.DeployToken); err != nil {
-			v.errorf(key+".deploy_token", "deploy_token: %v", err)
+		if s.DeployToken != "" {
+			if _, err := rewrite.NewSecret(s.DeployToken); err != nil {
+				v.errorf(key+".deploy_token", "deploy_token: %v", err)
+			}
 		}
 		if s.Root != "" {
-			v.errorf(key+".root", "a site with deploy_token serves what is deployed to it (in server.state_dir/sites/); remove root")
+			v.errorf(key+".root", "a site with deploy_token or deploy_client_ca serves what is deployed to it (in server.state_dir/sites/); remove root")
 		}
 		return false
 	}
@@ -1076,6 +1083,9 @@ func (s *Site) validateTLS(v *validator, key string, https bool) {
 	case "off":
 		if s.ClientCA != "" {
 			v.errorf(key+".client_ca", "client_ca needs a TLS site")
+		}
+		if s.DeployClientCA != "" {
+			v.errorf(key+".deploy_client_ca", "deploy_client_ca needs a TLS site: the certificate comes in the TLS handshake")
 		}
 		return
 	case "manual", "local":

@@ -395,9 +395,15 @@ func TestDeployKeys(t *testing.T) {
 	if err != nil || !c.Sites[0].Deployed() {
 		t.Fatalf("a deployable site: %v", err)
 	}
+	c, err = Parse("a.toml", []byte("[server]\nhttps = \":8443\"\n[[site]]\nhosts = [\"d.test\"]\ntls = \"local\"\ndeploy_client_ca = \"d.pem\"\n"))
+	if err != nil || !c.Sites[0].Deployed() || c.Sites[0].DeployClientCA != "d.pem" && !filepath.IsAbs(c.Sites[0].DeployClientCA) {
+		t.Fatalf("a site deployable by certificate: %v", err)
+	}
 	for _, tc := range []struct{ conf, want string }{
-		{"[[site]]\nroot = \"" + dir + "\"\ndeploy_token = \"" + hash + "\"\n", "a.toml:4: a site with deploy_token serves what is deployed"},
+		{"[[site]]\nroot = \"" + dir + "\"\ndeploy_token = \"" + hash + "\"\n", "a.toml:4: a site with deploy_token or deploy_client_ca serves what is deployed"},
 		{"[[site]]\ndeploy_token = \"secret\"\n", "a.toml:4: deploy_token: want a bcrypt"},
+		{"[[site]]\ndeploy_client_ca = \"d.pem\"\n", "a.toml:4: deploy_client_ca needs a TLS site"},
+		{"[[site]]\nroot = \"" + dir + "\"\ntls = \"off\"\ndeploy_client_ca = \"d.pem\"\n", "a.toml:4: a site with deploy_token or deploy_client_ca serves what is deployed"},
 		{"[deploy]\nmax_uploads = -1\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_uploads must not be negative"},
 		{"[deploy]\nmax_file_bytes = \"2MiB\"\nmax_site_bytes = \"1MiB\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_file_bytes (2097152) exceeds max_site_bytes"},
 		{"[admin]\ntoken = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: token: want a bcrypt"},

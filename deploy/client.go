@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ import (
 // Client talks to a site's deploy endpoint.
 type Client struct {
 	Site  *url.URL     // the site: https://example.test/
-	Token string       // the deploy token
+	Token string       // the deploy token; "": none (a client certificate in HTTP's TLS configuration)
 	HTTP  *http.Client // nil: http.DefaultClient
 	// Plan, when set, is told what will be uploaded, before it is;
 	// Progress, each uploaded file's size.
@@ -59,14 +60,26 @@ func CheckURL(u *url.URL) error {
 // content is.
 type Local struct {
 	Manifest
-	Source map[string]string // sha256 -> a file with that content
+	Source  map[string]string // sha256 -> a file with that content
+	Skipped []string          // the version control directories left out (VCSNames), slash-separated
 }
 
-// Scan builds the manifest of dir. Relative symbolic links that stay in
-// dir are followed (the file they name is sent under the link's path);
-// absolute, dangling or escaping links, links to directories, and
-// anything but regular files and directories are refused.
-func Scan(dir string) (Local, error) {
+// VCSNames are the version control directories (or, for a Git worktree
+// or submodule, files) that Scan leaves out, wherever they are in dir.
+var VCSNames = []string{".git", ".hg", ".svn"}
+
+// Scan builds the manifest of dir, without its version control
+// directories (VCSNames, listed in Skipped). Relative symbolic links
+// that stay in dir are followed (the file they name is sent under the
+// link's path); absolute, dangling or escaping links, links to
+// directories, and anything but regular files and directories are
+// refused.
+func Scan(dir string) (Local, error) { return scan(dir, false) }
+
+// ScanWithVCS is Scan keeping the version control directories.
+func ScanWithVCS(dir string) (Local, error) { return scan(dir, true) }
+
+func scan(dir string, withVCS bool) (Local, error) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return Local{}, err
@@ -82,6 +95,13 @@ func Scan(dir string) (Local, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
+		if !withVCS && slices.Contains(VCSNames, d.Name()) {
+			l.Skipped = append(l.Skipped, filepath.ToSlash(rel))
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() {
 			return nil
 		}
@@ -150,12 +170,14 @@ type Result struct {
 	Release       Release
 	Unchanged     bool  // Release was live already: the same files
 	Uploaded      int   // files (blobs) sent
-	UploadedBytes int64 // their bytes
+	UploadedBytes int64 // the bytes sent of them
+	ResumedBytes  int64 // the bytes of them not sent again: a cut-off upload had left them on the server
 }
 
 // Deploy publishes l: it sends the manifest, uploads the blobs the
 // server lacks, then commits. Interrupted, it can be run again: what
-// was uploaded stays and is not sent twice.
+// was uploaded stays and is not sent twice, not even the part of a file
+// whose upload was cut off.
 func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 	var res Result
 	body, err := json.Marshal(l.Manifest)
@@ -163,7 +185,8 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 		return res, err
 	}
 	var ans struct {
-		Missing []string `json:"missing"`
+		Missing []string         `json:"missing"`
+		Offsets map[string]int64 `json:"offsets"`
 	}
 	if _, err := c.call(ctx, http.MethodPost, "manifest", body, &ans, http.StatusOK); err != nil {
 		return res, err
@@ -175,14 +198,12 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 		}
 		var total int64
 		for _, m := range ans.Missing {
-			total += size[m]
+			total += max(0, size[m]-ans.Offsets[m])
 		}
 		c.Plan(len(ans.Missing), total)
 	}
 	for attempt := 0; ; attempt++ {
-		n, bytes, err := c.upload(ctx, l, ans.Missing)
-		res.Uploaded += n
-		res.UploadedBytes += bytes
+		err := c.upload(ctx, l, ans.Missing, ans.Offsets, &res)
 		if err != nil {
 			return res, err
 		}
@@ -192,21 +213,21 @@ func (c *Client) Deploy(ctx context.Context, l Local) (Result, error) {
 		if err == nil || attempt == 2 || !errors.As(err, &se) || se.Code != http.StatusConflict || len(se.Missing) == 0 {
 			return res, err
 		}
-		ans.Missing = se.Missing // collected meanwhile: send them again
+		ans.Missing, ans.Offsets = se.Missing, nil // collected meanwhile: send them again
 	}
 }
 
-// upload sends the blobs sums, Parallel at a time, each retried a few
-// times when the server is busy or the connection drops.
-func (c *Client) upload(ctx context.Context, l Local, sums []string) (int, int64, error) {
+// upload sends the blobs sums, Parallel at a time, each from the
+// offset the server holds of it (offsets, then asked again on a retry),
+// each retried a few times when the server is busy or the connection
+// drops; it adds what it sent to res.
+func (c *Client) upload(ctx context.Context, l Local, sums []string, offsets map[string]int64, res *Result) error {
 	par := c.Parallel
 	if par <= 0 {
 		par = defaultMaxUploads
 	}
 	var (
 		mu    sync.Mutex
-		n     int
-		bytes int64
 		first error
 		wg    sync.WaitGroup
 	)
@@ -214,15 +235,16 @@ func (c *Client) upload(ctx context.Context, l Local, sums []string) (int, int64
 	for range par {
 		wg.Go(func() {
 			for sum := range work {
-				size, err := c.uploadOne(ctx, l.Source[sum], sum)
+				sent, resumed, err := c.uploadOne(ctx, l.Source[sum], sum, offsets[sum])
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
 				} else if err == nil {
-					n++
-					bytes += size
+					res.Uploaded++
+					res.UploadedBytes += sent
+					res.ResumedBytes += resumed
 					if c.Progress != nil {
-						c.Progress(size)
+						c.Progress(sent)
 					}
 				}
 				mu.Unlock()
@@ -240,42 +262,77 @@ func (c *Client) upload(ctx context.Context, l Local, sums []string) (int, int64
 	}
 	close(work)
 	wg.Wait()
-	return n, bytes, first
+	return first
 }
 
-func (c *Client) uploadOne(ctx context.Context, src, sum string) (int64, error) {
+// uploadOne sends the blob sum from the file src, from offset (what
+// the server holds of it): the bytes sent and those it did not send
+// again. On a retry it asks the server where to resume (HEAD); a 409
+// tells it too.
+func (c *Client) uploadOne(ctx context.Context, src, sum string, offset int64) (sent, resumed int64, err error) {
 	if src == "" {
-		return 0, fmt.Errorf("the server asked for %s, which is not in the manifest", sum)
+		return 0, 0, fmt.Errorf("the server asked for %s, which is not in the manifest", sum)
 	}
-	var err error
 	for attempt := range 5 {
-		if attempt > 0 {
+		var se *StatusError
+		if attempt > 0 && !(errors.As(err, &se) && (se.Code == http.StatusConflict || se.Code == http.StatusBadRequest)) {
 			select {
 			case <-ctx.Done():
-				return 0, ctx.Err()
+				return 0, 0, ctx.Err()
 			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 			}
+			if offset, err = c.offset(ctx, sum); err != nil {
+				continue
+			}
 		}
-		var f *os.File
-		if f, err = os.Open(src); err != nil {
-			return 0, err
+		if sent, err = c.sendBlob(ctx, src, sum, offset); err == nil {
+			return sent, offset, nil
 		}
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err != nil {
-			f.Close()
-			return 0, err
-		}
-		_, err = c.send(ctx, http.MethodPut, "blobs/"+sum, f, fi.Size(), nil, http.StatusNoContent)
-		f.Close()
-		var se *StatusError
-		if err == nil {
-			return fi.Size(), nil
-		}
-		if errors.As(err, &se) && se.Code != http.StatusServiceUnavailable {
-			return 0, err // the server said no; asking again will not help
+		switch {
+		case !errors.As(err, &se): // the connection: try again
+		case se.Code == http.StatusConflict && se.Offset != nil:
+			offset = *se.Offset // resume where the server says
+		case se.Code == http.StatusBadRequest && offset > 0:
+			offset = 0 // the kept part was not this file's (the server dropped it): send it whole
+		case se.Code != http.StatusServiceUnavailable:
+			return 0, 0, err // the server said no; asking again will not help
 		}
 	}
-	return 0, err
+	return 0, 0, err
+}
+
+// sendBlob sends the file src, from offset, as the blob sum.
+func (c *Client) sendBlob(ctx context.Context, src, sum string, offset int64) (int64, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if offset < 0 || offset > fi.Size() {
+		offset = 0 // not this file's: send it whole
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	var hdr http.Header
+	if offset > 0 {
+		hdr = http.Header{offsetField: {strconv.FormatInt(offset, 10)}}
+	}
+	_, _, err = c.send(ctx, http.MethodPut, "blobs/"+sum, hdr, f, fi.Size()-offset, nil, http.StatusNoContent)
+	return fi.Size() - offset, err
+}
+
+// offset asks the server how many bytes of the blob sum it holds.
+func (c *Client) offset(ctx context.Context, sum string) (int64, error) {
+	_, hdr, err := c.send(ctx, http.MethodHead, "blobs/"+sum, nil, nil, 0, nil, http.StatusNoContent)
+	if err != nil {
+		return 0, err
+	}
+	return parseOffset(hdr.Values(offsetField))
 }
 
 // Releases lists the site's releases, newest first.
@@ -299,6 +356,7 @@ type StatusError struct {
 	Code    int
 	Message string
 	Missing []string
+	Offset  *int64 // a 409's: where to resume an upload
 }
 
 func (e *StatusError) Error() string {
@@ -382,51 +440,60 @@ func (c *Client) call(ctx context.Context, method, op string, body []byte, out a
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	return c.send(ctx, method, op, r, int64(len(body)), out, want...)
+	code, _, err := c.send(ctx, method, op, nil, r, int64(len(body)), out, want...)
+	return code, err
 }
 
-func (c *Client) send(ctx context.Context, method, op string, body io.Reader, size int64, out any, want ...int) (int, error) {
+// send is call with the fields hdr, a body of size bytes read from
+// body, and the answer's fields returned.
+func (c *Client) send(ctx context.Context, method, op string, hdr http.Header, body io.Reader, size int64, out any, want ...int) (int, http.Header, error) {
 	base := c.Reached()
 	if err := CheckURL(base); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	u := base.ResolveReference(&url.URL{Path: Prefix + op})
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.ContentLength = size
 		req.Header.Set("Content-Type", "application/octet-stream")
 	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	c.followed(base, resp.Request.URL)
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if !slices.Contains(want, resp.StatusCode) {
 		var e struct {
 			Error   string   `json:"error"`
 			Missing []string `json:"missing"`
+			Offset  *int64   `json:"offset"`
 		}
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 		ours := mt == "application/json" && json.Unmarshal(data, &e) == nil && e.Error != ""
 		if !ours && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
-			return 0, &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
+			return 0, nil, &NotDeployableError{Site: c.Reached(), Code: resp.StatusCode}
 		}
 		if !ours {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return 0, &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing}
+		return 0, nil, &StatusError{Code: resp.StatusCode, Message: e.Error, Missing: e.Missing, Offset: e.Offset}
 	}
 	if out != nil {
-		return resp.StatusCode, json.Unmarshal(data, out)
+		return resp.StatusCode, resp.Header, json.Unmarshal(data, out)
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
 }

@@ -111,7 +111,7 @@ func mustParse(t *testing.T, s string) *url.URL {
 }
 
 // TestUnchangedDeploy: committing the active release's files again, in
-// any order, makes no release (which would push an older one out of
+// any order or with other modes, makes no release (which would push an older one out of
 // Keep): the store says ErrUnchanged with the active release, the
 // endpoint 200 rather than 201, the client Unchanged.
 func TestUnchangedDeploy(t *testing.T) {
@@ -126,12 +126,17 @@ func TestUnchangedDeploy(t *testing.T) {
 	if !errors.Is(err, ErrUnchanged) || again.ID != first.ID || !again.Active || len(s.Releases()) != 1 {
 		t.Fatalf("the same files again: %+v %v, %d releases", again, err, len(s.Releases()))
 	}
-	// Another mode is another manifest.
+	// Another mode is the same release: files are stored 0644 whatever
+	// the manifest says.
 	m2 := Manifest{Files: []File{m.Files[0], m.Files[1]}}
-	m2.Files[1].Mode = 0o600
-	second, err := s.Commit(m2)
+	m2.Files[1].Mode = 0o755
+	if _, err := s.Commit(m2); !errors.Is(err, ErrUnchanged) || len(s.Releases()) != 1 {
+		t.Fatalf("a changed mode alone: %v, %d releases", err, len(s.Releases()))
+	}
+	put(t, s, "y")
+	second, err := s.Commit(Manifest{Files: []File{m.Files[0], file("a.css", "y")}})
 	if err != nil || len(s.Releases()) != 2 {
-		t.Fatalf("a changed mode: %v", err)
+		t.Fatalf("a changed file: %v", err)
 	}
 
 	srv := httptest.NewServer(&Handler{Store: s, Authorized: tokenIs("good", nil)})

@@ -31,7 +31,7 @@ func file(path, content string) File {
 func put(t *testing.T, s *Store, contents ...string) {
 	t.Helper()
 	for _, c := range contents {
-		if err := s.Put(sum(c), int64(len(c)), strings.NewReader(c)); err != nil {
+		if err := s.Put(sum(c), 0, int64(len(c)), strings.NewReader(c)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,17 +182,17 @@ func TestInterruptedDeployIsCleanedUp(t *testing.T) {
 
 func TestUploadBounds(t *testing.T) {
 	s, _ := Open(t.TempDir(), Limits{MaxFileBytes: 10, MaxSiteBytes: 25, MaxUploads: 2}) // BlobGrace: an hour
-	if err := s.Put(sum("x"), 1, strings.NewReader("y")); !errors.Is(err, ErrInvalid) {
+	if err := s.Put(sum("x"), 0, 1, strings.NewReader("y")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("content that does not match its name: %v", err)
 	}
-	if err := s.Put(sum("12345678901"), -1, strings.NewReader("12345678901")); !errors.Is(err, ErrTooLarge) {
+	if err := s.Put(sum("12345678901"), 0, -1, strings.NewReader("12345678901")); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("11 bytes of at most 10, size unknown: %v", err)
 	}
-	if err := s.Put("../../etc", 1, strings.NewReader("y")); !errors.Is(err, ErrInvalid) {
+	if err := s.Put("../../etc", 0, 1, strings.NewReader("y")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a blob name that is a path: %v", err)
 	}
 	put(t, s, "0123456789", "abcdefghij") // 20 of 25 bytes
-	if err := s.Put(sum("ABCDEFGHIJ"), 10, strings.NewReader("ABCDEFGHIJ")); !errors.Is(err, ErrQuota) {
+	if err := s.Put(sum("ABCDEFGHIJ"), 0, 10, strings.NewReader("ABCDEFGHIJ")); !errors.Is(err, ErrQuota) {
 		t.Errorf("30 bytes of a 25-byte quota: %v", err)
 	}
 	if s.Used() != 20 {
@@ -207,7 +207,7 @@ func TestUploadBounds(t *testing.T) {
 	// Two uploads at once of MaxUploads = 2; a third is refused.
 	s.uploads <- struct{}{}
 	s.uploads <- struct{}{}
-	if err := s.Put(sum("z"), 1, strings.NewReader("z")); !errors.Is(err, ErrBusy) {
+	if err := s.Put(sum("z"), 0, 1, strings.NewReader("z")); !errors.Is(err, ErrBusy) {
 		t.Errorf("a third concurrent upload: %v", err)
 	}
 	<-s.uploads
@@ -296,6 +296,28 @@ func TestScanRefusals(t *testing.T) {
 	l, err := Scan(dir)
 	if err != nil || len(l.Files) != 2 || l.Files[0].SHA256 != l.Files[1].SHA256 {
 		t.Fatalf("a link inside the folder: %+v %v", l.Files, err)
+	}
+}
+
+// TestScanSkipsVCS: .git, .hg and .svn, anywhere in the folder (a Git
+// submodule's .git is a file), are left out and listed; ScanWithVCS
+// keeps them.
+func TestScanSkipsVCS(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"index.html", ".git/config", ".git/objects/ab/cd", "sub/.hg/store", "sub/.svn/entries", "mod/.git", ".gitignore", "x.git/y"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644)
+	}
+	l, err := Scan(dir)
+	var paths []string
+	for _, f := range l.Files {
+		paths = append(paths, f.Path)
+	}
+	if err != nil || strings.Join(paths, " ") != ".gitignore index.html x.git/y" || strings.Join(l.Skipped, " ") != ".git mod/.git sub/.hg sub/.svn" {
+		t.Fatalf("Scan: %v sent, %v skipped, %v", paths, l.Skipped, err)
+	}
+	if l, err = ScanWithVCS(dir); err != nil || len(l.Files) != 8 || len(l.Skipped) != 0 {
+		t.Fatalf("ScanWithVCS: %d files, %v skipped, %v", len(l.Files), l.Skipped, err)
 	}
 }
 

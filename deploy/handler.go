@@ -2,11 +2,15 @@ package deploy
 
 import (
 	"appliance/internal/httpx"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,22 +21,34 @@ const Prefix = "/.well-known/appliance/deploy/"
 
 // Handler serves the deploy protocol of one site, under Prefix:
 //
-//	POST manifest      a Manifest; answers {"missing": [sha256...]}
-//	PUT  blobs/SHA256  the content of a missing blob
+//	POST manifest      a Manifest; answers {"missing": [sha256...]}, and
+//	                   {"offsets": {sha256: bytes}} for the missing blobs
+//	                   of which a cut-off upload left bytes
+//	HEAD blobs/SHA256  Upload-Offset: the bytes the server holds of it
+//	PUT  blobs/SHA256  the content of a missing blob; with Upload-Offset,
+//	                   the rest of it from there (409 and the offset the
+//	                   server holds, if another)
 //	POST releases      the Manifest again: assemble and activate it (201),
 //	                   or 200 when it is the active release's already
 //	GET  releases      {"releases": [Release...]}, newest first
 //	POST rollback      activate the release before the active one
 //
-// Every request carries "Authorization: Bearer TOKEN", checked before
+// Every request carries "Authorization: Bearer TOKEN" or comes over a
+// TLS connection with a client certificate of ClientCAs, checked before
 // any body is read; without TLS only loopback clients are answered.
 type Handler struct {
 	Store *Store
 	// Authorized checks the bearer token r carries (rewrite.Secret.Check):
 	// nil if it passed; an error with Status and RetryAfter methods (a
 	// client locked out after failing, hashing busy) is answered with
-	// that status, any other with 401.
+	// that status, any other with 401. nil: no token is accepted.
 	Authorized func(r *http.Request, token string) error
+	// ClientCAs, when set, admit a request without a token whose TLS
+	// handshake named a server (SNI) and proved a client certificate
+	// that chains to them, for client authentication. The transport
+	// must make sure the handshake's server name is this site's (the
+	// server answers 421 otherwise).
+	ClientCAs *x509.CertPool
 	// Activated, when set, is told that another release is active, so
 	// that the server shows it at once rather than at its next check.
 	Activated func()
@@ -44,7 +60,7 @@ type Handler struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !h.checkTransport(w, r) || !h.checkToken(w, r) {
+	if !h.checkTransport(w, r) || !h.checkAuth(w, r) {
 		return
 	}
 	name, arg := operation(strings.TrimPrefix(r.URL.Path, Prefix))
@@ -69,7 +85,7 @@ type opHandler func(h *Handler, w http.ResponseWriter, r *http.Request, arg stri
 // by method.
 var operations = map[string]map[string]opHandler{
 	"manifest": {http.MethodPost: (*Handler).postManifest},
-	"blobs/":   {http.MethodPut: (*Handler).putBlob},
+	"blobs/":   {http.MethodPut: (*Handler).putBlob, http.MethodHead: (*Handler).headBlob},
 	"releases": {
 		http.MethodPost: (*Handler).postRelease,
 		http.MethodGet:  (*Handler).getReleases,
@@ -99,12 +115,16 @@ func (h *Handler) checkTransport(w http.ResponseWriter, r *http.Request) bool {
 
 var errNoToken = errors.New("no bearer token")
 
-// checkToken answers 401 to a request without a valid bearer token, or
-// the status Authorized refused it with (429, 503) and Retry-After.
-func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
+// checkAuth admits a request with a deployer's certificate (certified);
+// else it answers 401 to a request without a valid bearer token, or the
+// status Authorized refused it with (429, 503) and Retry-After.
+func (h *Handler) checkAuth(w http.ResponseWriter, r *http.Request) bool {
+	if h.certified(r.TLS) {
+		return true
+	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	err := errNoToken
-	if ok && token != "" {
+	if ok && token != "" && h.Authorized != nil {
 		err = h.Authorized(r, token)
 	}
 	var refused interface {
@@ -118,10 +138,42 @@ func (h *Handler) checkToken(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appliance deploy"`)
-		writeError(w, http.StatusUnauthorized, "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)")
+		writeError(w, http.StatusUnauthorized, h.credentials())
 		return false
 	}
 	return true
+}
+
+// credentials says what the site accepts, for a 401.
+func (h *Handler) credentials() string {
+	switch {
+	case h.ClientCAs == nil:
+		return "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)"
+	case h.Authorized == nil:
+		return "a client certificate issued by the site's deploy_client_ca is needed (-cert, -key), over HTTPS to the site's name"
+	}
+	return "a valid deploy token (APPLIANCE_DEPLOY_TOKEN) or a client certificate issued by the site's deploy_client_ca (-cert, -key) is needed"
+}
+
+// certified reports whether st is a TLS connection whose handshake named
+// a server (SNI: without one, the site is chosen by address and asks for
+// no certificate) and proved a certificate that chains to ClientCAs.
+// The chain is verified here, whatever the handshake verified: a site
+// with client_ca verifies against that, and a resumed session carries
+// the certificates of the handshake it was resumed from (none, if that
+// had none).
+func (h *Handler) certified(st *tls.ConnectionState) bool {
+	if h.ClientCAs == nil || st == nil || st.ServerName == "" || len(st.PeerCertificates) == 0 {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, c := range st.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := st.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: h.ClientCAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
 }
 
 // postManifest answers the blobs of a Manifest that the store lacks.
@@ -131,14 +183,39 @@ func (h *Handler) postManifest(w http.ResponseWriter, r *http.Request, _ string)
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"missing": nonNil(h.Store.Missing(m))})
+	missing := nonNil(h.Store.Missing(m))
+	ans := map[string]any{"missing": missing}
+	if offsets := h.Store.Offsets(missing); len(offsets) > 0 {
+		ans["offsets"] = offsets
+	}
+	writeJSON(w, http.StatusOK, ans)
 }
 
-// putBlob stores the blob sum, extending the read deadline as it comes.
+// headBlob answers the bytes the store holds of the blob sum.
+func (h *Handler) headBlob(w http.ResponseWriter, _ *http.Request, sum string) {
+	if !ValidSum(sum) {
+		writeError(w, http.StatusBadRequest, "not a blob name")
+		return
+	}
+	w.Header().Set(offsetField, strconv.FormatInt(h.Store.Offset(sum), 10))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// offsetField tells where an upload resumes, and the bytes the server
+// holds (draft-ietf-httpbis-resumable-upload's Upload-Offset).
+const offsetField = "Upload-Offset"
+
+// putBlob stores the blob sum, or its rest from Upload-Offset, extending
+// the read deadline as it comes.
 func (h *Handler) putBlob(w http.ResponseWriter, r *http.Request, sum string) {
+	offset, err := parseOffset(r.Header.Values(offsetField))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	h.extendReads(w)
 	body := &progressReader{r: r.Body, step: func() { h.extendReads(w) }}
-	if err := h.Store.Put(sum, r.ContentLength, body); err != nil {
+	if err := h.Store.Put(sum, offset, r.ContentLength, body); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -210,6 +287,32 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// parseOffset reads the Upload-Offset field's values: absent, 0; else
+// one value, 1 to 18 decimal digits (an offset under 10^18 bytes; any
+// offset past the per-file limit is refused by the store).
+func parseOffset(values []string) (int64, error) {
+	switch len(values) {
+	case 0:
+		return 0, nil
+	case 1:
+	default:
+		return 0, fmt.Errorf("%w %s: given %d times", ErrInvalid, offsetField, len(values))
+	}
+	v := values[0]
+	if v == "" || len(v) > 18 {
+		return 0, fmt.Errorf("%w %s %q: want 1 to 18 digits", ErrInvalid, offsetField, v)
+	}
+	var n int64
+	for i := range len(v) {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w %s %q: want 1 to 18 digits", ErrInvalid, offsetField, v)
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
 func loopback(remote string) bool {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
@@ -228,8 +331,14 @@ func nonNil[T any](s []T) []T {
 
 // writeErr maps the store's errors to statuses.
 func writeErr(w http.ResponseWriter, err error) {
-	var miss *MissingError
+	var (
+		miss *MissingError
+		oe   *OffsetError
+	)
 	switch {
+	case errors.As(err, &oe):
+		w.Header().Set(offsetField, strconv.FormatInt(oe.Have, 10))
+		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "offset": oe.Have})
 	case errors.As(err, &miss):
 		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "missing": miss.Missing})
 	case errors.Is(err, ErrInvalid):

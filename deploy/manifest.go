@@ -5,6 +5,7 @@
 // deployable site's directory under the server's state directory:
 //
 //	sites/<site>/blobs/ab/ab12...   uploaded files, named by SHA-256
+//	sites/<site>/blobs/tmp/partial-ab12...  an upload cut off, kept to resume
 //	sites/<site>/releases/<id>/     a release: hard links to blobs
 //	sites/<site>/releases/<id>.json its manifest, time, files and bytes
 //	sites/<site>/current            symlink to releases/<id>: the root served
@@ -25,7 +26,7 @@ import (
 type File struct {
 	Path   string `json:"path"`   // slash-separated, relative to the site root
 	Size   int64  `json:"size"`   // bytes
-	Mode   uint32 `json:"mode"`   // permission bits only (0644); informational
+	Mode   uint32 `json:"mode"`   // permission bits only (0644); informational: files are stored 0644
 	SHA256 string `json:"sha256"` // lower-case hex of the content's SHA-256
 }
 

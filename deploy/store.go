@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ type Limits struct {
 	MaxSiteBytes     int64         // a release, and all the site's stored blobs together
 	MaxManifestBytes int64         // one manifest, as JSON
 	MaxUploads       int           // uploads in progress at once, per site
+	MaxPartials      int           // cut-off uploads kept for resuming, per site
 	Keep             int           // releases kept, the active one included
 	BlobGrace        time.Duration // an unreferenced blob younger than this is an upload awaiting its release, not garbage
 }
@@ -38,6 +37,7 @@ const (
 	defaultMaxSiteBytes     = 1 << 30
 	defaultMaxManifestBytes = 4 << 20
 	defaultMaxUploads       = 4
+	defaultMaxPartials      = 16
 	defaultKeep             = 5
 	defaultBlobGrace        = time.Hour
 )
@@ -56,6 +56,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxUploads <= 0 {
 		l.MaxUploads = defaultMaxUploads
+	}
+	if l.MaxPartials <= 0 {
+		l.MaxPartials = defaultMaxPartials
 	}
 	if l.Keep <= 0 {
 		l.Keep = defaultKeep
@@ -90,15 +93,16 @@ type Store struct {
 	lim     Limits
 	uploads chan struct{} // MaxUploads tokens
 
-	mu   sync.Mutex
-	used int64 // bytes of blobs, uploads in progress included
+	mu      sync.Mutex
+	used    int64                    // bytes of blobs, partial uploads and uploads in progress
+	writing map[string]chan struct{} // blobs being uploaded; closed when done
 }
 
 // Open opens (creating it if needed) the site directory dir. A site
 // never deployed serves an empty directory, dir/empty.
 func Open(dir string, lim Limits) (*Store, error) {
 	lim = lim.withDefaults()
-	s := &Store{dir: dir, lim: lim, uploads: make(chan struct{}, lim.MaxUploads)}
+	s := &Store{dir: dir, lim: lim, uploads: make(chan struct{}, lim.MaxUploads), writing: map[string]chan struct{}{}}
 	for _, d := range []string{dir, s.path("blobs"), s.path("blobs", "tmp"), s.path("releases"), s.path("empty")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -117,6 +121,9 @@ func Open(dir string, lim Limits) (*Store, error) {
 		return nil, err
 	}
 	s.used, err = s.blobBytes()
+	for _, p := range s.partials() {
+		s.used += p.size
+	}
 	return s, err
 }
 
@@ -164,7 +171,8 @@ func (s *Store) cleanup() {
 			os.RemoveAll(s.path("releases", n))
 		}
 	}
-	// Upload files of a process that died; live ones are younger.
+	// Upload files of a process that died, and partial uploads not
+	// resumed in time; live ones are younger.
 	tmps, _ := os.ReadDir(s.path("blobs", "tmp"))
 	for _, e := range tmps {
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > s.lim.BlobGrace {
@@ -252,86 +260,6 @@ func (s *Store) Missing(m Manifest) []string {
 	return out
 }
 
-// ErrBusy: MaxUploads uploads are in progress.
-var ErrBusy = errors.New("too many uploads in progress")
-
-// Put stores the content r, of size bytes (-1: unknown), under sum. The
-// bytes must hash to sum; more than MaxFileBytes, or more than the quota
-// leaves, are refused. It is written beside the store and renamed in,
-// so a blob is complete or absent.
-func (s *Store) Put(sum string, size int64, r io.Reader) (err error) {
-	if !ValidSum(sum) {
-		return fmt.Errorf("%w blob name %q", ErrInvalid, sum)
-	}
-	if size > s.lim.MaxFileBytes {
-		return fmt.Errorf("%w: %d bytes, at most %d per file", ErrTooLarge, size, s.lim.MaxFileBytes)
-	}
-	select {
-	case s.uploads <- struct{}{}:
-		defer func() { <-s.uploads }()
-	default:
-		return ErrBusy
-	}
-	if _, err := os.Stat(s.blobPath(sum)); err == nil {
-		return nil // already here; the body is not needed
-	}
-	reserve := size
-	if reserve < 0 {
-		reserve = s.lim.MaxFileBytes
-	}
-	if err := s.reserve(reserve); err != nil {
-		return err
-	}
-	kept := false
-	defer func() {
-		if !kept {
-			s.reserve(-reserve)
-		}
-	}()
-	f, err := os.CreateTemp(s.path("blobs", "tmp"), "upload-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		f.Close()
-		if !kept {
-			os.Remove(f.Name())
-		}
-	}()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, s.lim.MaxFileBytes+1))
-	switch {
-	case err != nil:
-		return err
-	case n > s.lim.MaxFileBytes:
-		return fmt.Errorf("%w: over %d bytes per file", ErrTooLarge, s.lim.MaxFileBytes)
-	case size >= 0 && n != size:
-		return fmt.Errorf("%w upload: %d bytes, announced %d", ErrInvalid, n, size)
-	case hex.EncodeToString(h.Sum(nil)) != sum:
-		return fmt.Errorf("%w upload: the content does not hash to %s", ErrInvalid, sum)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(s.blobPath(sum)), 0o755); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := os.Stat(s.blobPath(sum)); err == nil {
-		return nil // a concurrent upload of the same content won
-	}
-	if err := os.Rename(f.Name(), s.blobPath(sum)); err != nil {
-		return err
-	}
-	kept = true
-	s.used += n - reserve
-	return nil
-}
-
 // reserve takes n bytes of the quota (gives them back when negative),
 // collecting garbage once when the quota is short.
 func (s *Store) reserve(n int64) error {
@@ -371,9 +299,9 @@ var ErrUnchanged = errors.New("the release is already live")
 // blobs, and activates it; then it prunes releases past Keep and
 // collects the blobs no kept release uses. An interrupted commit leaves
 // the active release as it was. When m is the active release's manifest
-// (the same files, contents and modes), nothing is made, so that no
-// older release is pushed out of Keep: Commit returns the active
-// release and ErrUnchanged.
+// (the same files and contents; modes are not kept), nothing is made,
+// so that no older release is pushed out of Keep: Commit returns the
+// active release and ErrUnchanged.
 func (s *Store) Commit(m Manifest) (rel Release, err error) {
 	if err := m.Check(s.lim); err != nil {
 		return Release{}, err
@@ -498,7 +426,9 @@ func (s *Store) record(id string) (record, bool) {
 }
 
 // sameFiles reports whether two manifests list the same files, in
-// whatever order.
+// whatever order, with the same contents. Modes are not compared: every
+// file is stored and served 0644 whatever the manifest says, so a
+// change of mode alone would make a release that serves the same.
 func sameFiles(a, b Manifest) bool {
 	if len(a.Files) != len(b.Files) {
 		return false
@@ -507,7 +437,9 @@ func sameFiles(a, b Manifest) bool {
 	fa, fb := slices.Clone(a.Files), slices.Clone(b.Files)
 	slices.SortFunc(fa, byPath)
 	slices.SortFunc(fb, byPath)
-	return slices.Equal(fa, fb)
+	return slices.EqualFunc(fa, fb, func(x, y File) bool {
+		return x.Path == y.Path && x.Size == y.Size && x.SHA256 == y.SHA256
+	})
 }
 
 // records reads every release's record, newest first.
@@ -584,8 +516,8 @@ func (s *Store) prune() {
 }
 
 // collect removes the blobs no kept release lists, except those younger
-// than BlobGrace (uploads whose release is not committed yet). Callers
-// hold the lock.
+// than BlobGrace (uploads whose release is not committed yet), and the
+// partial uploads not written to for BlobGrace. Callers hold the lock.
 func (s *Store) collect() {
 	used := map[string]bool{}
 	for _, r := range s.records() {
@@ -603,6 +535,11 @@ func (s *Store) collect() {
 	})
 	s.mu.Lock()
 	s.used -= freed
+	for _, p := range s.partials() {
+		if time.Since(p.mtime) >= s.lim.BlobGrace {
+			s.dropPartialLocked(p.sum)
+		}
+	}
 	s.mu.Unlock()
 }
 

@@ -29,7 +29,8 @@ type liveSite struct {
 	rules     rewrite.Rules
 	manual    *certs.Manual   // the certificate of a tls = "manual" site
 	clientCAs *x509.CertPool  // client_ca; nil: none
-	deploy    *rewrite.Secret // deploy_token; nil: not deployable
+	deploy    *rewrite.Secret // deploy_token; nil: none
+	deployCAs *x509.CertPool  // deploy_client_ca; nil: none
 }
 
 // build loads and compiles what cfg names. Each error names its key's
@@ -68,7 +69,12 @@ func build(cfg *config.Config) (*live, error) {
 		if site.TLS == "manual" {
 			ls.manual = loadManual(site, key, fail)
 		}
-		if site.Deployed() {
+		if tlsSite(site) && site.DeployClientCA != "" {
+			if ls.deployCAs, err = certs.LoadCertPool(site.DeployClientCA); err != nil {
+				fail(key+".deploy_client_ca", "deploy_client_ca: %v", err)
+			}
+		}
+		if site.DeployToken != "" {
 			if ls.deploy, err = rewrite.NewSecret(site.DeployToken); err != nil {
 				fail(key+".deploy_token", "deploy_token: %v", err)
 			}

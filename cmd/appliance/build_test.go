@@ -74,6 +74,8 @@ tls = "acme"
 			"a.toml:7: certificate " + certFile + ` does not cover host "b.test"`},
 		{"cert not PEM", "[server]\nhttps = \":443\"\n" + site + "tls = \"manual\"\ncert = " + strconv.Quote(notPEM) + "\nkey = " + strconv.Quote(keyFile) + "\n", "a.toml:7: certificate " + notPEM + ", key " + keyFile + ":"},
 		{"client_ca not PEM", "[server]\nhttps = \":443\"\n" + site + "tls = \"local\"\nclient_ca = " + strconv.Quote(notPEM) + "\n", "a.toml:7: client_ca: " + notPEM + ": no PEM certificate"},
+		{"deploy_client_ca missing", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"d.test\"]\ntls = \"local\"\ndeploy_client_ca = \"/nope.pem\"\n", "a.toml:6: deploy_client_ca: open /nope.pem: no such file or directory"},
+		{"deploy_client_ca not PEM", "[server]\nhttps = \":443\"\n[[site]]\nhosts = [\"d.test\"]\ntls = \"local\"\ndeploy_client_ca = " + strconv.Quote(notPEM) + "\n", "a.toml:6: deploy_client_ca: " + notPEM + ": no PEM certificate"},
 		{"every error", "[server]\nhttps = \":443\"\n[acme]\nca_root = \"/nope.pem\"\n" + site + "tls = \"acme\"\n" + "[[site]]\nhosts = [\"b.test\"]\nroot = \"" + dir + "\"\ntls = \"local\"\nclient_ca = \"/nope.pem\"\n",
 			"a.toml:4: ca_root: open /nope.pem: no such file or directory\na.toml:13: client_ca: open /nope.pem: no such file or directory"},
 	} {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 )
 
@@ -11,7 +12,7 @@ import (
 // (appliance help) and the manual page (appliance man, which the Debian
 // package ships as appliance(1)) are both written from them.
 
-// option is a command-line flag.
+// option is a command-line flag; one without arg is a switch.
 type option struct {
 	name, arg, help string
 }
@@ -20,6 +21,9 @@ var (
 	configOption = option{"config", "FILE", "the configuration file (TOML); relative paths in it are relative to its directory"}
 	pidOption    = option{"pid", "PID", "reload: the server's process ID (default: the one in server.pid_file)"}
 	caOption     = option{"ca", "FILE", "deploy, releases, rollback: PEM certificates the site's HTTPS certificate must chain to, instead of the system's (appliance ca-cert prints the local CA's)"}
+	certOption   = option{"cert", "FILE", "deploy, releases, rollback: a PEM client certificate (the chain, leaf first) for a site with deploy_client_ca, instead of the token (default: $APPLIANCE_DEPLOY_CERT)"}
+	vcsOption    = option{"vcs", "", "deploy: send the version control directories (.git, .hg, .svn) too; by default they are left out"}
+	keyOption    = option{"key", "FILE", "deploy, releases, rollback: the PEM private key of -cert (default: $APPLIANCE_DEPLOY_KEY)"}
 	listenOption = option{"listen", "ADDR", "with a folder or the demo site: the plain-HTTP listen address (default localhost:8080)"}
 )
 
@@ -85,25 +89,27 @@ var commands = []command{
 			"On a terminal it prompts on standard error, reads without echo and asks again to confirm; otherwise it reads one line from standard input, silently.",
 	},
 	{
-		name: "deploy", args: "[-ca FILE] DIR URL",
+		name: "deploy", args: "[-ca FILE] [-cert FILE -key FILE] [-vcs] DIR URL",
 		summary: "publish the folder DIR as the new release of the site URL names, uploading only the files it lacks (token: APPLIANCE_DEPLOY_TOKEN)",
 		help: "Publish the folder DIR as the new content of the site that URL names (https://example.test/; http:// only to loopback). " +
-			"The site needs a deploy_token, the hash of the token given in the environment variable APPLIANCE_DEPLOY_TOKEN. " +
+			"The site needs a deploy_token, the hash of the token given in the environment variable APPLIANCE_DEPLOY_TOKEN, " +
+			"or a deploy_client_ca that issued the client certificate given with -cert and -key. " +
 			"Only the files the server does not have already are uploaded; the release is assembled beside the active one and activated at once. " +
-			"Interrupted, the same command finishes the job without sending again what arrived. -ca FILE names the certificates to trust instead of the system's.",
-		options: []option{caOption},
+			"Interrupted, the same command finishes the job without sending again what arrived. -ca FILE names the certificates to trust instead of the system's. " +
+			"The version control directories .git, .hg and .svn are left out (and named), unless -vcs is given.",
+		options: []option{caOption, certOption, keyOption, vcsOption},
 	},
 	{
-		name: "releases", args: "[-ca FILE] URL",
+		name: "releases", args: "[-ca FILE] [-cert FILE -key FILE] URL",
 		summary: "list the kept releases of the site URL names: id, time, files, bytes, which is active",
 		help:    "List the releases the server keeps for the site that URL names, newest first: id, time, files, bytes, and a * on the active one.",
-		options: []option{caOption},
+		options: []option{caOption, certOption, keyOption},
 	},
 	{
-		name: "rollback", args: "[-ca FILE] URL",
+		name: "rollback", args: "[-ca FILE] [-cert FILE -key FILE] URL",
 		summary: "activate the release before the active one of the site URL names",
 		help:    "Activate the release before the active one of the site that URL names; again, the one before that.",
-		options: []option{caOption},
+		options: []option{caOption, certOption, keyOption},
 	},
 	{name: "version", summary: "print the version (also -version, --version)", help: "Print the version, the Go version and the platform; -version and --version do the same."},
 	{name: "help", summary: "print this help (also -h, --help)", help: "Print the usage on standard output; -h and --help do the same."},
@@ -164,6 +170,18 @@ func wrap(text, indent string, width int) string {
 func (c *command) flags(vals map[string]*string) *flag.FlagSet {
 	fl := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	for _, o := range c.options {
+		if o.arg == "" { // a switch: "true" when on, else ""
+			v := new(string)
+			fl.BoolFunc(o.name, o.help, func(s string) error {
+				on, err := strconv.ParseBool(s)
+				if *v = ""; on {
+					*v = "true"
+				}
+				return err
+			})
+			vals[o.name] = v
+			continue
+		}
 		vals[o.name] = fl.String(o.name, "", o.help)
 	}
 	return fl

@@ -19,7 +19,6 @@ import (
 
 	"appliance/config"
 	"appliance/deploy"
-	"appliance/rewrite"
 )
 
 // deployLimits are the [deploy] bounds.
@@ -53,13 +52,17 @@ func siteStateDir(stateDir, host string) string {
 
 // openDeploy opens the release store of the deployable site whose first
 // host is host, and the handler of its deploy protocol, which admits the
-// token secret hashes.
-func openDeploy(cfg *config.Config, secret *rewrite.Secret, host string) (*deploy.Store, *deploy.Handler, error) {
+// token ls.deploy hashes and the client certificates of ls.deployCAs.
+func openDeploy(cfg *config.Config, ls *liveSite, host string) (*deploy.Store, *deploy.Handler, error) {
 	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
 	if err != nil {
 		return nil, nil, stateDirError(cfg, "sites", err)
 	}
-	return store, &deploy.Handler{Store: store, Authorized: secret.Check, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}, nil
+	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}
+	if ls.deploy != nil {
+		h.Authorized = ls.deploy.Check
+	}
+	return store, h, nil
 }
 
 // withDeploy sends the requests under deploy.Prefix to d, before the
@@ -74,8 +77,18 @@ func withDeploy(d, next http.Handler) http.Handler {
 	})
 }
 
+// flagOrEnv is the value of the flag name, else of the environment
+// variable env.
+func flagOrEnv(inv *invocation, name, env string) string {
+	if v := *inv.vals[name]; v != "" {
+		return v
+	}
+	return os.Getenv(env)
+}
+
 // deployCommand runs deploy DIR URL, releases URL and rollback URL, with
-// the token from APPLIANCE_DEPLOY_TOKEN.
+// the token from APPLIANCE_DEPLOY_TOKEN or a client certificate (-cert,
+// -key).
 func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "appliance %s: %v\n", inv.name, err)
@@ -92,10 +105,21 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	token := os.Getenv("APPLIANCE_DEPLOY_TOKEN")
-	if token == "" {
-		return fail(errors.New("set APPLIANCE_DEPLOY_TOKEN to the site's deploy token"))
+	certFile, keyFile := flagOrEnv(inv, "cert", "APPLIANCE_DEPLOY_CERT"), flagOrEnv(inv, "key", "APPLIANCE_DEPLOY_KEY")
+	if (certFile == "") != (keyFile == "") {
+		return fail(errors.New("a client certificate needs both -cert FILE and -key FILE (or APPLIANCE_DEPLOY_CERT and APPLIANCE_DEPLOY_KEY)"))
+	}
+	if token == "" && certFile == "" {
+		return fail(errors.New("set APPLIANCE_DEPLOY_TOKEN to the site's deploy token, or give a client certificate with -cert FILE -key FILE"))
 	}
 	tc := &tls.Config{}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fail(err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
 	if ca := *inv.vals["ca"]; ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
@@ -139,9 +163,16 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, c.Reached())
 		return 0
 	}
-	local, err := deploy.Scan(inv.pos[0])
+	scan := deploy.Scan
+	if *inv.vals["vcs"] != "" {
+		scan = deploy.ScanWithVCS
+	}
+	local, err := scan(inv.pos[0])
 	if err != nil {
 		return fail(err)
+	}
+	if len(local.Skipped) > 0 {
+		fmt.Fprintf(stdout, "left out %s (version control; -vcs sends them)\n", strings.Join(local.Skipped, ", "))
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		var bar *progressbar.ProgressBar
@@ -162,7 +193,11 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "unchanged: release %s is already live on %s\n", res.Release.ID, c.Reached())
 		return 0
 	}
-	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes)\nrelease %s is live on %s\n",
-		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), res.Release.ID, c.Reached())
+	resumed := ""
+	if res.ResumedBytes > 0 {
+		resumed = fmt.Sprintf("; %d more resumed: a cut-off upload had left them", res.ResumedBytes)
+	}
+	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes%s)\nrelease %s is live on %s\n",
+		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), resumed, res.Release.ID, c.Reached())
 	return 0
 }

@@ -156,10 +156,14 @@ func testDeploy(t *testing.T, fast bool) {
 		writeFile(t, src, fmt.Sprintf("d%d/page%d.html", i%10, i), fmt.Sprintf("page %d", i))
 	}
 	writeFile(t, src, "index.html", "version 1")
+	// Version control directories are left out, and named.
+	writeFile(t, src, ".git/config", "[remote]")
+	writeFile(t, src, "d3/.hg/store", "x")
 	t0 := time.Now()
 	out := s.deploy(t, src)
 	first := time.Since(t0)
-	if !strings.Contains(out, "uploaded 1001 of 1001 files") || !strings.Contains(out, "is live on "+s.url()) {
+	if !strings.Contains(out, "uploaded 1001 of 1001 files") || !strings.Contains(out, "is live on "+s.url()) ||
+		!strings.Contains(out, "left out .git, d3/.hg (version control; -vcs sends them)") {
 		t.Fatalf("first deploy said:\n%s", out)
 	}
 	// A deploy shows at once, though the cache trusts an entry for 1 s.
@@ -173,6 +177,9 @@ func testDeploy(t *testing.T, fast bool) {
 	}
 	showing("", "version 1")
 	showing("d3/page503.html", "page 503")
+	if _, _, status, _ := get(h1, s.url()+".git/config"); status != 404 {
+		t.Errorf(".git/config: %d, want 404", status)
+	}
 
 	writeFile(t, src, "index.html", "version 2")
 	t0 = time.Now()
@@ -183,10 +190,12 @@ func testDeploy(t *testing.T, fast bool) {
 	}
 	showing("", "version 2")
 	// The same files again make no release (the releases below are two),
+	// even with another mode (files are served 0644 whatever theirs),
 	// and a deploy to the plain-HTTP URL, redirected, names the HTTPS
 	// one it went to.
+	os.Chmod(filepath.Join(src, "index.html"), 0o755)
 	out = s.deploy(t, src, "http://"+s.httpAt+"/")
-	if !strings.HasPrefix(out, "unchanged: release ") || !strings.HasSuffix(out, " is already live on "+s.url()+"\n") {
+	if !strings.HasPrefix(out, "left out .git, d3/.hg (version control; -vcs sends them)\nunchanged: release ") || !strings.HasSuffix(out, " is already live on "+s.url()+"\n") {
 		t.Fatalf("an unchanged deploy said:\n%s", out)
 	}
 
@@ -229,6 +238,12 @@ func testDeploy(t *testing.T, fast bool) {
 	// Plain http:// to anything but loopback is refused by the client.
 	if out, err := s.run(t, "s3cret-token", "releases", "http://example.test/"); err == nil || !strings.Contains(out, "HTTPS") {
 		t.Fatalf("plain HTTP: %v\n%s", err, out)
+	}
+	// -vcs sends the version control directories (the server then
+	// stores them, and hides them as it hides every dotfile).
+	os.Remove(filepath.Join(src, "dangling.html"))
+	if out, err := s.run(t, "s3cret-token", "deploy", "-vcs", "-ca", s.ca, src, s.url()); err != nil || strings.Contains(out, "left out") || !strings.Contains(out, "uploaded 3 of 1004 files") {
+		t.Fatalf("deploy -vcs: %v\n%s", err, out)
 	}
 }
 

@@ -371,7 +371,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 				if err := secure.Add(host, secureHandler); err != nil {
 					return fail(fmt.Errorf("site %d: %w", i+1, err))
 				}
-				selector.Add(host, i, src, ls.clientCAs, s.tlsBase)
+				selector.Add(host, i, src, ls.clientCAs, ls.deployCAs, s.tlsBase)
 			}
 		}
 		// The redirect to HTTPS and the challenge answers are the site's.
@@ -393,7 +393,7 @@ func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, ca
 	}
 	root := site.Root
 	if site.Deployed() {
-		store, dh, err := openDeploy(cfg, ls.deploy, site.Hosts[0])
+		store, dh, err := openDeploy(cfg, ls, site.Hosts[0])
 		if err != nil {
 			return nil, nil, nil, err // it names server.state_dir and its place
 		}
