@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -65,6 +67,14 @@ func TestFastHTTP2Differential(t *testing.T) {
 		for _, root := range []string{"a", "b"} {
 			writeFile(t, dir, root+"/public/big.txt", big)
 		}
+		// One modification time for every file of every run: listings
+		// show them, and the runs may write theirs in different seconds.
+		filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+			if err == nil {
+				os.Chtimes(path, time.Time{}, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+			}
+			return err
+		})
 		b, _ := os.ReadFile(cfg)
 		os.WriteFile(cfg, bytes.Replace(b, []byte("[server]\n"), fmt.Appendf(nil, "[server]\nfast_http2 = %v\n", fastH2), 1), 0o644)
 		p := start(t, "-config", cfg)
