@@ -184,6 +184,16 @@ func (b *Board) setBoot(disk string, part int, trial bool) error {
 	return f.Close()
 }
 
+// checkBoot refuses an update whose trial cmdline.txt cannot set, before
+// anything is written: one edited without the builder's padding.
+func (b *Board) checkBoot(st State) error {
+	txt, _, err := b.cmdlineTxt(st.disk)
+	if err == nil {
+		_, err = rewriteCmdline(txt, st.Partition, true)
+	}
+	return err
+}
+
 // Kernel hashes the boot partition's vmlinuz.
 func (b *Board) Kernel(st State) (string, error) {
 	f, err := os.Open(partitionDevice(st.disk, 1))

@@ -116,6 +116,10 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("this boot tries partition %d and has not committed it: wait until it does, or until the board returns to partition %d", st.Partition, other(st.Partition)), http.StatusConflict)
 		return
 	}
+	if err := h.Board.checkBoot(st); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
 	body, err := squashfsHeader(r.Body, r.ContentLength)
 	if err != nil {
 		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)

@@ -214,6 +214,20 @@ func TestHandler(t *testing.T) {
 			t.Fatalf("%s: cmdline.txt changed: %q", tc.name, after)
 		}
 	}
+	// cmdline.txt edited on a computer, its padding lost: refused before
+	// anything is written.
+	_, off, _ := board.cmdlineTxt(board.Disk)
+	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
+	f.WriteAt([]byte(strings.Replace(testCmdline, "panic=10", "panic=10 "+strings.Repeat("x", 20), 1)+"       \n"), off)
+	os.WriteFile(board.Disk+"3", make([]byte, 64<<10), 0o600)
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "cmdline.txt has no room") {
+		t.Errorf("no room in cmdline.txt: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
+	f.WriteAt([]byte(before), off)
+	f.Close()
 	w := put(root, good, int64(len(root)))
 	if w.Code != 202 || !strings.Contains(w.Body.String(), `{"partition":3,"boot_id":"boot-1"}`) {
 		t.Fatalf("good update: %d %q", w.Code, w.Body.String())

@@ -258,6 +258,9 @@ Hash a password for a [[site.auth]] user or a deploy_token.
 .TP
 .B APPLIANCE_DEPLOY_TOKEN=... appliance deploy ./public https://example.test/
 Publish a folder as the site's new release.
+.TP
+.B APPLIANCE_ADMIN_TOKEN=... appliance update appliance\-rpi.img http://appliance:8081/
+Update a Raspberry Pi board to a new image; it rolls back by itself if the new version does not serve.
 .SH SEE ALSO
 .BR systemctl (1),
 .BR journalctl (1)
