@@ -112,7 +112,9 @@ func TestPiUpdate(t *testing.T) {
 // answers (the first answer hashes the kernel: seconds under qemu).
 func (b *piBoard) status(t *testing.T) piupdate.Status {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.After(2 * time.Minute)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/update", b.adminPort), nil)
 		req.Header.Set("Authorization", "Bearer board-secret")
@@ -126,10 +128,11 @@ func (b *piBoard) status(t *testing.T) piupdate.Status {
 			}
 			err = fmt.Errorf("%d %v", res.StatusCode, err)
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			t.Fatalf("GET /update: %v\n%s", err, b.consoleLog())
 		}
-		time.Sleep(time.Second)
 	}
 }
 

@@ -156,8 +156,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	if reboot == nil {
 		reboot = h.Board.Reboot
 	}
-	go func() {
-		time.Sleep(100 * time.Millisecond) // the answer on its way before the listener closes
+	go func() { // the answer is flushed: the process may die with the services
 		if err := reboot(context.Background()); err != nil {
 			h.Log.Error("update: reboot: the new root is tried at the next boot", "err", err)
 			h.busy.Store(false)

@@ -112,7 +112,10 @@ func trialDeadline(board *piupdate.Board) {
 			log.Printf("update: root partition %d is committed", part)
 			return
 		}
-		log.Printf("update: root partition %d not committed within %s (err: %v): rebooting to partition %d", part, d, err, old)
+		if err != nil {
+			log.Printf("update: %v", err)
+		}
+		log.Printf("update: root partition %d not committed within %s: rebooting to partition %d", part, d, old)
 		if err := board.Reboot(context.Background()); err != nil {
 			log.Printf("update: reboot: %v; rebooting at once", err)
 			syscall.Sync()
