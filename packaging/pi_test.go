@@ -45,27 +45,14 @@ func TestPiConfigRefused(t *testing.T) {
 // console and on the admin listener's /log. It takes minutes (it
 // emulates an arm64 machine): -short skips it.
 func TestPiImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and boots a Raspberry Pi image under qemu (minutes): not with -short")
-	}
-	for _, tool := range []string{"mkfs.vfat", "mcopy", "mksquashfs", "mkfs.ext4", "sfdisk", "fsck.vfat", "unsquashfs", "e2fsck", "debugfs", "qemu-system-aarch64"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian packages dosfstools, mtools, squashfs-tools, e2fsprogs, fdisk, qemu-system-arm)", tool)
-		}
-	}
+	piTools(t)
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site")
 	os.MkdirAll(site, 0o755)
 	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>hello from the board</h1>\n"), 0o644)
 	config := filepath.Join(dir, "appliance.toml")
 	os.WriteFile(config, []byte("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[admin]\nlisten = \":8081\"\n[[site]]\nroot = \"/perm/appliance/site\"\n"), 0o644)
-	build := exec.Command("go", "run", "./packaging/cmd/build", "pi", "-out", dir, "-config", config, "-site", site, "-hostname", "pi-test")
-	build.Dir = ".."
-	b, err := build.CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, b)
-	}
-	img := strings.TrimSpace(string(b))
+	img := buildPi(t, dir, "-config", config, "-site", site, "-hostname", "pi-test")
 
 	// The partition table: boot FAT, root A, root B, perm.
 	out, err := exec.Command("sfdisk", "--json", img).Output()
@@ -132,91 +119,15 @@ func TestPiImage(t *testing.T) {
 
 	// Boot it: the arm64 kernel for qemu, the image as a virtio disk
 	// (not modified: snapshot), port 80 forwarded.
-	mod, err := exec.Command("go", "mod", "download", "-json", kernelQEMU).Output()
-	if err != nil {
-		t.Fatalf("go mod download %s: %v", kernelQEMU, err)
-	}
-	var m struct{ Dir string }
-	json.Unmarshal(mod, &m)
-	freePort := func() int {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
-	}
-	port, adminPort := freePort(), freePort()
-	qemu := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
-		"-nographic", "-no-reboot", "-kernel", filepath.Join(m.Dir, "vmlinuz"),
-		"-append", "console=ttyAMA0 root=PARTUUID="+partuuid+"-02 init=/gokrazy/init rootwait panic=10 oops=panic",
-		"-drive", "file="+img+",format=raw,if=virtio,snapshot=on",
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081", port, adminPort), "-device", "virtio-net-pci,netdev=n0")
-	console, _ := qemu.StdoutPipe()
-	qemu.Stderr = qemu.Stdout
-	if err := qemu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		qemu.Process.Kill()
-		qemu.Wait()
-	})
-	var (
-		mu  sync.Mutex
-		log strings.Builder
-	)
-	consoleLog := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return log.String()
-	}
-	supervising := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(console)
-		once := false
-		for sc.Scan() {
-			mu.Lock()
-			log.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			// gokrazy's HTTP socket comes up once its services are started.
-			if !once && strings.Contains(sc.Text(), "now listening on /run/gokrazy-http.sock") {
-				once = true
-				close(supervising)
-			}
-		}
-	}()
-	select {
-	case <-supervising:
-	case <-time.After(3 * time.Minute):
-		t.Fatalf("the image did not boot:\n%s", consoleLog())
-	}
-	// The appliance and DHCP start in parallel: poll until the address
-	// is up and the appliance answers (qemu's forwarder resets until then).
-	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(2 * time.Minute)
-	for {
-		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode != 200 || !strings.Contains(string(body), "hello from the board") || res.Header.Get("Etag") == "" {
-				t.Fatalf("%d %q", res.StatusCode, body)
-			}
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("no answer from the booted image: %v\n%s", err, consoleLog())
-		}
-	}
+	b := bootPi(t, img, "snapshot=on", "")
+	b.waitConsole(t, "now listening on /run/gokrazy-http.sock", 3*time.Minute)
+	b.waitSite(t, "hello from the board")
 	// The appliance's log: on the serial console, through the kernel
 	// log, and on the admin listener, reached from off the board.
-	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/log", adminPort))
+	client := &http.Client{Timeout: 5 * time.Second}
+	res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/log", b.adminPort))
 	if err != nil {
-		t.Fatalf("admin /log: %v\n%s", err, consoleLog())
+		t.Fatalf("admin /log: %v\n%s", err, b.consoleLog())
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
@@ -225,17 +136,203 @@ func TestPiImage(t *testing.T) {
 	}
 	// The "serving" line was written before the first answer; the
 	// kernel prints it at once, qemu passes it on as it comes.
-	for !strings.Contains(consoleLog(), "appliance: time=") || !strings.Contains(consoleLog(), "msg=serving") {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("the appliance's log is not on the console:\n%s", consoleLog())
-		}
-	}
-	for _, line := range strings.Split(consoleLog(), "\n") {
+	b.waitConsole(t, "appliance: time=", 2*time.Minute)
+	b.waitConsole(t, "msg=serving", 2*time.Minute)
+	for _, line := range strings.Split(b.consoleLog(), "\n") {
 		if strings.Contains(line, "appliance: ") {
 			t.Logf("console: %s", line)
 		}
 	}
 	t.Logf("admin /log:\n%s", body)
+}
+
+// piTools skips the test without the tools that build and boot an image.
+func piTools(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and boots a Raspberry Pi image under qemu (minutes): not with -short")
+	}
+	for _, tool := range []string{"mkfs.vfat", "mcopy", "mtype", "mksquashfs", "mkfs.ext4", "sfdisk", "fsck.vfat", "unsquashfs", "e2fsck", "debugfs", "qemu-system-aarch64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages dosfstools, mtools, squashfs-tools, e2fsprogs, fdisk, qemu-system-arm)", tool)
+		}
+	}
+}
+
+// buildPi builds an image into out with the builder's flags args, and
+// returns its path.
+func buildPi(t *testing.T, out string, args ...string) string {
+	t.Helper()
+	build := exec.Command("go", append([]string{"run", "./packaging/cmd/build", "pi", "-out", out}, args...)...)
+	build.Dir = ".."
+	b, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, b)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// piBoard is an image booted under qemu-system-aarch64 with gokrazy's
+// qemu kernel, ports 80 and 8081 forwarded. qemu has no Raspberry Pi
+// firmware: at each start the board reads cmdline.txt from the image's
+// boot partition, as the firmware does, and passes it to the kernel
+// (console on the serial port); with -no-reboot, a guest reboot ends
+// qemu and the board starts it again (a writable image: the firmware
+// emulation follows an update's root switch). The kernel is qemu's,
+// never the image's.
+type piBoard struct {
+	img, drive, extra string
+	kernel            string
+	port, adminPort   int
+
+	mu      sync.Mutex
+	log     strings.Builder
+	boots   int
+	stopped bool
+	qemu    *exec.Cmd
+}
+
+// bootPi boots img; drive adds options to qemu's -drive (snapshot=on
+// leaves the image as it is), extra to the kernel command line.
+func bootPi(t *testing.T, img, drive, extra string) *piBoard {
+	mod, err := exec.Command("go", "mod", "download", "-json", kernelQEMU).Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", kernelQEMU, err)
+	}
+	var m struct{ Dir string }
+	json.Unmarshal(mod, &m)
+	b := &piBoard{img: img, drive: drive, extra: extra, kernel: filepath.Join(m.Dir, "vmlinuz"), port: freePort(t), adminPort: freePort(t)}
+	started := make(chan error, 1)
+	go b.run(started)
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.mu.Lock()
+		b.stopped = true
+		q := b.qemu
+		b.mu.Unlock()
+		q.Process.Kill()
+	})
+	return b
+}
+
+// cmdline reads cmdline.txt from the image's boot partition.
+func (b *piBoard) cmdline() (string, error) {
+	out, err := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", b.img, 8192*512), "::/cmdline.txt").Output()
+	return string(out), err
+}
+
+// run starts qemu, and again each time it ends, until stopped.
+func (b *piBoard) run(started chan<- error) {
+	for {
+		cmdline, err := b.cmdline()
+		if err != nil {
+			b.logf("firmware: cmdline.txt: %v", err)
+			started <- err
+			return
+		}
+		// As the firmware does: the first line, with the spaces the
+		// builder leaves for an update's token.
+		cmdline = strings.Replace(strings.TrimSuffix(cmdline, "\n"), "console=tty1", "console=ttyAMA0", 1) + " " + b.extra
+		drive := "file=" + b.img + ",format=raw,if=virtio"
+		if b.drive != "" {
+			drive += "," + b.drive
+		}
+		q := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
+			"-nographic", "-no-reboot", "-kernel", b.kernel, "-append", cmdline, "-drive", drive,
+			"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081", b.port, b.adminPort), "-device", "virtio-net-pci,netdev=n0")
+		console, _ := q.StdoutPipe()
+		q.Stderr = q.Stdout
+		b.mu.Lock()
+		if b.stopped {
+			b.mu.Unlock()
+			return
+		}
+		b.boots++
+		b.qemu = q
+		fmt.Fprintf(&b.log, "firmware: boot %d: %s\n", b.boots, cmdline)
+		err = q.Start()
+		b.mu.Unlock()
+		if started != nil {
+			started <- err
+			started = nil
+		}
+		if err != nil {
+			return
+		}
+		sc := bufio.NewScanner(console)
+		for sc.Scan() {
+			b.logf("%s", sc.Text())
+		}
+		q.Wait()
+		b.logf("firmware: qemu exited: the board rebooted")
+	}
+}
+
+func (b *piBoard) logf(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fmt.Fprintf(&b.log, format+"\n", args...)
+}
+
+func (b *piBoard) consoleLog() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.log.String()
+}
+
+// waitConsole waits until the console has said s, n times in all.
+func (b *piBoard) waitConsole(t *testing.T, s string, timeout time.Duration, n ...int) {
+	t.Helper()
+	want := 1
+	if len(n) > 0 {
+		want = n[0]
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for strings.Count(b.consoleLog(), s) < want {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the console did not say %q (%d times) within %s:\n%s", s, want, timeout, b.consoleLog())
+		}
+	}
+}
+
+// waitSite polls the site until it answers 200 with want in the page
+// (the appliance and DHCP start in parallel: qemu's forwarder resets
+// until both are up).
+func (b *piBoard) waitSite(t *testing.T, want string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Minute)
+	for {
+		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/", b.port))
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || !strings.Contains(string(body), want) || res.Header.Get("Etag") == "" {
+				t.Fatalf("%d %q", res.StatusCode, body)
+			}
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no answer from the booted image: %v\n%s", err, b.consoleLog())
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"appliance/compress"
 	"appliance/internal/httpx"
 	"appliance/metrics"
+	"appliance/piupdate"
 	"appliance/rewrite"
 )
 
@@ -89,6 +90,15 @@ func (s *server) serveAdmin() (func(), error) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Write(s.recent.Bytes())
 	})))
+	// An update replaces the system: never without a token, whatever
+	// the listener.
+	var update http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "updates need admin.token (appliance hash-password)", http.StatusForbidden)
+	})
+	if s.cfg.Admin.Token != "" {
+		update = guard(&piupdate.Handler{Board: piupdate.Gokrazy(), Version: versionString(), Log: s.log})
+	}
+	mux.Handle("/update", update)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if a, secure := s.probeTarget(); a == nil {

@@ -140,6 +140,7 @@ var argChecks = map[string]argCheck{
 	"deploy":      deployArgs,
 	"releases":    siteURLArg,
 	"rollback":    siteURLArg,
+	"update":      updateArgs,
 	"maintenance": maintenanceArg,
 	"serve":       serveArgs,
 }
@@ -209,6 +210,8 @@ func (inv *invocation) runInfo(stdin io.Reader, stdout, stderr io.Writer) (code 
 		return hashPassword(stdin, stdout, stderr), true
 	case "deploy", "releases", "rollback":
 		return deployCommand(inv, stdout, stderr), true
+	case "update":
+		return updateCommand(inv, stdout, stderr), true
 	}
 	return 0, false
 }

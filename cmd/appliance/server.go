@@ -29,6 +29,7 @@ import (
 	"appliance/h1"
 	"appliance/h2"
 	"appliance/metrics"
+	"appliance/piupdate"
 	"appliance/realip"
 	"appliance/rewrite"
 	"appliance/serve"
@@ -543,6 +544,7 @@ func (s *server) run(ctx context.Context, hup, usr1 <-chan os.Signal, reload fun
 	}
 	defer held.release()
 	notify(s.log, daemon.SdNotifyReady+"\n"+s.status())
+	go s.commitTrial(piupdate.Gokrazy())
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	go watchdog(wctx, s.log, s.probeTarget)

@@ -2,7 +2,7 @@
 //
 //	go run ./packaging/cmd/build deb [-arch amd64,arm64,armhf] [-out packaging/out]
 //
-//	go run ./packaging/cmd/build pi [-config FILE] [-site DIR] [-out packaging/out]
+//	go run ./packaging/cmd/build pi [-config FILE] [-site DIR] [-version V] [-appliance BIN] [-out packaging/out]
 //
 //	go run ./packaging/cmd/build rootfs [-arch amd64|arm64|arm] -out DIR
 //
@@ -51,6 +51,8 @@ func main() {
 	piSite := fl.String("site", "", "pi: the site's files (default: the demo site)")
 	piHost := fl.String("hostname", "appliance", "pi: the board's host name")
 	permMB := fl.Int64("perm-mb", defaultPermMB, "pi: size of the writable /perm partition in MiB")
+	piVersion := fl.String("version", debVersion(), "pi: the appliance's version")
+	piBinary := fl.String("appliance", "", "pi: a prebuilt linux/arm64 appliance binary, instead of building ./cmd/appliance")
 	fl.Parse(os.Args[2:])
 	version := debVersion()
 	created := sourceTime()
@@ -73,7 +75,7 @@ func main() {
 	}
 	if what == "pi" || what == "all" {
 		img := filepath.Join(*out, "appliance-rpi.img")
-		if err := buildPi(piOptions{out: img, config: *piConfig, site: *piSite, hostname: *piHost, permMB: *permMB}); err != nil {
+		if err := buildPi(piOptions{out: img, config: *piConfig, site: *piSite, hostname: *piHost, permMB: *permMB, version: *piVersion, binary: *piBinary}); err != nil {
 			fatal(fmt.Errorf("pi: %w", err))
 		}
 		fmt.Println(img)

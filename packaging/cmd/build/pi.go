@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"appliance/config"
+	"appliance/piupdate"
 )
 
 // The gokrazy platform the Raspberry Pi image is made of, pinned. The
@@ -25,13 +26,13 @@ const (
 )
 
 // Partition layout, in 512-byte sectors, as gokrazy expects it: boot
-// (FAT), root A (squashfs, read-only), root B (empty: for a later
-// gokrazy-style update), perm (ext4, writable).
+// (FAT), root A (squashfs, read-only), root B (empty: appliance update
+// writes there, see package piupdate), perm (ext4, writable).
 const (
 	sector        = 512
 	bootStart     = 8192 // 4 MiB, aligned for SD cards
 	bootSectors   = 100 << 20 / sector
-	rootSectors   = 256 << 20 / sector
+	rootSectors   = piupdate.RootBytes / sector
 	defaultPermMB = 512
 )
 
@@ -41,6 +42,8 @@ type piOptions struct {
 	site     string // the site's files for /perm/appliance/site; "" the demo
 	hostname string
 	permMB   int64
+	version  string // the appliance's version (-X main.version)
+	binary   string // a prebuilt linux/arm64 appliance; "" builds ./cmd/appliance
 }
 
 // defaultPiConfig serves the site on /perm over plain HTTP on every
@@ -192,7 +195,7 @@ func buildPi(opt piOptions) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := buildPiPrograms(tmp); err != nil {
+	if err := buildPiPrograms(tmp, opt.version, opt.binary); err != nil {
 		return err
 	}
 	kernelDir, err := moduleDir(kernelRPi)
@@ -255,8 +258,9 @@ func piConfig(opt piOptions) (configFile []byte, site string, err error) {
 }
 
 // buildPiPrograms builds the image's programs, for linux/arm64, into
-// dir: the appliance, its init, and gokrazy's services.
-func buildPiPrograms(dir string) error {
+// dir: the appliance (version, or the prebuilt binary), its init, and
+// gokrazy's services.
+func buildPiPrograms(dir, version, binary string) error {
 	stamp := time.Now().UTC().Format(time.RFC3339)
 	bins := map[string]string{
 		"appliance": "./cmd/appliance",
@@ -265,10 +269,16 @@ func buildPiPrograms(dir string) error {
 		"ntp":       "github.com/gokrazy/gokrazy/cmd/ntp",
 		"randomd":   "github.com/gokrazy/gokrazy/cmd/randomd",
 	}
+	if binary != "" {
+		delete(bins, "appliance")
+		if err := copyFile(binary, filepath.Join(dir, "appliance"), 0o755); err != nil {
+			return err
+		}
+	}
 	for name, pkg := range bins {
 		ldflags := "-X main.buildTimestamp=" + stamp
 		if name == "appliance" {
-			ldflags = "-X main.version=" + debVersion()
+			ldflags = "-X main.version=" + version
 		}
 		if err := goBuild(filepath.Join(dir, name), pkg, "arm64", "", ldflags, "gokrazy", "netgo", "osusergo"); err != nil {
 			return err
@@ -279,14 +289,16 @@ func buildPiPrograms(dir string) error {
 
 // writeBootPartition writes the boot partition: FAT, made with
 // dosfstools and filled with mtools. Its cmdline.txt boots root A,
-// partition 2 of the disk with signature partuuid.
+// partition 2 of the disk with signature partuuid, with room for an
+// update's trial token at its end; one FAT, as gokrazy's FAT reader
+// (which rewrites cmdline.txt) expects.
 func writeBootPartition(f *os.File, tmp, kernelDir, firmwareDir, partuuid string) error {
-	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic"
+	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic" + piupdate.CmdlinePad
 	bootDir, bootImg := filepath.Join(tmp, "boot"), filepath.Join(tmp, "boot.img")
 	if err := stageBoot(bootDir, kernelDir, firmwareDir, cmdline); err != nil {
 		return fmt.Errorf("boot partition: %w", err)
 	}
-	if err := run("dosfstools", "mkfs.vfat", "-C", "-F", "16", "-n", "BOOT", bootImg, fmt.Sprint(bootSectors*sector/1024)); err != nil {
+	if err := run("dosfstools", "mkfs.vfat", "-C", "-F", "16", "-f", "1", "-n", "BOOT", bootImg, fmt.Sprint(bootSectors*sector/1024)); err != nil {
 		return err
 	}
 	entries, _ := filepath.Glob(filepath.Join(bootDir, "*"))

@@ -11,10 +11,17 @@
 // kernel log, which the console shows (a monitor on HDMI, a serial
 // console if cmdline.txt names one), so that a board without a shell
 // still says why it does not serve.
+//
+// On the trial boot of a new root (appliance update, package
+// piupdate), it gives the new appliance piupdate.DefaultDeadline (90 s;
+// appliance.trial_deadline=DURATION on the kernel command line
+// overrides it) to serve and commit; then, not committed, it reboots,
+// and the board comes back on the old root.
 package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +31,11 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gokrazy/gokrazy"
+
+	"appliance/piupdate"
 )
 
 // buildTimestamp is set by the image builder (-X main.buildTimestamp=...).
@@ -76,7 +86,42 @@ func main() {
 	if err := gokrazy.SuperviseServices(services); err != nil {
 		log.Fatal(err)
 	}
+	trialDeadline(piupdate.Gokrazy())
 	select {}
+}
+
+// trialDeadline, on the trial boot of a new root, reboots the board at
+// the deadline unless the appliance has committed the root by then.
+func trialDeadline(board *piupdate.Board) {
+	if !board.Trial() {
+		return
+	}
+	st, err := board.State()
+	if err != nil {
+		log.Printf("update: %v", err)
+		return
+	}
+	if !st.Trial {
+		return
+	}
+	d, part, old := board.Deadline(), st.Partition, 5-st.Partition
+	log.Printf("update: trial boot of root partition %d: the appliance has %s to serve and commit it, or the board boots partition %d again", part, d, old)
+	time.AfterFunc(d, func() {
+		st, err := board.State()
+		if err == nil && st.Committed {
+			log.Printf("update: root partition %d is committed", part)
+			return
+		}
+		if err != nil {
+			log.Printf("update: %v", err)
+		}
+		log.Printf("update: root partition %d not committed within %s: rebooting to partition %d", part, d, old)
+		if err := board.Reboot(context.Background()); err != nil {
+			log.Printf("update: reboot: %v; rebooting at once", err)
+			syscall.Sync()
+			syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+		}
+	})
 }
 
 // relay runs args, copying its standard output and error to ours and,

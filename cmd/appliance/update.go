@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"appliance/piupdate"
+)
+
+// updateArgs wants the image and the admin listener's URL.
+func updateArgs(inv *invocation, stderr io.Writer) (int, bool) {
+	if len(inv.pos) != 2 {
+		return usageError(stderr, "update: want the image and the board's admin URL: update IMAGE URL"), false
+	}
+	return 0, true
+}
+
+// updateCommand runs update IMAGE URL, with the token from
+// APPLIANCE_ADMIN_TOKEN: it sends the image's root file system and
+// waits for the board to run it, or to roll back (status 1).
+func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "appliance update: %v\n", err)
+		return 1
+	}
+	u, err := url.Parse(inv.pos[1])
+	if err != nil {
+		return fail(err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fail(fmt.Errorf("%s: want the admin listener's URL, http://board:8081/", u.Redacted()))
+	}
+	token := os.Getenv("APPLIANCE_ADMIN_TOKEN")
+	if token == "" {
+		return fail(errors.New("set APPLIANCE_ADMIN_TOKEN to the board's admin token (admin.token is its hash)"))
+	}
+	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		fmt.Fprintf(stderr, "appliance update: %s is plain HTTP: the admin token and the image cross the network in the clear (a trusted LAN only)\n", u.Host)
+	}
+	f, err := os.Open(inv.pos[0])
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	img, err := piupdate.ReadImage(f)
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", inv.pos[0], err))
+	}
+	c := &piupdate.Client{URL: u, Token: token, HTTP: &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: 10 * time.Minute, // the board writes its card before it answers
+	}}}
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := img.Fits(st); err != nil {
+		return fail(fmt.Errorf("%s: %w", inv.pos[0], err))
+	}
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		bar := progressbar.NewOptions64(img.Root.Size(), progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
+			progressbar.OptionSetDescription("sending the root file system"), progressbar.OptionClearOnFinish())
+		c.Progress = func(n int64) { bar.Add64(n) }
+	}
+	acc, err := c.Send(ctx, img)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "%s: root file system written to partition %d (sha256 %s); the board reboots to try it\n", u.Host, acc.Partition, img.RootSHA256)
+	final, took, err := c.Await(ctx, acc)
+	if err != nil {
+		return fail(err)
+	}
+	if !took {
+		fmt.Fprintf(stdout, "rolled back: partition %d did not become healthy in time; the board runs %s from partition %d again\n", acc.Partition, final.Version, final.Partition)
+		return 1
+	}
+	fmt.Fprintf(stdout, "updated: the board runs %s from partition %d\n", final.Version, final.Partition)
+	return 0
+}
+
+// commitTrial, on the trial boot of a new root, commits it once this
+// appliance serves: the board boots it from now on (package piupdate).
+func (s *server) commitTrial(board *piupdate.Board) {
+	if !board.Present() {
+		return
+	}
+	if a, secure := s.probeTarget(); a != nil {
+		if err := probe(a, secure, 5*time.Second); err != nil {
+			s.log.Error("update: this trial boot does not serve: not committed", "err", err)
+			return
+		}
+	}
+	switch ok, err := board.Commit(); {
+	case err != nil:
+		s.log.Error("update: commit", "err", err)
+	case ok:
+		s.log.Info("update: serving on the trial boot: committed; the board boots this root from now on")
+	}
+}

@@ -1,0 +1,139 @@
+package piupdate
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// fatVolume is the boot partition's FAT16 file system, read as the Pi
+// firmware and gokrazy read it: files by their 8.3 names in the root
+// directory. Enough to hash the kernel and to rewrite cmdline.txt in
+// place, as gokrazy does (github.com/gokrazy/internal/fat, which Go's
+// internal rule keeps from us).
+type fatVolume struct {
+	r                     io.ReaderAt
+	fatStart, rootStart   int64
+	dataStart, clusterLen int64
+	rootEntries           int64
+	clusters              int64 // data clusters
+}
+
+// openFAT reads the boot sector of a FAT16 volume.
+func openFAT(r io.ReaderAt) (*fatVolume, error) {
+	b := make([]byte, 512)
+	if _, err := r.ReadAt(b, 0); err != nil {
+		return nil, fmt.Errorf("FAT boot sector: %w", err)
+	}
+	le16 := func(o int) int64 { return int64(binary.LittleEndian.Uint16(b[o:])) }
+	bps, spc, reserved, fats, rootEntries, fatSize := le16(11), int64(b[13]), le16(14), int64(b[16]), le16(17), le16(22)
+	total := le16(19)
+	if total == 0 {
+		total = int64(binary.LittleEndian.Uint32(b[32:]))
+	}
+	if b[510] != 0x55 || b[511] != 0xaa || (bps != 512 && bps != 1024 && bps != 2048 && bps != 4096) ||
+		spc == 0 || spc&(spc-1) != 0 || reserved == 0 || fats == 0 || rootEntries == 0 || fatSize == 0 {
+		return nil, errors.New("not a FAT16 file system")
+	}
+	v := &fatVolume{r: r, fatStart: reserved * bps, rootEntries: rootEntries, clusterLen: spc * bps}
+	v.rootStart = v.fatStart + fats*fatSize*bps
+	v.dataStart = v.rootStart + (rootEntries*32+bps-1)/bps*bps
+	v.clusters = (total*bps - v.dataStart) / v.clusterLen
+	if v.clusters <= 0 || v.clusters > fatSize*bps/2-2 {
+		return nil, errors.New("not a FAT16 file system: its sizes disagree")
+	}
+	return v, nil
+}
+
+// shortName is name as an 8.3 directory entry spells it: "CMDLINE TXT".
+func shortName(name string) (string, bool) {
+	base, ext, _ := strings.Cut(strings.ToUpper(name), ".")
+	if base == "" || len(base) > 8 || len(ext) > 3 {
+		return "", false
+	}
+	return fmt.Sprintf("%-8s%-3s", base, ext), true
+}
+
+// find returns the first cluster and size of the file name in the root
+// directory.
+func (v *fatVolume) find(name string) (cluster, size int64, err error) {
+	want, ok := shortName(name)
+	if !ok {
+		return 0, 0, fmt.Errorf("%s: not an 8.3 name", name)
+	}
+	e := make([]byte, 32)
+	for i := int64(0); i < v.rootEntries; i++ {
+		if _, err := v.r.ReadAt(e, v.rootStart+32*i); err != nil {
+			return 0, 0, err
+		}
+		if e[0] == 0 {
+			break // the end of the directory
+		}
+		if attr := e[11]; e[0] == 0xe5 || attr&0x18 != 0 || attr == 0x0f {
+			continue // deleted, a directory, the volume label, a long name
+		}
+		if string(e[:11]) == want {
+			c, size := int64(binary.LittleEndian.Uint16(e[26:])), int64(binary.LittleEndian.Uint32(e[28:]))
+			if size > 0 && (c < 2 || c >= v.clusters+2) {
+				return 0, 0, fmt.Errorf("%s: starts at cluster %d, outside the volume", name, c)
+			}
+			return c, size, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%s: not in the boot partition", name)
+}
+
+// offset is where cluster c starts.
+func (v *fatVolume) offset(c int64) int64 { return v.dataStart + (c-2)*v.clusterLen }
+
+// copyFile copies the file name, following its cluster chain (read
+// once, 128 KiB at most on FAT16) in runs of contiguous clusters, to w;
+// a file larger than max is refused.
+func (v *fatVolume) copyFile(w io.Writer, name string, max int64) error {
+	c, size, err := v.find(name)
+	if err != nil {
+		return err
+	}
+	if size > max {
+		return fmt.Errorf("%s: %d bytes, more than %d", name, size, max)
+	}
+	fat := make([]byte, 2*(v.clusters+2))
+	if _, err := v.r.ReadAt(fat, v.fatStart); err != nil {
+		return err
+	}
+	next := func(c int64) int64 { return int64(binary.LittleEndian.Uint16(fat[2*c:])) }
+	for left, hops := size, int64(0); left > 0; {
+		// A run: c and the clusters that follow it on the volume.
+		if c < 2 || c >= v.clusters+2 {
+			return fmt.Errorf("%s: a broken cluster chain", name)
+		}
+		n := int64(1)
+		for ; n*v.clusterLen < left && c+n < v.clusters+2 && next(c+n-1) == c+n; n++ {
+		}
+		if hops += n; hops > v.clusters {
+			return fmt.Errorf("%s: a cluster chain in a loop", name)
+		}
+		run := min(left, n*v.clusterLen)
+		if _, err := io.Copy(w, io.NewSectionReader(v.r, v.offset(c), run)); err != nil {
+			return err
+		}
+		left -= run
+		c = next(c + n - 1)
+	}
+	return nil
+}
+
+// extent returns where the file name lies when it fits in its first
+// cluster, as cmdline.txt does: the place to rewrite it in place.
+func (v *fatVolume) extent(name string) (offset, size int64, err error) {
+	c, size, err := v.find(name)
+	if err != nil {
+		return 0, 0, err
+	}
+	if size == 0 || size > v.clusterLen {
+		return 0, 0, fmt.Errorf("%s: %d bytes, not in one cluster of %d", name, size, v.clusterLen)
+	}
+	return v.offset(c), size, nil
+}

@@ -1,0 +1,196 @@
+package piupdate
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Status is what GET /update answers.
+type Status struct {
+	Version string `json:"version"`
+	State
+	Kernel   string `json:"kernel_sha256"` // the boot partition's vmlinuz
+	Updating bool   `json:"updating"`      // a new root is being written, or the board reboots into it
+}
+
+// Accepted is what PUT /update answers (202): the partition the board
+// reboots into on trial, and the boot it leaves.
+type Accepted struct {
+	Partition int    `json:"partition"`
+	BootID    string `json:"boot_id"`
+}
+
+// Handler serves GET /update (Status) and PUT /update (a new root
+// file system, the squashfs of partition 2 of an image, with its
+// SHA-256 in Content-Digest) on the admin listener. The caller
+// authenticates (admin.token). One update at a time.
+type Handler struct {
+	Board   *Board
+	Version string
+	Log     *slog.Logger
+	// Reboot, when set, replaces Board.Reboot (tests).
+	Reboot func(context.Context) error
+
+	busy   atomic.Bool
+	kernel struct {
+		once sync.Once
+		sum  string
+		err  error
+	}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !h.Board.Present() {
+		http.Error(w, "not a gokrazy board: update the appliance with the package manager or the image it came in", http.StatusNotImplemented)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.status(w)
+	case http.MethodPut:
+		h.put(w, r)
+	default:
+		w.Header().Set("Allow", "GET, HEAD, PUT")
+		http.Error(w, "GET or PUT", http.StatusMethodNotAllowed)
+	}
+}
+
+func (h *Handler) status(w http.ResponseWriter) {
+	st, err := h.Board.State()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	// The kernel does not change while the board runs: hashed once
+	// (seconds on a Raspberry Pi 3).
+	h.kernel.once.Do(func() { h.kernel.sum, h.kernel.err = h.Board.Kernel(st) })
+	k, err := h.kernel.sum, h.kernel.err
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, Status{Version: h.Version, State: st, Kernel: k, Updating: h.busy.Load()})
+}
+
+func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
+	if !h.busy.CompareAndSwap(false, true) {
+		http.Error(w, "an update is in progress", http.StatusConflict)
+		return
+	}
+	rebooting := false
+	defer func() {
+		if !rebooting {
+			h.busy.Store(false)
+		}
+	}()
+	want, err := ParseContentDigest(r.Header.Get("Content-Digest"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch {
+	case r.ContentLength < 0:
+		http.Error(w, "Content-Length is needed: the root file system's size", http.StatusLengthRequired)
+		return
+	case r.ContentLength > RootBytes:
+		http.Error(w, fmt.Sprintf("a root file system of %d bytes: the root partition holds %d", r.ContentLength, RootBytes), http.StatusRequestEntityTooLarge)
+		return
+	}
+	st, err := h.Board.State()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if st.Trial && !st.Committed {
+		http.Error(w, fmt.Sprintf("this boot tries partition %d and has not committed it: wait until it does, or until the board returns to partition %d", st.Partition, other(st.Partition)), http.StatusConflict)
+		return
+	}
+	if err := h.Board.checkBoot(st); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	body, err := squashfsHeader(r.Body, r.ContentLength)
+	if err != nil {
+		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	// Writing a card takes longer than the admin listener's write
+	// timeout allows an answer.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))
+	target := other(st.Partition)
+	got, err := h.Board.writeRoot(st, body, r.ContentLength)
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	case err != nil:
+		h.Log.Error("update: writing the root file system", "partition", target, "err", err)
+		http.Error(w, "writing partition "+fmt.Sprint(target)+": "+err.Error(), http.StatusInternalServerError)
+		return
+	case got != want:
+		h.Log.Warn("update: hash mismatch: nothing switched", "partition", target, "sha256", got, "want", want)
+		http.Error(w, fmt.Sprintf("partition %d holds a root file system whose SHA-256 is %s, not %s: nothing switched", target, got, want), http.StatusBadRequest)
+		return
+	}
+	if err := h.Board.setBoot(st.disk, st.Partition, true); err != nil {
+		h.Log.Error("update: cmdline.txt", "err", err)
+		http.Error(w, "setting the trial boot: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h.Log.Info("update: new root file system written; rebooting to try it", "partition", target, "sha256", got, "bytes", r.ContentLength)
+	writeJSON(w, http.StatusAccepted, Accepted{Partition: target, BootID: st.BootID})
+	http.NewResponseController(w).Flush()
+	rebooting = true
+	reboot := h.Reboot
+	if reboot == nil {
+		reboot = h.Board.Reboot
+	}
+	go func() { // the answer is flushed: the process may die with the services
+		if err := reboot(context.Background()); err != nil {
+			h.Log.Error("update: reboot: the new root is tried at the next boot", "err", err)
+			h.busy.Store(false)
+		}
+	}()
+}
+
+// ParseContentDigest returns the hex SHA-256 of a Content-Digest header
+// (RFC 9530 2): sha-256=:BASE64:, among other algorithms or alone.
+func ParseContentDigest(v string) (string, error) {
+	for _, m := range strings.Split(v, ",") {
+		alg, val, ok := strings.Cut(strings.TrimSpace(m), "=")
+		if !ok || !strings.EqualFold(alg, "sha-256") {
+			continue
+		}
+		b64, ok := strings.CutPrefix(val, ":")
+		if b64, ok2 := strings.CutSuffix(b64, ":"); ok && ok2 {
+			if sum, err := base64.StdEncoding.DecodeString(b64); err == nil && len(sum) == 32 {
+				return hex.EncodeToString(sum), nil
+			}
+		}
+		return "", fmt.Errorf("Content-Digest: %q is not sha-256=:<32 bytes in base64>:", m)
+	}
+	return "", errors.New("Content-Digest: sha-256=:<base64>: is needed: the root file system's SHA-256")
+}
+
+// contentDigest is the Content-Digest header of a hex SHA-256.
+func contentDigest(sum string) string {
+	b, _ := hex.DecodeString(sum)
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(b) + ":"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

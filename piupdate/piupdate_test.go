@@ -1,0 +1,347 @@
+package piupdate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testCmdline = "console=tty1 root=PARTUUID=abcd1234-02 init=/gokrazy/init rootwait panic=10 oops=panic"
+
+func TestRewriteCmdline(t *testing.T) {
+	padded := testCmdline + CmdlinePad + "\n"
+	for _, tc := range []struct {
+		name, in string
+		part     int
+		trial    bool
+		want     string // "" an error
+	}{
+		{"trial from 2", padded, 2, true, testCmdline + " " + trialToken + "\n"},
+		{"commit 3", testCmdline + " gokrazy.switch_on_boot=1    \n", 3, false,
+			strings.Replace(testCmdline, "-02", "-03", 1) + strings.Repeat(" ", 29) + "\n"},
+		{"trial from 3 after gokrazy's token", strings.Replace(testCmdline, "-02", "-03", 1) + " gokrazy.switch_on_boot=1    \n", 3, true,
+			strings.Replace(testCmdline, "-02", "-03", 1) + " " + trialToken + " \n"},
+		{"no room: an old image", testCmdline + "\n", 2, true, ""},
+		{"no root=", "console=tty1 init=/gokrazy/init" + CmdlinePad + "\n", 2, true, ""},
+		{"root= by device name", "root=/dev/mmcblk0p2" + CmdlinePad + "\n", 3, false, ""},
+	} {
+		got, err := rewriteCmdline([]byte(tc.in), tc.part, tc.trial)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%s: %q, want an error", tc.name, got)
+		case tc.want != "" && (err != nil || string(got) != tc.want):
+			t.Errorf("%s: %q %v, want %q", tc.name, got, err, tc.want)
+		case err == nil && len(got) != len(tc.in):
+			t.Errorf("%s: %d bytes, was %d", tc.name, len(got), len(tc.in))
+		}
+	}
+	if d := parseCmdline("a appliance.trial_deadline=30s b").Deadline(); d != 30*time.Second {
+		t.Errorf("deadline %s", d)
+	}
+	if d := parseCmdline("appliance.trial_deadline=-1s").Deadline(); d != DefaultDeadline {
+		t.Errorf("deadline %s", d)
+	}
+}
+
+// fakeSquashfs is n bytes that start with a squashfs superblock saying
+// n bytes are used.
+func fakeSquashfs(n int) []byte {
+	b := make([]byte, n)
+	copy(b, "hsqs")
+	binary.LittleEndian.PutUint16(b[28:], 4)
+	binary.LittleEndian.PutUint64(b[40:], uint64(n))
+	for i := 96; i < n; i++ {
+		b[i] = byte(i * 7)
+	}
+	return b
+}
+
+// bootFAT makes a boot partition as the builder does (FAT16, one FAT)
+// with cmdline.txt and vmlinuz (three clusters and more).
+func bootFAT(t testing.TB, dir string, kernel []byte) string {
+	for _, tool := range []string{"mkfs.vfat", "mcopy"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages dosfstools, mtools)", tool)
+		}
+	}
+	img := filepath.Join(dir, "boot.img")
+	os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte(testCmdline+CmdlinePad+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644)
+	for _, c := range [][]string{
+		{"mkfs.vfat", "-C", "-F", "16", "-f", "1", "-s", "1", "-n", "BOOT", img, "2100"},
+		{"mcopy", "-Q", "-i", img, filepath.Join(dir, "cmdline.txt"), filepath.Join(dir, "vmlinuz"), "::/"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c[0], err, out)
+		}
+	}
+	return img
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestReadImage: the root is partition 2's squashfs, bytes_used long;
+// the kernel's hash follows vmlinuz's clusters.
+func TestReadImage(t *testing.T) {
+	dir := t.TempDir()
+	kernel := bytes.Repeat([]byte("kernel "), 30000)
+	boot, _ := os.ReadFile(bootFAT(t, dir, kernel))
+	root := fakeSquashfs(10000)
+	img := testImage(boot, root)
+	got, err := ReadImage(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Root.Size() != 10000 || got.RootSHA256 != sha(root) || got.Kernel != sha(kernel) {
+		t.Errorf("%d bytes, root %s kernel %s; want root %s kernel %s", got.Root.Size(), got.RootSHA256, got.Kernel, sha(root), sha(kernel))
+	}
+	for name, bad := range map[string][]byte{
+		"no MBR":       make([]byte, 4096),
+		"not squashfs": testImage(boot, make([]byte, 4096)),
+		"empty":        nil,
+	} {
+		if _, err := ReadImage(bytes.NewReader(bad)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// testImage lays out an image: MBR, boot at sector 1, root after it
+// (its partition 8 KiB longer than root), no perm.
+func testImage(boot, root []byte) []byte {
+	rootStart := 1 + int64(len(boot))/Sector
+	img := make([]byte, (rootStart+int64(len(root))/Sector+16)*Sector+int64(len(root)%Sector))
+	copy(img[Sector:], boot)
+	copy(img[rootStart*Sector:], root)
+	for i, p := range [][2]int64{{1, int64(len(boot)) / Sector}, {rootStart, int64(len(img))/Sector - rootStart}} {
+		e := img[446+16*i:]
+		e[4] = 0x83
+		binary.LittleEndian.PutUint32(e[8:], uint32(p[0]))
+		binary.LittleEndian.PutUint32(e[12:], uint32(p[1]))
+	}
+	img[510], img[511] = 0x55, 0xaa
+	return img
+}
+
+// fakeBoard is a board in a directory: the card's partitions as files
+// (disk1 the boot FAT, disk2 and disk3 the roots), a kernel command
+// line, a boot ID, and a Unix socket standing for gokrazy's.
+func fakeBoard(t *testing.T, proc string) *Board {
+	dir := t.TempDir()
+	boot := bootFAT(t, dir, []byte("kernel"))
+	os.Rename(boot, filepath.Join(dir, "disk1"))
+	for _, p := range []string{"disk2", "disk3"} {
+		os.WriteFile(filepath.Join(dir, p), make([]byte, 64<<10), 0o600)
+	}
+	os.WriteFile(filepath.Join(dir, "cmdline"), []byte(proc+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "boot_id"), []byte("boot-1\n"), 0o644)
+	ln, err := net.Listen("unix", filepath.Join(dir, "gk.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")}
+}
+
+func (b *Board) cmdlineFile(t *testing.T) string {
+	txt, _, err := b.cmdlineTxt(b.Disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(txt)
+}
+
+// TestHandler: a root file system is written to the partition not
+// running, checked, the trial token set, and the board rebooted; bad
+// requests get the right 4xx and change nothing.
+func TestHandler(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	rebooted := make(chan struct{}, 1)
+	h := &Handler{Board: board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reboot: func(context.Context) error { rebooted <- struct{}{}; return nil }}
+	before := board.cmdlineFile(t)
+	root := fakeSquashfs(20000)
+	put := func(body []byte, digest string, length int64) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("PUT", "/update", bytes.NewReader(body))
+		r.ContentLength = length
+		if digest != "" {
+			r.Header.Set("Content-Digest", digest)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	good := contentDigest(sha(root))
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		digest string
+		length int64
+		want   int
+		msg    string
+	}{
+		{"no digest", root, "", 20000, 400, "Content-Digest: sha-256=:<base64>: is needed"},
+		{"bad digest", root, "sha-256=:abc:", 20000, 400, "is not sha-256"},
+		{"no length", root, good, -1, 411, "Content-Length is needed"},
+		{"over the root partition's 256 MiB", root, good, RootBytes + 1, 413, "the root partition holds 268435456"},
+		{"over this partition", fakeSquashfs(65<<10 + 96), contentDigest(sha(fakeSquashfs(65<<10 + 96))), 65<<10 + 96, 413, "larger than the root partition"},
+		{"not squashfs", make([]byte, 20000), good, 20000, 400, "not a root file system"},
+		{"length disagrees", root, good, 19999, 400, "the squashfs says it is 20000 bytes long"},
+		{"another hash", root, contentDigest(sha([]byte("other"))), 20000, 400, "nothing switched"},
+	} {
+		w := put(tc.body, tc.digest, tc.length)
+		if w.Code != tc.want || !strings.Contains(w.Body.String(), tc.msg) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, w.Code, w.Body.String(), tc.want, tc.msg)
+		}
+		if after := board.cmdlineFile(t); after != before {
+			t.Fatalf("%s: cmdline.txt changed: %q", tc.name, after)
+		}
+	}
+	// cmdline.txt edited on a computer, its padding lost: refused before
+	// anything is written.
+	_, off, _ := board.cmdlineTxt(board.Disk)
+	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
+	f.WriteAt([]byte(strings.Replace(testCmdline, "panic=10", "panic=10 "+strings.Repeat("x", 20), 1)+"       \n"), off)
+	os.WriteFile(board.Disk+"3", make([]byte, 64<<10), 0o600)
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "cmdline.txt has no room") {
+		t.Errorf("no room in cmdline.txt: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
+	f.WriteAt([]byte(before), off)
+	f.Close()
+	w := put(root, good, int64(len(root)))
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `{"partition":3,"boot_id":"boot-1"}`) {
+		t.Fatalf("good update: %d %q", w.Code, w.Body.String())
+	}
+	written, _ := os.ReadFile(board.Disk + "3")
+	if !bytes.Equal(written[:len(root)], root) {
+		t.Error("partition 3 does not hold the new root")
+	}
+	if after := board.cmdlineFile(t); after != testCmdline+" "+trialToken+"\n" {
+		t.Errorf("cmdline.txt: %q", after)
+	}
+	<-rebooted
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "an update is in progress") {
+		t.Errorf("while rebooting: %d %q", w.Code, w.Body.String())
+	}
+	r := httptest.NewRequest("GET", "/update", nil)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	want := fmt.Sprintf(`{"version":"v1","boot_id":"boot-1","partition":2,"trial":false,"committed":true,"kernel_sha256":"%s","updating":true}`, sha([]byte("kernel")))
+	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
+		t.Errorf("GET: %d %s\nwant %s", w.Code, w.Body.String(), want)
+	}
+}
+
+// TestTrialCommit: on the trial boot (the token in /proc/cmdline, root=
+// still the old partition), an update is refused until the new root
+// is committed; Commit rewrites root= to it; then an update goes to
+// the old partition.
+func TestTrialCommit(t *testing.T) {
+	board := fakeBoard(t, testCmdline+" "+trialToken)
+	// What gokrazy's init leaves before it switches.
+	_, off, _ := board.cmdlineTxt(board.Disk)
+	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
+	f.WriteAt([]byte(testCmdline+" "+switchedToken+"   \n"), off)
+	f.Close()
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	root := fakeSquashfs(4096)
+	put := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+		r.Header.Set("Content-Digest", contentDigest(sha(root)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	if w := put(); w.Code != 409 || !strings.Contains(w.Body.String(), "this boot tries partition 3 and has not committed it") {
+		t.Fatalf("uncommitted trial: %d %q", w.Code, w.Body.String())
+	}
+	st, _ := board.State()
+	if !st.Trial || st.Partition != 3 || st.Committed {
+		t.Fatalf("state %+v", st)
+	}
+	if ok, err := board.Commit(); !ok || err != nil {
+		t.Fatalf("commit: %v %v", ok, err)
+	}
+	if got := board.cmdlineFile(t); got != strings.Replace(testCmdline, "-02", "-03", 1)+CmdlinePad+"\n" {
+		t.Errorf("committed cmdline.txt %q", got)
+	}
+	if ok, err := board.Commit(); ok || err != nil {
+		t.Errorf("second commit: %v %v", ok, err)
+	}
+	if w := put(); w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":2`) {
+		t.Fatalf("after the commit: %d %q", w.Code, w.Body.String())
+	}
+	if got := board.cmdlineFile(t); got != strings.Replace(testCmdline, "-02", "-03", 1)+" "+trialToken+"\n" {
+		t.Errorf("cmdline.txt %q", got)
+	}
+}
+
+// TestNotABoard: without gokrazy's socket, 501.
+func TestNotABoard(t *testing.T) {
+	h := &Handler{Board: Gokrazy()}
+	h.Board.Socket = filepath.Join(t.TempDir(), "none.sock")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("PUT", "/update", nil))
+	if w.Code != http.StatusNotImplemented || !strings.Contains(w.Body.String(), "not a gokrazy board") {
+		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
+}
+
+func FuzzReadImage(f *testing.F) {
+	f.Add(testImage(make([]byte, 4096), fakeSquashfs(1024)))
+	f.Add(make([]byte, 512))
+	// A boot partition as mkfs.vfat writes it, cut after the kernel.
+	boot, _ := os.ReadFile(bootFAT(f, f.TempDir(), bytes.Repeat([]byte("k"), 3000)))
+	f.Add(testImage(boot[:64<<10], fakeSquashfs(1024)))
+	f.Fuzz(func(t *testing.T, img []byte) {
+		ReadImage(bytes.NewReader(img))
+		kernelSHA256(bytes.NewReader(img))
+	})
+}
+
+func FuzzParseContentDigest(f *testing.F) {
+	f.Add(contentDigest(sha(nil)))
+	f.Add("sha-512=:AAAA:, sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:")
+	f.Fuzz(func(t *testing.T, v string) {
+		if sum, err := ParseContentDigest(v); err == nil && len(sum) != 64 {
+			t.Errorf("%q: %q", v, sum)
+		}
+	})
+}
+
+func FuzzRewriteCmdline(f *testing.F) {
+	f.Add(testCmdline+CmdlinePad+"\n", 3, true)
+	f.Fuzz(func(t *testing.T, in string, part int, trial bool) {
+		part = 2 + part&1
+		out, err := rewriteCmdline([]byte(in), part, trial)
+		if err != nil {
+			return
+		}
+		if len(out) != len(in) {
+			t.Fatalf("%q -> %q", in, out)
+		}
+		if _, p, err := parseCmdline(string(out)).root(); err != nil || p != part || parseCmdline(string(out)).has(trialToken) != trial {
+			t.Fatalf("%q -> %q", in, out)
+		}
+	})
+}
