@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -153,8 +154,63 @@ func usage() string {
 		b.WriteString("  -" + o.name + " " + o.arg + "\n")
 		b.WriteString(wrap(o.help, "        ", 74))
 	}
-	b.WriteString("\nMore in appliance(1); every configuration key in config.example.toml.\n")
+	b.WriteString("\nappliance help COMMAND (or COMMAND -h) says more of one; appliance man prints\nthe manual, appliance(1); every configuration key is in config.example.toml.\n")
 	return b.String()
+}
+
+// commandUsage is the help of one command (appliance COMMAND -h,
+// appliance help COMMAND): its synopsis, what it does and its flags.
+func commandUsage(c *command) string {
+	var b strings.Builder
+	b.WriteString("usage: appliance " + c.name)
+	if c.args != "" {
+		b.WriteString(" " + c.args)
+	}
+	b.WriteString("\n\n" + wrap(c.help, "  ", 76))
+	if c.needsCfg {
+		b.WriteString("  -config FILE is required.\n")
+	}
+	if len(c.options) > 0 {
+		b.WriteString("\nflags:\n")
+		for _, o := range c.options {
+			head := "  -" + o.name
+			if o.arg != "" {
+				head += " " + o.arg
+			}
+			b.WriteString(head + "\n" + wrap(o.help, "        ", 74))
+		}
+	}
+	if env := environment(c.name); len(env) > 0 {
+		b.WriteString("\nenvironment:\n")
+		for _, e := range env {
+			b.WriteString("  " + e.name + "\n" + wrap(e.help, "        ", 74))
+		}
+	}
+	return b.String()
+}
+
+// envVar is an environment variable a command reads.
+type envVar struct {
+	name, help string
+	commands   []string
+}
+
+var envVars = []envVar{
+	{"APPLIANCE_DEPLOY_TOKEN", "the token whose hash is the site's deploy_token", []string{"deploy", "releases", "rollback"}},
+	{"APPLIANCE_DEPLOY_CERT", "the PEM client certificate for a site with deploy_client_ca, when -cert is not given", []string{"deploy", "releases", "rollback"}},
+	{"APPLIANCE_DEPLOY_KEY", "the PEM private key of that certificate, when -key is not given", []string{"deploy", "releases", "rollback"}},
+	{"APPLIANCE_ADMIN_TOKEN", "the token whose hash is the board's admin.token", []string{"update"}},
+}
+
+// environment lists the environment variables command reads.
+func environment(command string) []envVar {
+	var out []envVar
+	for _, e := range envVars {
+		if slices.Contains(e.commands, command) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // wrap fills text into lines of at most width, each starting with indent.
@@ -238,8 +294,16 @@ container or on a Raspberry Pi.
 		}
 	}
 	b.WriteString(".SH OPTIONS\n")
-	for _, o := range []option{configOption, listenOption} {
+	for _, o := range []option{configOption, listenOption, pidOption, caOption, certOption, keyOption, vcsOption} {
+		if o.arg == "" {
+			b.WriteString(".TP\n.B \\-" + esc(o.name) + "\n" + esc(o.help) + "\n")
+			continue
+		}
 		b.WriteString(".TP\n.BI \\-" + esc(o.name) + " \" " + esc(o.arg) + "\"\n" + esc(o.help) + "\n")
+	}
+	b.WriteString(".SH ENVIRONMENT\n")
+	for _, e := range envVars {
+		b.WriteString(".TP\n.B " + e.name + "\n" + esc(e.help) + " (" + esc(strings.Join(e.commands, ", ")) + ").\n")
 	}
 	b.WriteString(`.SH SIGNALS
 .TP

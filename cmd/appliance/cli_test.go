@@ -35,10 +35,29 @@ func runBinary(t *testing.T, stdin string, args ...string) (string, string, int)
 // TestHelpAndVersion: help asked for goes to stdout with status 0, a
 // usage error to stderr with 2; -version and --version are version.
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "-h"}, {"check", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		out, errOut, code := runBinary(t, "", args...)
 		if code != 0 || errOut != "" || !strings.Contains(out, "usage: appliance") || !strings.Contains(out, "-listen ADDR") {
 			t.Errorf("%v: status %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	// One command's help: its synopsis, paragraph, flags and
+	// environment.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve", "-h"}, []string{"usage: appliance serve [-config FILE | DIR [-listen ADDR]]", "SIGHUP", "  -listen ADDR\n"}},
+		{[]string{"check", "--help"}, []string{"usage: appliance check -config FILE", "file:line: message", "-config FILE is required"}},
+		{[]string{"help", "deploy"}, []string{"usage: appliance deploy", "  -cert FILE\n", "  -vcs\n", "APPLIANCE_DEPLOY_KEY"}},
+		{[]string{"deploy", "-h"}, []string{"usage: appliance deploy", "APPLIANCE_DEPLOY_TOKEN"}},
+		{[]string{"update", "--help"}, []string{"usage: appliance update IMAGE URL", "APPLIANCE_ADMIN_TOKEN\n"}},
+	} {
+		out, errOut, code := runBinary(t, "", c.args...)
+		for _, w := range c.want {
+			if code != 0 || errOut != "" || !strings.Contains(out, w) {
+				t.Errorf("%v: status %d, stderr %q, want %q in\n%s", c.args, code, errOut, w, out)
+			}
 		}
 	}
 	for _, args := range [][]string{{"--bogus"}, {"serve", "-bogus"}, {"frobnicate"}, {"check", "extra"}, {"serve", "a", "b"}} {

@@ -69,13 +69,13 @@ type invocation struct {
 // request for help, it has said so and returns a nil invocation and the
 // exit status.
 func parseArgs(args []string, stdout, stderr io.Writer) (*invocation, int) {
-	name := "serve"
+	name, named := "serve", false
 	if len(args) > 0 {
 		switch a := args[0]; {
 		case a == "-version" || a == "--version":
 			name, args = "version", args[1:]
 		case a != "" && a[0] != '-':
-			name, args = a, args[1:]
+			name, args, named = a, args[1:], true
 		}
 	}
 	cmd := findCommand(name)
@@ -89,7 +89,11 @@ func parseArgs(args []string, stdout, stderr io.Writer) (*invocation, int) {
 	// Flags may come before or after the folder: serve ./site -listen :8000.
 	for {
 		if err := fl.Parse(args); errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usage()) // asked for: not an error
+			if named { // asked for: not an error
+				fmt.Fprint(stdout, commandUsage(cmd))
+			} else {
+				fmt.Fprint(stdout, usage())
+			}
 			return nil, 0
 		} else if err != nil {
 			fmt.Fprintf(stderr, "\n%s", usage()) // the flag package said what
@@ -201,7 +205,11 @@ func (inv *invocation) runInfo(stdin io.Reader, stdout, stderr io.Writer) (code 
 		fmt.Fprintln(stdout, versionString())
 		return 0, true
 	case "help":
-		fmt.Fprint(stdout, usage())
+		if len(inv.pos) > 0 && findCommand(inv.pos[0]) != nil && !findCommand(inv.pos[0]).hidden {
+			fmt.Fprint(stdout, commandUsage(findCommand(inv.pos[0])))
+		} else {
+			fmt.Fprint(stdout, usage())
+		}
 		return 0, true
 	case "man":
 		fmt.Fprint(stdout, manPage())
