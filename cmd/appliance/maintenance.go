@@ -130,6 +130,14 @@ func setMaintenance(cfg *config.Config, state string, stdout, stderr io.Writer) 
 	path := maintenancePath(cfg)
 	switch state {
 	case "on":
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintf(stdout, "maintenance was already on (%s)\n", path)
+			return 0
+		}
+		if err := makeStateDir(filepath.Dir(path)); err != nil {
+			fmt.Fprintln(stderr, "appliance maintenance:", err)
+			return 1
+		}
 		msg := "on since " + time.Now().UTC().Format(time.RFC3339) + "\n"
 		if err := os.WriteFile(path, []byte(msg), 0o644); err != nil {
 			fmt.Fprintln(stderr, "appliance maintenance:", err)
@@ -151,4 +159,17 @@ func setMaintenance(cfg *config.Config, state string, stdout, stderr io.Writer) 
 		return usageError(stderr, "maintenance: want on or off, not %q", state)
 	}
 	return 0
+}
+
+// makeStateDir creates the state directory dir if it is missing, as
+// the server would (0700), but not as root: a directory of root's
+// would keep a service with its own user out.
+func makeStateDir(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error the write reports better
+	}
+	if os.Geteuid() == 0 {
+		return fmt.Errorf("server.state_dir %s does not exist: start the server first (it creates it with its own user), or create it for that user", dir)
+	}
+	return os.MkdirAll(dir, 0o700)
 }

@@ -203,15 +203,24 @@ func TestMaintenanceCommandUsage(t *testing.T) {
 			t.Errorf("%v succeeded", args)
 		}
 	}
-	// A state_dir that does not exist is an error, not a silent no-op.
+	// A state_dir that does not exist is made as the server would make
+	// it (0700), except by root, whose directory would keep a service
+	// with its own user out: then it is an error, not a silent no-op.
 	out, err := exec.Command(binary, "maintenance", "on", "-config", cfg).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "no such file or directory") {
-		t.Errorf("maintenance on without a state_dir: %v %s", err, out)
+	fi, statErr := os.Stat(filepath.Join(dir, "nope", "state"))
+	if os.Geteuid() == 0 {
+		if err == nil || !strings.Contains(string(out), "does not exist: start the server first") || statErr == nil {
+			t.Errorf("maintenance on as root without a state_dir: %v %s", err, out)
+		}
+	} else if err != nil || statErr != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("maintenance on without a state_dir: %v %s %v", err, out, fi)
+	} else {
+		exec.Command(binary, "maintenance", "off", "-config", cfg).Run()
 	}
-	// off when it is off says so, rather than that it removed the file.
+	// on when it is on, and off when it is off, say so.
 	os.MkdirAll(filepath.Join(dir, "nope", "state"), 0o755)
 	for _, c := range []struct{ state, want string }{
-		{"on", "maintenance on ("}, {"off", "maintenance off ("}, {"off", "maintenance was already off (no "},
+		{"on", "maintenance on ("}, {"on", "maintenance was already on ("}, {"off", "maintenance off ("}, {"off", "maintenance was already off (no "},
 	} {
 		out, err := exec.Command(binary, "maintenance", c.state, "-config", cfg).CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), c.want) {
