@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -376,8 +378,27 @@ type NotDeployableError struct {
 }
 
 func (e *NotDeployableError) Error() string {
-	return fmt.Sprintf("%s takes no deploys: the site has no deploy_token (or the URL names another site); it answered %d %s",
+	msg := fmt.Sprintf("%s takes no deploys: the site has no deploy_token or deploy_client_ca (or the URL names another site); it answered %d %s",
 		e.Site.Redacted(), e.Code, http.StatusText(e.Code))
+	if net.ParseIP(strings.Trim(e.Site.Hostname(), "[]")) != nil {
+		msg += "; the URL is an address: a site with hosts is found by its name, so use the name (or a catch-all site)"
+	}
+	return msg
+}
+
+// withHint adds what to do to a certificate error of the site's
+// HTTPS: a private CA's certificate (tls = "local") is trusted with
+// -ca.
+func withHint(err error) error {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.HostnameError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w (is the site's certificate from a private CA? then give it with -ca FILE; appliance ca-cert -config FILE prints a tls = \"local\" server's)", err)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("%w (the URL must name one of the site's hosts)", err)
+	}
+	return err
 }
 
 // Reached is the site's URL as the server answered it: Site, or where a
@@ -468,7 +489,7 @@ func (c *Client) send(ctx context.Context, method, op string, hdr http.Header, b
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, withHint(err)
 	}
 	defer resp.Body.Close()
 	c.followed(base, resp.Request.URL)

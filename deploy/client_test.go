@@ -50,13 +50,19 @@ func TestClientNotDeployable(t *testing.T) {
 	c := &Client{Site: mustParse(t, srv.URL+"/"), Token: "x"}
 	ctx := context.Background()
 	_, err := c.Releases(ctx)
-	want := srv.URL + "/ takes no deploys: the site has no deploy_token (or the URL names another site); it answered 404 Not Found"
+	want := srv.URL + "/ takes no deploys: the site has no deploy_token or deploy_client_ca (or the URL names another site); it answered 404 Not Found" +
+		"; the URL is an address: a site with hosts is found by its name, so use the name (or a catch-all site)"
 	var nd *NotDeployableError
 	if !errors.As(err, &nd) || err.Error() != want {
 		t.Errorf("releases: %v\nwant %s", err, want)
 	}
 	if _, err := c.Deploy(ctx, Local{}); !errors.As(err, &nd) || nd.Code != 405 || !strings.Contains(err.Error(), "takes no deploys") {
 		t.Errorf("deploy: %v", err)
+	}
+	// A name gets no word about addresses.
+	nd.Site = mustParse(t, "https://example.test/")
+	if strings.Contains(nd.Error(), "address") {
+		t.Errorf("a name: %v", nd)
 	}
 	s, _ := Open(t.TempDir(), Limits{})
 	dep := httptest.NewServer(&Handler{Store: s, Authorized: tokenIs("good", nil)})
@@ -189,5 +195,17 @@ func TestClientTokenNotSentOverPlainHTTPAfterRedirect(t *testing.T) {
 	}
 	if strings.Contains(leaked, "secret") {
 		t.Fatalf("token sent over plain HTTP after a redirect: %q", leaked)
+	}
+}
+
+// TestClientCertificateHint: a site whose certificate the client does
+// not trust gets the TLS error and what to do about it.
+func TestClientCertificateHint(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	c := &Client{Site: mustParse(t, srv.URL+"/"), Token: "x"}
+	_, err := c.Releases(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") || !strings.Contains(err.Error(), "-ca FILE") {
+		t.Errorf("an untrusted certificate: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -52,6 +53,9 @@ type Handler struct {
 	// Activated, when set, is told that another release is active, so
 	// that the server shows it at once rather than at its next check.
 	Activated func()
+	// Log, when set, is told of each release activated (a deploy or a
+	// rollback), with the client's address.
+	Log *slog.Logger
 	// ReadTimeout: an upload must make progress of 1 MiB per ReadTimeout
 	// (the server's read_timeout would otherwise end any upload that
 	// takes longer as a whole).
@@ -150,9 +154,9 @@ func (h *Handler) credentials() string {
 	case h.ClientCAs == nil:
 		return "a valid deploy token is needed (APPLIANCE_DEPLOY_TOKEN)"
 	case h.Authorized == nil:
-		return "a client certificate issued by the site's deploy_client_ca is needed (-cert, -key), over HTTPS to the site's name"
+		return "a client certificate for client authentication (extendedKeyUsage clientAuth), issued by the site's deploy_client_ca, is needed (-cert, -key), over HTTPS to the site's name"
 	}
-	return "a valid deploy token (APPLIANCE_DEPLOY_TOKEN) or a client certificate issued by the site's deploy_client_ca (-cert, -key) is needed"
+	return "a valid deploy token (APPLIANCE_DEPLOY_TOKEN) or a client certificate for client authentication (extendedKeyUsage clientAuth), issued by the site's deploy_client_ca (-cert, -key), is needed"
 }
 
 // certified reports whether st is a TLS connection whose handshake named
@@ -238,7 +242,7 @@ func (h *Handler) postRelease(w http.ResponseWriter, r *http.Request, _ string) 
 		writeErr(w, err)
 		return
 	}
-	h.activated()
+	h.activated(r, "deploy", rel)
 	writeJSON(w, http.StatusCreated, rel)
 }
 
@@ -248,19 +252,28 @@ func (h *Handler) getReleases(w http.ResponseWriter, _ *http.Request, _ string) 
 }
 
 // postRollback activates the release before the active one.
-func (h *Handler) postRollback(w http.ResponseWriter, _ *http.Request, _ string) {
+func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request, _ string) {
 	rel, err := h.Store.Rollback()
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	h.activated()
+	h.activated(r, "rollback", rel)
 	writeJSON(w, http.StatusOK, rel)
 }
 
-func (h *Handler) activated() {
+// activated tells Activated and the log that rel is active, by how
+// (deploy, rollback).
+func (h *Handler) activated(r *http.Request, how string, rel Release) {
 	if h.Activated != nil {
 		h.Activated()
+	}
+	if h.Log != nil {
+		by := "token"
+		if h.certified(r.TLS) {
+			by = "certificate " + r.TLS.PeerCertificates[0].Subject.String()
+		}
+		h.Log.Info(how+": release active", "release", rel.ID, "files", rel.Files, "bytes", rel.Bytes, "client", r.RemoteAddr, "by", by)
 	}
 }
 

@@ -207,6 +207,12 @@ func testDeploy(t *testing.T, fast bool) {
 		t.Fatalf("rollback: %v\n%s", err, out)
 	}
 	showing("", "version 1")
+	// The server's log names each release made active, how and by whom.
+	for _, how := range []string{"deploy", "rollback"} {
+		if line := s.p.waitLogSeen(t, "msg=\""+how+": release active\""); !strings.Contains(line, "by=token") || !strings.Contains(line, "client=127.0.0.1:") {
+			t.Errorf("log: %s", line)
+		}
+	}
 
 	// A wrong token: 401, and nothing is stored.
 	blobs := blobCount(t, s.state)

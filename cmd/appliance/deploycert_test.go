@@ -117,6 +117,9 @@ deploy_client_ca = %q
 	}
 	h1 := sniClient(s.httpsAt, "localhost", false)
 	waitFor(t, h1, siteURL, "by certificate")
+	if line := s.p.waitLogSeen(t, "msg=\"deploy: release active\""); !strings.Contains(line, `by="certificate CN=alice`) {
+		t.Errorf("log: %s", line)
+	}
 	// The deploy client over HTTP/1.1, the certificate only in TLS.
 	writeFile(t, src, "index.html", "by certificate, HTTP/1.1")
 	local, err := deploy.Scan(src)

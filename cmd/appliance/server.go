@@ -326,6 +326,9 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 		if dir != nil {
 			closers = append(closers, dir)
 		}
+		if deployHandler != nil {
+			deployHandler.Log = s.log.With("site", site.Hosts[0])
+		}
 		h := serve.New(fsys, siteServeOptions(cfg, site), cache)
 		rules, err := withStateful(s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate)), site, cfg.Server)
 		if err != nil {
