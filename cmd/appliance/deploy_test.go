@@ -251,6 +251,22 @@ func testDeploy(t *testing.T, fast bool) {
 	if out, err := s.run(t, "s3cret-token", "deploy", "-vcs", "-ca", s.ca, src, s.url()); err != nil || strings.Contains(out, "left out") || !strings.Contains(out, "uploaded 3 of 1004 files") {
 		t.Fatalf("deploy -vcs: %v\n%s", err, out)
 	}
+	// In maintenance the site answers 503 but takes a deploy, which
+	// shows once maintenance is off.
+	if out, err := exec.Command(binary, "maintenance", "on", "-config", s.cfg).CombinedOutput(); err != nil {
+		t.Fatalf("maintenance on: %v %s", err, out)
+	}
+	s.p.waitLog(t, "maintenance on")
+	writeFile(t, src, "index.html", "after maintenance")
+	if out, err := s.run(t, "s3cret-token", "deploy", "-ca", s.ca, src, s.url()); err != nil || !strings.Contains(out, "uploaded 1 of ") {
+		t.Fatalf("deploy in maintenance: %v\n%s", err, out)
+	}
+	if _, _, status, _ := get(h2, s.url()); status != 503 {
+		t.Errorf("in maintenance: %d, want 503", status)
+	}
+	exec.Command(binary, "maintenance", "off", "-config", s.cfg).Run()
+	s.p.waitLog(t, "maintenance off")
+	showing("", "after maintenance")
 }
 
 func mustURL(s string) *url.URL {

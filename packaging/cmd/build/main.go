@@ -40,11 +40,11 @@ func main() {
 	if len(os.Args) > 1 {
 		what = os.Args[1]
 	}
-	if what != "deb" && what != "oci" && what != "pi" && what != "all" && what != "rootfs" {
-		fmt.Fprintln(os.Stderr, "usage: build deb|oci|pi|all|rootfs [-arch amd64,arm64,armhf] [-config FILE] [-site DIR] [-out DIR]")
-		os.Exit(2)
-	}
 	fl := flag.NewFlagSet("build", flag.ExitOnError)
+	fl.Usage = func() {
+		fmt.Fprintln(fl.Output(), "usage: build deb|oci|pi|all|rootfs [flags]\n\nflags:")
+		fl.PrintDefaults()
+	}
 	archs := fl.String("arch", "amd64,arm64,armhf", "Debian architectures")
 	out := fl.String("out", "packaging/out", "output directory")
 	piConfig := fl.String("config", "", "pi: appliance.toml for the image (default: the site on port 80)")
@@ -53,6 +53,16 @@ func main() {
 	permMB := fl.Int64("perm-mb", defaultPermMB, "pi: size of the writable /perm partition in MiB")
 	piVersion := fl.String("version", debVersion(), "pi: the appliance's version")
 	piBinary := fl.String("appliance", "", "pi: a prebuilt linux/arm64 appliance binary, instead of building ./cmd/appliance")
+	switch what {
+	case "deb", "oci", "pi", "all", "rootfs":
+	case "-h", "-help", "--help", "help":
+		fl.SetOutput(os.Stdout)
+		fl.Usage()
+		return
+	default:
+		fl.Usage()
+		os.Exit(2)
+	}
 	fl.Parse(os.Args[2:])
 	version := debVersion()
 	created := sourceTime()
