@@ -125,6 +125,14 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// Nothing may boot the target while it is written: a trial token
+	// left by an update whose reboot failed, or root= naming the target,
+	// goes first (a power cut mid-write then boots the running root).
+	if err := h.Board.setBoot(st.disk, st.Partition, false); err != nil {
+		h.Log.Error("update: cmdline.txt", "err", err)
+		http.Error(w, "clearing the trial boot: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	// Writing a card takes longer than the admin listener's write
 	// timeout allows an answer.
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -344,4 +346,55 @@ func FuzzRewriteCmdline(f *testing.F) {
 			t.Fatalf("%q -> %q", in, out)
 		}
 	})
+}
+
+// cutBody is a request body whose client goes away after n bytes.
+type cutBody struct {
+	r io.Reader
+	n int
+}
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errors.New("the client went away")
+	}
+	n, err := c.r.Read(p[:min(len(p), c.n)])
+	c.n -= n
+	return n, err
+}
+
+// TestUpdateAfterFailedReboot: an update whose reboot failed leaves the
+// trial token in cmdline.txt (the new root is tried at the next boot);
+// the next update clears it before it writes that partition again, so
+// that a power cut or a client gone midway never leaves a half-written
+// root for the next boot to try.
+func TestUpdateAfterFailedReboot(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	before := board.cmdlineFile(t)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reboot: func(context.Context) error { return errors.New("gokrazy did not answer") }}
+	root := fakeSquashfs(20000)
+	put := func(body io.Reader) int {
+		r := httptest.NewRequest("PUT", "/update", body)
+		r.ContentLength = int64(len(root))
+		r.Header.Set("Content-Digest", contentDigest(sha(root)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := put(bytes.NewReader(root)); code != 202 {
+		t.Fatalf("first update: %d", code)
+	}
+	for h.busy.Load() { // until the failed reboot frees the handler
+		runtime.Gosched()
+	}
+	if got := board.cmdlineFile(t); !strings.Contains(got, trialToken) {
+		t.Fatalf("after the failed reboot: %q", got)
+	}
+	if code := put(&cutBody{bytes.NewReader(root), 10000}); code != 500 {
+		t.Fatalf("update cut after 10000 of 20000 bytes: %d", code)
+	}
+	if got := board.cmdlineFile(t); got != before {
+		t.Errorf("cmdline.txt while partition 3 holds half a root: %q, want %q", got, before)
+	}
 }
