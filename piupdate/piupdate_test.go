@@ -398,3 +398,46 @@ func TestUpdateAfterFailedReboot(t *testing.T) {
 		t.Errorf("cmdline.txt while partition 3 holds half a root: %q, want %q", got, before)
 	}
 }
+
+// sparse is a volume of zeros but for the blocks it holds, by offset.
+type sparse map[int64][]byte
+
+func (s sparse) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	for o, b := range s {
+		if o < off+int64(len(p)) && o+int64(len(b)) > off {
+			copy(p[max(o-off, 0):], b[max(off-o, 0):])
+		}
+	}
+	return len(p), nil
+}
+
+// TestFATClusters: a boot sector claiming 130 million clusters (a FAT
+// of 65535 sectors of 4 KiB, consistent) is not FAT16, and is refused
+// before its 248 MiB table is read: FAT16 has at most 65524.
+func TestFATClusters(t *testing.T) {
+	b := make([]byte, Sector)
+	le := binary.LittleEndian
+	le.PutUint16(b[11:], 4096) // bytes per sector
+	b[13] = 1                  // sectors per cluster
+	le.PutUint16(b[14:], 1)    // reserved sectors
+	b[16] = 1                  // FATs
+	le.PutUint16(b[17:], 16)   // root entries
+	le.PutUint16(b[22:], 65535)
+	le.PutUint32(b[32:], 65537+130_000_000)
+	b[510], b[511] = 0x55, 0xaa
+	entry := make([]byte, 32)
+	copy(entry, "VMLINUZ    ")
+	le.PutUint16(entry[26:], 2)
+	le.PutUint32(entry[28:], 100)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, err := kernelSHA256(sparse{0: b, (1 + 65535) * 4096: entry})
+	runtime.ReadMemStats(&m1)
+	if err == nil || !strings.Contains(err.Error(), "130000000 clusters") {
+		t.Errorf("err %v", err)
+	}
+	if n := m1.TotalAlloc - m0.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes", n)
+	}
+}
