@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Board is the gokrazy system this program runs on: its HTTP API on a
@@ -28,6 +30,9 @@ type Board struct {
 	// Disk, when set, is the card's block device (tests); else the one
 	// whose MBR has the disk signature that root= names.
 	Disk string
+	// root, when set, returns the root partition mounted on / (tests);
+	// else rootPartition compares device numbers.
+	root func(disk string) (int, error)
 }
 
 // Gokrazy is the board as gokrazy sets it up.
@@ -72,6 +77,15 @@ func (b *Board) State() (State, error) {
 	}
 	if st.disk, err = b.findDisk(sig); err != nil {
 		return State{}, err
+	}
+	if st.Trial {
+		// Unless it could not (it logs why: the new root did not mount,
+		// cmdline.txt could not be rewritten): then the old root runs
+		// with the token, and committing would make the firmware boot
+		// a root that never ran.
+		if n, err := b.rootPartition(st.disk); err == nil && n == part {
+			st.Trial, st.Partition = false, part
+		}
 	}
 	txt, _, err := b.cmdlineTxt(st.disk)
 	if err != nil {
@@ -125,6 +139,25 @@ func (b *Board) findDisk(sig string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no disk with signature %s (root=PARTUUID=%s-0N)", sig, sig)
+}
+
+// rootPartition returns the root partition of disk mounted on /: the
+// one whose device number the root file system has.
+func (b *Board) rootPartition(disk string) (int, error) {
+	if b.root != nil {
+		return b.root(disk)
+	}
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return 0, err
+	}
+	for _, n := range []int{2, 3} {
+		var dev unix.Stat_t
+		if unix.Stat(partitionDevice(disk, n), &dev) == nil && dev.Mode&unix.S_IFMT == unix.S_IFBLK && dev.Rdev == root.Dev {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("/ is on neither root partition of %s", disk)
 }
 
 // partition is the device of partition n of disk: /dev/mmcblk0p1,

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const testCmdline = "console=tty1 root=PARTUUID=abcd1234-02 init=/gokrazy/init rootwait panic=10 oops=panic"
@@ -439,5 +441,60 @@ func TestFATClusters(t *testing.T) {
 	}
 	if n := m1.TotalAlloc - m0.TotalAlloc; n > 1<<20 {
 		t.Errorf("allocated %d bytes", n)
+	}
+}
+
+// TestSwitchFailed: the trial token in /proc/cmdline, but gokrazy's init
+// could not switch (the new root did not mount) and the old root runs:
+// not a trial boot, nothing to commit (the firmware would boot a root
+// that never ran), and an update goes to the other partition again.
+func TestSwitchFailed(t *testing.T) {
+	board := fakeBoard(t, testCmdline+" "+trialToken)
+	board.root = func(string) (int, error) { return 2, nil }
+	_, off, _ := board.cmdlineTxt(board.Disk)
+	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
+	f.WriteAt([]byte(testCmdline+" "+switchedToken+"   \n"), off)
+	f.Close()
+	before := board.cmdlineFile(t)
+	if st, err := board.State(); err != nil || st.Trial || st.Partition != 2 || !st.Committed {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	if ok, err := board.Commit(); ok || err != nil {
+		t.Fatalf("commit: %v %v", ok, err)
+	}
+	if got := board.cmdlineFile(t); got != before {
+		t.Fatalf("cmdline.txt %q", got)
+	}
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	root := fakeSquashfs(4096)
+	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+	r.Header.Set("Content-Digest", contentDigest(sha(root)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":3`) {
+		t.Fatalf("update: %d %q", w.Code, w.Body.String())
+	}
+	// The real test: / is on this process's root device, neither of the
+	// fake board's partitions (files).
+	board.root = nil
+	if _, err := board.rootPartition(board.Disk); err == nil {
+		t.Error("a root partition among files")
+	}
+}
+
+// TestRootPartition: / is found on a partition by its device number (a
+// device node made for it: root only, / on a block device).
+func TestRootPartition(t *testing.T) {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil || unix.Major(root.Dev) == 0 {
+		t.Skip("/ is not on a block device")
+	}
+	disk := filepath.Join(t.TempDir(), "disk")
+	if err := unix.Mknod(disk+"3", unix.S_IFBLK|0o600, int(root.Dev)); err != nil {
+		t.Skipf("mknod: %v", err)
+	}
+	os.WriteFile(disk+"2", nil, 0o600)
+	if n, err := (&Board{}).rootPartition(disk); n != 3 || err != nil {
+		t.Errorf("%d %v, want 3", n, err)
 	}
 }
