@@ -242,7 +242,7 @@ var ErrTooLarge = errors.New("larger than the root partition")
 
 // writeRoot writes size bytes of body to the root partition that is not
 // running, and returns the SHA-256 of what the partition then holds,
-// read back.
+// read back from the card.
 func (b *Board) writeRoot(st State, body io.Reader, size int64) (string, error) {
 	f, err := os.OpenFile(partitionDevice(st.disk, other(st.Partition)), os.O_RDWR, 0)
 	if err != nil {
@@ -266,11 +266,24 @@ func (b *Board) writeRoot(st State, body io.Reader, size int64) (string, error) 
 	if err := f.Sync(); err != nil {
 		return "", err
 	}
+	if err := dropCache(f, size); err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// dropCache drops the first size bytes of f, written and synced, from
+// the page cache: read back, they come from the card, not from the
+// memory that wrote them.
+func dropCache(f *os.File, size int64) error {
+	if err := unix.Fadvise(int(f.Fd()), 0, size, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping the written root from the page cache: %w", err)
+	}
+	return nil
 }
 
 // call makes a request to gokrazy's HTTP API.

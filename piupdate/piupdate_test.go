@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -496,5 +497,43 @@ func TestRootPartition(t *testing.T) {
 	os.WriteFile(disk+"2", nil, 0o600)
 	if n, err := (&Board{}).rootPartition(disk); n != 3 || err != nil {
 		t.Errorf("%d %v, want 3", n, err)
+	}
+}
+
+// TestDropCache: what writeRoot wrote and synced leaves the page cache
+// before it is read back, so that the SHA-256 is the card's.
+func TestDropCache(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 1 << 20
+	f.Write(fakeSquashfs(size))
+	f.Sync()
+	resident := func() int {
+		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), size, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		n := 0
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	if n := resident(); n == 0 {
+		t.Skip("the file system keeps no written pages in the cache")
+	}
+	if err := dropCache(f, size); err != nil {
+		t.Fatal(err)
+	}
+	if n := resident(); n != 0 {
+		t.Errorf("%d pages of the written root still cached", n)
 	}
 }
