@@ -27,6 +27,7 @@ type Board struct {
 	ProcCmdline string // this boot's kernel command line
 	BootIDFile  string // a new random ID at each boot
 	SysBlock    string // the block devices, to find the card by its disk signature
+	Dev         string // their device nodes
 	// Disk, when set, is the card's block device (tests); else the one
 	// whose MBR has the disk signature that root= names.
 	Disk string
@@ -42,6 +43,7 @@ func Gokrazy() *Board {
 		ProcCmdline: "/proc/cmdline",
 		BootIDFile:  "/proc/sys/kernel/random/boot_id",
 		SysBlock:    "/sys/block",
+		Dev:         "/dev",
 	}
 }
 
@@ -116,7 +118,9 @@ func (b *Board) Deadline() time.Duration {
 }
 
 // findDisk returns the block device whose MBR has the disk signature
-// sig, as gokrazy finds it.
+// sig, as gokrazy finds it; two such disks (a clone of the card on a USB
+// drive) are refused: gokrazy, the kernel and this program could each
+// take another.
 func (b *Board) findDisk(sig string) (string, error) {
 	if b.Disk != "" {
 		return b.Disk, nil
@@ -125,8 +129,9 @@ func (b *Board) findDisk(sig string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var found []string
 	for _, e := range entries {
-		dev := filepath.Join("/dev", e.Name())
+		dev := filepath.Join(b.Dev, e.Name())
 		f, err := os.Open(dev)
 		if err != nil {
 			continue
@@ -135,10 +140,16 @@ func (b *Board) findDisk(sig string) (string, error) {
 		_, err = f.ReadAt(mbr[:], 0)
 		f.Close()
 		if err == nil && fmt.Sprintf("%08x", binary.LittleEndian.Uint32(mbr[440:])) == sig {
-			return dev, nil
+			found = append(found, dev)
 		}
 	}
-	return "", fmt.Errorf("no disk with signature %s (root=PARTUUID=%s-0N)", sig, sig)
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no disk with signature %s (root=PARTUUID=%s-0N)", sig, sig)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("disks %s have the same signature %s (root=PARTUUID=%s-0N): remove the copies of the card", strings.Join(found, ", "), sig, sig)
 }
 
 // rootPartition returns the root partition of disk mounted on /: the

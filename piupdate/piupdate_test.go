@@ -538,3 +538,31 @@ func TestDropCache(t *testing.T) {
 		t.Errorf("%d pages of the written root still cached", n)
 	}
 }
+
+// TestFindDisk: the card is the one disk with root='s signature; two
+// (a copy of the card on a USB drive) are refused, not one taken.
+func TestFindDisk(t *testing.T) {
+	dir := t.TempDir()
+	b := &Board{SysBlock: filepath.Join(dir, "sys"), Dev: filepath.Join(dir, "dev")}
+	os.Mkdir(b.SysBlock, 0o755)
+	os.Mkdir(b.Dev, 0o755)
+	disk := func(name string, sig uint32) {
+		mbr := make([]byte, Sector)
+		binary.LittleEndian.PutUint32(mbr[440:], sig)
+		os.WriteFile(filepath.Join(b.Dev, name), mbr, 0o600)
+		os.WriteFile(filepath.Join(b.SysBlock, name), nil, 0o600)
+	}
+	disk("loop0", 0)
+	disk("mmcblk0", 0xabcd1234)
+	os.WriteFile(filepath.Join(b.SysBlock, "zram0"), nil, 0o600) // no node
+	if dev, err := b.findDisk("abcd1234"); dev != filepath.Join(b.Dev, "mmcblk0") || err != nil {
+		t.Errorf("one card: %q %v", dev, err)
+	}
+	if _, err := b.findDisk("00000001"); err == nil || !strings.Contains(err.Error(), "no disk with signature 00000001") {
+		t.Errorf("no card: %v", err)
+	}
+	disk("sda", 0xabcd1234)
+	if dev, err := b.findDisk("abcd1234"); err == nil || !strings.Contains(err.Error(), "the same signature abcd1234") {
+		t.Errorf("two cards: %q %v", dev, err)
+	}
+}
