@@ -120,6 +120,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
+	// The target is never the root mounted on /: the kernel takes the
+	// last root= of its command line, this program the first.
+	if n, err := h.Board.rootPartition(st.disk); err == nil && n != st.Partition {
+		http.Error(w, fmt.Sprintf("the kernel command line names root partition %d, but partition %d is mounted on /: nothing written (two root= in cmdline.txt?)", st.Partition, n), http.StatusConflict)
+		return
+	}
 	body, err := squashfsHeader(r.Body, r.ContentLength)
 	if err != nil {
 		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)

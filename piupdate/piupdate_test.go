@@ -566,3 +566,23 @@ func TestFindDisk(t *testing.T) {
 		t.Errorf("two cards: %q %v", dev, err)
 	}
 }
+
+// TestRunningRootNotWritten: /proc/cmdline's first root= names 2 but
+// partition 3 is mounted on / (the kernel took a second root=): the
+// update is refused before the running root is written.
+func TestRunningRootNotWritten(t *testing.T) {
+	board := fakeBoard(t, testCmdline+" root=PARTUUID=abcd1234-03")
+	board.root = func(string) (int, error) { return 3, nil }
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	root := fakeSquashfs(4096)
+	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+	r.Header.Set("Content-Digest", contentDigest(sha(root)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 409 || !strings.Contains(w.Body.String(), "partition 3 is mounted on /") {
+		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("the running root was written")
+	}
+}
