@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -40,6 +41,8 @@ type Handler struct {
 	Log     *slog.Logger
 	// Reboot, when set, replaces Board.Reboot (tests).
 	Reboot func(context.Context) error
+	// Timeout bounds the reading of a new root (default 10 minutes).
+	Timeout time.Duration
 
 	busy   atomic.Bool
 	kernel struct {
@@ -140,8 +143,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Writing a card takes longer than the admin listener's write
-	// timeout allows an answer.
-	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))
+	// timeout allows an answer; a client that stops sending (gone
+	// without a word) holds the update no longer than Timeout.
+	timeout := cmp.Or(h.Timeout, 10*time.Minute)
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(timeout))
+	rc.SetWriteDeadline(time.Now().Add(timeout + time.Minute))
 	target := other(st.Partition)
 	got, err := h.Board.writeRoot(st, body, r.ContentLength)
 	switch {

@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -584,5 +585,34 @@ func TestRunningRootNotWritten(t *testing.T) {
 	}
 	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
 		t.Error("the running root was written")
+	}
+}
+
+// TestStalledClient: a client that stops sending midway (gone without
+// closing) holds the update for Timeout, then gets a 500; the next
+// update goes through.
+func TestStalledClient(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond,
+		Reboot: func(context.Context) error { return nil }}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	root := fakeSquashfs(20000)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /update HTTP/1.1\r\nHost: board\r\nContent-Length: %d\r\nContent-Digest: %s\r\n\r\n", len(root), contentDigest(sha(root)))
+	c.Write(root[:10000])
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a failure, not a hang
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || res.StatusCode != 500 {
+		t.Fatalf("stalled upload: %v %v", res, err)
+	}
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", bytes.NewReader(root))
+	req.Header.Set("Content-Digest", contentDigest(sha(root)))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 202 {
+		t.Fatalf("next update: %v %v", res, err)
 	}
 }
