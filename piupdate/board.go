@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Board is the gokrazy system this program runs on: its HTTP API on a
@@ -25,9 +27,13 @@ type Board struct {
 	ProcCmdline string // this boot's kernel command line
 	BootIDFile  string // a new random ID at each boot
 	SysBlock    string // the block devices, to find the card by its disk signature
+	Dev         string // their device nodes
 	// Disk, when set, is the card's block device (tests); else the one
 	// whose MBR has the disk signature that root= names.
 	Disk string
+	// root, when set, returns the root partition mounted on / (tests);
+	// else rootPartition compares device numbers.
+	root func(disk string) (int, error)
 }
 
 // Gokrazy is the board as gokrazy sets it up.
@@ -37,6 +43,7 @@ func Gokrazy() *Board {
 		ProcCmdline: "/proc/cmdline",
 		BootIDFile:  "/proc/sys/kernel/random/boot_id",
 		SysBlock:    "/sys/block",
+		Dev:         "/dev",
 	}
 }
 
@@ -73,6 +80,15 @@ func (b *Board) State() (State, error) {
 	if st.disk, err = b.findDisk(sig); err != nil {
 		return State{}, err
 	}
+	if st.Trial {
+		// Unless it could not (it logs why: the new root did not mount,
+		// cmdline.txt could not be rewritten): then the old root runs
+		// with the token, and committing would make the firmware boot
+		// a root that never ran.
+		if n, err := b.rootPartition(st.disk); err == nil && n == part {
+			st.Trial, st.Partition = false, part
+		}
+	}
 	txt, _, err := b.cmdlineTxt(st.disk)
 	if err != nil {
 		return State{}, err
@@ -102,7 +118,9 @@ func (b *Board) Deadline() time.Duration {
 }
 
 // findDisk returns the block device whose MBR has the disk signature
-// sig, as gokrazy finds it.
+// sig, as gokrazy finds it; two such disks (a clone of the card on a USB
+// drive) are refused: gokrazy, the kernel and this program could each
+// take another.
 func (b *Board) findDisk(sig string) (string, error) {
 	if b.Disk != "" {
 		return b.Disk, nil
@@ -111,8 +129,9 @@ func (b *Board) findDisk(sig string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var found []string
 	for _, e := range entries {
-		dev := filepath.Join("/dev", e.Name())
+		dev := filepath.Join(b.Dev, e.Name())
 		f, err := os.Open(dev)
 		if err != nil {
 			continue
@@ -121,10 +140,35 @@ func (b *Board) findDisk(sig string) (string, error) {
 		_, err = f.ReadAt(mbr[:], 0)
 		f.Close()
 		if err == nil && fmt.Sprintf("%08x", binary.LittleEndian.Uint32(mbr[440:])) == sig {
-			return dev, nil
+			found = append(found, dev)
 		}
 	}
-	return "", fmt.Errorf("no disk with signature %s (root=PARTUUID=%s-0N)", sig, sig)
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no disk with signature %s (root=PARTUUID=%s-0N)", sig, sig)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("disks %s have the same signature %s (root=PARTUUID=%s-0N): remove the copies of the card", strings.Join(found, ", "), sig, sig)
+}
+
+// rootPartition returns the root partition of disk mounted on /: the
+// one whose device number the root file system has.
+func (b *Board) rootPartition(disk string) (int, error) {
+	if b.root != nil {
+		return b.root(disk)
+	}
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return 0, err
+	}
+	for _, n := range []int{2, 3} {
+		var dev unix.Stat_t
+		if unix.Stat(partitionDevice(disk, n), &dev) == nil && dev.Mode&unix.S_IFMT == unix.S_IFBLK && dev.Rdev == root.Dev {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("/ is on neither root partition of %s", disk)
 }
 
 // partition is the device of partition n of disk: /dev/mmcblk0p1,
@@ -209,7 +253,7 @@ var ErrTooLarge = errors.New("larger than the root partition")
 
 // writeRoot writes size bytes of body to the root partition that is not
 // running, and returns the SHA-256 of what the partition then holds,
-// read back.
+// read back from the card.
 func (b *Board) writeRoot(st State, body io.Reader, size int64) (string, error) {
 	f, err := os.OpenFile(partitionDevice(st.disk, other(st.Partition)), os.O_RDWR, 0)
 	if err != nil {
@@ -233,11 +277,24 @@ func (b *Board) writeRoot(st State, body io.Reader, size int64) (string, error) 
 	if err := f.Sync(); err != nil {
 		return "", err
 	}
+	if err := dropCache(f, size); err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// dropCache drops the first size bytes of f, written and synced, from
+// the page cache: read back, they come from the card, not from the
+// memory that wrote them.
+func dropCache(f *os.File, size int64) error {
+	if err := unix.Fadvise(int(f.Fd()), 0, size, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("dropping the written root from the page cache: %w", err)
+	}
+	return nil
 }
 
 // call makes a request to gokrazy's HTTP API.

@@ -21,6 +21,10 @@ type fatVolume struct {
 	clusters              int64 // data clusters
 }
 
+// maxFAT16Clusters is the most data clusters a FAT16 volume has (more
+// make it FAT32): copyFile's table of them is 128 KiB at most.
+const maxFAT16Clusters = 65524
+
 // openFAT reads the boot sector of a FAT16 volume.
 func openFAT(r io.ReaderAt) (*fatVolume, error) {
 	b := make([]byte, 512)
@@ -43,6 +47,9 @@ func openFAT(r io.ReaderAt) (*fatVolume, error) {
 	v.clusters = (total*bps - v.dataStart) / v.clusterLen
 	if v.clusters <= 0 || v.clusters > fatSize*bps/2-2 {
 		return nil, errors.New("not a FAT16 file system: its sizes disagree")
+	}
+	if v.clusters > maxFAT16Clusters {
+		return nil, fmt.Errorf("not a FAT16 file system: %d clusters", v.clusters)
 	}
 	return v, nil
 }

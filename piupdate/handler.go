@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -40,6 +41,8 @@ type Handler struct {
 	Log     *slog.Logger
 	// Reboot, when set, replaces Board.Reboot (tests).
 	Reboot func(context.Context) error
+	// Timeout bounds the reading of a new root (default 10 minutes).
+	Timeout time.Duration
 
 	busy   atomic.Bool
 	kernel struct {
@@ -120,14 +123,32 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
+	// The target is never the root mounted on /: the kernel takes the
+	// last root= of its command line, this program the first.
+	if n, err := h.Board.rootPartition(st.disk); err == nil && n != st.Partition {
+		http.Error(w, fmt.Sprintf("the kernel command line names root partition %d, but partition %d is mounted on /: nothing written (two root= in cmdline.txt?)", st.Partition, n), http.StatusConflict)
+		return
+	}
 	body, err := squashfsHeader(r.Body, r.ContentLength)
 	if err != nil {
 		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	// Nothing may boot the target while it is written: a trial token
+	// left by an update whose reboot failed, or root= naming the target,
+	// goes first (a power cut mid-write then boots the running root).
+	if err := h.Board.setBoot(st.disk, st.Partition, false); err != nil {
+		h.Log.Error("update: cmdline.txt", "err", err)
+		http.Error(w, "clearing the trial boot: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
 	// Writing a card takes longer than the admin listener's write
-	// timeout allows an answer.
-	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(10 * time.Minute))
+	// timeout allows an answer; a client that stops sending (gone
+	// without a word) holds the update no longer than Timeout.
+	timeout := cmp.Or(h.Timeout, 10*time.Minute)
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(timeout))
+	rc.SetWriteDeadline(time.Now().Add(timeout + time.Minute))
 	target := other(st.Partition)
 	got, err := h.Board.writeRoot(st, body, r.ContentLength)
 	switch {

@@ -101,8 +101,10 @@ func ReadImage(r io.ReaderAt) (Image, error) {
 	}
 	img := Image{Root: io.NewSectionReader(r, root.start, n)}
 	h := sha256.New()
-	if _, err := io.Copy(h, img.Root); err != nil {
+	if m, err := io.Copy(h, img.Root); err != nil {
 		return Image{}, fmt.Errorf("root partition: %w", err)
+	} else if m != n {
+		return Image{}, fmt.Errorf("root partition: the image ends %d bytes into its squashfs of %d (cut short?)", m, n)
 	}
 	img.RootSHA256 = hex.EncodeToString(h.Sum(nil))
 	if img.Kernel, err = kernelSHA256(io.NewSectionReader(r, parts[0].start, parts[0].size)); err != nil {

@@ -1,11 +1,13 @@
 package piupdate
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,9 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const testCmdline = "console=tty1 root=PARTUUID=abcd1234-02 init=/gokrazy/init rootwait panic=10 oops=panic"
@@ -113,6 +119,7 @@ func TestReadImage(t *testing.T) {
 		t.Errorf("%d bytes, root %s kernel %s; want root %s kernel %s", got.Root.Size(), got.RootSHA256, got.Kernel, sha(root), sha(kernel))
 	}
 	for name, bad := range map[string][]byte{
+		"cut short":    img[:len(img)-len(root)], // inside the root, its partition 8 KiB longer
 		"no MBR":       make([]byte, 4096),
 		"not squashfs": testImage(boot, make([]byte, 4096)),
 		"empty":        nil,
@@ -344,4 +351,268 @@ func FuzzRewriteCmdline(f *testing.F) {
 			t.Fatalf("%q -> %q", in, out)
 		}
 	})
+}
+
+// cutBody is a request body whose client goes away after n bytes.
+type cutBody struct {
+	r io.Reader
+	n int
+}
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errors.New("the client went away")
+	}
+	n, err := c.r.Read(p[:min(len(p), c.n)])
+	c.n -= n
+	return n, err
+}
+
+// TestUpdateAfterFailedReboot: an update whose reboot failed leaves the
+// trial token in cmdline.txt (the new root is tried at the next boot);
+// the next update clears it before it writes that partition again, so
+// that a power cut or a client gone midway never leaves a half-written
+// root for the next boot to try.
+func TestUpdateAfterFailedReboot(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	before := board.cmdlineFile(t)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reboot: func(context.Context) error { return errors.New("gokrazy did not answer") }}
+	root := fakeSquashfs(20000)
+	put := func(body io.Reader) int {
+		r := httptest.NewRequest("PUT", "/update", body)
+		r.ContentLength = int64(len(root))
+		r.Header.Set("Content-Digest", contentDigest(sha(root)))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if code := put(bytes.NewReader(root)); code != 202 {
+		t.Fatalf("first update: %d", code)
+	}
+	for h.busy.Load() { // until the failed reboot frees the handler
+		runtime.Gosched()
+	}
+	if got := board.cmdlineFile(t); !strings.Contains(got, trialToken) {
+		t.Fatalf("after the failed reboot: %q", got)
+	}
+	if code := put(&cutBody{bytes.NewReader(root), 10000}); code != 500 {
+		t.Fatalf("update cut after 10000 of 20000 bytes: %d", code)
+	}
+	if got := board.cmdlineFile(t); got != before {
+		t.Errorf("cmdline.txt while partition 3 holds half a root: %q, want %q", got, before)
+	}
+}
+
+// sparse is a volume of zeros but for the blocks it holds, by offset.
+type sparse map[int64][]byte
+
+func (s sparse) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	for o, b := range s {
+		if o < off+int64(len(p)) && o+int64(len(b)) > off {
+			copy(p[max(o-off, 0):], b[max(off-o, 0):])
+		}
+	}
+	return len(p), nil
+}
+
+// TestFATClusters: a boot sector claiming 130 million clusters (a FAT
+// of 65535 sectors of 4 KiB, consistent) is not FAT16, and is refused
+// before its 248 MiB table is read: FAT16 has at most 65524.
+func TestFATClusters(t *testing.T) {
+	b := make([]byte, Sector)
+	le := binary.LittleEndian
+	le.PutUint16(b[11:], 4096) // bytes per sector
+	b[13] = 1                  // sectors per cluster
+	le.PutUint16(b[14:], 1)    // reserved sectors
+	b[16] = 1                  // FATs
+	le.PutUint16(b[17:], 16)   // root entries
+	le.PutUint16(b[22:], 65535)
+	le.PutUint32(b[32:], 65537+130_000_000)
+	b[510], b[511] = 0x55, 0xaa
+	entry := make([]byte, 32)
+	copy(entry, "VMLINUZ    ")
+	le.PutUint16(entry[26:], 2)
+	le.PutUint32(entry[28:], 100)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, err := kernelSHA256(sparse{0: b, (1 + 65535) * 4096: entry})
+	runtime.ReadMemStats(&m1)
+	if err == nil || !strings.Contains(err.Error(), "130000000 clusters") {
+		t.Errorf("err %v", err)
+	}
+	if n := m1.TotalAlloc - m0.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes", n)
+	}
+}
+
+// TestSwitchFailed: the trial token in /proc/cmdline, but gokrazy's init
+// could not switch (the new root did not mount) and the old root runs:
+// not a trial boot, nothing to commit (the firmware would boot a root
+// that never ran), and an update goes to the other partition again.
+func TestSwitchFailed(t *testing.T) {
+	board := fakeBoard(t, testCmdline+" "+trialToken)
+	board.root = func(string) (int, error) { return 2, nil }
+	_, off, _ := board.cmdlineTxt(board.Disk)
+	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
+	f.WriteAt([]byte(testCmdline+" "+switchedToken+"   \n"), off)
+	f.Close()
+	before := board.cmdlineFile(t)
+	if st, err := board.State(); err != nil || st.Trial || st.Partition != 2 || !st.Committed {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	if ok, err := board.Commit(); ok || err != nil {
+		t.Fatalf("commit: %v %v", ok, err)
+	}
+	if got := board.cmdlineFile(t); got != before {
+		t.Fatalf("cmdline.txt %q", got)
+	}
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	root := fakeSquashfs(4096)
+	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+	r.Header.Set("Content-Digest", contentDigest(sha(root)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":3`) {
+		t.Fatalf("update: %d %q", w.Code, w.Body.String())
+	}
+	// The real test: / is on this process's root device, neither of the
+	// fake board's partitions (files).
+	board.root = nil
+	if _, err := board.rootPartition(board.Disk); err == nil {
+		t.Error("a root partition among files")
+	}
+}
+
+// TestRootPartition: / is found on a partition by its device number (a
+// device node made for it: root only, / on a block device).
+func TestRootPartition(t *testing.T) {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil || unix.Major(root.Dev) == 0 {
+		t.Skip("/ is not on a block device")
+	}
+	disk := filepath.Join(t.TempDir(), "disk")
+	if err := unix.Mknod(disk+"3", unix.S_IFBLK|0o600, int(root.Dev)); err != nil {
+		t.Skipf("mknod: %v", err)
+	}
+	os.WriteFile(disk+"2", nil, 0o600)
+	if n, err := (&Board{}).rootPartition(disk); n != 3 || err != nil {
+		t.Errorf("%d %v, want 3", n, err)
+	}
+}
+
+// TestDropCache: what writeRoot wrote and synced leaves the page cache
+// before it is read back, so that the SHA-256 is the card's.
+func TestDropCache(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const size = 1 << 20
+	f.Write(fakeSquashfs(size))
+	f.Sync()
+	resident := func() int {
+		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), size, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		n := 0
+		for _, v := range vec {
+			n += int(v & 1)
+		}
+		return n
+	}
+	if n := resident(); n == 0 {
+		t.Skip("the file system keeps no written pages in the cache")
+	}
+	if err := dropCache(f, size); err != nil {
+		t.Fatal(err)
+	}
+	if n := resident(); n != 0 {
+		t.Errorf("%d pages of the written root still cached", n)
+	}
+}
+
+// TestFindDisk: the card is the one disk with root='s signature; two
+// (a copy of the card on a USB drive) are refused, not one taken.
+func TestFindDisk(t *testing.T) {
+	dir := t.TempDir()
+	b := &Board{SysBlock: filepath.Join(dir, "sys"), Dev: filepath.Join(dir, "dev")}
+	os.Mkdir(b.SysBlock, 0o755)
+	os.Mkdir(b.Dev, 0o755)
+	disk := func(name string, sig uint32) {
+		mbr := make([]byte, Sector)
+		binary.LittleEndian.PutUint32(mbr[440:], sig)
+		os.WriteFile(filepath.Join(b.Dev, name), mbr, 0o600)
+		os.WriteFile(filepath.Join(b.SysBlock, name), nil, 0o600)
+	}
+	disk("loop0", 0)
+	disk("mmcblk0", 0xabcd1234)
+	os.WriteFile(filepath.Join(b.SysBlock, "zram0"), nil, 0o600) // no node
+	if dev, err := b.findDisk("abcd1234"); dev != filepath.Join(b.Dev, "mmcblk0") || err != nil {
+		t.Errorf("one card: %q %v", dev, err)
+	}
+	if _, err := b.findDisk("00000001"); err == nil || !strings.Contains(err.Error(), "no disk with signature 00000001") {
+		t.Errorf("no card: %v", err)
+	}
+	disk("sda", 0xabcd1234)
+	if dev, err := b.findDisk("abcd1234"); err == nil || !strings.Contains(err.Error(), "the same signature abcd1234") {
+		t.Errorf("two cards: %q %v", dev, err)
+	}
+}
+
+// TestRunningRootNotWritten: /proc/cmdline's first root= names 2 but
+// partition 3 is mounted on / (the kernel took a second root=): the
+// update is refused before the running root is written.
+func TestRunningRootNotWritten(t *testing.T) {
+	board := fakeBoard(t, testCmdline+" root=PARTUUID=abcd1234-03")
+	board.root = func(string) (int, error) { return 3, nil }
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	root := fakeSquashfs(4096)
+	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+	r.Header.Set("Content-Digest", contentDigest(sha(root)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 409 || !strings.Contains(w.Body.String(), "partition 3 is mounted on /") {
+		t.Errorf("%d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("the running root was written")
+	}
+}
+
+// TestStalledClient: a client that stops sending midway (gone without
+// closing) holds the update for Timeout, then gets a 500; the next
+// update goes through.
+func TestStalledClient(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond,
+		Reboot: func(context.Context) error { return nil }}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	root := fakeSquashfs(20000)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /update HTTP/1.1\r\nHost: board\r\nContent-Length: %d\r\nContent-Digest: %s\r\n\r\n", len(root), contentDigest(sha(root)))
+	c.Write(root[:10000])
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a failure, not a hang
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || res.StatusCode != 500 {
+		t.Fatalf("stalled upload: %v %v", res, err)
+	}
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", bytes.NewReader(root))
+	req.Header.Set("Content-Digest", contentDigest(sha(root)))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 202 {
+		t.Fatalf("next update: %v %v", res, err)
+	}
 }

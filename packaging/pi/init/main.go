@@ -86,41 +86,46 @@ func main() {
 	if err := gokrazy.SuperviseServices(services); err != nil {
 		log.Fatal(err)
 	}
-	trialDeadline(piupdate.Gokrazy())
-	select {}
-}
-
-// trialDeadline, on the trial boot of a new root, reboots the board at
-// the deadline unless the appliance has committed the root by then.
-func trialDeadline(board *piupdate.Board) {
-	if !board.Trial() {
-		return
-	}
-	st, err := board.State()
-	if err != nil {
-		log.Printf("update: %v", err)
-		return
-	}
-	if !st.Trial {
-		return
-	}
-	d, part, old := board.Deadline(), st.Partition, 5-st.Partition
-	log.Printf("update: trial boot of root partition %d: the appliance has %s to serve and commit it, or the board boots partition %d again", part, d, old)
-	time.AfterFunc(d, func() {
-		st, err := board.State()
-		if err == nil && st.Committed {
-			log.Printf("update: root partition %d is committed", part)
-			return
-		}
-		if err != nil {
-			log.Printf("update: %v", err)
-		}
-		log.Printf("update: root partition %d not committed within %s: rebooting to partition %d", part, d, old)
+	board := piupdate.Gokrazy()
+	trialDeadline(board, func() {
 		if err := board.Reboot(context.Background()); err != nil {
 			log.Printf("update: reboot: %v; rebooting at once", err)
 			syscall.Sync()
 			syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 		}
+	})
+	select {}
+}
+
+// trialDeadline, on the trial boot of a new root, reboots the board at
+// the deadline unless the appliance has committed the root by then. A
+// board whose state cannot be read is rebooted too: the appliance
+// cannot commit it either.
+func trialDeadline(board *piupdate.Board, reboot func()) {
+	if !board.Trial() {
+		return
+	}
+	d := board.Deadline()
+	st, err := board.State()
+	switch {
+	case err != nil:
+		log.Printf("update: trial boot: %v; the board boots the old root again in %s", err, d)
+	case !st.Trial:
+		return // gokrazy's init did not switch: the old root runs
+	default:
+		log.Printf("update: trial boot of root partition %d: the appliance has %s to serve and commit it, or the board boots partition %d again", st.Partition, d, 5-st.Partition)
+	}
+	time.AfterFunc(d, func() {
+		st, err := board.State()
+		if err == nil && st.Committed {
+			log.Printf("update: root partition %d is committed", st.Partition)
+			return
+		}
+		if err != nil {
+			log.Printf("update: %v", err)
+		}
+		log.Printf("update: the trial root not committed within %s: rebooting to the old one", d)
+		reboot()
 	})
 }
 

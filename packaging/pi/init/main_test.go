@@ -4,10 +4,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"appliance/piupdate"
 )
 
 // TestRelay: the appliance's output reaches the console a whole line
@@ -58,4 +62,20 @@ func (r *records) get() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.buf...)
+}
+
+// TestTrialDeadlineUnreadable: on a trial boot whose state cannot be
+// read (here no card at all), the deadline is armed all the same: the
+// appliance could not commit, and the board must return to the old root.
+func TestTrialDeadlineUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	proc := filepath.Join(dir, "cmdline")
+	os.WriteFile(proc, []byte("root=PARTUUID=abcd1234-02 gokrazy.try_boot_inactive=1 appliance.trial_deadline=1ms\n"), 0o644)
+	board := &piupdate.Board{ProcCmdline: proc, BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "nodisk")}
+	if _, err := board.State(); err == nil {
+		t.Fatal("the board's state read")
+	}
+	rebooted := make(chan struct{})
+	trialDeadline(board, func() { close(rebooted) })
+	<-rebooted
 }
