@@ -90,22 +90,69 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// A trial boot is committed once the appliance has answered its own
+// probes for commitStable in a row, probed every commitEvery: one that
+// crashes, or stops answering, soon after it starts is not kept. It
+// stops trying after commitGiveUp, before init's deadline (90 s)
+// reboots the board to the old root.
+const (
+	commitStable = 10 * time.Second
+	commitEvery  = 2 * time.Second
+	commitGiveUp = 75 * time.Second
+)
+
 // commitTrial, on the trial boot of a new root, commits it once this
-// appliance serves: the board boots it from now on (package piupdate).
+// appliance has served for commitStable: the board boots it from now
+// on (package piupdate).
 func (s *server) commitTrial(board *piupdate.Board) {
 	if !board.Present() {
 		return
 	}
-	if a, secure := s.probeTarget(); a != nil {
-		if err := probe(a, secure, 5*time.Second); err != nil {
-			s.log.Error("update: this trial boot does not serve: not committed", "err", err)
-			return
+	if st, err := board.State(); err != nil || !st.Trial || st.Committed {
+		return
+	}
+	err := stableFor(func() error {
+		a, secure := s.probeTarget()
+		if a == nil {
+			return errors.New("no listener")
 		}
+		return probe(a, secure, 5*time.Second)
+	}, commitStable, commitEvery, commitGiveUp)
+	if err != nil {
+		s.log.Error("update: this trial boot does not serve steadily: not committed; the board returns to the old root at the deadline", "err", err)
+		return
 	}
 	switch ok, err := board.Commit(); {
 	case err != nil:
 		s.log.Error("update: commit", "err", err)
 	case ok:
-		s.log.Info("update: serving on the trial boot: committed; the board boots this root from now on")
+		s.log.Info("update: served steadily on the trial boot: committed; the board boots this root from now on", "for", commitStable)
+	}
+}
+
+// stableFor calls probe every every until it has passed for stable in a
+// row (a failure starts the count again), or gives up after giveUp with
+// the last failure.
+func stableFor(probe func() error, stable, every, giveUp time.Duration) error {
+	start := time.Now()
+	var since time.Time // of the current run of passes; zero: none
+	var last error
+	for {
+		now := time.Now()
+		if err := probe(); err != nil {
+			since, last = time.Time{}, err
+		} else if since.IsZero() {
+			since = now
+		}
+		if !since.IsZero() && now.Sub(since) >= stable {
+			return nil
+		}
+		if now.Sub(start) >= giveUp {
+			if last == nil {
+				last = errors.New("not long enough")
+			}
+			return fmt.Errorf("not %s in a row within %s: %w", stable, giveUp, last)
+		}
+		time.Sleep(every)
 	}
 }

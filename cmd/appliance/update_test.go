@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -75,5 +77,37 @@ func TestUpdateCommandRefusals(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), tc.msg) {
 			t.Errorf("%s: %v %q, want status 1 and %q", tc.name, err, out, tc.msg)
 		}
+	}
+}
+
+// TestStableFor: a trial is committed only after its probes have
+// passed for the whole window in a row; a failure starts the count
+// again, and a server that keeps failing is given up on.
+func TestStableFor(t *testing.T) {
+	n := 0
+	always := func() error { n++; return nil }
+	if err := stableFor(always, 5*time.Millisecond, time.Millisecond, time.Minute); err != nil || n < 2 {
+		t.Errorf("always passing: %v after %d probes", err, n)
+	}
+	calls := 0
+	flaky := func() error { // fails every third probe: never 50 ms in a row
+		calls++
+		if calls%3 == 0 {
+			return errors.New("down")
+		}
+		return nil
+	}
+	if err := stableFor(flaky, time.Hour, time.Millisecond, 30*time.Millisecond); err == nil || !strings.Contains(err.Error(), "down") {
+		t.Errorf("flaky: %v", err)
+	}
+	crashed := 0
+	late := func() error { // fails twice, then passes
+		if crashed++; crashed <= 2 {
+			return errors.New("starting")
+		}
+		return nil
+	}
+	if err := stableFor(late, 3*time.Millisecond, time.Millisecond, time.Minute); err != nil || crashed < 4 {
+		t.Errorf("late starter: %v after %d probes", err, crashed)
 	}
 }
