@@ -46,9 +46,8 @@ type Handler struct {
 
 	busy   atomic.Bool
 	kernel struct {
-		once sync.Once
-		sum  string
-		err  error
+		mu  sync.Mutex
+		sum string // "" until hashed
 	}
 }
 
@@ -77,13 +76,27 @@ func (h *Handler) status(w http.ResponseWriter) {
 	}
 	// The kernel does not change while the board runs: hashed once
 	// (seconds on a Raspberry Pi 3).
-	h.kernel.once.Do(func() { h.kernel.sum, h.kernel.err = h.Board.Kernel(st) })
-	k, err := h.kernel.sum, h.kernel.err
+	k, err := h.kernelSum(st)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	writeJSON(w, http.StatusOK, Status{Version: h.Version, State: st, Kernel: k, Updating: h.busy.Load()})
+}
+
+// kernelSum is the SHA-256 of the boot partition's kernel, hashed once
+// it could be (an error is not kept: the next request tries again).
+func (h *Handler) kernelSum(st State) (string, error) {
+	h.kernel.mu.Lock()
+	defer h.kernel.mu.Unlock()
+	if h.kernel.sum == "" {
+		sum, err := h.Board.Kernel(st)
+		if err != nil {
+			return "", err
+		}
+		h.kernel.sum = sum
+	}
+	return h.kernel.sum, nil
 }
 
 func (h *Handler) put(w http.ResponseWriter, r *http.Request) {

@@ -616,3 +616,29 @@ func TestStalledClient(t *testing.T) {
 		t.Fatalf("next update: %v %v", res, err)
 	}
 }
+
+// TestKernelErrorNotKept: a kernel that cannot be read makes
+// GET /update fail, and the next GET, once it can be, answers.
+func TestKernelErrorNotKept(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	h := &Handler{Board: board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	get := func() int {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/update", nil))
+		return w.Code
+	}
+	boot := board.Disk + "1"
+	mren := func(from, to string) {
+		if out, err := exec.Command("mren", "-i", boot, from, to).CombinedOutput(); err != nil {
+			t.Fatalf("mren: %v %s", err, out)
+		}
+	}
+	mren("::/vmlinuz", "::/vmlinux")
+	if code := get(); code != 500 {
+		t.Fatalf("without a kernel: %d, want 500", code)
+	}
+	mren("::/vmlinux", "::/vmlinuz")
+	if code := get(); code != 200 {
+		t.Fatalf("with it back: %d, want 200", code)
+	}
+}
