@@ -60,6 +60,11 @@ type Handler struct {
 	// (the server's read_timeout would otherwise end any upload that
 	// takes longer as a whole).
 	ReadTimeout time.Duration
+	// WriteTimeout: the server's write_timeout, which counts from the
+	// request's start (HTTP/1.1) or the stream's (HTTP/2), so that it
+	// would end (HTTP/2: reset) any upload taking longer as a whole; an
+	// upload's response gets it after each MiB's ReadTimeout instead.
+	WriteTimeout time.Duration
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -277,10 +282,17 @@ func (h *Handler) activated(r *http.Request, how string, rel Release) {
 	}
 }
 
-// extendReads gives the upload ReadTimeout more to read its next MiB.
+// extendReads gives the upload ReadTimeout more to read its next MiB,
+// and its response WriteTimeout after that. (A transport without read
+// deadlines, the appliance's HTTP/2, still ends an upload that makes
+// no progress: at the write deadline.)
 func (h *Handler) extendReads(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
 	if h.ReadTimeout > 0 {
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.ReadTimeout))
+		rc.SetReadDeadline(time.Now().Add(h.ReadTimeout))
+	}
+	if h.WriteTimeout > 0 {
+		rc.SetWriteDeadline(time.Now().Add(h.ReadTimeout + h.WriteTimeout))
 	}
 }
 

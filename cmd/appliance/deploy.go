@@ -58,7 +58,7 @@ func openDeploy(cfg *config.Config, ls *liveSite, host string) (*deploy.Store, *
 	if err != nil {
 		return nil, nil, stateDirError(cfg, "sites", err)
 	}
-	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}
+	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout), WriteTimeout: time.Duration(cfg.Server.WriteTimeout)}
 	if ls.deploy != nil {
 		h.Authorized = ls.deploy.Check
 	}
