@@ -364,6 +364,26 @@ type CORS struct {
 // deploy`, in server.state_dir, rather than from root.
 func (s *Site) Deployed() bool { return s.DeployToken != "" || s.DeployClientCA != "" }
 
+// DeployDir is the directory of server.state_dir/sites where a deployed
+// site keeps its releases ("" for another site): named after its first
+// host, "*" as "_default", any byte but letters, digits, '.' and '-' as
+// '_'. Two sites may map to one name ("*" and "_default"): validation
+// refuses that.
+func (s *Site) DeployDir() string {
+	if !s.Deployed() || len(s.Hosts) == 0 {
+		return ""
+	}
+	if s.Hosts[0] == "*" {
+		return "_default"
+	}
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(s.Hosts[0]))
+}
+
 func (s *Site) Follow() bool { return s.FollowSymlinks == nil || *s.FollowSymlinks }
 
 // Logged reports whether the site's requests go to the access log.
@@ -747,11 +767,21 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	hosts := map[string]int{}
+	dirs := map[string]int{}
 	acmeSites := false
 	for i := range c.Sites {
 		c.Sites[i].validate(v, fmt.Sprintf("site.%d", i), len(c.Sites), hosts)
 		c.Sites[i].validateTLS(v, fmt.Sprintf("site.%d", i), s.HTTPS != "")
 		acmeSites = acmeSites || c.Sites[i].TLS == "acme"
+		// Two deployed sites in one directory would serve, and let
+		// either's deployers replace, each other's releases.
+		if d := c.Sites[i].DeployDir(); d != "" {
+			if prev, dup := dirs[d]; dup {
+				v.errorf(fmt.Sprintf("site.%d.hosts", i), "this site's first host keeps its releases in server.state_dir/sites/%s, as site %d's does: give it another first host", d, prev+1)
+			} else {
+				dirs[d] = i
+			}
+		}
 	}
 	if acmeSites {
 		c.ACME.validate(v)

@@ -399,6 +399,10 @@ func TestDeployKeys(t *testing.T) {
 	if err != nil || !c.Sites[0].Deployed() || c.Sites[0].DeployClientCA != "d.pem" && !filepath.IsAbs(c.Sites[0].DeployClientCA) {
 		t.Fatalf("a site deployable by certificate: %v", err)
 	}
+	// The same name for a site that is not deployed is no conflict.
+	if _, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n[[site]]\nhosts = [\"*\"]\ndeploy_token = \""+hash+"\"\n[[site]]\nhosts = [\"_default\"]\nroot = \""+dir+"\"\n")); err != nil {
+		t.Errorf("a deployed catch-all and a site _default with a root: %v", err)
+	}
 	for _, tc := range []struct{ conf, want string }{
 		{"[[site]]\nroot = \"" + dir + "\"\ndeploy_token = \"" + hash + "\"\n", "a.toml:4: a site with deploy_token or deploy_client_ca serves what is deployed"},
 		{"[[site]]\ndeploy_token = \"secret\"\n", "a.toml:4: deploy_token: want a bcrypt"},
@@ -407,6 +411,9 @@ func TestDeployKeys(t *testing.T) {
 		{"[deploy]\nmax_uploads = -1\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_uploads must not be negative"},
 		{"[deploy]\nmax_file_bytes = \"2MiB\"\nmax_site_bytes = \"1MiB\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: max_file_bytes (2097152) exceeds max_site_bytes"},
 		{"[admin]\ntoken = \"x\"\n[[site]]\nroot = \"" + dir + "\"\n", "a.toml:4: token: want a bcrypt"},
+		// Two deployed sites must not share state_dir/sites/<name>.
+		{"[[site]]\nhosts = [\"*\"]\ndeploy_token = \"" + hash + "\"\n[[site]]\nhosts = [\"_default\"]\ndeploy_token = \"" + hash + "\"\n", "a.toml:7: this site's first host keeps its releases in server.state_dir/sites/_default, as site 1's does"},
+		{"[[site]]\nhosts = [\"*.a.test\"]\ndeploy_token = \"" + hash + "\"\n[[site]]\nhosts = [\"_.a.test\"]\ndeploy_token = \"" + hash + "\"\n", "a.toml:7: this site's first host keeps its releases in server.state_dir/sites/_.a.test, as site 1's does"},
 	} {
 		_, err := Parse("a.toml", []byte("[server]\nhttp = \":8080\"\n"+tc.conf))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

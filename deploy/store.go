@@ -261,7 +261,8 @@ func (s *Store) Missing(m Manifest) []string {
 }
 
 // reserve takes n bytes of the quota (gives them back when negative),
-// collecting garbage once when the quota is short.
+// collecting garbage once when the quota is short, then pushing out
+// partial uploads.
 func (s *Store) reserve(n int64) error {
 	s.mu.Lock()
 	fits := s.used+n <= s.lim.MaxSiteBytes || n <= 0
@@ -277,6 +278,17 @@ func (s *Store) reserve(n int64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Kept partial uploads only spare a client bytes it can send again:
+	// they give way, least recently written first, to an upload the
+	// quota cannot hold otherwise (else a few cut-off uploads would
+	// refuse every deploy with 507 for BlobGrace). One being written,
+	// the caller's own included, stays.
+	for _, p := range s.partials() {
+		if s.used+n <= s.lim.MaxSiteBytes {
+			break
+		}
+		s.dropPartialLocked(p.sum)
+	}
 	if s.used+n > s.lim.MaxSiteBytes {
 		return fmt.Errorf("%w: the site stores %d bytes of %d (its kept releases and pending uploads)", ErrQuota, s.used, s.lim.MaxSiteBytes)
 	}

@@ -111,6 +111,45 @@ func TestPartialUploadsBounded(t *testing.T) {
 	}
 }
 
+// TestPartialUploadsGiveWay: cut-off uploads that fill the quota do not
+// refuse the next uploads with ErrQuota (507) until they expire: the
+// least recently written give way, and a resumed one keeps its part.
+func TestPartialUploadsGiveWay(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{MaxSiteBytes: 1000, MaxFileBytes: 400})
+	var cs []string
+	for i := range 3 {
+		c := fmt.Sprintf("%03d", i) + strings.Repeat("p", 397)
+		cs = append(cs, c)
+		if err := s.Put(sum(c), 0, 400, cut(c[:300])); !errors.Is(err, errCut) {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(time.Duration(i-10) * time.Second)
+		os.Chtimes(s.partialPath(sum(c)), old, old)
+	}
+	if s.Used() != 900 {
+		t.Fatalf("3 cut uploads of 300 bytes: %d bytes counted", s.Used())
+	}
+	whole := strings.Repeat("w", 400)
+	if err := s.Put(sum(whole), 0, 400, strings.NewReader(whole)); err != nil {
+		t.Fatalf("an upload with the quota full of cut-off ones: %v, want them to give way", err)
+	}
+	if s.Offset(sum(cs[0])) != 0 || s.Offset(sum(cs[1])) != 300 || s.Offset(sum(cs[2])) != 300 || s.Used() != 1000 {
+		t.Errorf("kept %d %d %d, %d bytes counted; want the oldest alone gone, 1000", s.Offset(sum(cs[0])), s.Offset(sum(cs[1])), s.Offset(sum(cs[2])), s.Used())
+	}
+	// Resuming the newest needs 100 more: the older one goes, not it.
+	if err := s.Put(sum(cs[2]), 300, 100, strings.NewReader(cs[2][300:])); err != nil {
+		t.Fatalf("resuming with the quota full: %v", err)
+	}
+	if s.Offset(sum(cs[2])) != 400 || s.Offset(sum(cs[1])) != 0 || s.Used() != 800 || partialCount(t, s) != 0 {
+		t.Errorf("after resuming: blob %d bytes, older partial %d, %d counted, %d partials", s.Offset(sum(cs[2])), s.Offset(sum(cs[1])), s.Used(), partialCount(t, s))
+	}
+	// Stored blobs never give way: over the quota is still refused.
+	big := strings.Repeat("b", 400)
+	if err := s.Put(sum(big), 0, 400, strings.NewReader(big)); !errors.Is(err, ErrQuota) {
+		t.Errorf("an upload past stored blobs: %v, want ErrQuota", err)
+	}
+}
+
 // TestHandlerResume: the manifest's answer and HEAD give the offset, a
 // PUT at another offset gets 409 with it, a bad Upload-Offset 400.
 func TestHandlerResume(t *testing.T) {

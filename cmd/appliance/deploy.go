@@ -34,31 +34,21 @@ func deployLimits(cfg *config.Config) deploy.Limits {
 	}
 }
 
-// siteStateDir is where a deployable site keeps its releases: a
-// directory of server.state_dir/sites named after its first host ("*"
-// is "_default", any other byte but letters, digits, '.' and '-' '_').
-func siteStateDir(stateDir, host string) string {
-	name := "_default"
-	if host != "*" {
-		name = strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
-				return r
-			}
-			return '_'
-		}, strings.ToLower(host))
-	}
-	return filepath.Join(stateDir, "sites", name)
+// siteStateDir is where a deployable site keeps its releases:
+// server.state_dir/sites/<site.DeployDir()>.
+func siteStateDir(stateDir string, site *config.Site) string {
+	return filepath.Join(stateDir, "sites", site.DeployDir())
 }
 
-// openDeploy opens the release store of the deployable site whose first
-// host is host, and the handler of its deploy protocol, which admits the
+// openDeploy opens the release store of the deployable site, and the
+// handler of its deploy protocol, which admits the
 // token ls.deploy hashes and the client certificates of ls.deployCAs.
-func openDeploy(cfg *config.Config, ls *liveSite, host string) (*deploy.Store, *deploy.Handler, error) {
-	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, host), deployLimits(cfg))
+func openDeploy(cfg *config.Config, ls *liveSite, site *config.Site) (*deploy.Store, *deploy.Handler, error) {
+	store, err := deploy.Open(siteStateDir(cfg.Server.StateDir, site), deployLimits(cfg))
 	if err != nil {
 		return nil, nil, stateDirError(cfg, "sites", err)
 	}
-	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout)}
+	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout), WriteTimeout: time.Duration(cfg.Server.WriteTimeout)}
 	if ls.deploy != nil {
 		h.Authorized = ls.deploy.Check
 	}

@@ -397,7 +397,7 @@ func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, ca
 	}
 	root := site.Root
 	if site.Deployed() {
-		store, dh, err := openDeploy(cfg, ls, site.Hosts[0])
+		store, dh, err := openDeploy(cfg, ls, site)
 		if err != nil {
 			return nil, nil, nil, err // it names server.state_dir and its place
 		}
