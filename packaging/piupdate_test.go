@@ -77,7 +77,7 @@ func TestPiUpdate(t *testing.T) {
 		t.Fatalf("A to B: %v\n%s\n%s", err, out, b.consoleLog())
 	}
 	b.waitConsole(t, "update: trial boot of root partition 3", time.Minute)
-	b.waitConsole(t, "msg=\"update: serving on the trial boot: committed", time.Minute)
+	b.waitConsole(t, "msg=\"update: served steadily on the trial boot: committed", time.Minute)
 	if c, _ := b.cmdline(); !strings.Contains(c, "-03 ") || strings.Contains(c, "gokrazy.try_boot_inactive") {
 		t.Errorf("cmdline.txt after the update to B: %q", c)
 	}
