@@ -123,8 +123,10 @@ func trialDeadline(board *piupdate.Board, reboot func()) {
 		}
 		if err != nil {
 			log.Printf("update: %v", err)
+			log.Printf("update: the trial root not committed within %s: rebooting to the old one", d)
+		} else {
+			log.Printf("update: root partition %d not committed within %s: rebooting to the old one", st.Partition, d)
 		}
-		log.Printf("update: the trial root not committed within %s: rebooting to the old one", d)
 		reboot()
 	})
 }
