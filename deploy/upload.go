@@ -171,7 +171,7 @@ var ErrBusy = errors.New("too many uploads in progress")
 // is refused. It is written beside the store and renamed in when
 // whole, so a blob is complete or absent; if r fails midway, what came
 // is kept for a resumption.
-func (s *Store) Put(sum string, offset, size int64, r io.Reader) (err error) {
+func (s *Store) Put(sum string, offset, size int64, r io.Reader) error {
 	switch {
 	case !ValidSum(sum):
 		return fmt.Errorf("%w blob name %q", ErrInvalid, sum)
@@ -196,22 +196,9 @@ func (s *Store) Put(sum string, offset, size int64, r io.Reader) (err error) {
 	if _, err := os.Stat(s.blobPath(sum)); err == nil {
 		return nil // an upload of the same content ended meanwhile
 	}
-	p := s.partialPath(sum)
-	var have int64
-	if fi, err := os.Stat(p); err == nil {
-		have = fi.Size()
-	} else {
-		s.makeRoom(sum)
-	}
-	switch {
-	case offset == 0 && have > 0: // sent whole again: start afresh
-		if err := os.Remove(p); err != nil {
-			return err
-		}
-		s.reserve(-have)
-		have = 0
-	case offset != have:
-		return &OffsetError{Have: have}
+	have, err := s.resumeAt(sum, offset)
+	if err != nil {
+		return err
 	}
 	reserve := size
 	if reserve < 0 {
@@ -220,6 +207,38 @@ func (s *Store) Put(sum string, offset, size int64, r io.Reader) (err error) {
 	if err := s.reserve(reserve); err != nil {
 		return err
 	}
+	return s.writeRest(sum, have, size, reserve, r)
+}
+
+// resumeAt returns the bytes of sum's partial upload that an upload
+// from offset continues: those kept, when offset is their count (else an
+// *OffsetError); none when offset is 0, dropping any kept.
+func (s *Store) resumeAt(sum string, offset int64) (have int64, err error) {
+	p := s.partialPath(sum)
+	if fi, err := os.Stat(p); err == nil {
+		have = fi.Size()
+	} else {
+		s.makeRoom(sum)
+	}
+	switch {
+	case offset == 0 && have > 0: // sent whole again: start afresh
+		if err := os.Remove(p); err != nil {
+			return 0, err
+		}
+		s.reserve(-have)
+		return 0, nil
+	case offset != have:
+		return 0, &OffsetError{Have: have}
+	}
+	return have, nil
+}
+
+// writeRest appends r to the have bytes kept of sum's partial upload,
+// for which the quota has reserve bytes more, and moves the blob into
+// the store if the whole hashes to sum (size >= 0: the bytes r must
+// give). What r gave before it failed is kept for a resumption.
+func (s *Store) writeRest(sum string, have, size, reserve int64, r io.Reader) error {
+	p := s.partialPath(sum)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		s.reserve(-reserve)
@@ -256,18 +275,24 @@ func (s *Store) Put(sum string, offset, size int64, r io.Reader) (err error) {
 		}
 		return drop(fmt.Errorf("%w upload: the content does not hash to %s", ErrInvalid, sum))
 	}
-	if err := f.Chmod(0o644); err != nil {
-		return drop(err)
-	}
-	if err := f.Sync(); err != nil {
-		return drop(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(s.blobPath(sum)), 0o755); err != nil {
-		return drop(err)
-	}
-	if err := os.Rename(p, s.blobPath(sum)); err != nil {
+	if err := s.install(f, p, sum); err != nil {
 		return drop(err)
 	}
 	s.reserve(n - reserve)
 	return nil
+}
+
+// install makes the whole upload f, at p, the blob sum: readable,
+// synced, renamed into the store.
+func (s *Store) install(f *os.File, p, sum string) error {
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.blobPath(sum)), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(p, s.blobPath(sum))
 }

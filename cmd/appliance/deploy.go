@@ -84,51 +84,10 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "appliance %s: %v\n", inv.name, err)
 		return 1
 	}
-	site, err := url.Parse(inv.pos[len(inv.pos)-1])
+	c, err := deployClient(inv)
 	if err != nil {
 		return fail(err)
 	}
-	if site.Path == "" {
-		site.Path = "/"
-	}
-	if err := deploy.CheckURL(site); err != nil {
-		return fail(err)
-	}
-	token := os.Getenv("APPLIANCE_DEPLOY_TOKEN")
-	certFile, keyFile := flagOrEnv(inv, "cert", "APPLIANCE_DEPLOY_CERT"), flagOrEnv(inv, "key", "APPLIANCE_DEPLOY_KEY")
-	if (certFile == "") != (keyFile == "") {
-		return fail(errors.New("a client certificate needs both -cert FILE and -key FILE (or APPLIANCE_DEPLOY_CERT and APPLIANCE_DEPLOY_KEY)"))
-	}
-	if token == "" && certFile == "" {
-		return fail(errors.New("set APPLIANCE_DEPLOY_TOKEN to the site's deploy token, or give a client certificate with -cert FILE -key FILE"))
-	}
-	tc := &tls.Config{}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return fail(err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	if ca := *inv.vals["ca"]; ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return fail(err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return fail(fmt.Errorf("%s: no PEM certificate", ca))
-		}
-	}
-	// No overall timeout (an upload takes what it takes), but a server
-	// that does not connect, shake hands or answer is given up on.
-	c := &deploy.Client{Site: site, Token: token, HTTP: &http.Client{
-		Transport: &http.Transport{
-			TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: 5 * time.Minute,
-		},
-	}}
 	ctx := context.Background()
 	switch inv.name {
 	case "releases":
@@ -153,13 +112,73 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "active: %s (%d files, %d bytes) on %s\n", rel.ID, rel.Files, rel.Bytes, c.Reached())
 		return 0
 	}
+	if err := deployFolder(ctx, c, inv, stdout, stderr); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// deployClient is the client of the site the command's URL names, with
+// its credentials: the token from APPLIANCE_DEPLOY_TOKEN, a client
+// certificate (-cert, -key), and the CAs of -ca.
+func deployClient(inv *invocation) (*deploy.Client, error) {
+	site, err := url.Parse(inv.pos[len(inv.pos)-1])
+	if err != nil {
+		return nil, err
+	}
+	if site.Path == "" {
+		site.Path = "/"
+	}
+	if err := deploy.CheckURL(site); err != nil {
+		return nil, err
+	}
+	token := os.Getenv("APPLIANCE_DEPLOY_TOKEN")
+	certFile, keyFile := flagOrEnv(inv, "cert", "APPLIANCE_DEPLOY_CERT"), flagOrEnv(inv, "key", "APPLIANCE_DEPLOY_KEY")
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("a client certificate needs both -cert FILE and -key FILE (or APPLIANCE_DEPLOY_CERT and APPLIANCE_DEPLOY_KEY)")
+	}
+	if token == "" && certFile == "" {
+		return nil, errors.New("set APPLIANCE_DEPLOY_TOKEN to the site's deploy token, or give a client certificate with -cert FILE -key FILE")
+	}
+	tc := &tls.Config{}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if ca := *inv.vals["ca"]; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", ca)
+		}
+	}
+	// No overall timeout (an upload takes what it takes), but a server
+	// that does not connect, shake hands or answer is given up on.
+	return &deploy.Client{Site: site, Token: token, HTTP: &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 30 * time.Second, ResponseHeaderTimeout: 5 * time.Minute,
+		},
+	}}, nil
+}
+
+// deployFolder deploys the command's folder with c, saying what it
+// left out and, at the end, what it sent.
+func deployFolder(ctx context.Context, c *deploy.Client, inv *invocation, stdout, stderr io.Writer) error {
 	scan := deploy.Scan
 	if *inv.vals["vcs"] != "" {
 		scan = deploy.ScanWithVCS
 	}
 	local, err := scan(inv.pos[0])
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if len(local.Skipped) > 0 {
 		fmt.Fprintf(stdout, "left out %s (version control; -vcs sends them)\n", strings.Join(local.Skipped, ", "))
@@ -177,11 +196,11 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 		if res.Uploaded > 0 {
 			fmt.Fprintf(stderr, "appliance deploy: %d files (%d bytes) were uploaded and are kept: run the same command again to finish\n", res.Uploaded, res.UploadedBytes)
 		}
-		return fail(err)
+		return err
 	}
 	if res.Unchanged {
 		fmt.Fprintf(stdout, "unchanged: release %s is already live on %s\n", res.Release.ID, c.Reached())
-		return 0
+		return nil
 	}
 	resumed := ""
 	if res.ResumedBytes > 0 {
@@ -189,5 +208,5 @@ func deployCommand(inv *invocation, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "uploaded %d of %d files (%d of %d bytes%s)\nrelease %s is live on %s\n",
 		res.Uploaded, len(local.Files), res.UploadedBytes, local.Bytes(), resumed, res.Release.ID, c.Reached())
-	return 0
+	return nil
 }

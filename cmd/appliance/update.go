@@ -32,16 +32,9 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "appliance update: %v\n", err)
 		return 1
 	}
-	u, err := url.Parse(inv.pos[1])
+	u, token, err := updateTarget(inv.pos[1])
 	if err != nil {
 		return fail(err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return fail(fmt.Errorf("%s: want the admin listener's URL, http://board:8081/", u.Redacted()))
-	}
-	token := os.Getenv("APPLIANCE_ADMIN_TOKEN")
-	if token == "" {
-		return fail(errors.New("set APPLIANCE_ADMIN_TOKEN to the board's admin token (admin.token is its hash)"))
 	}
 	if ip := net.ParseIP(u.Hostname()); u.Scheme == "http" && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		fmt.Fprintf(stderr, "appliance update: %s is plain HTTP: the admin token and the image cross the network in the clear (a trusted LAN only)\n", u.Host)
@@ -88,6 +81,23 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "updated: the board runs %s from partition %d\n", final.Version, final.Partition)
 	return 0
+}
+
+// updateTarget is the admin listener's URL, checked, and the token
+// from APPLIANCE_ADMIN_TOKEN.
+func updateTarget(raw string) (*url.URL, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, "", fmt.Errorf("%s: want the admin listener's URL, http://board:8081/", u.Redacted())
+	}
+	token := os.Getenv("APPLIANCE_ADMIN_TOKEN")
+	if token == "" {
+		return nil, "", errors.New("set APPLIANCE_ADMIN_TOKEN to the board's admin token (admin.token is its hash)")
+	}
+	return u, token, nil
 }
 
 // A trial boot is committed once the appliance has answered its own
