@@ -166,10 +166,17 @@ type queueWriter conn
 func (w *queueWriter) Write(p []byte) (int, error) {
 	c := (*conn)(w)
 	c.out = append(c.out, p...)
+	return len(p), nil
+}
+
+// notePendingLocked records the write queue's length for the tests
+// (Server.maxPendingSeen) where it peaks: when a writer takes it, and
+// after the frames a client makes the server send (boundQueueLocked);
+// not on every frame. mu is held.
+func (c *conn) notePendingLocked() {
 	if n := int64(len(c.out)); n > c.s.maxPendingSeen.Load() {
 		c.s.maxPendingSeen.Store(n) // under c.mu: racy across connections, exact for one
 	}
-	return len(p), nil
 }
 
 // serve reads and processes the connection's frames until it ends.
@@ -491,6 +498,7 @@ func (c *conn) flushLocked() error {
 	}
 	c.flushing = true
 	for len(c.out) > 0 && c.werr == nil {
+		c.notePendingLocked()
 		b := c.out
 		c.out = c.spare[:0]
 		c.flushStart = time.Now().UnixNano()
@@ -613,6 +621,7 @@ func (c *conn) processFrame(f http2.Frame) error {
 // acknowledgements, WINDOW_UPDATE): past it, the reader writes them out
 // itself, or waits, and so reads no more until the client reads.
 func (c *conn) boundQueueLocked() error {
+	c.notePendingLocked()
 	if len(c.out) < maxPendingWrite {
 		return nil
 	}
