@@ -75,8 +75,18 @@ type conn struct {
 	flushing   bool
 	flushStart int64 // unix nanoseconds
 	werr       error
+	// The HPACK encoder, without a dynamic table, writes into encBuf;
+	// response heads are built in head from the encodings of fields
+	// kept in fieldCache (by key and value, in fieldBytes) and of the
+	// current Date; sizeSent: the table size update went out.
 	enc        *hpack.Encoder
 	encBuf     bytes.Buffer
+	head       []byte
+	fieldCache map[fieldKey]fieldSpan
+	fieldBytes []byte
+	date       *string
+	dateField  []byte
+	sizeSent   bool
 
 	streams      map[uint32]*stream
 	handlers     int // handlers running, those of reset streams included
@@ -135,6 +145,7 @@ func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *co
 	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.enc = hpack.NewEncoder(&c.encBuf)
+	c.enc.SetMaxDynamicTableSize(0)
 	return c
 }
 
@@ -649,9 +660,9 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
+		// SETTINGS_HEADER_TABLE_SIZE needs nothing: the encoder keeps
+		// no dynamic table, which every size allows.
 		switch s.ID {
-		case http2.SettingHeaderTableSize:
-			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
 		case http2.SettingInitialWindowSize:
 			// RFC 9113 6.9.2: the change applies to every open stream.
 			delta := int64(s.Val) - c.initialSend

@@ -243,7 +243,7 @@ func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte,
 		return err
 	}
 	c.encodeHeadersLocked(status, h)
-	block := c.encBuf.Bytes()
+	block := c.head
 	endHeaders := len(block) <= c.peerMaxFrame
 	first := block[:min(len(block), c.peerMaxFrame)]
 	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: first, EndStream: end && len(data) == 0, EndHeaders: endHeaders})
@@ -347,34 +347,108 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 	return c.flushLocked()
 }
 
-// encodeHeadersLocked HPACK-encodes a response head into encBuf: the
+// encodeHeadersLocked HPACK-encodes a response head into c.head: the
 // status, the handler's fields in lower case without the
-// connection-specific ones (RFC 9113 8.2.2), and Date.
+// connection-specific ones (RFC 9113 8.2.2), and Date. The encoder keeps
+// no dynamic table, so that a field's encoding stands alone (a static
+// table reference or a literal without indexing, RFC 7541 6.2.2) and
+// each is encoded once per connection (fieldCache): serve shares the
+// values of a cached file's fields between its responses, so most
+// fields of most responses are one lookup and a copy.
 func (c *conn) encodeHeadersLocked(status int, h http.Header) {
-	c.encBuf.Reset()
-	c.enc.WriteField(hpackField(":status", statusText(status)))
+	c.head = c.head[:0]
+	c.appendField(":status", ":status", statusText(status))
+	date := false
 	for k, vs := range h {
-		lk, ok := lowerKeys[k]
-		if !ok {
-			if !httpguts.ValidHeaderFieldName(k) {
-				continue
-			}
-			lk = strings.ToLower(k)
-		}
-		switch lk {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			continue
+		if k == "Date" {
+			date = true
 		}
 		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				continue
-			}
-			c.enc.WriteField(hpackField(lk, v))
+			c.appendField(k, "", v)
 		}
 	}
-	if _, ok := h["Date"]; !ok {
-		c.enc.WriteField(hpackField("date", *c.s.date.Load()))
+	if !date {
+		if d := c.s.date.Load(); d != c.date {
+			c.encodeField(hpackField("date", *d))
+			c.date, c.dateField = d, append(c.dateField[:0], c.encBuf.Bytes()...)
+		}
+		c.head = append(c.head, c.dateField...)
 	}
+}
+
+// fieldKey is a response field as the handler set it: the http.Header
+// key and one of its values.
+type fieldKey struct{ key, value string }
+
+// fieldSpan is where a field's encoding is in conn.fieldBytes; n == 0:
+// the field is not sent (connection-specific, or invalid).
+type fieldSpan struct{ off, n uint32 }
+
+// The bound of a connection's fieldCache: past either number, it starts
+// afresh (TestFieldCacheBound).
+const (
+	maxCachedFields     = 128
+	maxCachedFieldBytes = 8 << 10
+)
+
+// appendField appends the encoding of the field key: value to c.head,
+// from the cache or encoded there; name is its HTTP/2 name when the
+// caller knows it ("": from key).
+func (c *conn) appendField(key, name, value string) {
+	if sp, ok := c.fieldCache[fieldKey{key, value}]; ok {
+		c.head = append(c.head, c.fieldBytes[sp.off:sp.off+sp.n]...)
+		return
+	}
+	if name == "" {
+		name = fieldName(key)
+	}
+	var sp fieldSpan
+	if name != "" && httpguts.ValidHeaderFieldValue(value) {
+		c.encodeField(hpackField(name, value))
+		enc := c.encBuf.Bytes()
+		c.head = append(c.head, enc...)
+		if !c.sizeSent {
+			// The first field carries the dynamic table size update
+			// (RFC 7541 4.2): not to be repeated.
+			c.sizeSent = true
+			return
+		}
+		sp = fieldSpan{uint32(len(c.fieldBytes)), uint32(len(enc))}
+	}
+	if len(c.fieldCache) >= maxCachedFields || len(c.fieldBytes)+int(sp.n) > maxCachedFieldBytes {
+		clear(c.fieldCache)
+		c.fieldBytes = c.fieldBytes[:0]
+		sp.off = 0
+	}
+	if c.fieldCache == nil {
+		c.fieldCache = make(map[fieldKey]fieldSpan, 16)
+	}
+	c.fieldBytes = append(c.fieldBytes, c.encBuf.Bytes()[:sp.n]...)
+	c.fieldCache[fieldKey{key, value}] = sp
+}
+
+// encodeField HPACK-encodes f alone into c.encBuf.
+func (c *conn) encodeField(f hpack.HeaderField) {
+	c.encBuf.Reset()
+	c.enc.WriteField(f)
+}
+
+// fieldName is the HTTP/2 name of a response field's http.Header key:
+// in lower case; "" for a name that is not sent: connection-specific
+// (RFC 9113 8.2.2) or invalid.
+func fieldName(key string) string {
+	name, ok := lowerKeys[key]
+	if !ok {
+		if !httpguts.ValidHeaderFieldName(key) {
+			return ""
+		}
+		name = strings.ToLower(key)
+	}
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return ""
+	}
+	return name
 }
 
 func hpackField(name, value string) hpack.HeaderField {
