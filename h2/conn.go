@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -120,6 +121,11 @@ type conn struct {
 	settled bool
 	inline  job
 	rw      *responseWriter
+	// The header block being read, and the request every request of the
+	// connection starts from (its context and address).
+	hdec    *hpack.Decoder
+	hdr     headerBlock
+	reqBase *http.Request
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
@@ -142,8 +148,8 @@ func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *co
 	c.fr = http2.NewFramer((*queueWriter)(c), (*budgetReader)(c))
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // what we advertise: the default (RFC 9113 4.2)
-	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	c.hdec.SetMaxStringLength(int(s.maxHeaderBytes()))
 	c.enc = hpack.NewEncoder(&c.encBuf)
 	c.enc.SetMaxDynamicTableSize(0)
 	return c
@@ -238,7 +244,9 @@ func (c *conn) preface() bool {
 // handler returned).
 func (c *conn) readFrames() bool {
 	for {
-		c.budget = c.maxHeaderBlock()
+		if !c.hdr.open { // a header block's frames share one budget
+			c.budget = c.maxHeaderBlock()
+		}
 		f, err := c.fr.ReadFrame()
 		if err == nil {
 			if _, ok := f.(*http2.SettingsFrame); !c.settled && !ok {
@@ -364,9 +372,8 @@ func (c *conn) handleError(f http2.Frame, err error) bool {
 	switch {
 	case errors.As(err, &se):
 		c.mu.Lock()
-		if mh, ok := f.(*http2.MetaHeadersFrame); ok || f == nil {
-			// A malformed request opened its stream, which is now closed.
-			_ = mh
+		if f == nil {
+			// A malformed frame opened its stream, which is now closed.
 			if se.StreamID%2 == 1 && se.StreamID > c.maxClientID && !c.goAwaySent {
 				c.maxClientID = se.StreamID
 			}
@@ -581,8 +588,14 @@ func (c *conn) state(id uint32) (*stream, bool) {
 }
 
 func (c *conn) processFrame(f http2.Frame) error {
+	switch f.(type) {
+	case *http2.HeadersFrame, *http2.ContinuationFrame:
+		if done, err := c.readHeaders(f); !done {
+			return err
+		}
+	}
 	// After a GOAWAY, frames of streams past its last one are dropped,
-	// but their flow control still counts (RFC 9113 6.8).
+	// but their flow control and HPACK state still count (RFC 9113 6.8).
 	c.mu.Lock()
 	past := c.goAwaySent && f.Header().StreamID > c.goAwayID
 	c.mu.Unlock()
@@ -595,8 +608,8 @@ func (c *conn) processFrame(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.processSettings(f)
-	case *http2.MetaHeadersFrame:
-		return c.processHeaders(f)
+	case *http2.HeadersFrame, *http2.ContinuationFrame:
+		return c.processHeaders(&c.hdr)
 	case *http2.DataFrame:
 		return c.processData(f)
 	case *http2.WindowUpdateFrame:

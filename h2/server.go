@@ -132,6 +132,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, tlsState *tls.Conne
 	s.init()
 	c := newConn(s, nc, tlsState, remote)
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr()))
+	c.reqBase = (&http.Request{Proto: "HTTP/2.0", ProtoMajor: 2, Body: http.NoBody, RemoteAddr: remote}).WithContext(c.ctx)
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
