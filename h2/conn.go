@@ -107,13 +107,15 @@ type conn struct {
 	resets       int
 	emptyFrames  int
 
-	// The handler running on the reader (runInline), since when, and
-	// whether the watchdog is armed.
-	inlineSt    *stream
-	inlineStart int64
-	watchOn     bool
-	watch       *time.Timer
-	closedCh    chan struct{}
+	// The handler running on the reader (runInline), how many have run
+	// there, whether the watchdog is armed and how many had run when it
+	// last looked.
+	inlineSt  *stream
+	inlineSeq uint64
+	watchOn   bool
+	watchSeq  uint64
+	watch     *time.Timer
+	closedCh  chan struct{}
 
 	// Owned by the goroutine that reads: whether the first SETTINGS came,
 	// the request to run inline after the frame that opened it, and the
@@ -221,7 +223,7 @@ func (c *conn) preface() bool {
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderBytes()},
 	)
 	c.unackedSets++
-	c.idleSince = time.Now().UnixNano()
+	c.idleSince = c.s.clock()
 	err := c.flushLocked()
 	c.mu.Unlock()
 	if err != nil {
@@ -289,8 +291,10 @@ func (c *conn) readFrames() bool {
 }
 
 // inlineLimit is how long a handler may run on the reader before the
-// reading is handed to another goroutine: one that waits (an auth hash,
-// a stream encoder) holds the connection's other streams up no longer.
+// reading is handed to another goroutine (once it has run between
+// inlineLimit and twice that: the watchdog looks every inlineLimit,
+// there is no clock read per handler): one that waits (an auth hash, a
+// stream encoder) holds the connection's other streams up no longer.
 // A variable: BenchmarkServeMemory lifts it, as it runs 50 times slower
 // under valgrind.
 var inlineLimit = time.Millisecond
@@ -311,9 +315,9 @@ func (c *conn) runInline(j job) bool {
 	w.reset(j.st, j.r)
 	c.mu.Lock()
 	c.inlineSt = j.st
-	c.inlineStart = time.Now().UnixNano()
+	c.inlineSeq++
 	if !c.watchOn {
-		c.watchOn = true
+		c.watchOn, c.watchSeq = true, c.inlineSeq
 		c.watch.Reset(inlineLimit)
 	}
 	c.mu.Unlock()
@@ -332,8 +336,9 @@ func (c *conn) runInline(j job) bool {
 	return true
 }
 
-// watchdog hands the reading over when a handler has run on the reader
-// for inlineLimit; it is armed while the reader runs handlers.
+// watchdog hands the reading over when the handler on the reader is the
+// one it saw there when it last looked, inlineLimit ago, or when it was
+// armed; it is armed while the reader runs handlers.
 func (c *conn) watchdog() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -341,8 +346,9 @@ func (c *conn) watchdog() {
 		c.watchOn = false
 		return
 	}
-	if left := c.inlineStart + int64(inlineLimit) - time.Now().UnixNano(); left > 0 {
-		c.watch.Reset(time.Duration(left))
+	if c.inlineSeq != c.watchSeq { // another handler since: look again
+		c.watchSeq = c.inlineSeq
+		c.watch.Reset(inlineLimit)
 		return
 	}
 	c.handOffLocked(c.inlineSt)
@@ -519,7 +525,7 @@ func (c *conn) flushLocked() error {
 		c.notePendingLocked()
 		b := c.out
 		c.out = c.spare[:0]
-		c.flushStart = time.Now().UnixNano()
+		c.flushStart = c.s.clock()
 		c.mu.Unlock()
 		_, err := c.nc.Write(b)
 		c.mu.Lock()
@@ -855,7 +861,7 @@ func (c *conn) noteIdleLocked() {
 	if len(c.streams) > 0 || c.handlers > 0 {
 		return
 	}
-	c.idleSince = time.Now().UnixNano()
+	c.idleSince = c.s.clock()
 	if c.goAwaySent && !c.closed {
 		go c.flushAndMaybeClose(true)
 	}

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -104,7 +103,7 @@ func (c *conn) processHeaders(b *headerBlock) error {
 	c.idleSince = 0
 	st.running = true
 	c.handlers++
-	st.deadline = time.Now().Add(c.s.stallTimeout()).UnixNano()
+	st.deadline = c.s.clock() + int64(c.s.stallTimeout())
 	var h http.Handler = c.s.Handler
 	if b.truncated {
 		h = http.HandlerFunc(headerListTooLong)
