@@ -83,7 +83,7 @@ type conn struct {
 	enc        *hpack.Encoder
 	encBuf     bytes.Buffer
 	head       []byte
-	fieldCache map[fieldKey]fieldSpan
+	fieldCache *[fieldSlots]fieldSlot
 	fieldBytes []byte
 	date       *string
 	dateField  []byte

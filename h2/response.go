@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -376,36 +377,54 @@ func (c *conn) encodeHeadersLocked(status int, h http.Header) {
 	}
 }
 
-// fieldKey is a response field as the handler set it: the http.Header
-// key and one of its values.
-type fieldKey struct{ key, value string }
+// fieldSlot is a response field as the handler set it (its http.Header
+// key and one of its values) and where its encoding is in
+// conn.fieldBytes; n == 0: the field is not sent (connection-specific,
+// or invalid).
+type fieldSlot struct {
+	key, value string
+	off, n     uint32
+}
 
-// fieldSpan is where a field's encoding is in conn.fieldBytes; n == 0:
-// the field is not sent (connection-specific, or invalid).
-type fieldSpan struct{ off, n uint32 }
-
-// The bound of a connection's fieldCache: past either number, it starts
-// afresh (TestFieldCacheBound).
+// A connection's fieldCache has fieldSlots slots, each field in the one
+// its strings' addresses pick (a field that comes in another string, or
+// meets another in its slot, is encoded anew), and its encodings take at
+// most maxCachedFieldBytes, past which it starts afresh (TestFieldCache).
+// The addresses only pick the slot: a hit compares the strings, which
+// costs a length and a pointer when they are the same strings, as serve's
+// prepared values are, and no hashing of their bytes.
 const (
-	maxCachedFields     = 128
+	fieldSlots          = 64
 	maxCachedFieldBytes = 8 << 10
 )
+
+// fieldSlotOf is the slot of the field key: value.
+func fieldSlotOf(key, value string) int {
+	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(value))))
+	h ^= uint64(uintptr(unsafe.Pointer(unsafe.StringData(key)))) << 7
+	h ^= uint64(len(value))
+	return int(h * 0x9e3779b97f4a7c15 >> (64 - 6)) // 64 slots: the top 6 bits
+}
 
 // appendField appends the encoding of the field key: value to c.head,
 // from the cache or encoded there; name is its HTTP/2 name when the
 // caller knows it ("": from key).
 func (c *conn) appendField(key, name, value string) {
-	if sp, ok := c.fieldCache[fieldKey{key, value}]; ok {
-		c.head = append(c.head, c.fieldBytes[sp.off:sp.off+sp.n]...)
+	if c.fieldCache == nil {
+		c.fieldCache = new([fieldSlots]fieldSlot)
+	}
+	sl := &c.fieldCache[fieldSlotOf(key, value)]
+	if sl.value == value && sl.key == key {
+		c.head = append(c.head, c.fieldBytes[sl.off:sl.off+sl.n]...)
 		return
 	}
 	if name == "" {
 		name = fieldName(key)
 	}
-	var sp fieldSpan
+	var enc []byte
 	if name != "" && httpguts.ValidHeaderFieldValue(value) {
 		c.encodeField(hpackField(name, value))
-		enc := c.encBuf.Bytes()
+		enc = c.encBuf.Bytes()
 		c.head = append(c.head, enc...)
 		if !c.sizeSent {
 			// The first field carries the dynamic table size update
@@ -413,18 +432,13 @@ func (c *conn) appendField(key, name, value string) {
 			c.sizeSent = true
 			return
 		}
-		sp = fieldSpan{uint32(len(c.fieldBytes)), uint32(len(enc))}
 	}
-	if len(c.fieldCache) >= maxCachedFields || len(c.fieldBytes)+int(sp.n) > maxCachedFieldBytes {
-		clear(c.fieldCache)
+	if len(c.fieldBytes)+len(enc) > maxCachedFieldBytes {
+		*c.fieldCache = [fieldSlots]fieldSlot{}
 		c.fieldBytes = c.fieldBytes[:0]
-		sp.off = 0
 	}
-	if c.fieldCache == nil {
-		c.fieldCache = make(map[fieldKey]fieldSpan, 16)
-	}
-	c.fieldBytes = append(c.fieldBytes, c.encBuf.Bytes()[:sp.n]...)
-	c.fieldCache[fieldKey{key, value}] = sp
+	*sl = fieldSlot{key: key, value: value, off: uint32(len(c.fieldBytes)), n: uint32(len(enc))}
+	c.fieldBytes = append(c.fieldBytes, enc...)
 }
 
 // encodeField HPACK-encodes f alone into c.encBuf.
