@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -84,12 +85,13 @@ type conn struct {
 	encBuf     bytes.Buffer
 	head       []byte
 	fieldCache *[fieldSlots]fieldSlot
+	evict      int
 	fieldBytes []byte
 	date       *string
 	dateField  []byte
 	sizeSent   bool
 
-	streams      map[uint32]*stream
+	streams      streamTable
 	handlers     int // handlers running, those of reset streams included
 	zombies      int // handlers running for streams that were reset
 	maxClientID  uint32
@@ -133,7 +135,6 @@ type conn struct {
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
 	c := &conn{
 		s: s, nc: nc, tls: st, remote: remote,
-		streams:      map[uint32]*stream{},
 		sendWindow:   initialWindow,
 		initialSend:  initialWindow,
 		peerMaxFrame: 16384,
@@ -437,7 +438,7 @@ func (c *conn) close() {
 	if c.werr == nil {
 		c.werr = errConnClosed
 	}
-	for _, st := range c.streams {
+	for _, st := range slices.Clone(c.streams.all()) {
 		c.closeStreamLocked(st)
 	}
 	c.cond.Broadcast()
@@ -457,7 +458,7 @@ func (c *conn) goAway() {
 	}
 	c.fr.WriteGoAway(c.maxClientID, http2.ErrCodeNo, nil)
 	c.goAwaySent, c.goAwayID = true, c.maxClientID
-	done := c.handlers == 0 && len(c.streams) == 0
+	done := c.handlers == 0 && c.streams.len() == 0
 	c.mu.Unlock()
 	go c.flushAndMaybeClose(done)
 }
@@ -557,7 +558,7 @@ func (c *conn) reap(now int64, busy bool) {
 	kill := !c.killed && (c.prefaceBy != 0 && now > c.prefaceBy || c.flushing && now-c.flushStart > stall)
 	c.killed = c.killed || kill
 	reset := false
-	for _, st := range c.streams {
+	for _, st := range slices.Clone(c.streams.all()) {
 		if st.deadline != 0 && now > st.deadline {
 			c.resetLocked(st.id, http2.ErrCodeInternal)
 			reset = true
@@ -586,7 +587,7 @@ func (c *conn) reap(now int64, busy bool) {
 // state returns a stream's state and record (RFC 9113 5.1); idle
 // streams have none, and closed ones no longer.
 func (c *conn) state(id uint32) (*stream, bool) {
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		return st, false
 	}
 	idle := id%2 == 0 || id > c.maxClientID
@@ -685,7 +686,7 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 		case http2.SettingInitialWindowSize:
 			// RFC 9113 6.9.2: the change applies to every open stream.
 			delta := int64(s.Val) - c.initialSend
-			for _, st := range c.streams {
+			for _, st := range c.streams.all() {
 				st.sendWindow += delta
 				if st.sendWindow > maxWindow {
 					return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -831,7 +832,7 @@ func (c *conn) resetLocked(id uint32, code http2.ErrCode) {
 		return
 	}
 	c.fr.WriteRSTStream(id, code)
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		c.closeStreamLocked(st)
 	}
 }
@@ -847,7 +848,7 @@ func (c *conn) closeStreamLocked(st *stream) {
 		st.zombie = true
 		c.zombies++
 	}
-	delete(c.streams, st.id)
+	c.streams.remove(st.id)
 	if st.body != nil {
 		st.body.closeWithError(errStreamClosed)
 	}
@@ -858,7 +859,7 @@ func (c *conn) closeStreamLocked(st *stream) {
 // noteIdleLocked starts the idle timeout once nothing is in progress,
 // and ends a connection that is going away once its streams are done.
 func (c *conn) noteIdleLocked() {
-	if len(c.streams) > 0 || c.handlers > 0 {
+	if c.streams.len() > 0 || c.handlers > 0 {
 		return
 	}
 	c.idleSince = c.s.clock()

@@ -386,19 +386,21 @@ type fieldSlot struct {
 	off, n     uint32
 }
 
-// A connection's fieldCache has fieldSlots slots, each field in the one
-// its strings' addresses pick (a field that comes in another string, or
-// meets another in its slot, is encoded anew), and its encodings take at
-// most maxCachedFieldBytes, past which it starts afresh (TestFieldCache).
-// The addresses only pick the slot: a hit compares the strings, which
-// costs a length and a pointer when they are the same strings, as serve's
+// A connection's fieldCache has fieldSlots slots; a field is kept in
+// one of the fieldWays slots from the one its strings' addresses pick (a
+// field that comes in other strings, or finds those slots taken by
+// others, is encoded anew), and their encodings take at most
+// maxCachedFieldBytes, past which it starts afresh (TestFieldCache). The
+// addresses only pick the slots: a hit compares the strings, which costs
+// a length and a pointer when they are the same strings, as serve's
 // prepared values are, and no hashing of their bytes.
 const (
 	fieldSlots          = 64
+	fieldWays           = 4
 	maxCachedFieldBytes = 8 << 10
 )
 
-// fieldSlotOf is the slot of the field key: value.
+// fieldSlotOf is the first slot of the field key: value.
 func fieldSlotOf(key, value string) int {
 	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(value))))
 	h ^= uint64(uintptr(unsafe.Pointer(unsafe.StringData(key)))) << 7
@@ -413,10 +415,12 @@ func (c *conn) appendField(key, name, value string) {
 	if c.fieldCache == nil {
 		c.fieldCache = new([fieldSlots]fieldSlot)
 	}
-	sl := &c.fieldCache[fieldSlotOf(key, value)]
-	if sl.value == value && sl.key == key {
-		c.head = append(c.head, c.fieldBytes[sl.off:sl.off+sl.n]...)
-		return
+	first := fieldSlotOf(key, value)
+	for i := range fieldWays {
+		if sl := &c.fieldCache[(first+i)%fieldSlots]; sl.value == value && sl.key == key {
+			c.head = append(c.head, c.fieldBytes[sl.off:sl.off+sl.n]...)
+			return
+		}
 	}
 	if name == "" {
 		name = fieldName(key)
@@ -436,6 +440,15 @@ func (c *conn) appendField(key, name, value string) {
 	if len(c.fieldBytes)+len(enc) > maxCachedFieldBytes {
 		*c.fieldCache = [fieldSlots]fieldSlot{}
 		c.fieldBytes = c.fieldBytes[:0]
+	}
+	// An empty slot of the field's, else each in turn.
+	c.evict++
+	sl := &c.fieldCache[(first+c.evict%fieldWays)%fieldSlots]
+	for i := range fieldWays {
+		if e := &c.fieldCache[(first+i)%fieldSlots]; e.key == "" {
+			sl = e
+			break
+		}
 	}
 	*sl = fieldSlot{key: key, value: value, off: uint32(len(c.fieldBytes)), n: uint32(len(enc))}
 	c.fieldBytes = append(c.fieldBytes, enc...)

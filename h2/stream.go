@@ -43,7 +43,7 @@ func (c *conn) processHeaders(b *headerBlock) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.streams[id]
+	st := c.streams.get(id)
 	if b.invalid {
 		// Malformed (RFC 9113 8.1.1): the stream it opened, if any, is
 		// closed by the reset.
@@ -71,7 +71,7 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol} // RFC 9113 5.3.1
 	}
 	max := int(c.s.maxStreams())
-	if len(c.streams) >= max {
+	if c.streams.len() >= max {
 		// RFC 9113 5.1.2: PROTOCOL_ERROR, or REFUSED_STREAM while our
 		// SETTINGS may not have arrived.
 		code := http2.ErrCodeProtocol
@@ -80,7 +80,7 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		}
 		return http2.StreamError{StreamID: id, Code: code}
 	}
-	if len(c.streams)+c.zombies >= max {
+	if c.streams.len()+c.zombies >= max {
 		// Streams reset while their handlers still run count until they
 		// return: refuse more work until then (CVE-2023-44487).
 		if c.resets--; c.resets < 0 {
@@ -99,7 +99,7 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		st.body = &body{c: c, st: st}
 		r.Body = st.body
 	}
-	c.streams[id] = st
+	c.streams.add(st)
 	c.idleSince = 0
 	st.running = true
 	c.handlers++
