@@ -2,7 +2,9 @@ package h2
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,5 +213,32 @@ func TestFieldCache(t *testing.T) {
 		if bytes > maxCachedFieldBytes {
 			t.Errorf("%d fields cached in %d bytes, want at most %d bytes", entries, bytes, maxCachedFieldBytes)
 		}
+	}
+}
+
+// TestRequestURL: requestURL answers as url.ParseRequestURI does, for
+// generated paths of every byte class (plain, escapes, '?', '#',
+// control bytes, non-ASCII, characters a path escapes) and for some
+// written out.
+func TestRequestURL(t *testing.T) {
+	check := func(path string) {
+		got, gotErr := requestURL(path)
+		want, wantErr := url.ParseRequestURI(path)
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
+		}
+	}
+	for _, p := range []string{"/", "/a/b.html", "/a?", "/a??", "/a?b=c&d", "/?", "//x", "///x", "/a%20b", "/a b", "/a#f",
+		"/a?b#c", "/a\x00", "/a?\x7f", "/é", "/a!'()*", "/a\"", "*", "a", "", "/a?b?c", "/%zz", "/a:b@c;d=e"} {
+		check(p)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("aZ09-_.~$&+,/:;=@?#% !'()*\"<>\\^`{|}\x00\x1f\x7f\x80\xff")
+	for range 200000 {
+		b := []byte{'/'}
+		for range rng.IntN(12) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		check(string(b))
 	}
 }
