@@ -130,6 +130,7 @@ type conn struct {
 	hdec    *hpack.Decoder
 	hdr     headerBlock
 	reqBase *http.Request
+	spareSt *stream // a closed stream answered here, for the next
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
@@ -327,6 +328,9 @@ func (c *conn) runInline(j job) bool {
 	mine := c.inlineSt == j.st // else handed over, and the new reader's
 	if mine {
 		c.inlineSt = nil
+		if st := j.st; st.state == stateClosed && !st.running && st.body == nil {
+			c.spareSt = st // nothing refers to it any more: the next stream's
+		}
 	}
 	c.mu.Unlock()
 	if mine {

@@ -92,7 +92,12 @@ func (c *conn) processHeaders(b *headerBlock) error {
 	if err != nil {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
-	st = &stream{id: id, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
+	if st = c.spareSt; st != nil {
+		c.spareSt = nil
+	} else {
+		st = new(stream)
+	}
+	*st = stream{id: id, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
 	if b.endStream {
 		st.state = stateHalfClosedRemote
 	} else {
