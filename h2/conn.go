@@ -127,10 +127,11 @@ type conn struct {
 	rw      *responseWriter
 	// The header block being read, and the request every request of the
 	// connection starts from (its context and address).
-	hdec    *hpack.Decoder
-	hdr     headerBlock
-	reqBase *http.Request
-	spareSt *stream // a closed stream answered here, for the next
+	hdec        *hpack.Decoder
+	hdr         headerBlock
+	validFields *[fieldSlots]hpack.HeaderField
+	reqBase     *http.Request
+	spareSt     *stream // a closed stream answered here, for the next
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {

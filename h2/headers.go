@@ -75,10 +75,7 @@ func (c *conn) readHeaders(f http2.Frame) (bool, error) {
 func (c *conn) emitField(f hpack.HeaderField) {
 	b := &c.hdr
 	pseudo := strings.HasPrefix(f.Name, ":")
-	switch {
-	case !httpguts.ValidHeaderFieldValue(f.Value),
-		pseudo && len(b.fields) > 0 && !b.fields[len(b.fields)-1].IsPseudo(),
-		!pseudo && !validWireName(f.Name):
+	if pseudo && len(b.fields) > 0 && !b.fields[len(b.fields)-1].IsPseudo() || !c.validField(f, pseudo) {
 		b.invalid = true
 		c.hdec.SetEmitEnabled(false)
 		return
@@ -90,6 +87,26 @@ func (c *conn) emitField(f hpack.HeaderField) {
 	}
 	b.truncated, b.remain = true, 0
 	c.hdec.SetEmitEnabled(false)
+}
+
+// validField reports whether f's value, and a regular field's name, may
+// be in a request (RFC 9113 8.2.1). Fields found valid are remembered
+// by the addresses of their strings (fieldSlotOf, as the response
+// field cache): a field the HPACK table gives by index comes in the
+// same strings each time, and its bytes are looked at once.
+func (c *conn) validField(f hpack.HeaderField, pseudo bool) bool {
+	if c.validFields == nil {
+		c.validFields = new([fieldSlots]hpack.HeaderField)
+	}
+	known := &c.validFields[fieldSlotOf(f.Name, f.Value)]
+	if known.Value == f.Value && known.Name == f.Name && f.Name != "" {
+		return true
+	}
+	if !httpguts.ValidHeaderFieldValue(f.Value) || !pseudo && !validWireName(f.Name) {
+		return false
+	}
+	*known = f
+	return true
 }
 
 // validWireName reports whether name is a field name as HTTP/2 sends it:
