@@ -242,3 +242,18 @@ func TestRequestURL(t *testing.T) {
 		check(string(b))
 	}
 }
+
+// FuzzRequestURL: requestURL, which parses what a client sends as
+// :path, answers as url.ParseRequestURI does.
+func FuzzRequestURL(f *testing.F) {
+	for _, p := range []string{"/", "/a/b.html?x=1", "/a?", "/a??", "/%41", "/a b", "*", "//x", "/a#b"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got, gotErr := requestURL(path)
+		want, wantErr := url.ParseRequestURI(path)
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
+		}
+	})
+}
