@@ -90,10 +90,12 @@ func (c *conn) emitField(f hpack.HeaderField) {
 }
 
 // validField reports whether f's value, and a regular field's name, may
-// be in a request (RFC 9113 8.2.1). Fields found valid are remembered
-// by the addresses of their strings (fieldSlotOf, as the response
-// field cache): a field the HPACK table gives by index comes in the
-// same strings each time, and its bytes are looked at once.
+// be in a request (RFC 9113 8.2.1). Fields of up to maxCachedField bytes
+// found valid are remembered by the addresses of their strings
+// (fieldSlotOf, as the response field cache; at most 64 x 512 bytes a
+// connection, TestValidFieldsBound): a field the HPACK table gives by
+// index comes in the same strings each time, and its bytes are looked
+// at once.
 func (c *conn) validField(f hpack.HeaderField, pseudo bool) bool {
 	if c.validFields == nil {
 		c.validFields = new([fieldSlots]hpack.HeaderField)
@@ -105,7 +107,9 @@ func (c *conn) validField(f hpack.HeaderField, pseudo bool) bool {
 	if !httpguts.ValidHeaderFieldValue(f.Value) || !pseudo && !validWireName(f.Name) {
 		return false
 	}
-	*known = f
+	if len(f.Name)+len(f.Value) <= maxCachedField {
+		*known = f
+	}
 	return true
 }
 

@@ -163,7 +163,8 @@ func TestHeaderBlockAcrossFrames(t *testing.T) {
 // TestFieldCache: response fields are encoded once per connection and
 // copied after; values that change per request (a header set per
 // request, Content-Length of a range) are sent right, and the cache
-// stays within its fieldSlots slots and maxCachedFieldBytes bytes.
+// stays within its 64 slots of fields of at most 512 bytes
+// (maxCachedField) and 8 KiB of encodings (maxCachedFieldBytes).
 func TestFieldCache(t *testing.T) {
 	shared := []string{"shared-value"}
 	srv := &Server{}
@@ -171,7 +172,8 @@ func TestFieldCache(t *testing.T) {
 		h := w.Header()
 		h["X-Shared"] = shared
 		h.Set("X-Unique", r.URL.Query().Get("n")+strings.Repeat("u", 100))
-		h.Set("Connection", "close") // never sent
+		h.Set("X-Big", r.URL.Query().Get("n")+strings.Repeat("b", 3000)) // never cached
+		h.Set("Connection", "close")                                     // never sent
 	}))
 	r := dialRaw(t, addr, http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
 	const n = 1000
@@ -192,6 +194,7 @@ func TestFieldCache(t *testing.T) {
 				got[hf.Name] = hf.Value
 			}
 			if got[":status"] != "200" || got["x-shared"] != "shared-value" || got["x-unique"] != strconv.Itoa(i)+strings.Repeat("u", 100) ||
+				got["x-big"] != strconv.Itoa(i)+strings.Repeat("b", 3000) ||
 				got["date"] == "" || got["connection"] != "" {
 				t.Fatalf("request %d: %v", i, got)
 			}
@@ -202,16 +205,17 @@ func TestFieldCache(t *testing.T) {
 	defer srv.mu.Unlock()
 	for c := range srv.conns {
 		c.mu.Lock()
-		entries, bytes := 0, len(c.fieldBytes)
+		entries, bytes, longest := 0, len(c.fieldBytes), 0
 		for _, sl := range c.fieldCache {
 			if sl.key != "" {
 				entries++
+				longest = max(longest, len(sl.key)+len(sl.value))
 			}
 		}
 		c.mu.Unlock()
-		t.Logf("after %d responses with a new value each: %d fields cached in %d bytes", n, entries, bytes)
-		if bytes > maxCachedFieldBytes {
-			t.Errorf("%d fields cached in %d bytes, want at most %d bytes", entries, bytes, maxCachedFieldBytes)
+		t.Logf("after %d responses with new values each: %d fields cached in %d bytes, the longest %d", n, entries, bytes, longest)
+		if bytes > maxCachedFieldBytes || longest > maxCachedField {
+			t.Errorf("%d fields cached in %d bytes, the longest %d; want at most %d bytes, none over %d", entries, bytes, longest, maxCachedFieldBytes, maxCachedField)
 		}
 	}
 }
@@ -256,4 +260,35 @@ func FuzzRequestURL(f *testing.F) {
 			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
 		}
 	})
+}
+
+// TestValidFieldsBound: the request fields a connection remembers as
+// valid are at most 64 of at most 512 bytes (maxCachedField): a client
+// sending a new 3000-byte field with each request pins none of them.
+func TestValidFieldsBound(t *testing.T) {
+	srv := &Server{}
+	addr := start(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	r := dialRaw(t, addr)
+	for i := range 200 {
+		id := uint32(2*i + 1)
+		r.request(id, "x-big", strconv.Itoa(i)+strings.Repeat("b", 3000), "x-small", strconv.Itoa(i))
+		if o := r.outcome(id); o != "200" {
+			t.Fatalf("request %d: %s", i, o)
+		}
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for c := range srv.conns {
+		c.mu.Lock() // the reader is idle: nothing else touches validFields
+		pinned, longest := 0, 0
+		for _, f := range c.validFields {
+			pinned += len(f.Name) + len(f.Value)
+			longest = max(longest, len(f.Name)+len(f.Value))
+		}
+		c.mu.Unlock()
+		t.Logf("after 200 requests with a new 3000-byte field each: %d bytes of fields remembered, the longest %d", pinned, longest)
+		if longest > maxCachedField || pinned > fieldSlots*maxCachedField {
+			t.Errorf("%d bytes remembered, the longest %d; want none over %d", pinned, longest, maxCachedField)
+		}
+	}
 }

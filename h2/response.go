@@ -386,17 +386,20 @@ type fieldSlot struct {
 	off, n     uint32
 }
 
-// A connection's fieldCache has fieldSlots slots; a field is kept in
-// one of the fieldWays slots from the one its strings' addresses pick (a
-// field that comes in other strings, or finds those slots taken by
-// others, is encoded anew), and their encodings take at most
-// maxCachedFieldBytes, past which it starts afresh (TestFieldCache). The
+// A connection's fieldCache has fieldSlots slots; a field of at most
+// maxCachedField bytes (key and value) is kept in one of the fieldWays
+// slots from the one its strings' addresses pick (a field that comes in
+// other strings, or finds those slots taken by others, is encoded anew),
+// and their encodings take at most maxCachedFieldBytes, past which it
+// starts afresh: at most 64 x 512 bytes of strings and 8 KiB of
+// encodings a connection (TestFieldCache). The
 // addresses only pick the slots: a hit compares the strings, which costs
 // a length and a pointer when they are the same strings, as serve's
 // prepared values are, and no hashing of their bytes.
 const (
 	fieldSlots          = 64
 	fieldWays           = 4
+	maxCachedField      = 512
 	maxCachedFieldBytes = 8 << 10
 )
 
@@ -436,6 +439,9 @@ func (c *conn) appendField(key, name, value string) {
 			c.sizeSent = true
 			return
 		}
+	}
+	if len(key)+len(value) > maxCachedField {
+		return
 	}
 	if len(c.fieldBytes)+len(enc) > maxCachedFieldBytes {
 		*c.fieldCache = [fieldSlots]fieldSlot{}
