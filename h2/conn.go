@@ -324,17 +324,7 @@ func (c *conn) runInline(j job) bool {
 		c.watch.Reset(inlineLimit)
 	}
 	c.mu.Unlock()
-	c.runHandler(j.st, j.r, j.h, w)
-	c.mu.Lock()
-	mine := c.inlineSt == j.st // else handed over, and the new reader's
-	if mine {
-		c.inlineSt = nil
-		if st := j.st; st.state == stateClosed && !st.running && st.body == nil {
-			c.spareSt = st // nothing refers to it any more: the next stream's
-		}
-	}
-	c.mu.Unlock()
-	if mine {
+	if c.runHandler(j.st, j.r, j.h, w) { // else handed over, and the new reader's
 		w.release()
 		return false
 	}

@@ -239,8 +239,8 @@ func (w *responseWriter) send(end bool) error {
 // write when the windows allow.
 func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte, end bool) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.writableLocked(st); err != nil {
-		c.mu.Unlock()
 		return err
 	}
 	c.encodeHeadersLocked(status, h)
@@ -255,15 +255,12 @@ func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte,
 	}
 	if end && len(data) == 0 {
 		c.endResponseLocked(st)
-		err := c.werr
 		if c.inlineSt != st {
-			err = c.flushLocked()
+			return c.flushLocked()
 		}
-		c.mu.Unlock()
-		return err
+		return c.werr
 	}
-	c.mu.Unlock()
-	return c.writeData(st, data, end)
+	return c.writeDataLocked(st, data, end)
 }
 
 // endResponseLocked notes that st's END_STREAM is queued: the stream
@@ -300,6 +297,12 @@ func (c *conn) writableLocked(st *stream) error {
 func (c *conn) writeData(st *stream, data []byte, end bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writeDataLocked(st, data, end)
+}
+
+// writeDataLocked is writeData with mu held (and released while it
+// waits or writes).
+func (c *conn) writeDataLocked(st *stream, data []byte, end bool) error {
 	for {
 		if err := c.writableLocked(st); err != nil {
 			return err

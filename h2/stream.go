@@ -350,9 +350,11 @@ func init() {
 }
 
 // runHandler runs h for st's request, on a worker or on the reader with
-// the reader's w (nil: a new one), then completes the response.
-func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) {
-	if w == nil {
+// the reader's w (nil: a new one), then completes the response; inline:
+// it ran on the reader to the end (not handed over).
+func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) (inline bool) {
+	worker := w == nil
+	if worker {
 		w = c.newResponseWriter()
 		w.reset(st, r)
 	}
@@ -365,22 +367,27 @@ func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *respon
 			c.resetLocked(st.id, http2.ErrCodeInternal)
 			c.mu.Unlock()
 		}
-		c.handlerDone(st)
+		inline = c.handlerDone(st)
 	}()
-	c.mu.Lock()
-	live := st.state != stateClosed
-	c.mu.Unlock()
-	if !live {
-		return // reset before a worker was free
+	if worker { // the client may have reset it while it waited for one
+		c.mu.Lock()
+		live := st.state != stateClosed
+		c.mu.Unlock()
+		if !live {
+			return false // reset before a worker was free
+		}
 	}
 	h.ServeHTTP(w, r)
 	w.finish()
+	return false // set by the deferred handlerDone
 }
 
 // handlerDone notes that st's handler returned; a stream whose client
 // still sends its body stays half-closed (local) until it ends it or the
-// deadline resets it (endResponseLocked).
-func (c *conn) handlerDone(st *stream) {
+// deadline resets it (endResponseLocked). It reports whether the
+// handler ran on the reader to the end; the reader then takes the
+// closed stream for its next (spareSt).
+func (c *conn) handlerDone(st *stream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st.running = false
@@ -398,7 +405,13 @@ func (c *conn) handlerDone(st *stream) {
 	c.noteIdleLocked()
 	if c.inlineSt != st {
 		c.flushLocked() // on the reader, the frames go with the others read
+		return false
 	}
+	c.inlineSt = nil
+	if st.state == stateClosed && st.body == nil {
+		c.spareSt = st // nothing refers to it any more: the next stream's
+	}
+	return true
 }
 
 // body is a request body: what DATA frames brought, up to the stream's
