@@ -54,8 +54,8 @@ func main() {
 	conns := flag.Int("c", 50, "wrk connections")
 	out := flag.String("out", "bench/out", "work directory")
 	basePort := flag.Int("port", 18080, "HTTP port of the first server (HTTPS: +100); the next servers take the ports after it")
-	only := flag.String("servers", "appliance,nginx,lighttpd,caddy,gofileserver", "servers to compare")
-	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip,page-200,https,h2,h2-small,h2-js-gzip,h2-js-br,h2-200,full,resumed")
+	only := flag.String("servers", "appliance,nginx,lighttpd,caddy,gofileserver", "servers to compare (also appliance-50rules: fifty rules that match nothing; appliance-gohttp2: fast_http2 = false, net/http's HTTP/2)")
+	pick := flag.String("scenarios", "", "comma-separated scenario names to run (default all): page,js,big,small,js-gzip,js-br,small-gzip,page-200,https,h2,h2-small,h2-js-gzip,h2-js-br,h2-200,h2-big,full,resumed")
 	chart := flag.String("chart", "", "internal: render RESULTS.json as an SVG chart to this file and exit")
 	fileserver := flag.String("fileserver", "", "internal: run http.FileServer on ADDR=ROOT")
 	flag.Parse()
@@ -109,6 +109,8 @@ func main() {
 		scenario{id: "h2-js-gzip", name: "100 KB JS, gzip, HTTP/2", path: "/app.js", accept: "gzip", conns: *conns, how: "h2"},
 		scenario{id: "h2-js-br", name: "100 KB JS, br, HTTP/2", path: "/app.js", accept: "br", conns: *conns, how: "h2"},
 		scenario{id: "h2-200", name: "1 KB page, HTTP/2 (h2load -c200 -m100)", path: "/page.html", conns: 200, streams: 100, how: "h2"},
+		// One download per connection, as wrk's 10 MiB row over HTTP/1.1.
+		scenario{id: "h2-big", name: "10 MiB file, HTTP/2 (h2load -m1)", path: "/big.bin", conns: *conns, streams: 1, how: "h2"},
 		scenario{id: "full", name: "TLS full handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "full"},
 		scenario{id: "resumed", name: "TLS resumed handshakes (1 req/conn)", path: "/page.html", conns: 20, how: "resumed"},
 	)
@@ -169,7 +171,7 @@ const tlsOffset = 100
 
 func (s *server) start(dir, root string) error {
 	switch s.name {
-	case "appliance", "appliance-50rules":
+	case "appliance", "appliance-50rules", "appliance-gohttp2":
 		bin := filepath.Join(dir, "appliance")
 		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/appliance").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build: %v\n%s", err, out)
@@ -177,6 +179,9 @@ func (s *server) start(dir, root string) error {
 		cfg := filepath.Join(dir, s.name+".toml")
 		conf := fmt.Sprintf("[server]\nhttp = \"127.0.0.1:%d\"\nhttps = \"127.0.0.1:%d\"\nstate_dir = %q\n[[site]]\nroot = %q\ntls = \"manual\"\ncert = %q\nkey = %q\nhsts = \"off\"\nhttps_redirect = false\n",
 			s.port, s.port+tlsOffset, filepath.Join(dir, "state"), root, filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
+		if s.name == "appliance-gohttp2" {
+			conf = strings.Replace(conf, "[server]\n", "[server]\nfast_http2 = false\n", 1)
+		}
 		if s.name == "appliance-50rules" {
 			// The rewrite issue's case: fifty rules of the usual shape, none matching.
 			for i := range 25 {

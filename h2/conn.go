@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,10 +77,21 @@ type conn struct {
 	flushing   bool
 	flushStart int64 // unix nanoseconds
 	werr       error
+	// The HPACK encoder, without a dynamic table, writes into encBuf;
+	// response heads are built in head from the encodings of fields
+	// kept in fieldCache (by key and value, in fieldBytes) and of the
+	// current Date; sizeSent: the table size update went out.
 	enc        *hpack.Encoder
 	encBuf     bytes.Buffer
+	head       []byte
+	fieldCache *[fieldSlots]fieldSlot
+	evict      int
+	fieldBytes []byte
+	date       *string
+	dateField  []byte
+	sizeSent   bool
 
-	streams      map[uint32]*stream
+	streams      streamTable
 	handlers     int // handlers running, those of reset streams included
 	zombies      int // handlers running for streams that were reset
 	maxClientID  uint32
@@ -96,13 +109,15 @@ type conn struct {
 	resets       int
 	emptyFrames  int
 
-	// The handler running on the reader (runInline), since when, and
-	// whether the watchdog is armed.
-	inlineSt    *stream
-	inlineStart int64
-	watchOn     bool
-	watch       *time.Timer
-	closedCh    chan struct{}
+	// The handler running on the reader (runInline), how many have run
+	// there, whether the watchdog is armed and how many had run when it
+	// last looked.
+	inlineSt  *stream
+	inlineSeq uint64
+	watchOn   bool
+	watchSeq  uint64
+	watch     *time.Timer
+	closedCh  chan struct{}
 
 	// Owned by the goroutine that reads: whether the first SETTINGS came,
 	// the request to run inline after the frame that opened it, and the
@@ -110,12 +125,18 @@ type conn struct {
 	settled bool
 	inline  job
 	rw      *responseWriter
+	// The header block being read, and the request every request of the
+	// connection starts from (its context and address).
+	hdec        *hpack.Decoder
+	hdr         headerBlock
+	validFields *[fieldSlots]hpack.HeaderField
+	reqBase     *http.Request
+	spareSt     *stream // a closed stream answered here, for the next
 }
 
 func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *conn {
 	c := &conn{
 		s: s, nc: nc, tls: st, remote: remote,
-		streams:      map[uint32]*stream{},
 		sendWindow:   initialWindow,
 		initialSend:  initialWindow,
 		peerMaxFrame: 16384,
@@ -132,9 +153,10 @@ func newConn(s *Server, nc net.Conn, st *tls.ConnectionState, remote string) *co
 	c.fr = http2.NewFramer((*queueWriter)(c), (*budgetReader)(c))
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // what we advertise: the default (RFC 9113 4.2)
-	c.fr.MaxHeaderListSize = s.maxHeaderBytes()
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	c.hdec.SetMaxStringLength(int(s.maxHeaderBytes()))
 	c.enc = hpack.NewEncoder(&c.encBuf)
+	c.enc.SetMaxDynamicTableSize(0)
 	return c
 }
 
@@ -166,10 +188,17 @@ type queueWriter conn
 func (w *queueWriter) Write(p []byte) (int, error) {
 	c := (*conn)(w)
 	c.out = append(c.out, p...)
+	return len(p), nil
+}
+
+// notePendingLocked records the write queue's length for the tests
+// (Server.maxPendingSeen) where it peaks: when a writer takes it, and
+// after the frames a client makes the server send (boundQueueLocked);
+// not on every frame. mu is held.
+func (c *conn) notePendingLocked() {
 	if n := int64(len(c.out)); n > c.s.maxPendingSeen.Load() {
 		c.s.maxPendingSeen.Store(n) // under c.mu: racy across connections, exact for one
 	}
-	return len(p), nil
 }
 
 // serve reads and processes the connection's frames until it ends.
@@ -197,7 +226,7 @@ func (c *conn) preface() bool {
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderBytes()},
 	)
 	c.unackedSets++
-	c.idleSince = time.Now().UnixNano()
+	c.idleSince = c.s.clock()
 	err := c.flushLocked()
 	c.mu.Unlock()
 	if err != nil {
@@ -220,7 +249,9 @@ func (c *conn) preface() bool {
 // handler returned).
 func (c *conn) readFrames() bool {
 	for {
-		c.budget = c.maxHeaderBlock()
+		if !c.hdr.open { // a header block's frames share one budget
+			c.budget = c.maxHeaderBlock()
+		}
 		f, err := c.fr.ReadFrame()
 		if err == nil {
 			if _, ok := f.(*http2.SettingsFrame); !c.settled && !ok {
@@ -263,9 +294,13 @@ func (c *conn) readFrames() bool {
 }
 
 // inlineLimit is how long a handler may run on the reader before the
-// reading is handed to another goroutine: one that waits (an auth hash,
-// a stream encoder) holds the connection's other streams up no longer.
-const inlineLimit = time.Millisecond
+// reading is handed to another goroutine (once it has run between
+// inlineLimit and twice that: the watchdog looks every inlineLimit,
+// there is no clock read per handler): one that waits (an auth hash, a
+// stream encoder) holds the connection's other streams up no longer.
+// A variable: BenchmarkServeMemory lifts it, as it runs 50 times slower
+// under valgrind.
+var inlineLimit = time.Millisecond
 
 // runInline runs a stream's handler on the reader goroutine: a response
 // from the cache is encoded into the write queue and leaves with the
@@ -283,20 +318,13 @@ func (c *conn) runInline(j job) bool {
 	w.reset(j.st, j.r)
 	c.mu.Lock()
 	c.inlineSt = j.st
-	c.inlineStart = time.Now().UnixNano()
+	c.inlineSeq++
 	if !c.watchOn {
-		c.watchOn = true
+		c.watchOn, c.watchSeq = true, c.inlineSeq
 		c.watch.Reset(inlineLimit)
 	}
 	c.mu.Unlock()
-	c.runHandler(j.st, j.r, j.h, w)
-	c.mu.Lock()
-	mine := c.inlineSt == j.st // else handed over, and the new reader's
-	if mine {
-		c.inlineSt = nil
-	}
-	c.mu.Unlock()
-	if mine {
+	if c.runHandler(j.st, j.r, j.h, w) { // else handed over, and the new reader's
 		w.release()
 		return false
 	}
@@ -304,8 +332,9 @@ func (c *conn) runInline(j job) bool {
 	return true
 }
 
-// watchdog hands the reading over when a handler has run on the reader
-// for inlineLimit; it is armed while the reader runs handlers.
+// watchdog hands the reading over when the handler on the reader is the
+// one it saw there when it last looked, inlineLimit ago, or when it was
+// armed; it is armed while the reader runs handlers.
 func (c *conn) watchdog() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -313,8 +342,9 @@ func (c *conn) watchdog() {
 		c.watchOn = false
 		return
 	}
-	if left := c.inlineStart + int64(inlineLimit) - time.Now().UnixNano(); left > 0 {
-		c.watch.Reset(time.Duration(left))
+	if c.inlineSeq != c.watchSeq { // another handler since: look again
+		c.watchSeq = c.inlineSeq
+		c.watch.Reset(inlineLimit)
 		return
 	}
 	c.handOffLocked(c.inlineSt)
@@ -344,9 +374,8 @@ func (c *conn) handleError(f http2.Frame, err error) bool {
 	switch {
 	case errors.As(err, &se):
 		c.mu.Lock()
-		if mh, ok := f.(*http2.MetaHeadersFrame); ok || f == nil {
-			// A malformed request opened its stream, which is now closed.
-			_ = mh
+		if f == nil {
+			// A malformed frame opened its stream, which is now closed.
 			if se.StreamID%2 == 1 && se.StreamID > c.maxClientID && !c.goAwaySent {
 				c.maxClientID = se.StreamID
 			}
@@ -404,7 +433,7 @@ func (c *conn) close() {
 	if c.werr == nil {
 		c.werr = errConnClosed
 	}
-	for _, st := range c.streams {
+	for _, st := range slices.Clone(c.streams.all()) {
 		c.closeStreamLocked(st)
 	}
 	c.cond.Broadcast()
@@ -424,7 +453,7 @@ func (c *conn) goAway() {
 	}
 	c.fr.WriteGoAway(c.maxClientID, http2.ErrCodeNo, nil)
 	c.goAwaySent, c.goAwayID = true, c.maxClientID
-	done := c.handlers == 0 && len(c.streams) == 0
+	done := c.handlers == 0 && c.streams.len() == 0
 	c.mu.Unlock()
 	go c.flushAndMaybeClose(done)
 }
@@ -489,9 +518,10 @@ func (c *conn) flushLocked() error {
 	}
 	c.flushing = true
 	for len(c.out) > 0 && c.werr == nil {
+		c.notePendingLocked()
 		b := c.out
 		c.out = c.spare[:0]
-		c.flushStart = time.Now().UnixNano()
+		c.flushStart = c.s.clock()
 		c.mu.Unlock()
 		_, err := c.nc.Write(b)
 		c.mu.Lock()
@@ -523,7 +553,7 @@ func (c *conn) reap(now int64, busy bool) {
 	kill := !c.killed && (c.prefaceBy != 0 && now > c.prefaceBy || c.flushing && now-c.flushStart > stall)
 	c.killed = c.killed || kill
 	reset := false
-	for _, st := range c.streams {
+	for _, st := range slices.Clone(c.streams.all()) {
 		if st.deadline != 0 && now > st.deadline {
 			c.resetLocked(st.id, http2.ErrCodeInternal)
 			reset = true
@@ -552,7 +582,7 @@ func (c *conn) reap(now int64, busy bool) {
 // state returns a stream's state and record (RFC 9113 5.1); idle
 // streams have none, and closed ones no longer.
 func (c *conn) state(id uint32) (*stream, bool) {
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		return st, false
 	}
 	idle := id%2 == 0 || id > c.maxClientID
@@ -560,8 +590,14 @@ func (c *conn) state(id uint32) (*stream, bool) {
 }
 
 func (c *conn) processFrame(f http2.Frame) error {
+	switch f.(type) {
+	case *http2.HeadersFrame, *http2.ContinuationFrame:
+		if done, err := c.readHeaders(f); !done {
+			return err
+		}
+	}
 	// After a GOAWAY, frames of streams past its last one are dropped,
-	// but their flow control still counts (RFC 9113 6.8).
+	// but their flow control and HPACK state still count (RFC 9113 6.8).
 	c.mu.Lock()
 	past := c.goAwaySent && f.Header().StreamID > c.goAwayID
 	c.mu.Unlock()
@@ -574,8 +610,8 @@ func (c *conn) processFrame(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.processSettings(f)
-	case *http2.MetaHeadersFrame:
-		return c.processHeaders(f)
+	case *http2.HeadersFrame, *http2.ContinuationFrame:
+		return c.processHeaders(&c.hdr)
 	case *http2.DataFrame:
 		return c.processData(f)
 	case *http2.WindowUpdateFrame:
@@ -611,6 +647,7 @@ func (c *conn) processFrame(f http2.Frame) error {
 // acknowledgements, WINDOW_UPDATE): past it, the reader writes them out
 // itself, or waits, and so reads no more until the client reads.
 func (c *conn) boundQueueLocked() error {
+	c.notePendingLocked()
 	if len(c.out) < maxPendingWrite {
 		return nil
 	}
@@ -638,13 +675,13 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
+		// SETTINGS_HEADER_TABLE_SIZE needs nothing: the encoder keeps
+		// no dynamic table, which every size allows.
 		switch s.ID {
-		case http2.SettingHeaderTableSize:
-			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
 		case http2.SettingInitialWindowSize:
 			// RFC 9113 6.9.2: the change applies to every open stream.
 			delta := int64(s.Val) - c.initialSend
-			for _, st := range c.streams {
+			for _, st := range c.streams.all() {
 				st.sendWindow += delta
 				if st.sendWindow > maxWindow {
 					return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -790,7 +827,7 @@ func (c *conn) resetLocked(id uint32, code http2.ErrCode) {
 		return
 	}
 	c.fr.WriteRSTStream(id, code)
-	if st := c.streams[id]; st != nil {
+	if st := c.streams.get(id); st != nil {
 		c.closeStreamLocked(st)
 	}
 }
@@ -806,7 +843,7 @@ func (c *conn) closeStreamLocked(st *stream) {
 		st.zombie = true
 		c.zombies++
 	}
-	delete(c.streams, st.id)
+	c.streams.remove(st.id)
 	if st.body != nil {
 		st.body.closeWithError(errStreamClosed)
 	}
@@ -817,10 +854,10 @@ func (c *conn) closeStreamLocked(st *stream) {
 // noteIdleLocked starts the idle timeout once nothing is in progress,
 // and ends a connection that is going away once its streams are done.
 func (c *conn) noteIdleLocked() {
-	if len(c.streams) > 0 || c.handlers > 0 {
+	if c.streams.len() > 0 || c.handlers > 0 {
 		return
 	}
-	c.idleSince = time.Now().UnixNano()
+	c.idleSince = c.s.clock()
 	if c.goAwaySent && !c.closed {
 		go c.flushAndMaybeClose(true)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -238,12 +239,12 @@ func (w *responseWriter) send(end bool) error {
 // write when the windows allow.
 func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte, end bool) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.writableLocked(st); err != nil {
-		c.mu.Unlock()
 		return err
 	}
 	c.encodeHeadersLocked(status, h)
-	block := c.encBuf.Bytes()
+	block := c.head
 	endHeaders := len(block) <= c.peerMaxFrame
 	first := block[:min(len(block), c.peerMaxFrame)]
 	c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: first, EndStream: end && len(data) == 0, EndHeaders: endHeaders})
@@ -254,15 +255,12 @@ func (c *conn) writeResponse(st *stream, status int, h http.Header, data []byte,
 	}
 	if end && len(data) == 0 {
 		c.endResponseLocked(st)
-		err := c.werr
 		if c.inlineSt != st {
-			err = c.flushLocked()
+			return c.flushLocked()
 		}
-		c.mu.Unlock()
-		return err
+		return c.werr
 	}
-	c.mu.Unlock()
-	return c.writeData(st, data, end)
+	return c.writeDataLocked(st, data, end)
 }
 
 // endResponseLocked notes that st's END_STREAM is queued: the stream
@@ -299,6 +297,12 @@ func (c *conn) writableLocked(st *stream) error {
 func (c *conn) writeData(st *stream, data []byte, end bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writeDataLocked(st, data, end)
+}
+
+// writeDataLocked is writeData with mu held (and released while it
+// waits or writes).
+func (c *conn) writeDataLocked(st *stream, data []byte, end bool) error {
 	for {
 		if err := c.writableLocked(st); err != nil {
 			return err
@@ -347,34 +351,140 @@ func (c *conn) writeData(st *stream, data []byte, end bool) error {
 	return c.flushLocked()
 }
 
-// encodeHeadersLocked HPACK-encodes a response head into encBuf: the
+// encodeHeadersLocked HPACK-encodes a response head into c.head: the
 // status, the handler's fields in lower case without the
-// connection-specific ones (RFC 9113 8.2.2), and Date.
+// connection-specific ones (RFC 9113 8.2.2), and Date. The encoder keeps
+// no dynamic table, so that a field's encoding stands alone (a static
+// table reference or a literal without indexing, RFC 7541 6.2.2) and
+// each is encoded once per connection (fieldCache): serve shares the
+// values of a cached file's fields between its responses, so most
+// fields of most responses are one lookup and a copy.
 func (c *conn) encodeHeadersLocked(status int, h http.Header) {
-	c.encBuf.Reset()
-	c.enc.WriteField(hpackField(":status", statusText(status)))
+	c.head = c.head[:0]
+	c.appendField(":status", ":status", statusText(status))
+	date := false
 	for k, vs := range h {
-		lk, ok := lowerKeys[k]
-		if !ok {
-			if !httpguts.ValidHeaderFieldName(k) {
-				continue
-			}
-			lk = strings.ToLower(k)
-		}
-		switch lk {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-			continue
+		if k == "Date" {
+			date = true
 		}
 		for _, v := range vs {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				continue
-			}
-			c.enc.WriteField(hpackField(lk, v))
+			c.appendField(k, "", v)
 		}
 	}
-	if _, ok := h["Date"]; !ok {
-		c.enc.WriteField(hpackField("date", *c.s.date.Load()))
+	if !date {
+		if d := c.s.date.Load(); d != c.date {
+			c.encodeField(hpackField("date", *d))
+			c.date, c.dateField = d, append(c.dateField[:0], c.encBuf.Bytes()...)
+		}
+		c.head = append(c.head, c.dateField...)
 	}
+}
+
+// fieldSlot is a response field as the handler set it (its http.Header
+// key and one of its values) and where its encoding is in
+// conn.fieldBytes; n == 0: the field is not sent (connection-specific,
+// or invalid).
+type fieldSlot struct {
+	key, value string
+	off, n     uint32
+}
+
+// A connection's fieldCache has fieldSlots slots; a field of at most
+// maxCachedField bytes (key and value) is kept in one of the fieldWays
+// slots from the one its strings' addresses pick (a field that comes in
+// other strings, or finds those slots taken by others, is encoded anew),
+// and their encodings take at most maxCachedFieldBytes, past which it
+// starts afresh: at most 64 x 512 bytes of strings and 8 KiB of
+// encodings a connection (TestFieldCache). The
+// addresses only pick the slots: a hit compares the strings, which costs
+// a length and a pointer when they are the same strings, as serve's
+// prepared values are, and no hashing of their bytes.
+const (
+	fieldSlots          = 64
+	fieldWays           = 4
+	maxCachedField      = 512
+	maxCachedFieldBytes = 8 << 10
+)
+
+// fieldSlotOf is the first slot of the field key: value.
+func fieldSlotOf(key, value string) int {
+	h := uint64(uintptr(unsafe.Pointer(unsafe.StringData(value))))
+	h ^= uint64(uintptr(unsafe.Pointer(unsafe.StringData(key)))) << 7
+	h ^= uint64(len(value))
+	return int(h * 0x9e3779b97f4a7c15 >> (64 - 6)) // 64 slots: the top 6 bits
+}
+
+// appendField appends the encoding of the field key: value to c.head,
+// from the cache or encoded there; name is its HTTP/2 name when the
+// caller knows it ("": from key).
+func (c *conn) appendField(key, name, value string) {
+	if c.fieldCache == nil {
+		c.fieldCache = new([fieldSlots]fieldSlot)
+	}
+	first := fieldSlotOf(key, value)
+	for i := range fieldWays {
+		if sl := &c.fieldCache[(first+i)%fieldSlots]; sl.value == value && sl.key == key {
+			c.head = append(c.head, c.fieldBytes[sl.off:sl.off+sl.n]...)
+			return
+		}
+	}
+	if name == "" {
+		name = fieldName(key)
+	}
+	var enc []byte
+	if name != "" && httpguts.ValidHeaderFieldValue(value) {
+		c.encodeField(hpackField(name, value))
+		enc = c.encBuf.Bytes()
+		c.head = append(c.head, enc...)
+		if !c.sizeSent {
+			// The first field carries the dynamic table size update
+			// (RFC 7541 4.2): not to be repeated.
+			c.sizeSent = true
+			return
+		}
+	}
+	if len(key)+len(value) > maxCachedField {
+		return
+	}
+	if len(c.fieldBytes)+len(enc) > maxCachedFieldBytes {
+		*c.fieldCache = [fieldSlots]fieldSlot{}
+		c.fieldBytes = c.fieldBytes[:0]
+	}
+	// An empty slot of the field's, else each in turn.
+	c.evict++
+	sl := &c.fieldCache[(first+c.evict%fieldWays)%fieldSlots]
+	for i := range fieldWays {
+		if e := &c.fieldCache[(first+i)%fieldSlots]; e.key == "" {
+			sl = e
+			break
+		}
+	}
+	*sl = fieldSlot{key: key, value: value, off: uint32(len(c.fieldBytes)), n: uint32(len(enc))}
+	c.fieldBytes = append(c.fieldBytes, enc...)
+}
+
+// encodeField HPACK-encodes f alone into c.encBuf.
+func (c *conn) encodeField(f hpack.HeaderField) {
+	c.encBuf.Reset()
+	c.enc.WriteField(f)
+}
+
+// fieldName is the HTTP/2 name of a response field's http.Header key:
+// in lower case; "" for a name that is not sent: connection-specific
+// (RFC 9113 8.2.2) or invalid.
+func fieldName(key string) string {
+	name, ok := lowerKeys[key]
+	if !ok {
+		if !httpguts.ValidHeaderFieldName(key) {
+			return ""
+		}
+		name = strings.ToLower(key)
+	}
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return ""
+	}
+	return name
 }
 
 func hpackField(name, value string) hpack.HeaderField {

@@ -10,7 +10,7 @@
 // the same read in one write, with no goroutine, worker or lock handoff
 // of its own. A handler that has to wait (for the client's flow-control
 // window, a file read through ReadFrom, or anything longer than
-// inlineLimit, such as an auth hash or a stream encoder) hands the
+// inlineLimit to twice that, such as an auth hash or a stream encoder) hands the
 // reading over to a new goroutine and finishes as one of the bounded
 // workers, so the connection's other streams go on. Requests with a body
 // go to the workers at once. Every table and queue a client can fill
@@ -80,6 +80,9 @@ type Server struct {
 	closing    atomic.Bool
 	done       chan struct{}
 	date       atomic.Pointer[string]
+	// now is the reaper's clock, the time of its last tick (unix
+	// nanoseconds): what the coarse deadlines start from (clock).
+	now atomic.Int64
 	// maxPendingSeen is the longest a write queue has been, and handoffs
 	// how many handlers left their connection's reader, for the tests.
 	maxPendingSeen atomic.Int64
@@ -98,7 +101,7 @@ func (s *Server) init() {
 		s.qcond.L = &s.qmu
 		s.conns = map[*conn]struct{}{}
 		s.done = make(chan struct{})
-		s.updateDate(time.Now())
+		s.tickAt(time.Now())
 		go s.reaper()
 	})
 }
@@ -132,6 +135,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn, tlsState *tls.Conne
 	s.init()
 	c := newConn(s, nc, tlsState, remote)
 	c.ctx, c.cancel = context.WithCancel(context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr()))
+	c.reqBase = (&http.Request{Proto: "HTTP/2.0", ProtoMajor: 2, Body: http.NoBody, RemoteAddr: remote}).WithContext(c.ctx)
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -238,7 +242,7 @@ func (s *Server) reaper() {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			s.updateDate(now)
+			s.tickAt(now)
 			s.mu.Lock()
 			conns := make([]*conn, 0, len(s.conns))
 			for c := range s.conns {
@@ -253,9 +257,21 @@ func (s *Server) reaper() {
 	}
 }
 
-func (s *Server) updateDate(now time.Time) {
+// tickAt renews the clock and, once a second, the Date header.
+func (s *Server) tickAt(now time.Time) {
+	s.now.Store(now.UnixNano())
 	d := now.UTC().Format(http.TimeFormat)
-	s.date.Store(&d)
+	if old := s.date.Load(); old == nil || *old != d {
+		s.date.Store(&d) // a new pointer only when it changes (conn.date)
+	}
+}
+
+// clock is the time, to a tick and never early (the next tick of the
+// reaper's clock), in unix nanoseconds: what the coarse deadlines (a
+// response's, the idle timeout, a stuck write) start from, without a
+// clock read per request; the reaper sees them only at its ticks.
+func (s *Server) clock() int64 {
+	return s.now.Load() + int64(tick)
 }
 
 // Shutdown sends GOAWAY on every connection, lets the streams in flight

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -35,26 +34,31 @@ type stream struct {
 	body       *body // nil: the request has no body
 }
 
-// connHeaders are the connection-specific fields an HTTP/2 request must
-// not carry (RFC 9113 8.2.2).
-var connHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"}
-
 // processHeaders opens a stream for a request (RFC 9113 8.1), or ends a
 // request body with trailers, which are dropped.
-func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
-	id := f.StreamID
+func (c *conn) processHeaders(b *headerBlock) error {
+	id := b.streamID
 	if id%2 == 0 {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // RFC 9113 5.1.1
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st := c.streams[id]; st != nil {
+	st := c.streams.get(id)
+	if b.invalid {
+		// Malformed (RFC 9113 8.1.1): the stream it opened, if any, is
+		// closed by the reset.
+		if st == nil && id > c.maxClientID && !c.goAwaySent {
+			c.maxClientID = id
+		}
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+	}
+	if st != nil {
 		if st.state != stateOpen {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 		}
 		// Trailers: they end the stream and carry no pseudo-fields
 		// (RFC 9113 8.1).
-		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
+		if !b.endStream || len(b.fields) > 0 && b.fields[0].IsPseudo() {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 		}
 		return c.endRequestLocked(st)
@@ -63,11 +67,11 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream, or going down
 	}
 	c.maxClientID = id
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	if b.priority.StreamDep == id {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol} // RFC 9113 5.3.1
 	}
 	max := int(c.s.maxStreams())
-	if len(c.streams) >= max {
+	if c.streams.len() >= max {
 		// RFC 9113 5.1.2: PROTOCOL_ERROR, or REFUSED_STREAM while our
 		// SETTINGS may not have arrived.
 		code := http2.ErrCodeProtocol
@@ -76,7 +80,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		}
 		return http2.StreamError{StreamID: id, Code: code}
 	}
-	if len(c.streams)+c.zombies >= max {
+	if c.streams.len()+c.zombies >= max {
 		// Streams reset while their handlers still run count until they
 		// return: refuse more work until then (CVE-2023-44487).
 		if c.resets--; c.resets < 0 {
@@ -84,24 +88,29 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
-	r, err := c.newRequest(f)
+	r, err := c.newRequest(b)
 	if err != nil {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
-	st := &stream{id: id, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
-	if f.StreamEnded() {
+	if st = c.spareSt; st != nil {
+		c.spareSt = nil
+	} else {
+		st = new(stream)
+	}
+	*st = stream{id: id, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
+	if b.endStream {
 		st.state = stateHalfClosedRemote
 	} else {
 		st.body = &body{c: c, st: st}
 		r.Body = st.body
 	}
-	c.streams[id] = st
+	c.streams.add(st)
 	c.idleSince = 0
 	st.running = true
 	c.handlers++
-	st.deadline = time.Now().Add(c.s.stallTimeout()).UnixNano()
+	st.deadline = c.s.clock() + int64(c.s.stallTimeout())
 	var h http.Handler = c.s.Handler
-	if f.Truncated {
+	if b.truncated {
 		h = http.HandlerFunc(headerListTooLong)
 	}
 	if st.body == nil {
@@ -124,84 +133,163 @@ func headerListTooLong(w http.ResponseWriter, r *http.Request) {
 // section 8.1.1); the stream is reset with PROTOCOL_ERROR.
 var errMalformed = errors.New("malformed request")
 
-// newRequest builds the request of a HEADERS frame (RFC 9113 8.3.1);
-// an error: it is malformed.
-func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) {
-	method, scheme, path := f.PseudoValue("method"), f.PseudoValue("scheme"), f.PseudoValue("path")
-	authority := f.PseudoValue("authority")
-	if !validPseudo(f, method, scheme, authority, path) {
+// newRequest builds the request of a header block (RFC 9113 8.3.1); an
+// error: it is malformed.
+func (c *conn) newRequest(b *headerBlock) (*http.Request, error) {
+	p, n, ok := pseudoFields(b.fields)
+	if !ok || !p.valid() {
 		return nil, errMalformed
 	}
-	h, ok := requestHeader(f.RegularFields())
+	h, ok := requestHeader(b.fields[n:])
 	if !ok {
 		return nil, errMalformed
 	}
-	if authority, ok = requestHost(h, authority); !ok {
+	authority, ok := requestHost(h, p.authority)
+	if !ok {
 		return nil, errMalformed
 	}
-	r := &http.Request{
-		Method:     method,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     h,
-		Body:       http.NoBody,
-		Host:       authority,
-		RemoteAddr: c.remote,
-	}
-	if scheme == "https" {
+	r := new(http.Request)
+	*r = *c.reqBase // the connection's context, without WithContext's copy
+	r.Method, r.Header, r.Host = p.method, h, authority
+	if p.scheme == "https" {
 		r.TLS = c.tls
 	}
-	if method == "CONNECT" {
+	if p.method == "CONNECT" {
 		r.URL, r.RequestURI = &url.URL{Host: authority}, authority
 	} else {
-		if path[0] != '/' && path != "*" {
+		if p.path[0] != '/' && p.path != "*" {
 			return nil, errMalformed
 		}
-		u, err := url.ParseRequestURI(path)
+		u, err := requestURL(p.path)
 		if err != nil {
 			return nil, errMalformed
 		}
-		r.URL, r.RequestURI = u, path
+		r.URL, r.RequestURI = u, p.path
 	}
-	if r.ContentLength, ok = contentLength(h, f.StreamEnded()); !ok {
+	if r.ContentLength, ok = contentLength(h, b.endStream); !ok {
 		return nil, errMalformed
 	}
-	return r.WithContext(c.ctx), nil
+	return r, nil
 }
 
-// validPseudo checks the pseudo-header fields: all that a request needs,
-// CONNECT's own form, no extended CONNECT (RFC 8441 is not offered).
-func validPseudo(f *http2.MetaHeadersFrame, method, scheme, authority, path string) bool {
-	if f.PseudoValue("protocol") != "" {
-		return false
+// requestURL is url.ParseRequestURI(path) for a path in origin form:
+// one whose path part has only the bytes the URL keeps as they are
+// (pathByte: no escapes, Path the same as the path, no RawPath) and a
+// query without control bytes is cut at its '?' without the parser's
+// work (5.8% of the server's CPU under h2load); others go to the
+// parser. TestRequestURL holds the two to the same answers.
+func requestURL(path string) (*url.URL, error) {
+	if path == "" || path[0] != '/' {
+		return url.ParseRequestURI(path)
 	}
-	if method == "CONNECT" {
-		return path == "" && scheme == "" && authority != ""
+	i := 0
+	for i < len(path) && pathByte[path[i]] {
+		i++
 	}
-	return method != "" && path != "" && (scheme == "https" || scheme == "http") && httpguts.ValidHeaderFieldName(method)
+	if i == len(path) {
+		return &url.URL{Path: path}, nil
+	}
+	if path[i] != '?' {
+		return url.ParseRequestURI(path)
+	}
+	query := path[i+1:]
+	for j := 0; j < len(query); j++ {
+		if b := query[j]; b < ' ' || b == 0x7f {
+			return url.ParseRequestURI(path)
+		}
+	}
+	return &url.URL{Path: path[:i], RawQuery: query, ForceQuery: query == ""}, nil
+}
+
+// pathByte: the bytes a URL path keeps unescaped (net/url's shouldEscape
+// for a path): letters, digits and -_.~$&+,/:;=@.
+var pathByte = func() (t [256]bool) {
+	for _, b := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~$&+,/:;=@") {
+		t[b] = true
+	}
+	return t
+}()
+
+// pseudo holds a request's pseudo-header fields (RFC 9113 8.3.1).
+type pseudo struct{ method, scheme, authority, path string }
+
+// pseudoFields reads the pseudo-fields at the start of fields, and how
+// many there are; false: one is unknown or repeated, or :protocol
+// (extended CONNECT, RFC 8441, is not offered).
+func pseudoFields(fields []hpack.HeaderField) (p pseudo, n int, ok bool) {
+	var seen uint8
+	for _, f := range fields {
+		if !f.IsPseudo() {
+			break
+		}
+		var v *string
+		var bit uint8
+		switch f.Name {
+		case ":method":
+			v, bit = &p.method, 1
+		case ":scheme":
+			v, bit = &p.scheme, 2
+		case ":authority":
+			v, bit = &p.authority, 4
+		case ":path":
+			v, bit = &p.path, 8
+		default:
+			return p, n, false
+		}
+		if seen&bit != 0 {
+			return p, n, false
+		}
+		seen |= bit
+		*v = f.Value
+		n++
+	}
+	return p, n, true
+}
+
+// valid checks the pseudo-header fields: all that a request needs, and
+// CONNECT's own form.
+func (p *pseudo) valid() bool {
+	if p.method == "CONNECT" {
+		return p.path == "" && p.scheme == "" && p.authority != ""
+	}
+	return p.method != "" && p.path != "" && (p.scheme == "https" || p.scheme == "http") && httpguts.ValidHeaderFieldName(p.method)
 }
 
 // requestHeader makes the http.Header of the regular fields, refusing
 // connection-specific ones and a TE other than "trailers" (RFC 9113
-// 8.2.2) and joining cookies into one field (8.2.3).
+// 8.2.2), joining cookies into one field (8.2.3) and dropping Trailer;
+// the fields' names are checked as they come (in lower case, as on the
+// wire), not looked up in the map.
 func requestHeader(regular []hpack.HeaderField) (http.Header, bool) {
 	h := make(http.Header, len(regular))
-	for _, hf := range regular {
-		k := canonicalKey(hf.Name)
-		h[k] = append(h[k], hf.Value)
-	}
-	for _, k := range connHeaders {
-		if _, ok := h[k]; ok {
+	// One array holds the values: a field's first value is a slice of it
+	// with no room to grow, so that a second one is appended elsewhere.
+	values := make([]string, len(regular))
+	te, cookies := 0, 0
+	for i, hf := range regular {
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			return nil, false
+		case "te":
+			if te++; te > 1 || hf.Value != "trailers" {
+				return nil, false
+			}
+		case "cookie":
+			cookies++
+		case "trailer":
+			continue
 		}
+		k := canonicalKey(hf.Name)
+		if vs, ok := h[k]; ok {
+			h[k] = append(vs, hf.Value)
+			continue
+		}
+		values[i] = hf.Value
+		h[k] = values[i : i+1 : i+1]
 	}
-	if te := h["Te"]; len(te) > 1 || len(te) == 1 && te[0] != "trailers" {
-		return nil, false
+	if cookies > 1 {
+		h["Cookie"] = []string{strings.Join(h["Cookie"], "; ")}
 	}
-	if cookies := h["Cookie"]; len(cookies) > 1 {
-		h["Cookie"] = []string{strings.Join(cookies, "; ")}
-	}
-	delete(h, "Trailer")
 	return h, true
 }
 
@@ -209,15 +297,17 @@ func requestHeader(regular []hpack.HeaderField) (http.Header, bool) {
 // must then agree with it; no userinfo (RFC 9113 8.3.1). The Host field
 // leaves h.
 func requestHost(h http.Header, authority string) (string, bool) {
-	switch host := h["Host"]; {
-	case len(host) > 1:
-		return "", false
-	case len(host) == 1 && authority == "":
-		authority = host[0]
-	case len(host) == 1 && host[0] != authority:
-		return "", false
+	if host, ok := h["Host"]; ok {
+		switch {
+		case len(host) > 1:
+			return "", false
+		case authority == "":
+			authority = host[0]
+		case host[0] != authority:
+			return "", false
+		}
+		delete(h, "Host")
 	}
-	delete(h, "Host")
 	if strings.IndexByte(authority, '@') >= 0 || authority != "" && !httpguts.ValidHostHeader(authority) {
 		return "", false
 	}
@@ -260,9 +350,11 @@ func init() {
 }
 
 // runHandler runs h for st's request, on a worker or on the reader with
-// the reader's w (nil: a new one), then completes the response.
-func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) {
-	if w == nil {
+// the reader's w (nil: a new one), then completes the response; inline:
+// it ran on the reader to the end (not handed over).
+func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *responseWriter) (inline bool) {
+	worker := w == nil
+	if worker {
 		w = c.newResponseWriter()
 		w.reset(st, r)
 	}
@@ -275,22 +367,27 @@ func (c *conn) runHandler(st *stream, r *http.Request, h http.Handler, w *respon
 			c.resetLocked(st.id, http2.ErrCodeInternal)
 			c.mu.Unlock()
 		}
-		c.handlerDone(st)
+		inline = c.handlerDone(st)
 	}()
-	c.mu.Lock()
-	live := st.state != stateClosed
-	c.mu.Unlock()
-	if !live {
-		return // reset before a worker was free
+	if worker { // the client may have reset it while it waited for one
+		c.mu.Lock()
+		live := st.state != stateClosed
+		c.mu.Unlock()
+		if !live {
+			return false // reset before a worker was free
+		}
 	}
 	h.ServeHTTP(w, r)
 	w.finish()
+	return false // set by the deferred handlerDone
 }
 
 // handlerDone notes that st's handler returned; a stream whose client
 // still sends its body stays half-closed (local) until it ends it or the
-// deadline resets it (endResponseLocked).
-func (c *conn) handlerDone(st *stream) {
+// deadline resets it (endResponseLocked). It reports whether the
+// handler ran on the reader to the end; the reader then takes the
+// closed stream for its next (spareSt).
+func (c *conn) handlerDone(st *stream) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st.running = false
@@ -308,7 +405,13 @@ func (c *conn) handlerDone(st *stream) {
 	c.noteIdleLocked()
 	if c.inlineSt != st {
 		c.flushLocked() // on the reader, the frames go with the others read
+		return false
 	}
+	c.inlineSt = nil
+	if st.state == stateClosed && st.body == nil {
+		c.spareSt = st // nothing refers to it any more: the next stream's
+	}
+	return true
 }
 
 // body is a request body: what DATA frames brought, up to the stream's

@@ -1,0 +1,294 @@
+package h2
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// outcome reads until stream id's response head or reset: "200",
+// "RST PROTOCOL_ERROR", or "GOAWAY ..." if the connection ends.
+func (r *rawConn) outcome(id uint32) string {
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			return "closed: " + err.Error()
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == id {
+				return f.PseudoValue("status")
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == id {
+				return "RST " + f.ErrCode.String()
+			}
+		case *http2.GoAwayFrame:
+			return "GOAWAY " + f.ErrCode.String()
+		}
+	}
+}
+
+// send writes a HEADERS frame of the given fields (name, value, ...)
+// for stream id, with END_STREAM.
+func (r *rawConn) send(id uint32, fields ...string) {
+	r.buf.Reset()
+	for i := 0; i < len(fields); i += 2 {
+		r.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.buf.Bytes(), EndStream: true, EndHeaders: true})
+}
+
+// TestMalformedRequests: a header block that is no well-formed request
+// (RFC 9113 8.1.1, 8.2, 8.3) resets its stream with PROTOCOL_ERROR, and
+// the connection goes on in step: the next request on it, whose fields
+// the HPACK table gives by index, is answered. The header block is
+// decoded by the connection's own decoder (readHeaders, emitField,
+// pseudoFields, requestHeader), not x/net's MetaHeadersFrame.
+func TestMalformedRequests(t *testing.T) {
+	addr := start(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Ok") != "yes" || r.Host != "localhost" {
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	m, s, a, p := ":method", ":scheme", ":authority", ":path"
+	for _, tc := range []struct {
+		name   string
+		fields []string
+	}{
+		{"upper-case name", []string{m, "GET", s, "https", a, "localhost", p, "/", "X-Up", "1"}},
+		{"pseudo after regular", []string{m, "GET", s, "https", a, "localhost", "x-a", "1", p, "/"}},
+		{"unknown pseudo", []string{m, "GET", s, "https", a, "localhost", p, "/", ":foo", "1"}},
+		{"response pseudo", []string{":status", "200", m, "GET", s, "https", a, "localhost", p, "/"}},
+		{"repeated pseudo", []string{m, "GET", s, "https", a, "localhost", p, "/", p, "/a"}},
+		{"extended CONNECT", []string{m, "CONNECT", ":protocol", "websocket", s, "https", a, "localhost", p, "/"}},
+		{"no :path", []string{m, "GET", s, "https", a, "localhost"}},
+		{"empty :path", []string{m, "GET", s, "https", a, "localhost", p, ""}},
+		{"ftp scheme", []string{m, "GET", s, "ftp", a, "localhost", p, "/"}},
+		{"connection field", []string{m, "GET", s, "https", a, "localhost", p, "/", "connection", "close"}},
+		{"upgrade field", []string{m, "GET", s, "https", a, "localhost", p, "/", "upgrade", "h2c"}},
+		{"te gzip", []string{m, "GET", s, "https", a, "localhost", p, "/", "te", "gzip"}},
+		{"te twice", []string{m, "GET", s, "https", a, "localhost", p, "/", "te", "trailers", "te", "trailers"}},
+		{"NUL in a value", []string{m, "GET", s, "https", a, "localhost", p, "/", "x-a", "a\x00b"}},
+		{"space in a name", []string{m, "GET", s, "https", a, "localhost", p, "/", "x a", "1"}},
+		{"host unlike :authority", []string{m, "GET", s, "https", a, "localhost", p, "/", "host", "other"}},
+		{"two hosts", []string{m, "GET", s, "https", p, "/", "host", "localhost", "host", "localhost"}},
+		{"userinfo", []string{m, "GET", s, "https", a, "u@localhost", p, "/"}},
+		{"body length without a body", []string{m, "GET", s, "https", a, "localhost", p, "/", "content-length", "5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, addr)
+			ok := []string{m, "GET", s, "https", a, "localhost", p, "/", "x-ok", "yes"}
+			r.send(1, ok...)
+			r.send(3, tc.fields...)
+			r.send(5, ok...)
+			if got := r.outcome(1); got != "200" {
+				t.Fatalf("well-formed request before: %s", got)
+			}
+			if got := r.outcome(3); got != "RST PROTOCOL_ERROR" {
+				t.Errorf("got %s, want RST PROTOCOL_ERROR", got)
+			}
+			if got := r.outcome(5); got != "200" {
+				t.Errorf("well-formed request after: %s, want 200", got)
+			}
+		})
+	}
+	// What is well-formed: Host standing in for :authority, cookies
+	// joined, TE: trailers, a Trailer field dropped.
+	var got http.Header
+	var host string
+	addr = start(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, host = r.Header.Clone(), r.Host
+	}))
+	r := dialRaw(t, addr)
+	r.send(1, m, "GET", s, "https", p, "/", "host", "example.com", "cookie", "a=1", "te", "trailers", "cookie", "b=2", "trailer", "x", "x-b", "1", "x-b", "2")
+	if o := r.outcome(1); o != "200" {
+		t.Fatalf("got %s", o)
+	}
+	want := http.Header{"Cookie": {"a=1; b=2"}, "Te": {"trailers"}, "X-B": {"1", "2"}}
+	if host != "example.com" || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("host %q, header %v; want example.com, %v", host, got, want)
+	}
+}
+
+// TestHeaderBlockAcrossFrames: a header block split over HEADERS and
+// CONTINUATION frames is decoded as one; a frame of another stream, or
+// of another type, between them ends the connection (RFC 9113 6.10).
+func TestHeaderBlockAcrossFrames(t *testing.T) {
+	addr := start(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Got", r.Header.Get("X-Long"))
+	}))
+	long := strings.Repeat("l", 3000)
+	r := dialRaw(t, addr)
+	block := r.headers(1, true, "x-long", long)
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:5], EndStream: true})
+	r.fr.WriteContinuation(1, false, block[5:100])
+	r.fr.WriteContinuation(1, true, block[100:])
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+			for _, hf := range h.RegularFields() {
+				if hf.Name == "x-got" && hf.Value != long {
+					t.Fatalf("x-got: %d bytes, want %d", len(hf.Value), len(long))
+				}
+			}
+			break
+		}
+	}
+	for _, between := range []string{"PING", "HEADERS of stream 5"} {
+		r := dialRaw(t, addr)
+		block := r.headers(3, true)
+		r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block[:2], EndStream: true})
+		if between == "PING" {
+			r.fr.WritePing(false, [8]byte{})
+		} else {
+			r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: r.headers(5, true), EndStream: true, EndHeaders: true})
+		}
+		if code, ok := r.goAway(); !ok || code != http2.ErrCodeProtocol {
+			t.Errorf("%s in a header block: GOAWAY %v %v, want PROTOCOL_ERROR", between, code, ok)
+		}
+	}
+}
+
+// TestFieldCache: response fields are encoded once per connection and
+// copied after; values that change per request (a header set per
+// request, Content-Length of a range) are sent right, and the cache
+// stays within its 64 slots of fields of at most 512 bytes
+// (maxCachedField) and 8 KiB of encodings (maxCachedFieldBytes).
+func TestFieldCache(t *testing.T) {
+	shared := []string{"shared-value"}
+	srv := &Server{}
+	addr := start(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["X-Shared"] = shared
+		h.Set("X-Unique", r.URL.Query().Get("n")+strings.Repeat("u", 100))
+		h.Set("X-Big", r.URL.Query().Get("n")+strings.Repeat("b", 3000)) // never cached
+		h.Set("Connection", "close")                                     // never sent
+	}))
+	r := dialRaw(t, addr, http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+	const n = 1000
+	for i := range n {
+		id := uint32(2*i + 1)
+		r.requestPath(id, "/?n="+strconv.Itoa(i))
+		for {
+			f, err := r.fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, ok := f.(*http2.MetaHeadersFrame)
+			if !ok || h.StreamID != id {
+				continue
+			}
+			got := map[string]string{}
+			for _, hf := range h.Fields {
+				got[hf.Name] = hf.Value
+			}
+			if got[":status"] != "200" || got["x-shared"] != "shared-value" || got["x-unique"] != strconv.Itoa(i)+strings.Repeat("u", 100) ||
+				got["x-big"] != strconv.Itoa(i)+strings.Repeat("b", 3000) ||
+				got["date"] == "" || got["connection"] != "" {
+				t.Fatalf("request %d: %v", i, got)
+			}
+			break
+		}
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for c := range srv.conns {
+		c.mu.Lock()
+		entries, bytes, longest := 0, len(c.fieldBytes), 0
+		for _, sl := range c.fieldCache {
+			if sl.key != "" {
+				entries++
+				longest = max(longest, len(sl.key)+len(sl.value))
+			}
+		}
+		c.mu.Unlock()
+		t.Logf("after %d responses with new values each: %d fields cached in %d bytes, the longest %d", n, entries, bytes, longest)
+		if bytes > maxCachedFieldBytes || longest > maxCachedField {
+			t.Errorf("%d fields cached in %d bytes, the longest %d; want at most %d bytes, none over %d", entries, bytes, longest, maxCachedFieldBytes, maxCachedField)
+		}
+	}
+}
+
+// TestRequestURL: requestURL answers as url.ParseRequestURI does, for
+// generated paths of every byte class (plain, escapes, '?', '#',
+// control bytes, non-ASCII, characters a path escapes) and for some
+// written out.
+func TestRequestURL(t *testing.T) {
+	check := func(path string) {
+		got, gotErr := requestURL(path)
+		want, wantErr := url.ParseRequestURI(path)
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
+		}
+	}
+	for _, p := range []string{"/", "/a/b.html", "/a?", "/a??", "/a?b=c&d", "/?", "//x", "///x", "/a%20b", "/a b", "/a#f",
+		"/a?b#c", "/a\x00", "/a?\x7f", "/é", "/a!'()*", "/a\"", "*", "a", "", "/a?b?c", "/%zz", "/a:b@c;d=e"} {
+		check(p)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("aZ09-_.~$&+,/:;=@?#% !'()*\"<>\\^`{|}\x00\x1f\x7f\x80\xff")
+	for range 200000 {
+		b := []byte{'/'}
+		for range rng.IntN(12) {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		check(string(b))
+	}
+}
+
+// FuzzRequestURL: requestURL, which parses what a client sends as
+// :path, answers as url.ParseRequestURI does.
+func FuzzRequestURL(f *testing.F) {
+	for _, p := range []string{"/", "/a/b.html?x=1", "/a?", "/a??", "/%41", "/a b", "*", "//x", "/a#b"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got, gotErr := requestURL(path)
+		want, wantErr := url.ParseRequestURI(path)
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// TestValidFieldsBound: the request fields a connection remembers as
+// valid are at most 64 of at most 512 bytes (maxCachedField): a client
+// sending a new 3000-byte field with each request pins none of them.
+func TestValidFieldsBound(t *testing.T) {
+	srv := &Server{}
+	addr := start(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	r := dialRaw(t, addr)
+	for i := range 200 {
+		id := uint32(2*i + 1)
+		r.request(id, "x-big", strconv.Itoa(i)+strings.Repeat("b", 3000), "x-small", strconv.Itoa(i))
+		if o := r.outcome(id); o != "200" {
+			t.Fatalf("request %d: %s", i, o)
+		}
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for c := range srv.conns {
+		c.mu.Lock() // the reader is idle: nothing else touches validFields
+		pinned, longest := 0, 0
+		for _, f := range c.validFields {
+			pinned += len(f.Name) + len(f.Value)
+			longest = max(longest, len(f.Name)+len(f.Value))
+		}
+		c.mu.Unlock()
+		t.Logf("after 200 requests with a new 3000-byte field each: %d bytes of fields remembered, the longest %d", pinned, longest)
+		if longest > maxCachedField || pinned > fieldSlots*maxCachedField {
+			t.Errorf("%d bytes remembered, the longest %d; want none over %d", pinned, longest, maxCachedField)
+		}
+	}
+}
