@@ -178,42 +178,52 @@ func TestAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := ServerConfig(nil, nil)
+	members, chain, _ := testChain(t, 0)
 	sel := NewSelector()
 	sel.Add("a.test", 0, ca, nil, nil, base)
 	sel.Add("www.a.test", 0, ca, nil, nil, base) // the same site
-	sel.Add("*.m.test", 1, ca, x509.NewCertPool(), nil, base)
-	sel.Add("192.168.1.20", 2, ca, x509.NewCertPool(), nil, base)
+	sel.Add("*.m.test", 1, ca, members, nil, base)
+	sel.Add("192.168.1.20", 2, ca, members, nil, base)
 	sel.Add("*", 3, ca, nil, nil, base)
 	addr := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 443} }
-	verified := [][]*x509.Certificate{{}}
+	const verified = "verified"
 	for _, tt := range []struct {
-		sni    string
-		local  net.Addr
-		chains [][]*x509.Certificate
-		host   string
-		want   bool
+		sni   string
+		local net.Addr
+		cert  string // the client certificate: none, "verified" by a client_ca handshake, or "unverified"
+		host  string
+		want  bool
 	}{
-		{"a.test", nil, nil, "a.test", true},
-		{"a.test", nil, nil, "WWW.A.TEST:443", true},
-		{"a.test", nil, nil, "x.m.test", false},
-		{"a.test", nil, nil, "other.test", false}, // the catch-all is another site
-		{"x.m.test", nil, nil, "x.m.test", false}, // no client certificate (a reload added client_ca)
+		{"a.test", nil, "", "a.test", true},
+		{"a.test", nil, "", "WWW.A.TEST:443", true},
+		{"a.test", nil, "", "x.m.test", false},
+		{"a.test", nil, "", "other.test", false}, // the catch-all is another site
+		{"x.m.test", nil, "", "x.m.test", false}, // no client certificate (a reload added client_ca)
 		{"x.m.test", nil, verified, "x.m.test", true},
 		{"x.m.test", nil, verified, "a.test", false},
-		{"unknown.test", nil, nil, "other.test", true}, // both the catch-all
-		{"unknown.test", nil, nil, "a.test", false},
-		{"", addr("10.0.0.1"), nil, "a.test", false}, // no SNI: the catch-all's handshake
+		{"unknown.test", nil, "", "other.test", true}, // both the catch-all
+		{"unknown.test", nil, "", "a.test", false},
+		{"", addr("10.0.0.1"), "", "a.test", false}, // no SNI: the catch-all's handshake
 		{"", addr("10.0.0.1"), verified, "x.m.test", false},
-		{"", addr("10.0.0.1"), nil, "other.test", true},
-		{"", addr("10.0.0.1"), nil, "10.0.0.1", true},
-		{"", addr("192.168.1.20"), nil, "192.168.1.20", false}, // the address site's handshake asks for a certificate
+		{"", addr("10.0.0.1"), "", "other.test", true},
+		{"", addr("10.0.0.1"), "", "10.0.0.1", true},
+		{"", addr("192.168.1.20"), "", "192.168.1.20", false}, // the address site's handshake asks for a certificate
 		{"", addr("192.168.1.20"), verified, "192.168.1.20", true},
 		{"", addr("192.168.1.20"), verified, "other.test", false},
-		{"", nil, nil, "other.test", false}, // the handshake's site is unknown
+		{"", nil, "", "other.test", false},                 // the handshake's site is unknown
+		{"x.m.test", nil, "unverified", "x.m.test", false}, // a deploy_client_ca handshake's (a reload added client_ca)
 	} {
-		st := &tls.ConnectionState{ServerName: tt.sni, VerifiedChains: tt.chains}
+		st := &tls.ConnectionState{ServerName: tt.sni}
+		if tt.cert != "" {
+			st.PeerCertificates = []*x509.Certificate{chain[0]} // one connection's
+		}
+		if tt.cert == verified {
+			if err := verifyClient(*st, members); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if got := sel.Answers(st, tt.local, tt.host); got != tt.want {
-			t.Errorf("SNI %q, local %v, %d chains, Host %q: %v, want %v", tt.sni, tt.local, len(tt.chains), tt.host, got, tt.want)
+			t.Errorf("SNI %q, local %v, %q client certificate, Host %q: %v, want %v", tt.sni, tt.local, tt.cert, tt.host, got, tt.want)
 		}
 		// The handshake asked for a client certificate exactly when the
 		// site it chose has client_ca.
@@ -256,7 +266,7 @@ func TestDeployCAsAsked(t *testing.T) {
 		{"d.test", tls.RequestClientCert, deployers},
 		{"192.168.1.20", tls.RequestClientCert, deployers}, // an address given as SNI is a name
 		{"", tls.NoClientCert, nil},                        // by local address: not asked
-		{"m.test", tls.RequireAndVerifyClientCert, members},
+		{"m.test", tls.RequireAnyClientCert, members},      // verified by verifyClient
 		{"o.test", tls.NoClientCert, nil},
 	} {
 		cfg, _ := sel.ConfigForClient(&tls.ClientHelloInfo{ServerName: tt.sni, Conn: local})

@@ -72,7 +72,8 @@ func NewSelector() *Selector { return &Selector{t: vhost.NewTable[*site]()} }
 
 // Add routes a host pattern's handshakes to src, for the site id (the
 // patterns of one site share it). With clientCAs, clients must present
-// a certificate that chains to them (mutual TLS). With deployCAs (and
+// a certificate that chains to them (mutual TLS), with at most
+// MaxClientChain certificates in all (mutualConfig). With deployCAs (and
 // no clientCAs), a handshake that names the site by SNI asks for a
 // certificate, naming deployCAs as the acceptable issuers, but neither
 // requires nor verifies one: whoever uses it (the deploy handler)
@@ -83,7 +84,7 @@ func (s *Selector) Add(pattern string, id int, src Source, clientCAs, deployCAs 
 	st := &site{id: id, src: src}
 	switch {
 	case clientCAs != nil:
-		st.mutual = siteConfig(base, tls.RequireAndVerifyClientCert, clientCAs)
+		st.mutual = mutualConfig(base, clientCAs)
 	case deployCAs != nil:
 		st.ask = siteConfig(base, tls.RequestClientCert, deployCAs)
 	}
@@ -155,7 +156,8 @@ func (s *Selector) handshakeSite(serverName string, local net.Addr) (*site, bool
 // the handshake used (handshakeSite, by st.ServerName or, without SNI,
 // by local, the connection's local address: http.LocalAddrContextKey),
 // and if that site requires client certificates (a reload may have
-// added client_ca since the handshake), one must have been verified.
+// added client_ca since the handshake), one must have been verified by
+// a client_ca site's handshake (clientVerified).
 // Without SNI and without local the handshake's site is unknown: false.
 // Otherwise the answer is 421 Misdirected Request (RFC 9110 15.5.20):
 // the client may retry on a connection of its own for host.
@@ -171,7 +173,7 @@ func (s *Selector) Answers(st *tls.ConnectionState, local net.Addr, host string)
 	if !ok || bh == nil || bh.id != hs.id {
 		return false
 	}
-	return hs.mutual == nil || len(st.VerifiedChains) > 0
+	return hs.mutual == nil || clientVerified(st)
 }
 
 // LoadCertPool reads a PEM bundle of CA certificates into a pool: those

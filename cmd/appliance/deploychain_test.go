@@ -1,16 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -29,49 +23,11 @@ import (
 func TestDeployClientCertChain(t *testing.T) {
 	dir := t.TempDir()
 	root, rootKey := newCA(t, "deployers root")
-	interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	interTmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "deployers intermediate"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	interDER, err := x509.CreateCertificate(rand.Reader, interTmpl, root, &interKey.PublicKey, rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, _ := x509.ParseCertificate(interDER)
+	inter, interKey := intermediate(t, root, rootKey, "deployers intermediate")
 	leaf := issue(t, inter, interKey, x509.ExtKeyUsageClientAuth, "alice")
-	withInter := tls.Certificate{Certificate: [][]byte{leaf.Certificate[0], interDER}, PrivateKey: leaf.PrivateKey}
+	withInter := tls.Certificate{Certificate: [][]byte{leaf.Certificate[0], inter.Raw}, PrivateKey: leaf.PrivateKey}
 
-	// 99 CA certificates named as the root, each with its own P-521
-	// key, none of which signed anything here; a leaf naming the root
-	// as its issuer, signed by none of them.
-	bogusKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	bogus := tls.Certificate{PrivateKey: bogusKey}
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "mallory"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, &x509.Certificate{RawSubject: root.RawSubject}, &bogusKey.PublicKey, bogusKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bogus.Certificate = append(bogus.Certificate, leafDER)
-	for i := range 99 {
-		k, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(10 + i)), Subject: root.Subject,
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-			BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, bogusKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bogus.Certificate = append(bogus.Certificate, der)
-	}
-
-	pemOf := func(certs ...*x509.Certificate) string {
-		var b []byte
-		for _, c := range certs {
-			b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-		}
-		return string(b)
-	}
+	bogus := bogusChain(t, root, 99)
 	rootOnly := writeFile(t, dir, "root.pem", pemOf(root))
 	both := writeFile(t, dir, "both.pem", pemOf(root, inter))
 	cfg := writeFile(t, dir, "appliance.toml", fmt.Sprintf(`[server]

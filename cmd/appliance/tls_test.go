@@ -57,6 +57,59 @@ func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x5
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// intermediate makes an intermediate CA named name, issued by parent.
+func intermediate(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+// bogusChain is an attacker's client certificate chain against a server
+// that trusts root: a leaf naming root as its issuer, followed by n CA
+// certificates named as root, each with its own P-521 key, none of which
+// signed anything here. A verifier that takes the intermediates a client
+// sends checks one P-521 signature for each.
+func bogusChain(t *testing.T, root *x509.Certificate, n int) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "mallory"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, &x509.Certificate{RawSubject: root.RawSubject}, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bogus := tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
+	for i := range n {
+		k, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(10 + i)), Subject: root.Subject,
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+			BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bogus.Certificate = append(bogus.Certificate, der)
+	}
+	return bogus
+}
+
+// pemOf is certs as a PEM bundle.
+func pemOf(certs ...*x509.Certificate) string {
+	var b []byte
+	for _, c := range certs {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return string(b)
+}
+
 // testCA issues a certificate for names, as an operator's own CA would
 // for tls = "manual"; it returns the CA certificate and the files.
 func testCA(t *testing.T, dir string, names ...string) (*x509.Certificate, string, string) {
