@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,18 +167,29 @@ func TestACMETLSALPN01(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("cache dir: %v %v", fi.Mode(), err)
 	}
-	entries, _ := os.ReadDir(dir)
-	names := map[string]bool{}
-	for _, e := range entries {
-		fi, _ := e.Info()
-		names[e.Name()] = true
-		if fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: mode %v", e.Name(), fi.Mode())
+	// autocert may still be writing a certificate it has already
+	// served (DirCache writes a temporary file, then renames it): look
+	// until both are there, for at most 10 s.
+	wanted := []string{"acme_account+key", "a.example.test", "b.example.test"}
+	var names map[string]bool
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		entries, _ := os.ReadDir(dir)
+		names = map[string]bool{}
+		for _, e := range entries {
+			names[e.Name()] = true
 		}
+		if !slices.ContainsFunc(wanted, func(w string) bool { return !names[w] }) || time.Now().After(deadline) {
+			break
+		}
+		<-tick.C
 	}
-	for _, want := range []string{"acme_account+key", "a.example.test", "b.example.test"} {
+	for _, want := range wanted {
 		if !names[want] {
 			t.Errorf("cache lacks %s: %v", want, names)
+		} else if fi, err := os.Stat(filepath.Join(dir, want)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v %v", want, fi.Mode(), err)
 		}
 	}
 	if got := s.acme.Certificates(); len(got) != 2 || got[0].NotAfter.IsZero() || got[1].NotAfter.IsZero() {
