@@ -286,6 +286,18 @@ func (c *Cache) remove(k cacheKey, e *entry) {
 	c.mu.Unlock()
 }
 
+// purgeSite drops the entries of one site (Handler.id).
+func (c *Cache) purgeSite(site uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if k.site == site {
+			delete(c.m, k)
+			c.unaccount(e)
+		}
+	}
+}
+
 // Purge drops every entry, e.g. after a configuration reload.
 func (c *Cache) Purge() {
 	c.mu.Lock()

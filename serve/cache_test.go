@@ -230,3 +230,32 @@ func TestEvictedLargeFileIsNotHashedAgain(t *testing.T) {
 		t.Fatalf("new version: ETag %q (old %q), %d hashes", res.Header.Get("Etag"), etag, h.cache.largeHashed.Load())
 	}
 }
+
+// TestPurgeSite: a handler's Purge drops its own site's entries and
+// leaves the other sites' in the shared cache.
+func TestPurgeSite(t *testing.T) {
+	cache := NewCache(CacheOptions{})
+	fsys := fstest.MapFS{"a.html": {Data: []byte("a")}, "b.html": {Data: []byte("b")}}
+	one, two := New(fsys, Options{}, cache), New(fsys, Options{}, cache)
+	for _, h := range []*Handler{one, two} {
+		for _, p := range []string{"/a.html", "/b.html", "/missing"} {
+			do(h, "GET", p)
+		}
+	}
+	if n, _ := cache.Stats(); n != 6 {
+		t.Fatalf("%d entries, want 6", n)
+	}
+	one.Purge()
+	n, bytes := cache.Stats()
+	if n != 3 {
+		t.Errorf("after one site's purge: %d entries, want the other's 3", n)
+	}
+	two.Purge()
+	if n, b := cache.Stats(); n != 0 || b != 0 || bytes == 0 {
+		t.Errorf("after both: %d entries, %d bytes (%d before)", n, b, bytes)
+	}
+	do(one, "GET", "/missing") // negatives were uncounted: one more fits
+	if n, _ := cache.Stats(); n != 1 {
+		t.Errorf("after a new miss: %d entries", n)
+	}
+}

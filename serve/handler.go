@@ -171,6 +171,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveError(w, r, http.StatusServiceUnavailable)
 }
 
+// Purge drops the cached entries of this handler's site, as when its
+// root has become another release; the other sites' stay.
+func (h *Handler) Purge() { h.cache.purgeSite(h.id) }
+
 // lookup returns the entry for a clean URL path, resolving or revalidating
 // it against the file system when it is missing or due.
 func (h *Handler) lookup(k cacheKey) *entry {

@@ -319,17 +319,20 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 	}
 	for i := range cfg.Sites {
 		site, ls := &cfg.Sites[i], &lv.sites[i]
-		fsys, dir, deployHandler, err := openSiteRoot(cfg, site, ls, i, cache)
+		fsys, dir, deployHandler, err := openSiteRoot(cfg, site, ls, i)
 		if err != nil {
 			return fail(err)
 		}
 		if dir != nil {
 			closers = append(closers, dir)
 		}
+		h := serve.New(fsys, siteServeOptions(cfg, site), cache)
 		if deployHandler != nil {
 			deployHandler.Log = s.log.With("site", site.Hosts[0])
+			// A new release shows at once: the root is looked at again
+			// and the site's cached entries of the old one are dropped.
+			deployHandler.Activated = func() { dir.Recheck(); h.Purge() }
 		}
-		h := serve.New(fsys, siteServeOptions(cfg, site), cache)
 		rules, err := withStateful(s.siteRules(site, ls.rules, fsys, time.Duration(cfg.Cache.Revalidate)), site, cfg.Server)
 		if err != nil {
 			return fail(fmt.Errorf("site %d: %w", i+1, err))
@@ -390,7 +393,7 @@ func (s *server) buildSites(cfg *config.Config, lv *live, ca authorities) (*site
 // or, for a deployed site, its active release, then also its deploy
 // handler (else nil). dir is what the caller closes (nil for the demo).
 // Errors but the demo's name the site.
-func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, cache *serve.Cache) (fsys fs.FS, dir *serve.Dir, deployHandler *deploy.Handler, err error) {
+func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int) (fsys fs.FS, dir *serve.Dir, deployHandler *deploy.Handler, err error) {
 	if site.Demo {
 		sub, err := demoFS()
 		return sub, nil, nil, err
@@ -406,11 +409,6 @@ func openSiteRoot(cfg *config.Config, site *config.Site, ls *liveSite, i int, ca
 	d, err := serve.OpenDir(root, time.Duration(cfg.Cache.Revalidate))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("site %d: %w", i+1, err)
-	}
-	if deployHandler != nil {
-		// A new release shows at once: the root is looked at again
-		// and the cached entries of the old one are dropped.
-		deployHandler.Activated = func() { d.Recheck(); cache.Purge() }
 	}
 	return d, d, deployHandler, nil
 }
