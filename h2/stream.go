@@ -63,6 +63,22 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		}
 		return c.endRequestLocked(st)
 	}
+	if err := c.admitLocked(b); err != nil {
+		return err
+	}
+	r, err := c.newRequest(b)
+	if err != nil {
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
+	}
+	c.startLocked(b, r)
+	return nil
+}
+
+// admitLocked checks that the new stream of b may open: its ID after
+// every earlier one, and room among the streams open and those reset
+// whose handlers still run.
+func (c *conn) admitLocked(b *headerBlock) error {
+	id := b.streamID
 	if id <= c.maxClientID {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // a closed stream, or going down
 	}
@@ -88,16 +104,20 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	}
-	r, err := c.newRequest(b)
-	if err != nil {
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
-	}
-	if st = c.spareSt; st != nil {
+	return nil
+}
+
+// startLocked opens the stream of b for the request r and runs its
+// handler: on the reader (runInline) when it has no body, else on a
+// worker.
+func (c *conn) startLocked(b *headerBlock, r *http.Request) {
+	st := c.spareSt
+	if st != nil {
 		c.spareSt = nil
 	} else {
 		st = new(stream)
 	}
-	*st = stream{id: id, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
+	*st = stream{id: b.streamID, sendWindow: c.initialSend, recvWindow: initialWindow, declared: r.ContentLength}
 	if b.endStream {
 		st.state = stateHalfClosedRemote
 	} else {
@@ -117,10 +137,9 @@ func (c *conn) processHeaders(b *headerBlock) error {
 		// No body to wait for: the reader runs it once the frame is
 		// processed (runInline), a worker only if it must wait.
 		c.inline = job{c, st, r, h}
-		return nil
+		return
 	}
 	c.s.dispatch(job{c, st, r, h})
-	return nil
 }
 
 // headerListTooLong answers a request whose header list was over
