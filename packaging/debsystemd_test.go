@@ -174,6 +174,21 @@ func testDebUnderSystemd(t *testing.T, deb string) {
 	}
 	must("curl -sS -k -m 10 -o /dev/null https://localhost/ && curl -sS -m 10 -o /dev/null http://127.0.0.1/")
 
+	// Deploying content as the README's "systemd host" says: a site
+	// with a deploy_token and no root, a reload, then appliance deploy
+	// (here from the machine itself, so plain HTTP to loopback); the
+	// releases live in the service's state directory.
+	must(`hash=$(echo s3cret-token | appliance hash-password) && printf '\n[[site]]\nhosts = ["127.0.0.1"]\ntls = "off"\ndeploy_token = "%s"\n' "$hash" >> /etc/appliance/appliance.toml`)
+	must("systemctl reload appliance")
+	must("mkdir -p /root/site && echo 'deployed under systemd' > /root/site/index.html")
+	if out := must("APPLIANCE_DEPLOY_TOKEN=s3cret-token appliance deploy /root/site http://127.0.0.1/"); !strings.Contains(out, "is live on http://127.0.0.1/") {
+		t.Errorf("deploy: %s", out)
+	}
+	if page := must("curl -sS -m 10 http://127.0.0.1/"); page != "deployed under systemd\n" {
+		t.Errorf("after the deploy: %q", page)
+	}
+	must("test -L /var/lib/appliance/sites/127.0.0.1/current")
+
 	// Purge: units off, ports closed, state gone.
 	must("dpkg --purge appliance")
 	if out, rc := sh("curl -sS -m 10 http://127.0.0.1/"); rc != 7 {
