@@ -135,6 +135,44 @@ func testImageAsDocumented(t *testing.T, podman func(args ...string) *exec.Cmd, 
 		t.Errorf("the local CA's root, as the README fetches it: %v\n%s", err, b)
 	}
 	c.stop(t)
+
+	// Deploying content as the README's "Containers" recipe: a
+	// deploy_token site without root, the state volume kept, the local
+	// CA's root fetched with podman exec, and appliance deploy from
+	// outside the container (here in its network namespace).
+	bin := filepath.Join(dir, "appliance")
+	if b, err := exec.Command("go", "build", "-o", bin, "../cmd/appliance").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	hashCmd := exec.Command(bin, "hash-password")
+	hashCmd.Stdin = strings.NewReader("s3cret-token\n")
+	hash, err := hashCmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "deploy.toml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "[server]\nhttp = \":8080\"\nhttps = \":8443\"\nstate_dir = \"/var/lib/appliance\"\n[[site]]\nhosts = [\"localhost\"]\ntls = \"local\"\ndeploy_token = %q\n", strings.TrimSpace(string(hash))), 0o644)
+	c = startContainer(t, podman, "--read-only", "-v", cfg+":/etc/appliance/appliance.toml:ro", "-v", "appliance-state:/var/lib/appliance", image)
+	pem, err := podman("exec", c.name, "/usr/bin/appliance", "ca-cert", "-config", "/etc/appliance/appliance.toml").Output()
+	if err != nil {
+		t.Fatalf("ca-cert: %v", err)
+	}
+	caFile := filepath.Join(dir, "local-ca.pem")
+	os.WriteFile(caFile, pem, 0o644)
+	public := filepath.Join(dir, "public")
+	os.MkdirAll(public, 0o755)
+	os.WriteFile(filepath.Join(public, "index.html"), []byte("deployed into a container"), 0o644)
+	deployCmd := exec.Command("nsenter", "-t", c.pid, "-n", bin, "deploy", "-ca", caFile, public, "https://localhost:8443/")
+	deployCmd.Env = append(os.Environ(), "APPLIANCE_DEPLOY_TOKEN=s3cret-token")
+	if b, err := deployCmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "live on https://localhost:8443/") {
+		t.Errorf("appliance deploy into the container: %v\n%s", err, b)
+	} else {
+		t.Logf("appliance deploy into the container: %s", b)
+	}
+	if body, code := c.get(t, "https://localhost:8443/"); code != "200" || body != "deployed into a container" {
+		t.Errorf("the deployed site: %s %q", code, body)
+	}
+	c.stop(t)
 }
 
 type container struct {
