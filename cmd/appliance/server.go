@@ -860,9 +860,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		// Including server.https: the HTTPS socket stays where it is.
 		s.log.Warn("reload: [server] changes other than http need a restart: " + strings.Join(keys, ", ") + "; sites and the listener are reloaded")
 	}
-	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
-		s.log.Warn("reload: access log changes need a restart")
-	}
+	// access_log and its format are among the keys listed above.
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
