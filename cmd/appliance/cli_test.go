@@ -122,7 +122,22 @@ func TestManPage(t *testing.T) {
 			t.Errorf("the manual lacks the command %s", c.name)
 		}
 	}
-	for _, f := range []string{`\-config`, `\-listen`} {
+	// Every flag of every command and every environment variable: the
+	// manual's OPTIONS are listed by hand.
+	flags := []string{`\-config`, `\-listen`}
+	for _, c := range commands {
+		for _, o := range c.options {
+			macro := ".BI" // a flag with an argument
+			if o.arg == "" {
+				macro = ".B"
+			}
+			flags = append(flags, macro+` \-`+strings.ReplaceAll(o.name, "-", `\-`))
+		}
+	}
+	for _, e := range envVars {
+		flags = append(flags, ".B "+e.name+"\n")
+	}
+	for _, f := range flags {
 		if !strings.Contains(man, f) {
 			t.Errorf("the manual lacks %s", f)
 		}
