@@ -79,15 +79,21 @@ func (s *server) maintenanceGate(page string, pages *serve.Handler, retryAfter t
 			pages.ServePage(w, r, page, http.StatusServiceUnavailable)
 			return
 		}
-		h["Content-Type"] = []string{"text/html; charset=utf-8"}
-		h["Content-Length"] = []string{strconv.Itoa(len(maintenanceHTML))}
-		h["Cache-Control"] = []string{"no-cache"}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
+		h["Content-Type"] = maintenanceHeader.contentType
+		h["Content-Length"] = maintenanceHeader.contentLength
+		h["Cache-Control"] = maintenanceHeader.cacheControl
+		h["X-Content-Type-Options"] = maintenanceHeader.nosniff
 		w.WriteHeader(http.StatusServiceUnavailable)
 		if r.Method != http.MethodHead {
 			io.WriteString(w, maintenanceHTML)
 		}
 	})
+}
+
+// maintenanceHeader holds the built-in page's header values, made once
+// rather than per request; writers only read them.
+var maintenanceHeader = struct{ contentType, contentLength, cacheControl, nosniff []string }{
+	[]string{"text/html; charset=utf-8"}, []string{strconv.Itoa(len(maintenanceHTML))}, []string{"no-cache"}, []string{"nosniff"},
 }
 
 // maintenanceHTML is the maintenance page of a site without one.
