@@ -330,3 +330,36 @@ func TestCheckCatchesStartFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMECommands: the README's table of commands has a row for
+// every command the help lists, and each command's rows name all its
+// flags.
+func TestREADMECommands(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(data), "\n## Commands\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		var rows []string
+		for _, l := range strings.Split(section, "\n") {
+			if strings.HasPrefix(l, "| `appliance "+c.name+" ") || strings.HasPrefix(l, "| `appliance "+c.name+"`") ||
+				c.name == "serve" && strings.HasPrefix(l, "| `appliance [serve]") {
+				rows = append(rows, l)
+			}
+		}
+		if len(rows) == 0 {
+			t.Errorf("the README's commands lack %s", c.name)
+			continue
+		}
+		for _, o := range c.options {
+			if !strings.Contains(strings.Join(rows, "\n"), "-"+o.name) {
+				t.Errorf("the README's %s row lacks -%s", c.name, o.name)
+			}
+		}
+	}
+}
