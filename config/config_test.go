@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -478,4 +479,38 @@ rate = "600/m"
 			}
 		})
 	}
+}
+
+// TestExampleNamesEveryKey: `appliance help` says every configuration
+// key is in config.example.toml; each key of Config, at any depth, is
+// there as a key (key = ..., or a [table] or [[array]] header), set or
+// commented out.
+func TestExampleNamesEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, table string)
+	walk = func(typ reflect.Type, table string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for f := range typ.Fields() {
+			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			re := regexp.MustCompile(`(?m)(^|[\s#.\[{,])` + regexp.QuoteMeta(key) + `(\s*=|\]|\.)`)
+			if !re.Match(data) {
+				t.Errorf("config.example.toml lacks %s%s", table, key)
+			}
+			walk(f.Type, table+key+".")
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
 }

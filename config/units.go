@@ -49,8 +49,6 @@ func (s *Seconds) UnmarshalTOML(v any) error {
 	return fmt.Errorf("want a number of seconds (300) or a duration (\"5m\"), not %v", v)
 }
 
-func (s Seconds) MarshalText() ([]byte, error) { return []byte(time.Duration(s).String()), nil }
-
 // Size is a byte count: an integer, or a string of a number and a unit,
 // in any case: "64MiB", "64m", "512k", "512KB". k, m, g and KiB, MiB,
 // GiB are powers of 1024; KB, MB, GB are powers of 1000; B is bytes.

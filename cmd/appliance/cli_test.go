@@ -122,7 +122,22 @@ func TestManPage(t *testing.T) {
 			t.Errorf("the manual lacks the command %s", c.name)
 		}
 	}
-	for _, f := range []string{`\-config`, `\-listen`} {
+	// Every flag of every command and every environment variable: the
+	// manual's OPTIONS are listed by hand.
+	flags := []string{`\-config`, `\-listen`}
+	for _, c := range commands {
+		for _, o := range c.options {
+			macro := ".BI" // a flag with an argument
+			if o.arg == "" {
+				macro = ".B"
+			}
+			flags = append(flags, macro+` \-`+strings.ReplaceAll(o.name, "-", `\-`))
+		}
+	}
+	for _, e := range envVars {
+		flags = append(flags, ".B "+e.name+"\n")
+	}
+	for _, f := range flags {
 		if !strings.Contains(man, f) {
 			t.Errorf("the manual lacks %s", f)
 		}
@@ -313,5 +328,38 @@ func TestCheckCatchesStartFailures(t *testing.T) {
 				t.Errorf("serve: %v %s, want %q", err, out, tc.serve)
 			}
 		})
+	}
+}
+
+// TestREADMECommands: the README's table of commands has a row for
+// every command the help lists, and each command's rows name all its
+// flags.
+func TestREADMECommands(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(data), "\n## Commands\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		var rows []string
+		for _, l := range strings.Split(section, "\n") {
+			if strings.HasPrefix(l, "| `appliance "+c.name+" ") || strings.HasPrefix(l, "| `appliance "+c.name+"`") ||
+				c.name == "serve" && strings.HasPrefix(l, "| `appliance [serve]") {
+				rows = append(rows, l)
+			}
+		}
+		if len(rows) == 0 {
+			t.Errorf("the README's commands lack %s", c.name)
+			continue
+		}
+		for _, o := range c.options {
+			if !strings.Contains(strings.Join(rows, "\n"), "-"+o.name) {
+				t.Errorf("the README's %s row lacks -%s", c.name, o.name)
+			}
+		}
 	}
 }

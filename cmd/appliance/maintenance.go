@@ -15,7 +15,6 @@ import (
 
 	"appliance/config"
 	"appliance/internal/httpx"
-	"appliance/rewrite"
 	"appliance/serve"
 )
 
@@ -79,15 +78,21 @@ func (s *server) maintenanceGate(page string, pages *serve.Handler, retryAfter t
 			pages.ServePage(w, r, page, http.StatusServiceUnavailable)
 			return
 		}
-		h["Content-Type"] = []string{"text/html; charset=utf-8"}
-		h["Content-Length"] = []string{strconv.Itoa(len(maintenanceHTML))}
-		h["Cache-Control"] = []string{"no-cache"}
-		h["X-Content-Type-Options"] = []string{"nosniff"}
+		h["Content-Type"] = maintenanceHeader.contentType
+		h["Content-Length"] = maintenanceHeader.contentLength
+		h["Cache-Control"] = maintenanceHeader.cacheControl
+		h["X-Content-Type-Options"] = maintenanceHeader.nosniff
 		w.WriteHeader(http.StatusServiceUnavailable)
 		if r.Method != http.MethodHead {
 			io.WriteString(w, maintenanceHTML)
 		}
 	})
+}
+
+// maintenanceHeader holds the built-in page's header values, made once
+// rather than per request; writers only read them.
+var maintenanceHeader = struct{ contentType, contentLength, cacheControl, nosniff []string }{
+	[]string{"text/html; charset=utf-8"}, []string{strconv.Itoa(len(maintenanceHTML))}, []string{"no-cache"}, []string{"nosniff"},
 }
 
 // maintenanceHTML is the maintenance page of a site without one.
@@ -98,30 +103,6 @@ const maintenanceHTML = `<!doctype html>
 <p>This site is being worked on and will be back shortly. Please try again in a few minutes.</p>
 </html>
 `
-
-// withStateful adds to a site's rules the ones that hold state (a rate
-// limit's clients) and so are made anew for each site set: the fixed
-// responses and the rate limits, each remembering at most
-// server.rate_limit_clients addresses, as the site's auth lockout does.
-func withStateful(rules rewrite.Rules, site *config.Site, sc config.Server) (rewrite.Rules, error) {
-	rules.MaxClients = sc.RateLimitClients
-	rules.Respond, rules.RateLimits = nil, nil
-	for _, r := range site.Respond {
-		rs, err := rewrite.NewRespond(r.Path, r.Status, r.Body, r.Page, time.Duration(r.RetryAfter))
-		if err != nil {
-			return rules, err
-		}
-		rules.Respond = append(rules.Respond, rs)
-	}
-	for _, l := range site.RateLimits {
-		rl, err := rewrite.NewRateLimit(l.Path, l.Rate, l.Burst, sc.RateLimitClients)
-		if err != nil {
-			return rules, err
-		}
-		rules.RateLimits = append(rules.RateLimits, rl)
-	}
-	return rules, nil
-}
 
 // setMaintenance is `appliance maintenance on|off`: it creates or
 // removes the switch file in cfg's state_dir; the server sees it within

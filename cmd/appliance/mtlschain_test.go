@@ -15,7 +15,7 @@ import (
 )
 
 // TestClientCAChain: a client_ca site admits a client certificate sent
-// with one or two intermediate CAs (the bundle holds the root only),
+// with one, two or three intermediate CAs (the bundle holds the root only),
 // refuses one sent with four (more than certs.MaxClientChain in all):
 // the server sends a bad-certificate alert, which the client reads
 // unless the server's close reset the connection first; and a client without any valid
@@ -43,7 +43,7 @@ func TestClientCAChain(t *testing.T) {
 		leaf.Certificate = append(leaf.Certificate, sent...)
 		return leaf
 	}
-	one, two, four := withChain(1), withChain(2), withChain(4)
+	one, two, three, four := withChain(1), withChain(2), withChain(3), withChain(4)
 	bogus := bogusChain(t, root, 99)
 
 	for _, fast := range []bool{true, false} {
@@ -67,6 +67,7 @@ client_ca = %q
 			}{
 				{"one intermediate", one, "200 m"},
 				{"two intermediates", two, "200 m"},
+				{"three intermediates, the most", three, "200 m"},
 				{"four intermediates", four, "refused"},
 				{"99 bogus intermediates", bogus, "refused"},
 			} {

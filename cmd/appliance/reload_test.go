@@ -220,6 +220,8 @@ to = "/new"
 		{`eab_kid = "kid"`, `eab_kid = "kid2"`, "[acme] changes", "[server] changes"},
 		{`fast_http1 = true`, `fast_http1 = false`, "need a restart: fast_http1;", "[acme] changes"},
 		{`fast_http2 = true`, "fast_http2 = false\nmax_connections = 10", "need a restart: fast_http2, max_connections;", "[acme] changes"},
+		// One warning for the access log too, naming its key.
+		{"max_connections = 10", "max_connections = 10\naccess_log_format = \"json\"", "need a restart: access_log_format;", "access log changes"},
 	} {
 		text = []byte(strings.Replace(string(text), c.from, c.to, 1))
 		os.WriteFile(path, text, 0o644)

@@ -473,6 +473,30 @@ func (s *server) siteRules(site *config.Site, rules rewrite.Rules, fsys fs.FS, r
 	return rules
 }
 
+// withStateful adds to a site's rules the ones that hold state (a rate
+// limit's clients) and so are made anew for each site set: the fixed
+// responses and the rate limits, each remembering at most
+// server.rate_limit_clients addresses, as the site's auth lockout does.
+func withStateful(rules rewrite.Rules, site *config.Site, sc config.Server) (rewrite.Rules, error) {
+	rules.MaxClients = sc.RateLimitClients
+	rules.Respond, rules.RateLimits = nil, nil
+	for _, r := range site.Respond {
+		rs, err := rewrite.NewRespond(r.Path, r.Status, r.Body, r.Page, time.Duration(r.RetryAfter))
+		if err != nil {
+			return rules, err
+		}
+		rules.Respond = append(rules.Respond, rs)
+	}
+	for _, l := range site.RateLimits {
+		rl, err := rewrite.NewRateLimit(l.Path, l.Rate, l.Burst, sc.RateLimitClients)
+		if err != nil {
+			return rules, err
+		}
+		rules.RateLimits = append(rules.RateLimits, rl)
+	}
+	return rules, nil
+}
+
 // noSite labels, in the access log and the metrics, the responses that
 // no site answered: unknown hosts, requests without Host, 421s. A fixed
 // label, so that the Host values of requests cannot make new series.
@@ -860,9 +884,7 @@ func (s *server) reload(load func() (*config.Config, error)) {
 		// Including server.https: the HTTPS socket stays where it is.
 		s.log.Warn("reload: [server] changes other than http need a restart: " + strings.Join(keys, ", ") + "; sites and the listener are reloaded")
 	}
-	if cfg.Server.AccessLog != s.cfg.Server.AccessLog || cfg.Server.AccessLogFormat != s.cfg.Server.AccessLogFormat {
-		s.log.Warn("reload: access log changes need a restart")
-	}
+	// access_log and its format are among the keys listed above.
 	if cfg.Admin != s.cfg.Admin {
 		s.log.Warn("reload: [admin] changes need a restart")
 	}
