@@ -59,6 +59,10 @@ status = 503
 body = "the API is down\n"
 retry_after = 120
 
+[[site.rewrite]]
+from = "^/\\.well-known/home$"
+to = "/index.html"
+
 [[site.rate_limit]]
 path = "/limited/"
 rate = "1/h"
@@ -168,6 +172,9 @@ func TestFixedResponsesAndLimits(t *testing.T) {
 				do(tr.c, "a.test", "/", nil, 503, "<p>a is being upgraded</p>", "60")
 				do(tr.c, "a.test", "/old/x", nil, 503, "<p>a is being upgraded</p>", "60")
 				do(tr.c, "a.test", "/.well-known/acme-challenge/tok", nil, 200, "challenge a", "")
+				// The exemption is for the path asked for: the site's
+				// own rewrite of a /.well-known/ path serves its target.
+				do(tr.c, "a.test", "/.well-known/home", nil, 200, "home a", "")
 			}
 			b := &h1client{dial: tcpDialer(p.addr)}
 			defer b.Close()
