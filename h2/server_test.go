@@ -297,7 +297,7 @@ func TestIdleTimeout(t *testing.T) {
 	addr := start(t, &Server{IdleTimeout: 300 * time.Millisecond}, testHandler())
 	r := dialRaw(t, addr)
 	r.request(1) // "/": 404 from testHandler
-	if s := r.status(1); s != "404" {
+	if s := r.outcome(1); s != "404" {
 		t.Fatalf("status %q", s)
 	}
 	if code, ok := r.goAway(); !ok || code != http2.ErrCodeNo {
