@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // outcome reads until stream id's response head or reset: "200",
@@ -39,11 +38,7 @@ func (r *rawConn) outcome(id uint32) string {
 // send writes a HEADERS frame of the given fields (name, value, ...)
 // for stream id, with END_STREAM.
 func (r *rawConn) send(id uint32, fields ...string) {
-	r.buf.Reset()
-	for i := 0; i < len(fields); i += 2 {
-		r.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-	}
-	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.buf.Bytes(), EndStream: true, EndHeaders: true})
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.block(fields...), EndStream: true, EndHeaders: true})
 }
 
 // TestMalformedRequests: a header block that is no well-formed request
@@ -127,7 +122,7 @@ func TestHeaderBlockAcrossFrames(t *testing.T) {
 	}))
 	long := strings.Repeat("l", 3000)
 	r := dialRaw(t, addr)
-	block := r.headers(1, true, "x-long", long)
+	block := r.headers("x-long", long)
 	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:5], EndStream: true})
 	r.fr.WriteContinuation(1, false, block[5:100])
 	r.fr.WriteContinuation(1, true, block[100:])
@@ -147,12 +142,12 @@ func TestHeaderBlockAcrossFrames(t *testing.T) {
 	}
 	for _, between := range []string{"PING", "HEADERS of stream 5"} {
 		r := dialRaw(t, addr)
-		block := r.headers(3, true)
+		block := r.headers()
 		r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block[:2], EndStream: true})
 		if between == "PING" {
 			r.fr.WritePing(false, [8]byte{})
 		} else {
-			r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: r.headers(5, true), EndStream: true, EndHeaders: true})
+			r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: r.headers(), EndStream: true, EndHeaders: true})
 		}
 		if code, ok := r.goAway(); !ok || code != http2.ErrCodeProtocol {
 			t.Errorf("%s in a header block: GOAWAY %v %v, want PROTOCOL_ERROR", between, code, ok)

@@ -180,12 +180,19 @@ func (s *Server) dispatch(j job) {
 	s.qmu.Unlock()
 }
 
+// busyLocked is how many handlers run as workers: running counts the
+// idle workers waiting in the pool too, which run none. qmu is held.
+func (s *Server) busyLocked() int {
+	return s.running - s.idle
+}
+
 // takeWorker counts a handler that left its connection's reader to
-// wait (handOffLocked) as a worker, reporting false when Workers run.
+// wait (handOffLocked) as a worker, reporting false when Workers run
+// handlers (idle workers in the pool do not count: TestIdleWorkersLeaveRoom).
 func (s *Server) takeWorker() bool {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	if s.running >= s.maxWorkers {
+	if s.busyLocked() >= s.maxWorkers {
 		return false
 	}
 	s.running++
@@ -197,7 +204,7 @@ func (s *Server) takeWorker() bool {
 func (s *Server) saturated() bool {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	return s.running >= s.maxWorkers
+	return s.busyLocked() >= s.maxWorkers
 }
 
 // releaseWorker ends what takeWorker counted.

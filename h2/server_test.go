@@ -297,7 +297,7 @@ func TestIdleTimeout(t *testing.T) {
 	addr := start(t, &Server{IdleTimeout: 300 * time.Millisecond}, testHandler())
 	r := dialRaw(t, addr)
 	r.request(1) // "/": 404 from testHandler
-	if s := r.status(1); s != "404" {
+	if s := r.outcome(1); s != "404" {
 		t.Fatalf("status %q", s)
 	}
 	if code, ok := r.goAway(); !ok || code != http2.ErrCodeNo {
@@ -383,6 +383,71 @@ func TestSlowHandlerLeavesReader(t *testing.T) {
 	mux.Handle("/small", cachedPage(make([]byte, 1024)))
 	srv := &Server{}
 	addr := start(t, srv, mux)
+	r := dialRaw(t, addr)
+	r.requestPath(1, "/slow")
+	r.requestPath(3, "/small")
+	got := map[uint32]int{}
+	r.readUntilEnd(3, got)
+	close(release)
+	r.readUntilEnd(1, got)
+	if got[1] != 4 || got[3] != 1024 {
+		t.Fatalf("got %v", got)
+	}
+	if n := srv.handoffs.Load(); n != 1 {
+		t.Errorf("%d hand-overs of the reader, want 1", n)
+	}
+}
+
+// TestIdleWorkersLeaveRoom: workers waiting in the pool for work run no
+// handler, so they neither refuse a handler the reader hands over nor
+// count as a saturated pool (which resets stalled responses sooner):
+// with Workers 2, both started and idle, a slow handler still leaves
+// the reader and the next stream is answered.
+func TestIdleWorkersLeaveRoom(t *testing.T) {
+	release := make(chan struct{})
+	var both sync.WaitGroup
+	both.Add(2)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/post", func(w http.ResponseWriter, r *http.Request) {
+		both.Done()
+		both.Wait() // both requests on a worker at once: two workers started
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "slow")
+	})
+	mux.Handle("/small", cachedPage(make([]byte, 1024)))
+	srv := &Server{Workers: 2}
+	addr := start(t, srv, mux)
+	c := client(addr)
+	var posts sync.WaitGroup
+	for range 2 {
+		posts.Add(1)
+		go func() {
+			defer posts.Done()
+			resp, err := c.Post("https://localhost/post", "text/plain", strings.NewReader("body"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	posts.Wait()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		srv.qmu.Lock()
+		running, idle := srv.running, srv.idle
+		srv.qmu.Unlock()
+		if running == 2 && idle == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers running, %d idle; want 2 and 2", running, idle)
+		}
+	}
+	if srv.saturated() {
+		t.Error("two idle workers of two count as a saturated pool")
+	}
 	r := dialRaw(t, addr)
 	r.requestPath(1, "/slow")
 	r.requestPath(3, "/small")
