@@ -77,6 +77,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"two hosts", []string{m, "GET", s, "https", p, "/", "host", "localhost", "host", "localhost"}},
 		{"userinfo", []string{m, "GET", s, "https", a, "u@localhost", p, "/"}},
 		{"body length without a body", []string{m, "GET", s, "https", a, "localhost", p, "/", "content-length", "5"}},
+		{"two lengths without a body", []string{m, "GET", s, "https", a, "localhost", p, "/", "content-length", "0", "content-length", "5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := dialRaw(t, addr)

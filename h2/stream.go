@@ -339,7 +339,7 @@ func requestHost(h http.Header, authority string) (string, bool) {
 func contentLength(h http.Header, ended bool) (int64, bool) {
 	cl := h["Content-Length"]
 	if ended {
-		return 0, len(cl) == 0 || cl[0] == "0"
+		return 0, len(cl) == 0 || len(cl) == 1 && cl[0] == "0"
 	}
 	if len(cl) == 0 {
 		return -1, true
