@@ -646,3 +646,36 @@ func TestKernelErrorNotKept(t *testing.T) {
 		t.Fatalf("with it back: %d, want 200", code)
 	}
 }
+
+// pause is an empty reader that takes its time: in an io.MultiReader,
+// a pause in the upload.
+type pause time.Duration
+
+func (p pause) Read([]byte) (int, error) {
+	time.Sleep(time.Duration(p))
+	return 0, io.EOF
+}
+
+// TestSlowUploadAnswered: an update that takes longer than the server's
+// WriteTimeout (70 s on the admin listener) still gets its 202: the
+// handler moves the write deadline past Timeout.
+func TestSlowUploadAnswered(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	root := fakeSquashfs(20000)
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", io.MultiReader(bytes.NewReader(root[:10000]), pause(400*time.Millisecond), bytes.NewReader(root[10000:])))
+	req.ContentLength = int64(len(root))
+	req.Header.Set("Content-Digest", contentDigest(sha(root)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("an upload longer than WriteTimeout: %v", err)
+	}
+	defer res.Body.Close()
+	if body, _ := io.ReadAll(res.Body); res.StatusCode != 202 || !strings.Contains(string(body), `"partition":3`) {
+		t.Fatalf("an upload longer than WriteTimeout: %d %q", res.StatusCode, body)
+	}
+}
