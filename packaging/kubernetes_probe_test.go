@@ -145,12 +145,7 @@ func TestKubernetesProbes(t *testing.T) {
 	ports := map[string]int{} // container port name -> port here
 	mapped := map[int]int{}   // container port -> port here
 	for _, p := range ctr.Ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		free := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		free := freePort(t)
 		ports[p.Name], mapped[p.ContainerPort] = free, free
 	}
 	cfg = regexp.MustCompile(`(?m)^(\w+ = ")(:)(\d+)(")`).ReplaceAllStringFunc(cfg, func(s string) string {

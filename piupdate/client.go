@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,13 +82,7 @@ func (c *Client) Send(ctx context.Context, img Image) (Accepted, error) {
 // acc's) and settled: on acc.Partition committed (took is true), or
 // back on the other one (the trial failed and the board rolled back).
 func (c *Client) Await(ctx context.Context, acc Accepted) (st Status, took bool, err error) {
-	poll, wait := c.Poll, c.Wait
-	if poll == 0 {
-		poll = 2 * time.Second
-	}
-	if wait == 0 {
-		wait = 5 * time.Minute
-	}
+	poll, wait := cmp.Or(c.Poll, 2*time.Second), cmp.Or(c.Wait, 5*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(poll)

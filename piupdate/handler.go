@@ -184,7 +184,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Log.Info("update: new root file system written; rebooting to try it", "partition", target, "sha256", got, "bytes", r.ContentLength)
 	writeJSON(w, http.StatusAccepted, Accepted{Partition: target, BootID: st.BootID})
-	http.NewResponseController(w).Flush()
+	rc.Flush()
 	rebooting = true
 	reboot := h.Reboot
 	if reboot == nil {

@@ -167,6 +167,33 @@ func fakeBoard(t *testing.T, proc string) *Board {
 	return &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")}
 }
 
+// setCmdlineFile writes txt over cmdline.txt in place, as an editor on
+// a computer or gokrazy's init would.
+func (b *Board) setCmdlineFile(t *testing.T, txt string) {
+	_, off, err := b.cmdlineTxt(b.Disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(b.Disk+"1", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte(txt), off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putRoot sends root to h as appliance update does: its length and
+// Content-Digest.
+func putRoot(h *Handler, root []byte) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
+	r.Header.Set("Content-Digest", contentDigest(sha(root)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
 func (b *Board) cmdlineFile(t *testing.T) string {
 	txt, _, err := b.cmdlineTxt(b.Disk)
 	if err != nil {
@@ -223,9 +250,7 @@ func TestHandler(t *testing.T) {
 	}
 	// cmdline.txt edited on a computer, its padding lost: refused before
 	// anything is written.
-	_, off, _ := board.cmdlineTxt(board.Disk)
-	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
-	f.WriteAt([]byte(strings.Replace(testCmdline, "panic=10", "panic=10 "+strings.Repeat("x", 20), 1)+"       \n"), off)
+	board.setCmdlineFile(t, strings.Replace(testCmdline, "panic=10", "panic=10 "+strings.Repeat("x", 20), 1)+"       \n")
 	os.WriteFile(board.Disk+"3", make([]byte, 64<<10), 0o600)
 	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "cmdline.txt has no room") {
 		t.Errorf("no room in cmdline.txt: %d %q", w.Code, w.Body.String())
@@ -233,8 +258,7 @@ func TestHandler(t *testing.T) {
 	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
 		t.Error("partition 3 was written")
 	}
-	f.WriteAt([]byte(before), off)
-	f.Close()
+	board.setCmdlineFile(t, before)
 	w := put(root, good, int64(len(root)))
 	if w.Code != 202 || !strings.Contains(w.Body.String(), `{"partition":3,"boot_id":"boot-1"}`) {
 		t.Fatalf("good update: %d %q", w.Code, w.Body.String())
@@ -266,19 +290,10 @@ func TestHandler(t *testing.T) {
 func TestTrialCommit(t *testing.T) {
 	board := fakeBoard(t, testCmdline+" "+trialToken)
 	// What gokrazy's init leaves before it switches.
-	_, off, _ := board.cmdlineTxt(board.Disk)
-	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
-	f.WriteAt([]byte(testCmdline+" "+switchedToken+"   \n"), off)
-	f.Close()
+	board.setCmdlineFile(t, testCmdline+" "+switchedToken+"   \n")
 	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
 	root := fakeSquashfs(4096)
-	put := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
-		r.Header.Set("Content-Digest", contentDigest(sha(root)))
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
+	put := func() *httptest.ResponseRecorder { return putRoot(h, root) }
 	if w := put(); w.Code != 409 || !strings.Contains(w.Body.String(), "this boot tries partition 3 and has not committed it") {
 		t.Fatalf("uncommitted trial: %d %q", w.Code, w.Body.String())
 	}
@@ -454,10 +469,7 @@ func TestFATClusters(t *testing.T) {
 func TestSwitchFailed(t *testing.T) {
 	board := fakeBoard(t, testCmdline+" "+trialToken)
 	board.root = func(string) (int, error) { return 2, nil }
-	_, off, _ := board.cmdlineTxt(board.Disk)
-	f, _ := os.OpenFile(board.Disk+"1", os.O_WRONLY, 0)
-	f.WriteAt([]byte(testCmdline+" "+switchedToken+"   \n"), off)
-	f.Close()
+	board.setCmdlineFile(t, testCmdline+" "+switchedToken+"   \n")
 	before := board.cmdlineFile(t)
 	if st, err := board.State(); err != nil || st.Trial || st.Partition != 2 || !st.Committed {
 		t.Fatalf("state %+v %v", st, err)
@@ -469,11 +481,7 @@ func TestSwitchFailed(t *testing.T) {
 		t.Fatalf("cmdline.txt %q", got)
 	}
 	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
-	root := fakeSquashfs(4096)
-	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
-	r.Header.Set("Content-Digest", contentDigest(sha(root)))
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	w := putRoot(h, fakeSquashfs(4096))
 	if w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":3`) {
 		t.Fatalf("update: %d %q", w.Code, w.Body.String())
 	}
@@ -575,11 +583,7 @@ func TestRunningRootNotWritten(t *testing.T) {
 	board := fakeBoard(t, testCmdline+" root=PARTUUID=abcd1234-03")
 	board.root = func(string) (int, error) { return 3, nil }
 	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
-	root := fakeSquashfs(4096)
-	r := httptest.NewRequest("PUT", "/update", bytes.NewReader(root))
-	r.Header.Set("Content-Digest", contentDigest(sha(root)))
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	w := putRoot(h, fakeSquashfs(4096))
 	if w.Code != 409 || !strings.Contains(w.Body.String(), "partition 3 is mounted on /") {
 		t.Errorf("%d %q", w.Code, w.Body.String())
 	}
@@ -640,5 +644,38 @@ func TestKernelErrorNotKept(t *testing.T) {
 	mren("::/vmlinux", "::/vmlinuz")
 	if code := get(); code != 200 {
 		t.Fatalf("with it back: %d, want 200", code)
+	}
+}
+
+// pause is an empty reader that takes its time: in an io.MultiReader,
+// a pause in the upload.
+type pause time.Duration
+
+func (p pause) Read([]byte) (int, error) {
+	time.Sleep(time.Duration(p))
+	return 0, io.EOF
+}
+
+// TestSlowUploadAnswered: an update that takes longer than the server's
+// WriteTimeout (70 s on the admin listener) still gets its 202: the
+// handler moves the write deadline past Timeout.
+func TestSlowUploadAnswered(t *testing.T) {
+	board := fakeBoard(t, testCmdline)
+	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	root := fakeSquashfs(20000)
+	req, _ := http.NewRequest("PUT", srv.URL+"/update", io.MultiReader(bytes.NewReader(root[:10000]), pause(400*time.Millisecond), bytes.NewReader(root[10000:])))
+	req.ContentLength = int64(len(root))
+	req.Header.Set("Content-Digest", contentDigest(sha(root)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("an upload longer than WriteTimeout: %v", err)
+	}
+	defer res.Body.Close()
+	if body, _ := io.ReadAll(res.Body); res.StatusCode != 202 || !strings.Contains(string(body), `"partition":3`) {
+		t.Fatalf("an upload longer than WriteTimeout: %d %q", res.StatusCode, body)
 	}
 }

@@ -103,12 +103,12 @@ func updateTarget(raw string) (*url.URL, string, error) {
 // A trial boot is committed once the appliance has answered its own
 // probes for commitStable in a row, probed every commitEvery: one that
 // crashes, or stops answering, soon after it starts is not kept. It
-// stops trying after commitGiveUp, before init's deadline (90 s)
-// reboots the board to the old root.
+// stops trying after commitGiveUp (75 s), before init's deadline
+// (piupdate.DefaultDeadline, 90 s) reboots the board to the old root.
 const (
 	commitStable = 10 * time.Second
 	commitEvery  = 2 * time.Second
-	commitGiveUp = 75 * time.Second
+	commitGiveUp = piupdate.DefaultDeadline - 15*time.Second
 )
 
 // commitTrial, on the trial boot of a new root, commits it once this

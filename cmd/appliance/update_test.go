@@ -57,7 +57,8 @@ func TestUpdateEndpointRefusals(t *testing.T) {
 
 // TestUpdateCommandRefusals: appliance update refuses, before it sends
 // anything, a missing token, a URL that is not the admin listener's and
-// a file that is not an image.
+// a file that is not an image; it warns of plain HTTP to any address
+// but loopback.
 func TestUpdateCommandRefusals(t *testing.T) {
 	dir := t.TempDir()
 	notImage := writeFile(t, dir, "site.img", strings.Repeat("x", 1024))
@@ -69,6 +70,8 @@ func TestUpdateCommandRefusals(t *testing.T) {
 		{"no token", "", []string{notImage, "http://127.0.0.1:1/"}, "set APPLIANCE_ADMIN_TOKEN"},
 		{"a path", "t", []string{notImage, "http://127.0.0.1:1/admin"}, "want the admin listener's URL"},
 		{"not an image", "t", []string{notImage, "http://127.0.0.1:1/"}, "no MBR partition table"},
+		{"localhost", "t", []string{notImage, "http://localhost:1/"}, "no MBR partition table"},
+		{"IPv6 loopback", "t", []string{notImage, "http://[::1]:1/"}, "no MBR partition table"},
 		{"plain HTTP on a LAN", "t", []string{notImage, "http://192.0.2.1:8081/"}, "192.0.2.1:8081 is plain HTTP: the admin token and the image cross the network in the clear"},
 	} {
 		c := exec.Command(binary, append([]string{"update"}, tc.args...)...)
@@ -76,6 +79,9 @@ func TestUpdateCommandRefusals(t *testing.T) {
 		out, err := c.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), tc.msg) {
 			t.Errorf("%s: %v %q, want status 1 and %q", tc.name, err, out, tc.msg)
+		}
+		if u := tc.args[1]; (strings.Contains(u, "127.0.0.1") || strings.Contains(u, "localhost") || strings.Contains(u, "[::1]")) && strings.Contains(string(out), "plain HTTP") {
+			t.Errorf("%s: warned of plain HTTP to loopback: %q", tc.name, out)
 		}
 	}
 }

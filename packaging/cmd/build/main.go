@@ -51,7 +51,8 @@ func main() {
 	piSite := fl.String("site", "", "pi: the site's files (default: the demo site)")
 	piHost := fl.String("hostname", "appliance", "pi: the board's host name")
 	permMB := fl.Int64("perm-mb", defaultPermMB, "pi: size of the writable /perm partition in MiB")
-	piVersion := fl.String("version", debVersion(), "pi: the appliance's version")
+	version := debVersion() // git log: once
+	piVersion := fl.String("version", version, "pi: the appliance's version")
 	piBinary := fl.String("appliance", "", "pi: a prebuilt linux/arm64 appliance binary, instead of building ./cmd/appliance")
 	switch what {
 	case "deb", "oci", "pi", "all", "rootfs":
@@ -64,7 +65,6 @@ func main() {
 		os.Exit(2)
 	}
 	fl.Parse(os.Args[2:])
-	version := debVersion()
 	created := sourceTime()
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		fatal(err)
