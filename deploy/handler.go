@@ -4,7 +4,6 @@ import (
 	"appliance/internal/httpx"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -198,7 +197,7 @@ func (h *Handler) postManifest(w http.ResponseWriter, r *http.Request, _ string)
 	if offsets := h.Store.Offsets(missing); len(offsets) > 0 {
 		ans["offsets"] = offsets
 	}
-	writeJSON(w, http.StatusOK, ans)
+	httpx.WriteJSON(w, http.StatusOK, ans)
 }
 
 // headBlob answers the bytes the store holds of the blob sum.
@@ -241,7 +240,7 @@ func (h *Handler) postRelease(w http.ResponseWriter, r *http.Request, _ string) 
 	}
 	rel, err := h.Store.Commit(m)
 	if errors.Is(err, ErrUnchanged) {
-		writeJSON(w, http.StatusOK, rel) // nothing new: 200, not 201
+		httpx.WriteJSON(w, http.StatusOK, rel) // nothing new: 200, not 201
 		return
 	}
 	if err != nil {
@@ -249,12 +248,12 @@ func (h *Handler) postRelease(w http.ResponseWriter, r *http.Request, _ string) 
 		return
 	}
 	h.activated(r, "deploy", rel)
-	writeJSON(w, http.StatusCreated, rel)
+	httpx.WriteJSON(w, http.StatusCreated, rel)
 }
 
 // getReleases lists the releases, newest first.
 func (h *Handler) getReleases(w http.ResponseWriter, _ *http.Request, _ string) {
-	writeJSON(w, http.StatusOK, map[string]any{"releases": nonNil(h.Store.Releases())})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"releases": nonNil(h.Store.Releases())})
 }
 
 // postRollback activates the release before the active one.
@@ -265,7 +264,7 @@ func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request, _ string)
 		return
 	}
 	h.activated(r, "rollback", rel)
-	writeJSON(w, http.StatusOK, rel)
+	httpx.WriteJSON(w, http.StatusOK, rel)
 }
 
 // activated tells Activated and the log that rel is active, by how
@@ -364,9 +363,9 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &oe):
 		w.Header().Set(offsetField, strconv.FormatInt(oe.Have, 10))
-		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "offset": oe.Have})
+		httpx.WriteJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "offset": oe.Have})
 	case errors.As(err, &miss):
-		writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "missing": miss.Missing})
+		httpx.WriteJSON(w, http.StatusConflict, map[string]any{"error": err.Error(), "missing": miss.Missing})
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrTooLarge):
@@ -384,12 +383,5 @@ func writeErr(w http.ResponseWriter, err error) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	httpx.WriteJSON(w, status, map[string]string{"error": msg})
 }

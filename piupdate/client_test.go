@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"appliance/internal/httpx"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -45,7 +46,7 @@ func TestClient(t *testing.T) {
 						http.Error(w, "bad request", 400)
 						return
 					}
-					writeJSON(w, 202, Accepted{Partition: 3, BootID: "1"})
+					httpx.WriteJSON(w, 202, Accepted{Partition: 3, BootID: "1"})
 					return
 				}
 				mu.Lock()

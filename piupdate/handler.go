@@ -1,11 +1,11 @@
 package piupdate
 
 import (
+	"appliance/internal/httpx"
 	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -81,7 +81,7 @@ func (h *Handler) status(w http.ResponseWriter) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, http.StatusOK, Status{Version: h.Version, State: st, Kernel: k, Updating: h.busy.Load()})
+	httpx.WriteJSON(w, http.StatusOK, Status{Version: h.Version, State: st, Kernel: k, Updating: h.busy.Load()})
 }
 
 // kernelSum is the SHA-256 of the boot partition's kernel, hashed once
@@ -183,7 +183,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.Info("update: new root file system written; rebooting to try it", "partition", target, "sha256", got, "bytes", r.ContentLength)
-	writeJSON(w, http.StatusAccepted, Accepted{Partition: target, BootID: st.BootID})
+	httpx.WriteJSON(w, http.StatusAccepted, Accepted{Partition: target, BootID: st.BootID})
 	rc.Flush()
 	rebooting = true
 	reboot := h.Reboot
@@ -221,10 +221,4 @@ func ParseContentDigest(v string) (string, error) {
 func contentDigest(sum string) string {
 	b, _ := hex.DecodeString(sum)
 	return "sha-256=:" + base64.StdEncoding.EncodeToString(b) + ":"
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
 }
