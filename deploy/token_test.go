@@ -11,13 +11,14 @@ import (
 	"appliance/rewrite"
 )
 
-// tokenIs is an Authorized that takes good, counting its calls in n.
-func tokenIs(good string, n *int) func(*http.Request, string) error {
-	return func(_ *http.Request, tok string) error {
+// tokenIs is an Authorized that takes the bearer token good, counting
+// its calls in n.
+func tokenIs(good string, n *int) func(*http.Request) error {
+	return func(r *http.Request) error {
 		if n != nil {
 			*n++
 		}
-		if tok != good {
+		if r.Header.Get("Authorization") != "Bearer "+good {
 			return errors.New("wrong token")
 		}
 		return nil
@@ -34,7 +35,7 @@ func TestTokenLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &Handler{Store: s, Authorized: secret.Check}
+	h := &Handler{Store: s, Authorized: secret.CheckBearer}
 	get := func(remote, token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", Prefix+"releases", nil)
 		r.RemoteAddr = remote
