@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -55,5 +56,37 @@ func TestTokenLockout(t *testing.T) {
 	}
 	if w := get("127.0.0.2:1", "good"); w.Code != 200 {
 		t.Errorf("another address: %d %s", w.Code, w.Body)
+	}
+}
+
+// readSpy is a request body that counts its reads.
+type readSpy struct{ reads int }
+
+func (b *readSpy) Read(p []byte) (int, error) {
+	b.reads++
+	return copy(p, "x"), nil
+}
+
+// TestAuthBeforeBody: a request without the right token is answered 401
+// before a byte of its body is read, whatever the operation.
+func TestAuthBeforeBody(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{})
+	h := &Handler{Store: s, Authorized: tokenIs("good", nil)}
+	for _, op := range []string{"POST manifest", "PUT blobs/" + sum("x"), "POST releases", "POST rollback"} {
+		method, path, _ := strings.Cut(op, " ")
+		for _, auth := range []string{"", "Bearer bad", "Basic Z29vZDpnb29k"} {
+			body := &readSpy{}
+			r := httptest.NewRequest(method, Prefix+path, body)
+			r.RemoteAddr = "127.0.0.1:1"
+			r.ContentLength = 1 << 30
+			if auth != "" {
+				r.Header.Set("Authorization", auth)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusUnauthorized || body.reads != 0 {
+				t.Errorf("%s with %q: %d, %d reads of the body, want 401 and none", op, auth, w.Code, body.reads)
+			}
+		}
 	}
 }
