@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestClientRefusals: the client refuses, before sending anything, a
@@ -207,5 +210,57 @@ func TestClientCertificateHint(t *testing.T) {
 	_, err := c.Releases(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") || !strings.Contains(err.Error(), "-ca FILE") {
 		t.Errorf("an untrusted certificate: %v", err)
+	}
+}
+
+// TestClientUploadsFourAtATime: the client uploads the contents the
+// server lacks 4 at a time (the README's number), never more, though
+// the server would take more.
+func TestClientUploadsFourAtATime(t *testing.T) {
+	s, _ := Open(t.TempDir(), Limits{MaxUploads: 16})
+	var (
+		mu             sync.Mutex
+		inFlight, most int
+		four           = make(chan struct{})
+	)
+	h := &Handler{Store: s, Authorized: tokenIs("good", nil)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			h.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		inFlight++
+		if inFlight > most {
+			if most = inFlight; most == 4 {
+				close(four)
+			}
+		}
+		mu.Unlock()
+		select { // hold the first uploads until 4 are in flight, so a fifth would show
+		case <-four:
+			time.Sleep(10 * time.Millisecond)
+		case <-time.After(5 * time.Second):
+		}
+		h.ServeHTTP(w, r)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	src := t.TempDir()
+	for i := range 12 {
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%d.html", i)), []byte(strings.Repeat("x", i+1)), 0o644)
+	}
+	l, _ := Scan(src)
+	c := &Client{Site: mustParse(t, srv.URL+"/"), Token: "good"}
+	res, err := c.Deploy(context.Background(), l)
+	if err != nil || res.Uploaded != 12 {
+		t.Fatalf("deploy: %+v %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 4 {
+		t.Errorf("%d uploads at once, want 4", most)
 	}
 }

@@ -78,6 +78,10 @@ func TestManifestChecks(t *testing.T) {
 			}
 		})
 	}
+	// Invalid UTF-8 is named as such (fs.ValidPath refuses it too).
+	if err := checkPath("a\xffb"); err == nil || !strings.Contains(err.Error(), "invalid UTF-8") {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
 	// The manifest's own size: 1000 bytes at most.
 	big := `{"files":[{"path":"` + strings.Repeat("a", 990) + `","size":0,"mode":420,"sha256":"` + sum("") + `"}]}`
 	if _, err := ParseManifest(strings.NewReader(big), lim); !errors.Is(err, ErrTooLarge) {

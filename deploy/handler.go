@@ -38,11 +38,11 @@ const Prefix = "/.well-known/appliance/deploy/"
 // any body is read; without TLS only loopback clients are answered.
 type Handler struct {
 	Store *Store
-	// Authorized checks the bearer token r carries (rewrite.Secret.Check):
-	// nil if it passed; an error with Status and RetryAfter methods (a
+	// Authorized checks the bearer token r carries
+	// (rewrite.Secret.CheckBearer): nil if it passed; an error with Status and RetryAfter methods (a
 	// client locked out after failing, hashing busy) is answered with
 	// that status, any other with 401. nil: no token is accepted.
-	Authorized func(r *http.Request, token string) error
+	Authorized func(r *http.Request) error
 	// ClientCAs, when set, admit a request without a token whose TLS
 	// handshake named a server (SNI) and proved a client certificate
 	// that chains to them, for client authentication. The transport
@@ -130,10 +130,9 @@ func (h *Handler) checkAuth(w http.ResponseWriter, r *http.Request) bool {
 	if h.certified(r.TLS) {
 		return true
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	err := errNoToken
-	if ok && token != "" && h.Authorized != nil {
-		err = h.Authorized(r, token)
+	if h.Authorized != nil {
+		err = h.Authorized(r)
 	}
 	var refused interface {
 		Status() int

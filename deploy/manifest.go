@@ -130,10 +130,10 @@ func checkPath(p string) error {
 	switch {
 	case len(p) > maxPathBytes:
 		return fmt.Errorf("%w path: over %d bytes", ErrInvalid, maxPathBytes)
+	case !utf8.ValidString(p): // before fs.ValidPath, which refuses it too but would say otherwise
+		return fmt.Errorf("%w path %q: invalid UTF-8", ErrInvalid, p)
 	case !fs.ValidPath(p) || p == ".":
 		return fmt.Errorf("%w path %q: want a relative path without empty, . or .. segments", ErrInvalid, p)
-	case !utf8.ValidString(p):
-		return fmt.Errorf("%w path %q: invalid UTF-8", ErrInvalid, p)
 	case strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }):
 		return fmt.Errorf("%w path %q: control character or backslash", ErrInvalid, p)
 	}

@@ -284,6 +284,17 @@ func (s *Secret) Check(r *http.Request, secret string) error {
 	return nil
 }
 
+// CheckBearer is Check of the token r carries as "Authorization: Bearer
+// TOKEN" (RFC 6750 2.1); a request without one gets ErrWrongSecret and
+// counts no failure.
+func (s *Secret) CheckBearer(r *http.Request) error {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return ErrWrongSecret
+	}
+	return s.Check(r, token)
+}
+
 // passwordHash is a parsed bcrypt or argon2id hash.
 type passwordHash struct {
 	bcrypt []byte

@@ -422,6 +422,38 @@ func TestSecret(t *testing.T) {
 	}
 }
 
+// TestSecretCheckBearer: CheckBearer takes the token of "Authorization:
+// Bearer TOKEN"; a request without one (none, another scheme, an empty
+// token) gets ErrWrongSecret without a hash, and counts no failure: the
+// address is not locked out by any number of them.
+func TestSecretCheckBearer(t *testing.T) {
+	s := must(NewSecret(HashPassword("tok")))
+	get := func(auth string) error {
+		r := httptest.NewRequest("GET", "/", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		return s.CheckBearer(r)
+	}
+	before := hashings.Load()
+	for range 3 * freeFailures {
+		for _, auth := range []string{"", "Basic dG9rOnRvaw==", "Bearer ", "Bearertok"} {
+			if err := get(auth); err != ErrWrongSecret {
+				t.Fatalf("%q: %v, want ErrWrongSecret", auth, err)
+			}
+		}
+	}
+	if n := hashings.Load() - before; n != 0 {
+		t.Errorf("%d hash computations without a bearer token", n)
+	}
+	if err := get("Bearer tok"); err != nil {
+		t.Errorf("the right token after requests without one: %v", err)
+	}
+	if err := get("Bearer wrong"); err != ErrWrongSecret {
+		t.Errorf("a wrong token: %v", err)
+	}
+}
+
 // FuzzRules drives random paths and hosts through a rule set with
 // captures everywhere: what reaches the file server is always a rooted
 // path, and a redirect goes to a path on this site or to a host a rule

@@ -125,11 +125,7 @@ func (s *server) serveAdmin() (func(), error) {
 // Retry-After.
 func bearer(secret *rewrite.Secret, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		err := rewrite.ErrWrongSecret
-		if ok && token != "" {
-			err = secret.Check(r, token)
-		}
+		err := secret.CheckBearer(r)
 		var refused *rewrite.Refused
 		if errors.As(err, &refused) {
 			w.Header().Set("Retry-After", httpx.RetryAfter(refused.RetryAfter()))

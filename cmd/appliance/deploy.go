@@ -50,7 +50,7 @@ func openDeploy(cfg *config.Config, ls *liveSite, site *config.Site) (*deploy.St
 	}
 	h := &deploy.Handler{Store: store, ClientCAs: ls.deployCAs, ReadTimeout: time.Duration(cfg.Server.ReadTimeout), WriteTimeout: time.Duration(cfg.Server.WriteTimeout)}
 	if ls.deploy != nil {
-		h.Authorized = ls.deploy.Check
+		h.Authorized = ls.deploy.CheckBearer
 	}
 	return store, h, nil
 }
