@@ -325,7 +325,8 @@ func TestScanSkipsVCS(t *testing.T) {
 	}
 }
 
-// TestHandlerRefusals: plain HTTP from another machine gets 403 before
+// TestHandlerRefusals: plain HTTP from another machine, or through a
+// proxy, gets 403 before
 // the token is looked at; wrong methods 405, unknown operations 404,
 // bodies over the bounds 413.
 func TestHandlerRefusals(t *testing.T) {
@@ -339,6 +340,8 @@ func TestHandlerRefusals(t *testing.T) {
 		{"GET", "releases", "192.0.2.1:1234", "", 403},
 		{"GET", "releases", "127.0.0.1:1234", "", 200},
 		{"GET", "releases", "[::1]:1234", "", 200},
+		{"GET", "releases", "127.0.0.1:1234|X-Forwarded-For", "", 403},
+		{"GET", "releases", "127.0.0.1:1234|Forwarded", "", 403},
 		{"DELETE", "releases", "127.0.0.1:1", "", 405},
 		{"GET", "nothing", "127.0.0.1:1", "", 404},
 		{"PUT", "blobs/" + sum("12345678901"), "127.0.0.1:1", "12345678901", 413},
@@ -346,7 +349,11 @@ func TestHandlerRefusals(t *testing.T) {
 		{"POST", "rollback", "127.0.0.1:1", "", 409},
 	} {
 		r := httptest.NewRequest(tc.method, Prefix+tc.op, strings.NewReader(tc.body))
-		r.RemoteAddr = tc.remote
+		remote, via, _ := strings.Cut(tc.remote, "|")
+		r.RemoteAddr = remote
+		if via != "" { // a trusted proxy made a remote client 127.0.0.1
+			r.Header.Set(via, "127.0.0.1")
+		}
 		r.Header.Set("Authorization", "Bearer good")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)

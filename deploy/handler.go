@@ -112,10 +112,13 @@ func operation(op string) (name, arg string) {
 }
 
 // checkTransport answers 403 to a request over plain HTTP from another
-// client than loopback.
+// client than loopback, or through a proxy: a trusted proxy's
+// X-Forwarded-For or Forwarded may make a remote client's address
+// 127.0.0.1 (the server's trusted_proxies decide RemoteAddr), and its
+// token would have crossed the network in the clear.
 func (h *Handler) checkTransport(w http.ResponseWriter, r *http.Request) bool {
-	if r.TLS == nil && !loopback(r.RemoteAddr) {
-		writeError(w, http.StatusForbidden, "deploys need HTTPS (plain HTTP only from loopback)")
+	if r.TLS == nil && (!loopback(r.RemoteAddr) || r.Header["X-Forwarded-For"] != nil || r.Header["Forwarded"] != nil) {
+		writeError(w, http.StatusForbidden, "deploys need HTTPS (plain HTTP only from loopback, not through a proxy)")
 		return false
 	}
 	return true
