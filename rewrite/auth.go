@@ -288,8 +288,8 @@ func (s *Secret) Check(r *http.Request, secret string) error {
 // TOKEN" (RFC 6750 2.1); a request without one gets ErrWrongSecret and
 // counts no failure.
 func (s *Secret) CheckBearer(r *http.Request) error {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || token == "" || !strings.EqualFold(scheme, "Bearer") { // RFC 9110 11.1: any case
 		return ErrWrongSecret
 	}
 	return s.Check(r, token)

@@ -449,6 +449,9 @@ func TestSecretCheckBearer(t *testing.T) {
 	if err := get("Bearer tok"); err != nil {
 		t.Errorf("the right token after requests without one: %v", err)
 	}
+	if err := get("bearer tok"); err != nil { // RFC 9110 11.1: the scheme in any case
+		t.Errorf("a lower-case scheme: %v", err)
+	}
 	if err := get("Bearer wrong"); err != ErrWrongSecret {
 		t.Errorf("a wrong token: %v", err)
 	}
