@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,7 +225,7 @@ func TestRequestURL(t *testing.T) {
 	check := func(path string) {
 		got, gotErr := requestURL(path)
 		want, wantErr := url.ParseRequestURI(path)
-		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
 		}
 	}
@@ -252,7 +253,7 @@ func FuzzRequestURL(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path string) {
 		got, gotErr := requestURL(path)
 		want, wantErr := url.ParseRequestURI(path)
-		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && *got != *want {
+		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
 		}
 	})
