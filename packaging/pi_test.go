@@ -2,6 +2,8 @@ package packaging
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -100,15 +103,17 @@ func TestPiImage(t *testing.T) {
 	}
 	boot, root, perm := extract(0), extract(1), extract(3)
 	check("files", "fsck.vfat", "-n", boot)
-	for _, f := range []string{"::/cmdline.txt", "::/config.txt", "::/vmlinuz", "::/start4.elf", "::/bcm2711-rpi-4-b.dtb", "::/bcm2712-rpi-5-b.dtb"} {
+	for _, f := range []string{"::/config.txt", "::/start4.elf", "::/slot2/cmdline.txt", "::/slot2/vmlinuz", "::/slot2/bcm2711-rpi-4-b.dtb", "::/slot2/bcm2712-rpi-5-b.dtb", "::/slot2/overlays/README", "::/slot2/overlays/disable-bt.dtbo"} {
 		check("", "mdir", "-i", boot, f)
 	}
-	cmdline, _ := exec.Command("mtype", "-i", boot, "::/cmdline.txt").Output()
+	check("os_prefix=slot2/", "mtype", "-i", boot, "::/config.txt")
+	cmdline, _ := exec.Command("mtype", "-i", boot, "::/slot2/cmdline.txt").Output()
 	partuuid := strings.TrimPrefix(table.PartitionTable.ID, "0x")
 	if !strings.Contains(string(cmdline), "root=PARTUUID="+partuuid+"-02 init=/gokrazy/init") {
 		t.Errorf("cmdline.txt %q, disk %s", cmdline, partuuid)
 	}
-	for _, f := range []string{"gokrazy/init", "gokrazy/dhcp", "gokrazy/ntp", "user/appliance", "etc/ssl/ca-bundle.pem", "etc/resolv.conf -> /tmp/resolv.conf", "etc/appliance/appliance.toml", "lib/modules/", "var -> /perm/var"} {
+	for _, f := range []string{"gokrazy/init", "gokrazy/dhcp", "gokrazy/ntp", "user/appliance", "etc/ssl/ca-bundle.pem", "etc/resolv.conf -> /tmp/resolv.conf", "etc/appliance/appliance.toml", "lib/modules/", "var -> /perm/var",
+		"boot/vmlinuz", "boot/bcm2711-rpi-4-b.dtb", "boot/overlays/README"} {
 		check("squashfs-root/"+f, "unsquashfs", "-lls", root)
 	}
 	check("perm: ", "e2fsck", "-fn", perm) // exit status 0: no errors
@@ -119,7 +124,7 @@ func TestPiImage(t *testing.T) {
 
 	// Boot it: the arm64 kernel for qemu, the image as a virtio disk
 	// (not modified: snapshot), port 80 forwarded.
-	b := bootPi(t, img, "snapshot=on", "")
+	b := bootPi(t, img, "snapshot=on", "", false)
 	b.waitConsole(t, "now listening on /run/gokrazy-http.sock", 3*time.Minute)
 	b.waitSite(t, "hello from the board")
 	// The appliance's log: on the serial console, through the kernel
@@ -181,38 +186,44 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// piBoard is an image booted under qemu-system-aarch64 with gokrazy's
-// qemu kernel, ports 80 and 8081 forwarded. qemu has no Raspberry Pi
-// firmware: at each start the board reads cmdline.txt from the image's
-// boot partition, as the firmware does, and passes it to the kernel
-// (console on the serial port); with -no-reboot, a guest reboot ends
-// qemu and the board starts it again (a writable image: the firmware
-// emulation follows an update's root switch). The kernel is qemu's,
-// never the image's.
+// piBoard is an image booted under qemu-system-aarch64, ports 80 and
+// 8081 forwarded. qemu has no Raspberry Pi firmware: the board plays
+// it. At each start it reads config.txt from the image's boot partition
+// (tryboot.txt instead, once, after a reboot with the tryboot flag:
+// the kernel says "Restarting system with command '0 tryboot'"), takes
+// its os_prefix (ignored, as the firmware does, when the prefix has no
+// vmlinuz), and passes the prefix's cmdline.txt to the kernel (console
+// on the serial port) and, with slotKernel, boots the prefix's vmlinuz
+// (an image built with qemu's kernel); else qemu's kernel. With
+// -no-reboot, a guest reboot ends qemu and the board starts it again (a
+// writable image: the firmware emulation follows an update's slots).
 type piBoard struct {
 	img, drive, extra string
-	kernel            string
+	kernel            string // qemu's, for an image with the Raspberry Pi's
+	slotKernel        bool
 	port, adminPort   int
 
 	mu      sync.Mutex
 	log     strings.Builder
 	boots   int
+	tryboot bool // the last run ended in a reboot with the tryboot flag
 	stopped bool
 	qemu    *exec.Cmd
 }
 
 // bootPi boots img; drive adds options to qemu's -drive (snapshot=on
-// leaves the image as it is), extra to the kernel command line.
-func bootPi(t *testing.T, img, drive, extra string) *piBoard {
+// leaves the image as it is), extra to the kernel command line;
+// slotKernel boots the kernel of the slot the firmware would.
+func bootPi(t *testing.T, img, drive, extra string, slotKernel bool) *piBoard {
 	mod, err := exec.Command("go", "mod", "download", "-json", kernelQEMU).Output()
 	if err != nil {
 		t.Fatalf("go mod download %s: %v", kernelQEMU, err)
 	}
 	var m struct{ Dir string }
 	json.Unmarshal(mod, &m)
-	b := &piBoard{img: img, drive: drive, extra: extra, kernel: filepath.Join(m.Dir, "vmlinuz"), port: freePort(t), adminPort: freePort(t)}
+	b := &piBoard{img: img, drive: drive, extra: extra, kernel: filepath.Join(m.Dir, "vmlinuz"), slotKernel: slotKernel, port: freePort(t), adminPort: freePort(t)}
 	started := make(chan error, 1)
-	go b.run(started)
+	go b.run(t.TempDir(), started)
 	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
@@ -226,30 +237,80 @@ func bootPi(t *testing.T, img, drive, extra string) *piBoard {
 	return b
 }
 
-// cmdline reads cmdline.txt from the image's boot partition.
-func (b *piBoard) cmdline() (string, error) {
-	out, err := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", b.img, 8192*512), "::/cmdline.txt").Output()
-	return string(out), err
+// bootFile reads a file of the image's boot partition.
+func (b *piBoard) bootFile(name string) (string, error) {
+	out, err := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", b.img, 8192*512), "::/"+name).Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", name, err)
+	}
+	return string(out), nil
+}
+
+var osPrefixRe = regexp.MustCompile(`(?m)^os_prefix=(\S*)`)
+
+// firmware does what the Raspberry Pi firmware does before the kernel
+// runs: it returns the kernel command line and, with slotKernel, the
+// kernel (copied to dir), and says which it took.
+func (b *piBoard) firmware(dir string, tryboot bool) (cmdline, kernel, said string, err error) {
+	name := "config.txt"
+	if tryboot {
+		if _, err := b.bootFile("tryboot.txt"); err == nil {
+			name = "tryboot.txt"
+		}
+	}
+	config, err := b.bootFile(name)
+	if err != nil {
+		return "", "", "", err
+	}
+	prefix := ""
+	if m := osPrefixRe.FindAllStringSubmatch(config, -1); m != nil {
+		prefix = m[len(m)-1][1]
+	}
+	if _, err := b.bootFile(prefix + "vmlinuz"); err != nil {
+		prefix = "" // not viable: ignored
+	}
+	if cmdline, err = b.bootFile(prefix + "cmdline.txt"); err != nil {
+		return "", "", "", err
+	}
+	cmdline = strings.Replace(strings.TrimSpace(strings.SplitN(cmdline, "\n", 2)[0]), "console=tty1", "console=ttyAMA0", 1) + " " + b.extra
+	kernel, said = b.kernel, fmt.Sprintf("%s, os_prefix=%s, qemu's kernel", name, prefix)
+	if b.slotKernel {
+		kernel = filepath.Join(dir, fmt.Sprintf("vmlinuz-%d", b.boots))
+		if out, err := exec.Command("mcopy", "-n", "-i", fmt.Sprintf("%s@@%d", b.img, 8192*512), "::/"+prefix+"vmlinuz", kernel).CombinedOutput(); err != nil {
+			return "", "", "", fmt.Errorf("%svmlinuz: %v %s", prefix, err, out)
+		}
+		k, _ := os.ReadFile(kernel)
+		said = fmt.Sprintf("%s, os_prefix=%s, kernel sha256 %s", name, prefix, sha256hex(k))
+	}
+	return cmdline, kernel, said, nil
+}
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
 // run starts qemu, and again each time it ends, until stopped.
-func (b *piBoard) run(started chan<- error) {
+func (b *piBoard) run(dir string, started chan<- error) {
 	for {
-		cmdline, err := b.cmdline()
+		b.mu.Lock()
+		tryboot := b.tryboot
+		b.boots++
+		b.mu.Unlock()
+		cmdline, kernel, said, err := b.firmware(dir, tryboot)
 		if err != nil {
-			b.logf("firmware: cmdline.txt: %v", err)
-			started <- err
+			b.logf("firmware: %v: the board does not boot", err)
+			if started != nil {
+				started <- err
+			}
 			return
 		}
-		// As the firmware does: the first line, with the spaces the
-		// builder leaves for an update's token.
-		cmdline = strings.Replace(strings.TrimSuffix(cmdline, "\n"), "console=tty1", "console=ttyAMA0", 1) + " " + b.extra
 		drive := "file=" + b.img + ",format=raw,if=virtio"
 		if b.drive != "" {
 			drive += "," + b.drive
 		}
 		q := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
-			"-nographic", "-no-reboot", "-kernel", b.kernel, "-append", cmdline, "-drive", drive,
+			"-nographic", "-no-reboot", "-kernel", kernel, "-append", cmdline, "-drive", drive,
 			"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081", b.port, b.adminPort), "-device", "virtio-net-pci,netdev=n0")
 		console, _ := q.StdoutPipe()
 		q.Stderr = q.Stdout
@@ -258,9 +319,9 @@ func (b *piBoard) run(started chan<- error) {
 			b.mu.Unlock()
 			return
 		}
-		b.boots++
 		b.qemu = q
-		fmt.Fprintf(&b.log, "firmware: boot %d: %s\n", b.boots, cmdline)
+		b.tryboot = false
+		fmt.Fprintf(&b.log, "firmware: boot %d: %s: %s\n", b.boots, said, cmdline)
 		err = q.Start()
 		b.mu.Unlock()
 		if started != nil {
@@ -272,7 +333,13 @@ func (b *piBoard) run(started chan<- error) {
 		}
 		sc := bufio.NewScanner(console)
 		for sc.Scan() {
-			b.logf("%s", sc.Text())
+			line := sc.Text()
+			b.logf("%s", line)
+			if strings.Contains(line, "Restarting system with command '0 tryboot'") {
+				b.mu.Lock()
+				b.tryboot = true
+				b.mu.Unlock()
+			}
 		}
 		q.Wait()
 		b.logf("firmware: qemu exited: the board rebooted")

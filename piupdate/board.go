@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +35,8 @@ type Board struct {
 	// root, when set, returns the root partition mounted on / (tests);
 	// else rootPartition compares device numbers.
 	root func(disk string) (int, error)
+	// mount, when set, replaces mountFS (tests).
+	mount func(dev, fstype string, rw bool) (string, func() error, error)
 }
 
 // Gokrazy is the board as gokrazy sets it up.
@@ -56,58 +59,36 @@ func (b *Board) Present() bool {
 // State is where the board stands.
 type State struct {
 	BootID    string `json:"boot_id"`
-	Partition int    `json:"partition"` // the root partition running, 2 or 3
-	Trial     bool   `json:"trial"`     // this boot tries Partition once
-	Committed bool   `json:"committed"` // cmdline.txt boots Partition: the next boot starts it again
+	Partition int    `json:"partition"` // the slot running: its root partition, 2 or 3
+	Trial     bool   `json:"trial"`     // config.txt boots the other slot: this boot tries Partition once (tryboot)
+	Committed bool   `json:"committed"` // config.txt boots Partition: the next boot starts it again
 	disk      string
 }
 
-// State reads where the board stands.
+// State reads where the board stands: the slot running (its kernel
+// command line's root=) against the slot config.txt boots.
 func (b *Board) State() (State, error) {
 	pc, err := os.ReadFile(b.ProcCmdline)
 	if err != nil {
 		return State{}, err
 	}
-	c := parseCmdline(string(pc))
-	sig, part, err := c.root()
+	sig, part, err := parseCmdline(string(pc)).root()
 	if err != nil {
 		return State{}, err
 	}
-	st := State{Partition: part, Trial: c.has(trialToken)}
-	if st.Trial { // gokrazy's init switched to the other root
-		st.Partition = other(part)
-	}
+	st := State{Partition: part}
 	if st.disk, err = b.findDisk(sig); err != nil {
 		return State{}, err
 	}
-	if st.Trial {
-		// Unless it could not (it logs why: the new root did not mount,
-		// cmdline.txt could not be rewritten): then the old root runs
-		// with the token, and committing would make the firmware boot
-		// a root that never ran.
-		if n, err := b.rootPartition(st.disk); err == nil && n == part {
-			st.Trial, st.Partition = false, part
-		}
-	}
-	txt, _, err := b.cmdlineTxt(st.disk)
+	boots, err := b.bootSlot(st.disk)
 	if err != nil {
 		return State{}, err
 	}
-	_, boots, err := parseCmdline(string(txt)).root()
-	if err != nil {
-		return State{}, fmt.Errorf("cmdline.txt: %w", err)
-	}
-	st.Committed = boots == st.Partition
+	st.Committed = boots == part
+	st.Trial = !st.Committed
 	id, err := os.ReadFile(b.BootIDFile)
 	st.BootID = strings.TrimSpace(string(id))
 	return st, err
-}
-
-// Trial reports whether this boot tries a new root (its kernel command
-// line has gokrazy's token).
-func (b *Board) Trial() bool {
-	pc, _ := os.ReadFile(b.ProcCmdline)
-	return parseCmdline(string(pc)).has(trialToken)
 }
 
 // Deadline is this boot's trial deadline (DefaultDeadline unless the
@@ -180,19 +161,22 @@ func partitionDevice(disk string, n int) string {
 	return fmt.Sprintf("%s%d", disk, n)
 }
 
-// cmdlineTxt reads the boot partition's cmdline.txt, and returns where
+// configTxt reads the boot partition's config.txt, and returns where
 // it lies there.
-func (b *Board) cmdlineTxt(disk string) ([]byte, int64, error) {
+func (b *Board) configTxt(disk string) ([]byte, int64, error) {
 	f, err := os.Open(partitionDevice(disk, 1))
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
+	// What the kernel's vfat wrote (installSlot) went around the
+	// device's page cache: read the card.
+	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	v, err := openFAT(f)
 	if err != nil {
 		return nil, 0, fmt.Errorf("boot partition: %w", err)
 	}
-	off, size, err := v.extent("cmdline.txt")
+	off, size, err := v.extent("config.txt")
 	if err != nil {
 		return nil, 0, fmt.Errorf("boot partition: %w", err)
 	}
@@ -203,15 +187,24 @@ func (b *Board) cmdlineTxt(disk string) ([]byte, int64, error) {
 	return txt, off, nil
 }
 
-// setBoot rewrites cmdline.txt in place, the same length: root= on
-// part, and the trial token if trial.
-func (b *Board) setBoot(disk string, part int, trial bool) error {
-	txt, off, err := b.cmdlineTxt(disk)
+// bootSlot is the slot config.txt boots.
+func (b *Board) bootSlot(disk string) (int, error) {
+	txt, _, err := b.configTxt(disk)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := configSlot(txt)
+	return n, err
+}
+
+// setBoot rewrites config.txt in place to boot slot n: one byte, in
+// one sector.
+func (b *Board) setBoot(disk string, n int) error {
+	txt, off, err := b.configTxt(disk)
 	if err != nil {
 		return err
 	}
-	txt, err = rewriteCmdline(txt, part, trial)
-	if err != nil {
+	if txt, err = setConfigSlot(txt, n); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(partitionDevice(disk, 1), os.O_WRONLY, 0)
@@ -228,25 +221,36 @@ func (b *Board) setBoot(disk string, part int, trial bool) error {
 	return f.Close()
 }
 
-// checkBoot refuses an update whose trial cmdline.txt cannot set, before
-// anything is written: one edited without the builder's padding.
+// checkBoot refuses an update the board cannot take, before anything is
+// written: a card laid out before kernel slots.
 func (b *Board) checkBoot(st State) error {
-	txt, _, err := b.cmdlineTxt(st.disk)
-	if err == nil {
-		_, err = rewriteCmdline(txt, st.Partition, true)
+	n, err := b.bootSlot(st.disk)
+	if err == nil && n != st.Partition {
+		err = fmt.Errorf("config.txt boots slot %d, and slot %d runs", n, st.Partition)
 	}
 	return err
 }
 
-// Kernel hashes the boot partition's vmlinuz.
+// Kernel hashes the running slot's kernel.
 func (b *Board) Kernel(st State) (string, error) {
 	f, err := os.Open(partitionDevice(st.disk, 1))
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return kernelSHA256(f)
+	v, err := openFAT(f)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if err := v.copyFile(h, SlotDir(st.Partition)+"/vmlinuz", maxKernel); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// maxKernel bounds the kernel read from a boot partition.
+const maxKernel = 128 << 20
 
 // ErrTooLarge: a root file system larger than its partition.
 var ErrTooLarge = errors.New("larger than the root partition")
@@ -319,18 +323,35 @@ func (b *Board) call(ctx context.Context, method, path string) error {
 }
 
 // Reboot asks gokrazy to stop the services (10 s each before SIGKILL),
-// unmount /perm and reboot. It answers when the services are stopped:
-// the caller among them may not see it.
+// unmount /perm and reboot: the firmware then boots the slot config.txt
+// names. It answers when the services are stopped: the caller among
+// them may not see it.
 func (b *Board) Reboot(ctx context.Context) error {
 	return b.call(ctx, http.MethodPost, "/reboot?wait_per_signal=10s")
 }
 
-// Commit makes the running root the one the board boots, when this is
+// TryBoot reboots with the firmware's tryboot flag: the next boot reads
+// tryboot.txt instead of config.txt, once; any boot after it config.txt
+// again. gokrazy's reboot cannot pass the flag: the file systems are
+// synced, not unmounted (/perm is ext4, journalled).
+func (b *Board) TryBoot(context.Context) error {
+	time.Sleep(2 * time.Second) // the update's answer on its way to the client
+	unix.Sync()
+	arg, err := unix.BytePtrFromString("0 tryboot")
+	if err != nil {
+		return err
+	}
+	_, _, errno := unix.Syscall6(unix.SYS_REBOOT, unix.LINUX_REBOOT_MAGIC1, unix.LINUX_REBOOT_MAGIC2,
+		unix.LINUX_REBOOT_CMD_RESTART2, uintptr(unsafe.Pointer(arg)), 0, 0)
+	return fmt.Errorf("reboot with tryboot: %w", errno)
+}
+
+// Commit makes the running slot the one the board boots, when this is
 // an uncommitted trial boot; it reports whether it committed.
 func (b *Board) Commit() (bool, error) {
 	st, err := b.State()
 	if err != nil || !st.Trial || st.Committed {
 		return false, err
 	}
-	return true, b.setBoot(st.disk, st.Partition, false)
+	return true, b.setBoot(st.disk, st.Partition)
 }

@@ -22,7 +22,7 @@ import (
 // uncommitted trial) only make it wait.
 func TestClient(t *testing.T) {
 	root := fakeSquashfs(5000)
-	img := Image{Root: newSection(root), RootSHA256: sha(root), Kernel: "k"}
+	img := Image{Root: newSection(root), RootSHA256: sha(root)}
 	for _, tc := range []struct {
 		name  string
 		after []State // the answers of GET /update after the PUT, the last repeated
@@ -86,16 +86,6 @@ func TestClientWaitBounded(t *testing.T) {
 	c := &Client{URL: u, HTTP: srv.Client(), Poll: time.Millisecond, Wait: 50 * time.Millisecond}
 	if _, _, err := c.Await(context.Background(), Accepted{Partition: 3, BootID: "1"}); err == nil || !strings.Contains(err.Error(), "did not settle within 50ms (last: not rebooted yet)") {
 		t.Errorf("%v", err)
-	}
-}
-
-func TestImageFits(t *testing.T) {
-	img := Image{Kernel: "aaaaaaaaaaaaaaaaaaaa"}
-	if err := img.Fits(Status{Kernel: "aaaaaaaaaaaaaaaaaaaa"}); err != nil {
-		t.Error(err)
-	}
-	if err := img.Fits(Status{Kernel: "bbbbbbbbbbbbbbbbbbbb"}); err == nil || !strings.Contains(err.Error(), "flash the card with the image to change the kernel") {
-		t.Errorf("another kernel: %v", err)
 	}
 }
 

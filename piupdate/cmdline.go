@@ -1,33 +1,29 @@
 package piupdate
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 )
 
-// The kernel command line tokens of an update.
-const (
-	// trialToken in cmdline.txt makes gokrazy's init boot the other
-	// root once; it replaces it with switchedToken first.
-	trialToken    = "gokrazy.try_boot_inactive=1"
-	switchedToken = "gokrazy.switch_on_boot=1"
-	// deadlineToken=DURATION overrides DefaultDeadline (tests).
-	deadlineToken = "appliance.trial_deadline="
-)
+// deadlineToken=DURATION on the kernel command line overrides
+// DefaultDeadline (tests).
+const deadlineToken = "appliance.trial_deadline="
 
 // DefaultDeadline is how long a trial boot has, from init's start, for
 // the new appliance to serve and commit; then the board reboots to the
-// old root. A Raspberry Pi 3 boots gokrazy in about 15 s.
+// old slot. A Raspberry Pi 3 boots gokrazy in about 15 s.
 const DefaultDeadline = 90 * time.Second
 
-// CmdlinePad is the room the builder leaves at the end of cmdline.txt,
-// in spaces before the newline: the file is rewritten in place, never
-// grown (gokrazy writes it at its FAT extent).
-var CmdlinePad = strings.Repeat(" ", len(trialToken)+1)
-
 var rootRe = regexp.MustCompile(`^root=PARTUUID=([0-9a-f]{8})-0([23])$`)
+
+// The tokens an image built before kernel slots left in cmdline.txt:
+// gokrazy's one-shot root switch, which a slot's cmdline.txt must not
+// carry (gokrazy's init would boot the other root).
+var legacyTokens = []string{"gokrazy.try_boot_inactive=1", "gokrazy.switch_on_boot=1"}
 
 // cmdline is a kernel command line: /proc/cmdline, or cmdline.txt.
 type cmdline []string
@@ -43,15 +39,6 @@ func (c cmdline) root() (sig string, part int, err error) {
 		}
 	}
 	return "", 0, fmt.Errorf("no root=PARTUUID=<disk>-02 or -03 in the kernel command line %q", strings.Join(c, " "))
-}
-
-func (c cmdline) has(token string) bool {
-	for _, f := range c {
-		if f == token {
-			return true
-		}
-	}
-	return false
 }
 
 // Deadline is the trial deadline this command line sets, or
@@ -70,11 +57,10 @@ func (c cmdline) Deadline() time.Duration {
 // other is the root partition that is not part.
 func other(part int) int { return 5 - part }
 
-// rewriteCmdline returns cmdline.txt's content b with root= on part,
-// the trial token if trial, gokrazy's leftover token dropped, and the
-// same length: padded with spaces before the newline, or an error when
-// it does not fit.
-func rewriteCmdline(b []byte, part int, trial bool) ([]byte, error) {
+// slotCmdline returns the running slot's cmdline.txt b made into slot
+// part's: root= on part, gokrazy's one-shot tokens dropped, the rest
+// (a console=, a deadline) kept as the board's owner left it.
+func slotCmdline(b []byte, part int) ([]byte, error) {
 	sig, _, err := parseCmdline(string(b)).root()
 	if err != nil {
 		return nil, err
@@ -82,23 +68,62 @@ func rewriteCmdline(b []byte, part int, trial bool) ([]byte, error) {
 	var out []string
 	for _, f := range parseCmdline(string(b)) {
 		switch {
-		case f == trialToken || f == switchedToken:
 		case rootRe.MatchString(f):
 			out = append(out, fmt.Sprintf("root=PARTUUID=%s-%02d", sig, part))
-		default:
+		case !contains(legacyTokens, f):
 			out = append(out, f)
 		}
 	}
-	if trial {
-		out = append(out, trialToken)
+	return []byte(strings.Join(out, " ") + "\n"), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
 	}
-	line, end := strings.Join(out, " "), ""
-	if strings.HasSuffix(string(b), "\n") {
-		end = "\n"
+	return false
+}
+
+// The firmware's config.txt names the slot it boots: os_prefix=slotN/,
+// N the root partition the slot's cmdline.txt names. tryboot.txt, read
+// instead of config.txt on the one boot after a reboot with the
+// tryboot flag, names the slot on trial.
+var prefixRe = regexp.MustCompile(`(?m)^os_prefix=slot([23])/[ \t\r]*$`)
+
+// ErrNoSlots: a card whose config.txt names no slot.
+var ErrNoSlots = errors.New("the card is laid out without kernel slots (an image built before them, or config.txt edited): flash it with a new image")
+
+// SlotDir is the boot partition's directory of slot n: its kernel,
+// device trees, overlays and cmdline.txt.
+func SlotDir(n int) string { return fmt.Sprintf("slot%d", n) }
+
+// configSlot returns the slot config.txt's content b boots and where
+// in b its digit lies. Exactly one os_prefix line, at the top level: a
+// conditional section ([pi4]) could name another slot on some boards.
+func configSlot(b []byte) (slot int, at int, err error) {
+	ms := prefixRe.FindAllSubmatchIndex(b, -1)
+	if len(ms) != 1 {
+		return 0, 0, fmt.Errorf("%w: config.txt has %d os_prefix=slot2/ or slot3/ lines, want one", ErrNoSlots, len(ms))
 	}
-	pad := len(b) - len(line) - len(end)
-	if pad < 0 {
-		return nil, fmt.Errorf("cmdline.txt has no room for %q (an image built before updates: flash the card with a new one)", trialToken)
+	if i := bytes.LastIndex(b[:ms[0][0]], []byte("\n[")); i >= 0 || bytes.HasPrefix(b, []byte("[")) {
+		if sec := b[i+1:]; !bytes.HasPrefix(sec, []byte("[all]")) {
+			return 0, 0, fmt.Errorf("config.txt: os_prefix is in a conditional section (%s): want it for every board", bytes.SplitN(sec, []byte("\n"), 2)[0])
+		}
 	}
-	return []byte(line + strings.Repeat(" ", pad) + end), nil
+	at = ms[0][2]
+	return int(b[at] - '0'), at, nil
+}
+
+// setConfigSlot returns config.txt's content b booting slot n: one
+// byte changed.
+func setConfigSlot(b []byte, n int) ([]byte, error) {
+	_, at, err := configSlot(b)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(b)
+	out[at] = byte('0' + n)
+	return out, nil
 }

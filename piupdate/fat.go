@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,10 +10,10 @@ import (
 )
 
 // fatVolume is the boot partition's FAT16 file system, read as the Pi
-// firmware and gokrazy read it: files by their 8.3 names in the root
-// directory. Enough to hash the kernel and to rewrite cmdline.txt in
-// place, as gokrazy does (github.com/gokrazy/internal/fat, which Go's
-// internal rule keeps from us).
+// firmware reads it: files by their 8.3 names. Enough to read which
+// slot config.txt boots and rewrite it in place (one byte), and to
+// hash a slot's kernel; a slot is written through the kernel's vfat
+// (Board.installSlot).
 type fatVolume struct {
 	r                     io.ReaderAt
 	fatStart, rootStart   int64
@@ -63,55 +64,82 @@ func shortName(name string) (string, bool) {
 	return fmt.Sprintf("%-8s%-3s", base, ext), true
 }
 
-// find returns the first cluster and size of the file name in the root
-// directory.
-func (v *fatVolume) find(name string) (cluster, size int64, err error) {
-	want, ok := shortName(name)
-	if !ok {
-		return 0, 0, fmt.Errorf("%s: not an 8.3 name", name)
+// maxDir bounds a subdirectory read while a path is looked up.
+const maxDir = 1 << 20
+
+// find returns the first cluster and size of the file at path ("a/b",
+// each part an 8.3 name), from the root directory down.
+func (v *fatVolume) find(path string) (cluster, size int64, err error) {
+	parts := strings.Split(path, "/")
+	dir := make([]byte, 32*v.rootEntries)
+	if _, err := v.r.ReadAt(dir, v.rootStart); err != nil {
+		return 0, 0, err
 	}
-	e := make([]byte, 32)
-	for i := int64(0); i < v.rootEntries; i++ {
-		if _, err := v.r.ReadAt(e, v.rootStart+32*i); err != nil {
+	for i, name := range parts {
+		want, ok := shortName(name)
+		if !ok {
+			return 0, 0, fmt.Errorf("%s: not an 8.3 name", name)
+		}
+		isDir := i < len(parts)-1
+		c, n, found := int64(0), int64(0), false
+		for e := dir; len(e) >= 32 && e[0] != 0; e = e[32:] { // 0: the end of the directory
+			attr := e[11]
+			if e[0] == 0xe5 || attr&0x08 != 0 || attr == 0x0f || (attr&0x10 != 0) != isDir {
+				continue // deleted, the volume label, a long name, not the kind wanted
+			}
+			if string(e[:11]) == want {
+				c, n, found = int64(binary.LittleEndian.Uint16(e[26:])), int64(binary.LittleEndian.Uint32(e[28:])), true
+				break
+			}
+		}
+		if !found {
+			return 0, 0, fmt.Errorf("%s: not in the boot partition", path)
+		}
+		if (n > 0 || isDir) && (c < 2 || c >= v.clusters+2) {
+			return 0, 0, fmt.Errorf("%s: starts at cluster %d, outside the volume", path, c)
+		}
+		if !isDir {
+			return c, n, nil
+		}
+		var b bytes.Buffer
+		if err := v.copyChain(&b, c, maxDir, true, path); err != nil {
 			return 0, 0, err
 		}
-		if e[0] == 0 {
-			break // the end of the directory
-		}
-		if attr := e[11]; e[0] == 0xe5 || attr&0x18 != 0 || attr == 0x0f {
-			continue // deleted, a directory, the volume label, a long name
-		}
-		if string(e[:11]) == want {
-			c, size := int64(binary.LittleEndian.Uint16(e[26:])), int64(binary.LittleEndian.Uint32(e[28:]))
-			if size > 0 && (c < 2 || c >= v.clusters+2) {
-				return 0, 0, fmt.Errorf("%s: starts at cluster %d, outside the volume", name, c)
-			}
-			return c, size, nil
-		}
+		dir = b.Bytes()
 	}
-	return 0, 0, fmt.Errorf("%s: not in the boot partition", name)
+	return 0, 0, fmt.Errorf("%s: not a file", path)
 }
 
 // offset is where cluster c starts.
 func (v *fatVolume) offset(c int64) int64 { return v.dataStart + (c-2)*v.clusterLen }
 
-// copyFile copies the file name, following its cluster chain (read
-// once, 128 KiB at most on FAT16) in runs of contiguous clusters, to w;
+// copyFile copies the file at path to w, following its cluster chain;
 // a file larger than max is refused.
-func (v *fatVolume) copyFile(w io.Writer, name string, max int64) error {
-	c, size, err := v.find(name)
+func (v *fatVolume) copyFile(w io.Writer, path string, max int64) error {
+	c, size, err := v.find(path)
 	if err != nil {
 		return err
 	}
 	if size > max {
-		return fmt.Errorf("%s: %d bytes, more than %d", name, size, max)
+		return fmt.Errorf("%s: %d bytes, more than %d", path, size, max)
 	}
+	return v.copyChain(w, c, size, false, path)
+}
+
+// copyChain copies size bytes from cluster c on, following the cluster
+// chain (the FAT read once, 128 KiB at most on FAT16) in runs of
+// contiguous clusters; whole, the chain to its end (a directory, size
+// its bound).
+func (v *fatVolume) copyChain(w io.Writer, c, size int64, whole bool, name string) error {
 	fat := make([]byte, 2*(v.clusters+2))
 	if _, err := v.r.ReadAt(fat, v.fatStart); err != nil {
 		return err
 	}
 	next := func(c int64) int64 { return int64(binary.LittleEndian.Uint16(fat[2*c:])) }
 	for left, hops := size, int64(0); left > 0; {
+		if whole && c >= 0xfff8 {
+			return nil // the chain's end
+		}
 		// A run: c and the clusters that follow it on the volume.
 		if c < 2 || c >= v.clusters+2 {
 			return fmt.Errorf("%s: a broken cluster chain", name)
@@ -129,11 +157,14 @@ func (v *fatVolume) copyFile(w io.Writer, name string, max int64) error {
 		left -= run
 		c = next(c + n - 1)
 	}
+	if whole {
+		return fmt.Errorf("%s: a directory larger than %d bytes", name, size)
+	}
 	return nil
 }
 
 // extent returns where the file name lies when it fits in its first
-// cluster, as cmdline.txt does: the place to rewrite it in place.
+// cluster, as config.txt does: the place to rewrite it in place.
 func (v *fatVolume) extent(name string) (offset, size int64, err error) {
 	c, size, err := v.find(name)
 	if err != nil {

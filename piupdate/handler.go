@@ -20,8 +20,8 @@ import (
 type Status struct {
 	Version string `json:"version"`
 	State
-	Kernel   string `json:"kernel_sha256"` // the boot partition's vmlinuz
-	Updating bool   `json:"updating"`      // a new root is being written, or the board reboots into it
+	Kernel   string `json:"kernel_sha256"` // the running slot's vmlinuz
+	Updating bool   `json:"updating"`      // a new slot is being written, or the board reboots into it
 }
 
 // Accepted is what PUT /update answers (202): the partition the board
@@ -33,13 +33,14 @@ type Accepted struct {
 
 // Handler serves GET /update (Status) and PUT /update (a new root
 // file system, the squashfs of partition 2 of an image, with its
-// SHA-256 in Content-Digest) on the admin listener. The caller
-// authenticates (admin.token). One update at a time.
+// SHA-256 in Content-Digest; its /boot has the slot's kernel) on the
+// admin listener. The caller authenticates (admin.token). One update
+// at a time.
 type Handler struct {
 	Board   *Board
 	Version string
 	Log     *slog.Logger
-	// Reboot, when set, replaces Board.Reboot (tests).
+	// Reboot, when set, replaces Board.TryBoot (tests).
 	Reboot func(context.Context) error
 	// Timeout bounds the reading of a new root (default 10 minutes).
 	Timeout time.Duration
@@ -125,11 +126,15 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := h.Board.State()
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrNoSlots) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
-	if st.Trial && !st.Committed {
-		http.Error(w, fmt.Sprintf("this boot tries partition %d and has not committed it: wait until it does, or until the board returns to partition %d", st.Partition, other(st.Partition)), http.StatusConflict)
+	if st.Trial {
+		http.Error(w, fmt.Sprintf("this boot tries slot %d and has not committed it: wait until it does, or until the board returns to slot %d", st.Partition, other(st.Partition)), http.StatusConflict)
 		return
 	}
 	if err := h.Board.checkBoot(st); err != nil {
@@ -147,12 +152,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a root file system: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	// Nothing may boot the target while it is written: a trial token
-	// left by an update whose reboot failed, or root= naming the target,
-	// goes first (a power cut mid-write then boots the running root).
-	if err := h.Board.setBoot(st.disk, st.Partition, false); err != nil {
-		h.Log.Error("update: cmdline.txt", "err", err)
-		http.Error(w, "clearing the trial boot: "+err.Error(), http.StatusInternalServerError)
+	// Nothing may try the target while it is written: tryboot.txt left
+	// by an update whose reboot failed goes first, and the target's
+	// slot with it (config.txt names the running slot: checkBoot).
+	if err := h.Board.clearTrial(st); err != nil {
+		h.Log.Error("update: clearing the other slot", "err", err)
+		http.Error(w, "clearing the other slot: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	// Writing a card takes longer than the admin listener's write
@@ -177,22 +182,22 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("partition %d holds a root file system whose SHA-256 is %s, not %s: nothing switched", target, got, want), http.StatusBadRequest)
 		return
 	}
-	if err := h.Board.setBoot(st.disk, st.Partition, true); err != nil {
-		h.Log.Error("update: cmdline.txt", "err", err)
-		http.Error(w, "setting the trial boot: "+err.Error(), http.StatusInternalServerError)
+	if err := h.Board.installSlot(st, target); err != nil {
+		h.Log.Error("update: writing the slot's kernel", "slot", target, "err", err)
+		http.Error(w, fmt.Sprintf("writing slot %d's kernel: %v: nothing switched", target, err), http.StatusInternalServerError)
 		return
 	}
-	h.Log.Info("update: new root file system written; rebooting to try it", "partition", target, "sha256", got, "bytes", r.ContentLength)
+	h.Log.Info("update: new root file system and kernel written; rebooting to try them", "slot", target, "sha256", got, "bytes", r.ContentLength)
 	httpx.WriteJSON(w, http.StatusAccepted, Accepted{Partition: target, BootID: st.BootID})
 	rc.Flush()
 	rebooting = true
 	reboot := h.Reboot
 	if reboot == nil {
-		reboot = h.Board.Reboot
+		reboot = h.Board.TryBoot
 	}
-	go func() { // the answer is flushed: the process may die with the services
+	go func() { // the answer is flushed
 		if err := reboot(context.Background()); err != nil {
-			h.Log.Error("update: reboot: the new root is tried at the next boot", "err", err)
+			h.Log.Error("update: reboot with tryboot: nothing switched; a new update writes the slot again", "err", err)
 			h.busy.Store(false)
 		}
 	}()

@@ -1,18 +1,24 @@
 // Package piupdate owns the A/B update of the Raspberry Pi image
 // (gokrazy): reading a new root file system out of an image the builder
-// wrote, writing it to the root partition the board is not running,
-// booting it once on trial, committing it when the new appliance is
-// healthy, and the admin endpoint and client that drive it.
+// wrote, writing it and its kernel to the slot the board is not
+// running, booting it once on trial, committing it when the new
+// appliance is healthy, and the admin endpoint and client that drive
+// it.
 //
-// The card: partition 1 the boot FAT (firmware, kernel, cmdline.txt),
-// 2 and 3 the two roots (squashfs, read-only), 4 /perm (kept by an
-// update). cmdline.txt's root= names the root the firmware boots; a
-// trial sets gokrazy.try_boot_inactive=1 there, which gokrazy's init
-// turns into a one-shot boot of the other root (it rewrites the token
-// before it switches, so the next boot returns to root=). The new
-// system makes it permanent by rewriting root= (Commit); if it does
-// not, init reboots at the deadline and the board comes back on the
-// old root.
+// The card: partition 1 the boot FAT, 2 and 3 the two roots (squashfs,
+// read-only), 4 /perm (kept by an update). The boot FAT holds the
+// firmware, config.txt and two slots, slot2/ and slot3/, each a kernel
+// with its device trees, overlays and a cmdline.txt whose root= names
+// its partition (the Raspberry Pi firmware's os_prefix: kernel, device
+// trees, overlays and cmdline.txt are read from the prefix). config.txt
+// names the slot the board boots (os_prefix=slot2/). An update writes
+// the other root partition, copies its /boot into the other slot,
+// writes tryboot.txt naming that slot and reboots with the firmware's
+// tryboot flag: the firmware reads tryboot.txt instead of config.txt
+// for that one boot. The new system makes it permanent by rewriting
+// config.txt's os_prefix, one byte (Commit); if it does not, init
+// reboots at the deadline, and a crash or a power cut reboots too: the
+// board comes back on the old slot, kernel and root.
 package piupdate
 
 import (
@@ -70,15 +76,15 @@ func squashfsSize(b []byte) (int64, error) {
 }
 
 // Image is what an update takes from an image file: the root file
-// system, and the kernel to compare with the board's.
+// system, whose /boot holds the kernel, device trees and overlays of
+// its slot.
 type Image struct {
 	Root       *io.SectionReader // partition 2's squashfs, bytes_used long
 	RootSHA256 string
-	Kernel     string // SHA-256 of the boot partition's vmlinuz
 }
 
 // ReadImage reads the image the builder wrote (appliance-rpi.img):
-// root A's squashfs and the boot partition's kernel, and hashes both.
+// root A's squashfs, hashed.
 func ReadImage(r io.ReaderAt) (Image, error) {
 	_, parts, err := readMBR(r)
 	if err != nil {
@@ -107,36 +113,7 @@ func ReadImage(r io.ReaderAt) (Image, error) {
 		return Image{}, fmt.Errorf("root partition: the image ends %d bytes into its squashfs of %d (cut short?)", m, n)
 	}
 	img.RootSHA256 = hex.EncodeToString(h.Sum(nil))
-	if img.Kernel, err = kernelSHA256(io.NewSectionReader(r, parts[0].start, parts[0].size)); err != nil {
-		return Image{}, fmt.Errorf("boot partition: %w", err)
-	}
 	return img, nil
-}
-
-// Fits refuses an image that an update cannot install on the board st
-// describes: one with another kernel (an update writes the root file
-// system only).
-func (img Image) Fits(st Status) error {
-	if img.Kernel != st.Kernel {
-		return fmt.Errorf("its kernel (sha256 %.12s) is not the board's (%.12s): an update replaces the root file system only; flash the card with the image to change the kernel", img.Kernel, st.Kernel)
-	}
-	return nil
-}
-
-// maxKernel bounds the kernel read from a boot partition.
-const maxKernel = 64 << 20
-
-// kernelSHA256 hashes vmlinuz in the boot FAT boot.
-func kernelSHA256(boot io.ReaderAt) (string, error) {
-	v, err := openFAT(boot)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	if err := v.copyFile(h, "vmlinuz", maxKernel); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // squashfsHeader checks that body starts with a squashfs superblock

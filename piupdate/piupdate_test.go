@@ -28,31 +28,27 @@ import (
 
 const testCmdline = "console=tty1 root=PARTUUID=abcd1234-02 init=/gokrazy/init rootwait panic=10 oops=panic"
 
-func TestRewriteCmdline(t *testing.T) {
-	padded := testCmdline + CmdlinePad + "\n"
+const testConfig = "arm_control=0x200\nenable_uart=0\nkernel=vmlinuz\n\n[all]\nos_prefix=slot2/\n"
+
+func TestSlotCmdline(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		part     int
-		trial    bool
 		want     string // "" an error
 	}{
-		{"trial from 2", padded, 2, true, testCmdline + " " + trialToken + "\n"},
-		{"commit 3", testCmdline + " gokrazy.switch_on_boot=1    \n", 3, false,
-			strings.Replace(testCmdline, "-02", "-03", 1) + strings.Repeat(" ", 29) + "\n"},
-		{"trial from 3 after gokrazy's token", strings.Replace(testCmdline, "-02", "-03", 1) + " gokrazy.switch_on_boot=1    \n", 3, true,
-			strings.Replace(testCmdline, "-02", "-03", 1) + " " + trialToken + " \n"},
-		{"no room: an old image", testCmdline + "\n", 2, true, ""},
-		{"no root=", "console=tty1 init=/gokrazy/init" + CmdlinePad + "\n", 2, true, ""},
-		{"root= by device name", "root=/dev/mmcblk0p2" + CmdlinePad + "\n", 3, false, ""},
+		{"slot 3", testCmdline + "\n", 3, strings.Replace(testCmdline, "-02", "-03", 1) + "\n"},
+		{"the owner's console kept, gokrazy's tokens dropped", "console=serial0,115200 " + testCmdline + " gokrazy.try_boot_inactive=1 gokrazy.switch_on_boot=1   \n", 3,
+			"console=serial0,115200 " + strings.Replace(testCmdline, "-02", "-03", 1) + "\n"},
+		{"slot 2 from 3", strings.Replace(testCmdline, "-02", "-03", 1), 2, testCmdline + "\n"},
+		{"no root=", "console=tty1 init=/gokrazy/init\n", 2, ""},
+		{"root= by device name", "root=/dev/mmcblk0p2\n", 3, ""},
 	} {
-		got, err := rewriteCmdline([]byte(tc.in), tc.part, tc.trial)
+		got, err := slotCmdline([]byte(tc.in), tc.part)
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("%s: %q, want an error", tc.name, got)
 		case tc.want != "" && (err != nil || string(got) != tc.want):
 			t.Errorf("%s: %q %v, want %q", tc.name, got, err, tc.want)
-		case err == nil && len(got) != len(tc.in):
-			t.Errorf("%s: %d bytes, was %d", tc.name, len(got), len(tc.in))
 		}
 	}
 	if d := parseCmdline("a appliance.trial_deadline=30s b").Deadline(); d != 30*time.Second {
@@ -60,6 +56,37 @@ func TestRewriteCmdline(t *testing.T) {
 	}
 	if d := parseCmdline("appliance.trial_deadline=-1s").Deadline(); d != DefaultDeadline {
 		t.Errorf("deadline %s", d)
+	}
+}
+
+// TestConfigSlot: config.txt names its slot in exactly one top-level
+// os_prefix line; switching it changes one byte.
+func TestConfigSlot(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		slot     int // 0: an error
+	}{
+		{"the builder's", testConfig, 2},
+		{"slot 3, CRLF", "kernel=vmlinuz\r\nos_prefix=slot3/\r\n", 3},
+		{"none: an old image", "kernel=vmlinuz\n", 0},
+		{"two", testConfig + "os_prefix=slot3/\n", 0},
+		{"in a [pi4] section", "[pi4]\nos_prefix=slot2/\n", 0},
+		{"after [pi4], [all] again", "[pi4]\narm_boost=1\n[all]\nos_prefix=slot2/\n", 2},
+		{"another prefix", "os_prefix=upstream/\n", 0},
+		{"slot 4", "os_prefix=slot4/\n", 0},
+	} {
+		n, _, err := configSlot([]byte(tc.in))
+		if n != tc.slot || (err == nil) != (tc.slot != 0) {
+			t.Errorf("%s: slot %d %v, want %d", tc.name, n, err, tc.slot)
+			continue
+		}
+		if tc.slot == 0 {
+			continue
+		}
+		out, err := setConfigSlot([]byte(tc.in), other(tc.slot))
+		if err != nil || len(out) != len(tc.in) || strings.Replace(tc.in, SlotDir(tc.slot)+"/", SlotDir(other(tc.slot))+"/", 1) != string(out) {
+			t.Errorf("%s: switched %q %v", tc.name, out, err)
+		}
 	}
 }
 
@@ -76,20 +103,23 @@ func fakeSquashfs(n int) []byte {
 	return b
 }
 
-// bootFAT makes a boot partition as the builder does (FAT16, one FAT)
-// with cmdline.txt and vmlinuz (three clusters and more).
+// bootFAT makes a boot partition as the builder does (FAT16, one FAT):
+// config.txt booting slot 2, and slot2/ with cmdline.txt and vmlinuz
+// (three clusters and more).
 func bootFAT(t testing.TB, dir string, kernel []byte) string {
-	for _, tool := range []string{"mkfs.vfat", "mcopy"} {
+	for _, tool := range []string{"mkfs.vfat", "mcopy", "mtype", "mdeltree"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (Debian packages dosfstools, mtools)", tool)
 		}
 	}
-	img := filepath.Join(dir, "boot.img")
-	os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte(testCmdline+CmdlinePad+"\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "vmlinuz"), kernel, 0o644)
+	img, stage := filepath.Join(dir, "boot.img"), filepath.Join(dir, "boot")
+	os.MkdirAll(filepath.Join(stage, "slot2"), 0o755)
+	os.WriteFile(filepath.Join(stage, "config.txt"), []byte(testConfig), 0o644)
+	os.WriteFile(filepath.Join(stage, "slot2", "cmdline.txt"), []byte(testCmdline+"\n"), 0o644)
+	os.WriteFile(filepath.Join(stage, "slot2", "vmlinuz"), kernel, 0o644)
 	for _, c := range [][]string{
 		{"mkfs.vfat", "-C", "-F", "16", "-f", "1", "-s", "1", "-n", "BOOT", img, "2100"},
-		{"mcopy", "-Q", "-i", img, filepath.Join(dir, "cmdline.txt"), filepath.Join(dir, "vmlinuz"), "::/"},
+		{"mcopy", "-s", "-Q", "-i", img, filepath.Join(stage, "config.txt"), filepath.Join(stage, "slot2"), "::/"},
 	} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", c[0], err, out)
@@ -98,13 +128,21 @@ func bootFAT(t testing.TB, dir string, kernel []byte) string {
 	return img
 }
 
+// mtype reads a file of the FAT image img; "" when it is not there.
+func mtype(img, name string) string {
+	out, err := exec.Command("mtype", "-i", img, "::/"+name).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
 
-// TestReadImage: the root is partition 2's squashfs, bytes_used long;
-// the kernel's hash follows vmlinuz's clusters.
+// TestReadImage: the root is partition 2's squashfs, bytes_used long.
 func TestReadImage(t *testing.T) {
 	dir := t.TempDir()
 	kernel := bytes.Repeat([]byte("kernel "), 30000)
@@ -115,8 +153,8 @@ func TestReadImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Root.Size() != 10000 || got.RootSHA256 != sha(root) || got.Kernel != sha(kernel) {
-		t.Errorf("%d bytes, root %s kernel %s; want root %s kernel %s", got.Root.Size(), got.RootSHA256, got.Kernel, sha(root), sha(kernel))
+	if got.Root.Size() != 10000 || got.RootSHA256 != sha(root) {
+		t.Errorf("%d bytes, root %s; want root %s", got.Root.Size(), got.RootSHA256, sha(root))
 	}
 	for name, bad := range map[string][]byte{
 		"cut short":    img[:len(img)-len(root)], // inside the root, its partition 8 KiB longer
@@ -149,8 +187,16 @@ func testImage(boot, root []byte) []byte {
 
 // fakeBoard is a board in a directory: the card's partitions as files
 // (disk1 the boot FAT, disk2 and disk3 the roots), a kernel command
-// line, a boot ID, and a Unix socket standing for gokrazy's.
-func fakeBoard(t *testing.T, proc string) *Board {
+// line, a boot ID, and a Unix socket standing for gokrazy's. Mounting
+// a root gives newRoot, the files of a new root file system; mounting
+// the boot FAT copies it out with mtools and, unmounted, copies the
+// slots and tryboot.txt back.
+type fakeBoard struct {
+	*Board
+	newRoot map[string]string // path: content
+}
+
+func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 	dir := t.TempDir()
 	boot := bootFAT(t, dir, []byte("kernel"))
 	os.Rename(boot, filepath.Join(dir, "disk1"))
@@ -164,13 +210,49 @@ func fakeBoard(t *testing.T, proc string) *Board {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")}
+	fb := &fakeBoard{Board: &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")},
+		newRoot: map[string]string{"boot/vmlinuz": "new kernel", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "readme", "boot/overlays/w1.dtbo": "overlay"}}
+	fb.mount = func(dev, fstype string, rw bool) (string, func() error, error) {
+		mnt := t.TempDir()
+		switch {
+		case fstype == "squashfs" && (dev == fb.Disk+"2" || dev == fb.Disk+"3"):
+			for name, content := range fb.newRoot {
+				os.MkdirAll(filepath.Dir(filepath.Join(mnt, name)), 0o755)
+				os.WriteFile(filepath.Join(mnt, name), []byte(content), 0o644)
+			}
+			return mnt, func() error { return nil }, nil
+		case fstype == "vfat" && dev == fb.Disk+"1":
+			if out, err := exec.Command("mcopy", "-s", "-n", "-i", dev, "::/*", mnt).CombinedOutput(); err != nil {
+				return "", nil, fmt.Errorf("mcopy: %v %s", err, out)
+			}
+			return mnt, func() error {
+				if !rw {
+					return nil
+				}
+				for _, name := range []string{"slot2", "slot3", "tryboot.txt"} {
+					exec.Command("mdeltree", "-i", dev, "::/"+name).Run()
+					exec.Command("mdel", "-i", dev, "::/"+name).Run()
+					if _, err := os.Stat(filepath.Join(mnt, name)); err == nil {
+						if out, err := exec.Command("mcopy", "-s", "-i", dev, filepath.Join(mnt, name), "::/").CombinedOutput(); err != nil {
+							return fmt.Errorf("mcopy: %v %s", err, out)
+						}
+					}
+				}
+				return nil
+			}, nil
+		}
+		return "", nil, fmt.Errorf("mount %s %s: not a partition of the board", dev, fstype)
+	}
+	return fb
 }
 
-// setCmdlineFile writes txt over cmdline.txt in place, as an editor on
-// a computer or gokrazy's init would.
-func (b *Board) setCmdlineFile(t *testing.T, txt string) {
-	_, off, err := b.cmdlineTxt(b.Disk)
+// file reads a file of the boot partition.
+func (b *fakeBoard) file(name string) string { return mtype(b.Disk+"1", name) }
+
+// setConfig writes txt over config.txt in place, as an editor on a
+// computer would.
+func (b *fakeBoard) setConfig(t *testing.T, txt string) {
+	_, off, err := b.configTxt(b.Disk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,23 +276,16 @@ func putRoot(h *Handler, root []byte) *httptest.ResponseRecorder {
 	return w
 }
 
-func (b *Board) cmdlineFile(t *testing.T) string {
-	txt, _, err := b.cmdlineTxt(b.Disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(txt)
-}
-
 // TestHandler: a root file system is written to the partition not
-// running, checked, the trial token set, and the board rebooted; bad
-// requests get the right 4xx and change nothing.
+// running, checked, its /boot copied into the other slot with a
+// cmdline.txt naming it, tryboot.txt written, and the board rebooted
+// with the tryboot flag; config.txt is never touched; bad requests get
+// the right 4xx and change nothing.
 func TestHandler(t *testing.T) {
-	board := fakeBoard(t, testCmdline)
+	board := newFakeBoard(t, testCmdline)
 	rebooted := make(chan struct{}, 1)
-	h := &Handler{Board: board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	h := &Handler{Board: board.Board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Reboot: func(context.Context) error { rebooted <- struct{}{}; return nil }}
-	before := board.cmdlineFile(t)
 	root := fakeSquashfs(20000)
 	put := func(body []byte, digest string, length int64) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("PUT", "/update", bytes.NewReader(body))
@@ -244,21 +319,30 @@ func TestHandler(t *testing.T) {
 		if w.Code != tc.want || !strings.Contains(w.Body.String(), tc.msg) {
 			t.Errorf("%s: %d %q, want %d %q", tc.name, w.Code, w.Body.String(), tc.want, tc.msg)
 		}
-		if after := board.cmdlineFile(t); after != before {
-			t.Fatalf("%s: cmdline.txt changed: %q", tc.name, after)
+		if board.file("config.txt") != testConfig || board.file("tryboot.txt") != "" {
+			t.Fatalf("%s: config.txt %q, tryboot.txt %q", tc.name, board.file("config.txt"), board.file("tryboot.txt"))
 		}
 	}
-	// cmdline.txt edited on a computer, its padding lost: refused before
+	// A card laid out before kernel slots (no os_prefix): refused before
 	// anything is written.
-	board.setCmdlineFile(t, strings.Replace(testCmdline, "panic=10", "panic=10 "+strings.Repeat("x", 20), 1)+"       \n")
+	board.setConfig(t, strings.Replace(testConfig, "os_prefix", "#s_prefix", 1))
 	os.WriteFile(board.Disk+"3", make([]byte, 64<<10), 0o600)
-	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "cmdline.txt has no room") {
-		t.Errorf("no room in cmdline.txt: %d %q", w.Code, w.Body.String())
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "laid out without kernel slots") {
+		t.Errorf("an old card: %d %q", w.Code, w.Body.String())
 	}
 	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
 		t.Error("partition 3 was written")
 	}
-	board.setCmdlineFile(t, before)
+	board.setConfig(t, testConfig)
+	// A root file system without /boot/vmlinuz: written, nothing switched.
+	board.newRoot = map[string]string{"etc/hostname": "x"}
+	if w := put(root, good, int64(len(root))); w.Code != 500 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
+		t.Errorf("no kernel in the root: %d %q", w.Code, w.Body.String())
+	}
+	if board.file("tryboot.txt") != "" {
+		t.Error("tryboot.txt written without a kernel")
+	}
+	board.newRoot = map[string]string{"boot/vmlinuz": "new kernel", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "readme", "boot/overlays/w1.dtbo": "overlay", "boot/cmdline.txt": "root=PARTUUID=ffffffff-02 theirs"}
 	w := put(root, good, int64(len(root)))
 	if w.Code != 202 || !strings.Contains(w.Body.String(), `{"partition":3,"boot_id":"boot-1"}`) {
 		t.Fatalf("good update: %d %q", w.Code, w.Body.String())
@@ -267,8 +351,20 @@ func TestHandler(t *testing.T) {
 	if !bytes.Equal(written[:len(root)], root) {
 		t.Error("partition 3 does not hold the new root")
 	}
-	if after := board.cmdlineFile(t); after != testCmdline+" "+trialToken+"\n" {
-		t.Errorf("cmdline.txt: %q", after)
+	for name, want := range map[string]string{
+		"config.txt":                testConfig,
+		"tryboot.txt":               strings.Replace(testConfig, "slot2/", "slot3/", 1),
+		"slot3/vmlinuz":             "new kernel",
+		"slot3/bcm2711-rpi-4-b.dtb": "dtb",
+		"slot3/overlays/README":     "readme",
+		"slot3/overlays/w1.dtbo":    "overlay",
+		"slot3/cmdline.txt":         strings.Replace(testCmdline, "-02", "-03", 1) + "\n", // the board's, not the image's
+		"slot2/vmlinuz":             "kernel",
+		"slot2/cmdline.txt":         testCmdline + "\n",
+	} {
+		if got := board.file(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
 	}
 	<-rebooted
 	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "an update is in progress") {
@@ -283,18 +379,15 @@ func TestHandler(t *testing.T) {
 	}
 }
 
-// TestTrialCommit: on the trial boot (the token in /proc/cmdline, root=
-// still the old partition), an update is refused until the new root
-// is committed; Commit rewrites root= to it; then an update goes to
-// the old partition.
+// TestTrialCommit: on the trial boot (slot 3 runs, config.txt boots
+// slot 2), an update is refused until slot 3 is committed; Commit
+// rewrites config.txt's os_prefix to it; then an update goes to slot 2.
 func TestTrialCommit(t *testing.T) {
-	board := fakeBoard(t, testCmdline+" "+trialToken)
-	// What gokrazy's init leaves before it switches.
-	board.setCmdlineFile(t, testCmdline+" "+switchedToken+"   \n")
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	board := newFakeBoard(t, strings.Replace(testCmdline, "-02", "-03", 1))
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
 	root := fakeSquashfs(4096)
 	put := func() *httptest.ResponseRecorder { return putRoot(h, root) }
-	if w := put(); w.Code != 409 || !strings.Contains(w.Body.String(), "this boot tries partition 3 and has not committed it") {
+	if w := put(); w.Code != 409 || !strings.Contains(w.Body.String(), "this boot tries slot 3 and has not committed it") {
 		t.Fatalf("uncommitted trial: %d %q", w.Code, w.Body.String())
 	}
 	st, _ := board.State()
@@ -304,17 +397,29 @@ func TestTrialCommit(t *testing.T) {
 	if ok, err := board.Commit(); !ok || err != nil {
 		t.Fatalf("commit: %v %v", ok, err)
 	}
-	if got := board.cmdlineFile(t); got != strings.Replace(testCmdline, "-02", "-03", 1)+CmdlinePad+"\n" {
-		t.Errorf("committed cmdline.txt %q", got)
+	if got := board.file("config.txt"); got != strings.Replace(testConfig, "slot2/", "slot3/", 1) {
+		t.Errorf("committed config.txt %q", got)
 	}
 	if ok, err := board.Commit(); ok || err != nil {
 		t.Errorf("second commit: %v %v", ok, err)
 	}
+	// Slot 3's files, as the update to it left them.
+	exec.Command("mcopy", "-s", "-i", board.Disk+"1", "::/slot2", filepath.Join(t.TempDir(), "x")).Run()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
+	os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(strings.Replace(testCmdline, "-02", "-03", 1)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
+	if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
 	if w := put(); w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":2`) {
 		t.Fatalf("after the commit: %d %q", w.Code, w.Body.String())
 	}
-	if got := board.cmdlineFile(t); got != strings.Replace(testCmdline, "-02", "-03", 1)+" "+trialToken+"\n" {
-		t.Errorf("cmdline.txt %q", got)
+	if got := board.file("tryboot.txt"); got != testConfig {
+		t.Errorf("tryboot.txt %q", got)
+	}
+	if got := board.file("slot2/cmdline.txt"); got != testCmdline+"\n" {
+		t.Errorf("slot2/cmdline.txt %q", got)
 	}
 }
 
@@ -337,7 +442,13 @@ func FuzzReadImage(f *testing.F) {
 	f.Add(testImage(boot[:64<<10], fakeSquashfs(1024)))
 	f.Fuzz(func(t *testing.T, img []byte) {
 		ReadImage(bytes.NewReader(img))
-		kernelSHA256(bytes.NewReader(img))
+		// The boot partition's reader, on what follows the MBR.
+		if len(img) > Sector {
+			if v, err := openFAT(bytes.NewReader(img[Sector:])); err == nil {
+				v.copyFile(io.Discard, "slot2/vmlinuz", maxKernel)
+				v.extent("config.txt")
+			}
+		}
 	})
 }
 
@@ -351,19 +462,31 @@ func FuzzParseContentDigest(f *testing.F) {
 	})
 }
 
-func FuzzRewriteCmdline(f *testing.F) {
-	f.Add(testCmdline+CmdlinePad+"\n", 3, true)
-	f.Fuzz(func(t *testing.T, in string, part int, trial bool) {
+// FuzzBootFiles: a slot's cmdline.txt names the slot's partition and
+// nothing gokrazy would switch on; config.txt switched to a slot names
+// it, one byte changed.
+func FuzzBootFiles(f *testing.F) {
+	f.Add(testCmdline+" gokrazy.try_boot_inactive=1\n", testConfig, 3)
+	f.Add("root=PARTUUID=abcd1234-03", "[pi4]\nos_prefix=slot3/\n[all]\nos_prefix=slot2/\n", 2)
+	f.Fuzz(func(t *testing.T, cmd, config string, part int) {
 		part = 2 + part&1
-		out, err := rewriteCmdline([]byte(in), part, trial)
-		if err != nil {
-			return
+		if out, err := slotCmdline([]byte(cmd), part); err == nil {
+			c := parseCmdline(string(out))
+			if _, p, err := c.root(); err != nil || p != part || strings.Contains(string(out), "gokrazy.try_boot_inactive=1") {
+				t.Fatalf("%q -> %q", cmd, out)
+			}
 		}
-		if len(out) != len(in) {
-			t.Fatalf("%q -> %q", in, out)
-		}
-		if _, p, err := parseCmdline(string(out)).root(); err != nil || p != part || parseCmdline(string(out)).has(trialToken) != trial {
-			t.Fatalf("%q -> %q", in, out)
+		if out, err := setConfigSlot([]byte(config), part); err == nil {
+			n, _, err := configSlot(out)
+			diff := 0
+			for i := range out {
+				if out[i] != config[i] {
+					diff++
+				}
+			}
+			if err != nil || n != part || len(out) != len(config) || diff > 1 {
+				t.Fatalf("%q -> %q: slot %d %v", config, out, n, err)
+			}
 		}
 	})
 }
@@ -383,16 +506,15 @@ func (c *cutBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestUpdateAfterFailedReboot: an update whose reboot failed leaves the
-// trial token in cmdline.txt (the new root is tried at the next boot);
-// the next update clears it before it writes that partition again, so
-// that a power cut or a client gone midway never leaves a half-written
-// root for the next boot to try.
+// TestUpdateAfterFailedReboot: an update whose reboot failed leaves
+// tryboot.txt (a reboot with the flag would try the new slot); the next
+// update removes it and the other slot before it writes that partition
+// again, so that a power cut or a client gone midway never leaves a
+// half-written slot to try.
 func TestUpdateAfterFailedReboot(t *testing.T) {
-	board := fakeBoard(t, testCmdline)
-	before := board.cmdlineFile(t)
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Reboot: func(context.Context) error { return errors.New("gokrazy did not answer") }}
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Reboot: func(context.Context) error { return errors.New("reboot refused") }}
 	root := fakeSquashfs(20000)
 	put := func(body io.Reader) int {
 		r := httptest.NewRequest("PUT", "/update", body)
@@ -408,14 +530,14 @@ func TestUpdateAfterFailedReboot(t *testing.T) {
 	for h.busy.Load() { // until the failed reboot frees the handler
 		runtime.Gosched()
 	}
-	if got := board.cmdlineFile(t); !strings.Contains(got, trialToken) {
-		t.Fatalf("after the failed reboot: %q", got)
+	if got := board.file("tryboot.txt"); !strings.Contains(got, "os_prefix=slot3/") {
+		t.Fatalf("after the failed reboot: tryboot.txt %q", got)
 	}
 	if code := put(&cutBody{bytes.NewReader(root), 10000}); code != 500 {
 		t.Fatalf("update cut after 10000 of 20000 bytes: %d", code)
 	}
-	if got := board.cmdlineFile(t); got != before {
-		t.Errorf("cmdline.txt while partition 3 holds half a root: %q, want %q", got, before)
+	if try, k := board.file("tryboot.txt"), board.file("slot3/vmlinuz"); try != "" || k != "" || board.file("config.txt") != testConfig {
+		t.Errorf("while partition 3 holds half a root: tryboot.txt %q, slot3/vmlinuz %q", try, k)
 	}
 }
 
@@ -452,44 +574,13 @@ func TestFATClusters(t *testing.T) {
 	le.PutUint32(entry[28:], 100)
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	_, err := kernelSHA256(sparse{0: b, (1 + 65535) * 4096: entry})
+	_, err := openFAT(sparse{0: b, (1 + 65535) * 4096: entry})
 	runtime.ReadMemStats(&m1)
 	if err == nil || !strings.Contains(err.Error(), "130000000 clusters") {
 		t.Errorf("err %v", err)
 	}
 	if n := m1.TotalAlloc - m0.TotalAlloc; n > 1<<20 {
 		t.Errorf("allocated %d bytes", n)
-	}
-}
-
-// TestSwitchFailed: the trial token in /proc/cmdline, but gokrazy's init
-// could not switch (the new root did not mount) and the old root runs:
-// not a trial boot, nothing to commit (the firmware would boot a root
-// that never ran), and an update goes to the other partition again.
-func TestSwitchFailed(t *testing.T) {
-	board := fakeBoard(t, testCmdline+" "+trialToken)
-	board.root = func(string) (int, error) { return 2, nil }
-	board.setCmdlineFile(t, testCmdline+" "+switchedToken+"   \n")
-	before := board.cmdlineFile(t)
-	if st, err := board.State(); err != nil || st.Trial || st.Partition != 2 || !st.Committed {
-		t.Fatalf("state %+v %v", st, err)
-	}
-	if ok, err := board.Commit(); ok || err != nil {
-		t.Fatalf("commit: %v %v", ok, err)
-	}
-	if got := board.cmdlineFile(t); got != before {
-		t.Fatalf("cmdline.txt %q", got)
-	}
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
-	w := putRoot(h, fakeSquashfs(4096))
-	if w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":3`) {
-		t.Fatalf("update: %d %q", w.Code, w.Body.String())
-	}
-	// The real test: / is on this process's root device, neither of the
-	// fake board's partitions (files).
-	board.root = nil
-	if _, err := board.rootPartition(board.Disk); err == nil {
-		t.Error("a root partition among files")
 	}
 }
 
@@ -580,9 +671,9 @@ func TestFindDisk(t *testing.T) {
 // partition 3 is mounted on / (the kernel took a second root=): the
 // update is refused before the running root is written.
 func TestRunningRootNotWritten(t *testing.T) {
-	board := fakeBoard(t, testCmdline+" root=PARTUUID=abcd1234-03")
+	board := newFakeBoard(t, testCmdline+" root=PARTUUID=abcd1234-03")
 	board.root = func(string) (int, error) { return 3, nil }
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
 	w := putRoot(h, fakeSquashfs(4096))
 	if w.Code != 409 || !strings.Contains(w.Body.String(), "partition 3 is mounted on /") {
 		t.Errorf("%d %q", w.Code, w.Body.String())
@@ -596,8 +687,8 @@ func TestRunningRootNotWritten(t *testing.T) {
 // closing) holds the update for Timeout, then gets a 500; the next
 // update goes through.
 func TestStalledClient(t *testing.T) {
-	board := fakeBoard(t, testCmdline)
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond,
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Timeout: 200 * time.Millisecond,
 		Reboot: func(context.Context) error { return nil }}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -624,8 +715,8 @@ func TestStalledClient(t *testing.T) {
 // TestKernelErrorNotKept: a kernel that cannot be read makes
 // GET /update fail, and the next GET, once it can be, answers.
 func TestKernelErrorNotKept(t *testing.T) {
-	board := fakeBoard(t, testCmdline)
-	h := &Handler{Board: board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Version: "v1", Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	get := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/update", nil))
@@ -637,11 +728,11 @@ func TestKernelErrorNotKept(t *testing.T) {
 			t.Fatalf("mren: %v %s", err, out)
 		}
 	}
-	mren("::/vmlinuz", "::/vmlinux")
+	mren("::/slot2/vmlinuz", "::/slot2/vmlinux")
 	if code := get(); code != 500 {
 		t.Fatalf("without a kernel: %d, want 500", code)
 	}
-	mren("::/vmlinux", "::/vmlinuz")
+	mren("::/slot2/vmlinux", "::/slot2/vmlinuz")
 	if code := get(); code != 200 {
 		t.Fatalf("with it back: %d, want 200", code)
 	}
@@ -660,8 +751,8 @@ func (p pause) Read([]byte) (int, error) {
 // WriteTimeout (70 s on the admin listener) still gets its 202: the
 // handler moves the write deadline past Timeout.
 func TestSlowUploadAnswered(t *testing.T) {
-	board := fakeBoard(t, testCmdline)
-	h := &Handler{Board: board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.WriteTimeout = 100 * time.Millisecond
 	srv.Start()

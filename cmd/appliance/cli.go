@@ -116,9 +116,9 @@ var commands = []command{
 		name: "update", args: "IMAGE URL",
 		summary: "update a Raspberry Pi board to the image IMAGE through its admin listener URL; it rolls back if the new system fails (token: APPLIANCE_ADMIN_TOKEN)",
 		help: "Send the root file system of IMAGE (an appliance-rpi.img from the same builder) to the board whose admin listener URL names (http://board:8081/), with admin.token's token from APPLIANCE_ADMIN_TOKEN. " +
-			"The board writes it to its other root partition, checks its SHA-256 and reboots into it on trial; the new appliance commits it once it serves, " +
-			"else the board reboots to the old one at the deadline (90 s). The command waits (at most 5 minutes) and exits 0 when the new version runs, 1 when the board rolled back. " +
-			"The kernel and the boot partition are not updated: an image with another kernel is refused (flash the card). /perm (config, site, certificates) is kept.",
+			"The board writes it to its other root partition, checks its SHA-256, copies its kernel, device trees and overlays into the other boot slot and reboots into that slot once (the firmware's tryboot); the new appliance commits it once it serves, " +
+			"else the board reboots to the old slot, kernel and root, at the deadline (90 s). The command waits (at most 5 minutes) and exits 0 when the new version runs, 1 when the board rolled back. " +
+			"The firmware and config.txt are not updated. /perm (config, site, certificates) is kept.",
 	},
 	{name: "version", summary: "print the version (also -version, --version)", help: "Print the version, the Go version and the platform; -version and --version do the same."},
 	{name: "help", summary: "print this help (also -h, --help)", help: "Print the usage on standard output; -h and --help do the same."},

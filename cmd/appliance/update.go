@@ -58,8 +58,8 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := img.Fits(st); err != nil {
-		return fail(fmt.Errorf("%s: %w", inv.pos[0], err))
+	if st.Trial {
+		return fail(fmt.Errorf("the board tries slot %d and has not committed it yet: try again when it has, or has rolled back", st.Partition))
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
 		bar := progressbar.NewOptions64(img.Root.Size(), progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
@@ -70,7 +70,7 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(stdout, "%s: root file system written to partition %d (sha256 %s); the board reboots to try it\n", u.Host, acc.Partition, img.RootSHA256)
+	fmt.Fprintf(stdout, "%s: root file system written to partition %d (sha256 %s), its kernel to slot %d; the board reboots to try them\n", u.Host, acc.Partition, img.RootSHA256, acc.Partition)
 	final, took, err := c.Await(ctx, acc)
 	if err != nil {
 		return fail(err)
@@ -80,6 +80,9 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "updated: the board runs %s from partition %d\n", final.Version, final.Partition)
+	if final.Kernel != st.Kernel {
+		fmt.Fprintf(stdout, "kernel: sha256 %.12s, was %.12s\n", final.Kernel, st.Kernel)
+	}
 	return 0
 }
 
@@ -104,14 +107,14 @@ func updateTarget(raw string) (*url.URL, string, error) {
 // probes for commitStable in a row, probed every commitEvery: one that
 // crashes, or stops answering, soon after it starts is not kept. It
 // stops trying after commitGiveUp (75 s), before init's deadline
-// (piupdate.DefaultDeadline, 90 s) reboots the board to the old root.
+// (piupdate.DefaultDeadline, 90 s) reboots the board to the old slot.
 const (
 	commitStable = 10 * time.Second
 	commitEvery  = 2 * time.Second
 	commitGiveUp = piupdate.DefaultDeadline - 15*time.Second
 )
 
-// commitTrial, on the trial boot of a new root, commits it once this
+// commitTrial, on the trial boot of a new slot, commits it once this
 // appliance has served for commitStable: the board boots it from now
 // on (package piupdate).
 func (s *server) commitTrial(board *piupdate.Board) {
@@ -129,14 +132,14 @@ func (s *server) commitTrial(board *piupdate.Board) {
 		return probe(a, secure, 5*time.Second)
 	}, commitStable, commitEvery, commitGiveUp)
 	if err != nil {
-		s.log.Error("update: this trial boot does not serve steadily: not committed; the board returns to the old root at the deadline", "err", err)
+		s.log.Error("update: this trial boot does not serve steadily: not committed; the board returns to the old slot (kernel and root) at the deadline", "err", err)
 		return
 	}
 	switch ok, err := board.Commit(); {
 	case err != nil:
 		s.log.Error("update: commit", "err", err)
 	case ok:
-		s.log.Info("update: served steadily on the trial boot: committed; the board boots this root from now on", "for", commitStable)
+		s.log.Info("update: served steadily on the trial boot: committed; the board boots this slot (kernel and root) from now on", "for", commitStable)
 	}
 }
 

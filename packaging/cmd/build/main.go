@@ -54,6 +54,7 @@ func main() {
 	version := debVersion() // git log: once
 	piVersion := fl.String("version", version, "pi: the appliance's version")
 	piBinary := fl.String("appliance", "", "pi: a prebuilt linux/arm64 appliance binary, instead of building ./cmd/appliance")
+	piKernel := fl.String("kernel", "", "pi: another gokrazy kernel package (its directory, with vmlinuz, device trees, overlays, config.txt and lib/modules) instead of "+kernelRPi+" (tests: qemu's)")
 	switch what {
 	case "deb", "oci", "pi", "all", "rootfs":
 	case "-h", "-help", "--help", "help":
@@ -85,7 +86,7 @@ func main() {
 	}
 	if what == "pi" || what == "all" {
 		img := filepath.Join(*out, "appliance-rpi.img")
-		if err := buildPi(piOptions{out: img, config: *piConfig, site: *piSite, hostname: *piHost, permMB: *permMB, version: *piVersion, binary: *piBinary}); err != nil {
+		if err := buildPi(piOptions{out: img, config: *piConfig, site: *piSite, hostname: *piHost, permMB: *permMB, version: *piVersion, binary: *piBinary, kernel: *piKernel}); err != nil {
 			fatal(fmt.Errorf("pi: %w", err))
 		}
 		fmt.Println(img)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -26,12 +28,13 @@ const (
 )
 
 // Partition layout, in 512-byte sectors, as gokrazy expects it: boot
-// (FAT), root A (squashfs, read-only), root B (empty: appliance update
+// (FAT: the firmware, config.txt and a slot of kernel files for each
+// root), root A (squashfs, read-only), root B (empty: appliance update
 // writes there, see package piupdate), perm (ext4, writable).
 const (
 	sector        = 512
-	bootStart     = 8192 // 4 MiB, aligned for SD cards
-	bootSectors   = 100 << 20 / sector
+	bootStart     = 8192               // 4 MiB, aligned for SD cards
+	bootSectors   = 256 << 20 / sector // two slots of ~50 MiB each, and room to grow
 	rootSectors   = piupdate.RootBytes / sector
 	defaultPermMB = 512
 )
@@ -44,6 +47,7 @@ type piOptions struct {
 	permMB   int64
 	version  string // the appliance's version (-X main.version)
 	binary   string // a prebuilt linux/arm64 appliance; "" builds ./cmd/appliance
+	kernel   string // a gokrazy kernel package's directory; "" kernelRPi
 }
 
 // defaultPiConfig serves the site on /perm over plain HTTP on every
@@ -198,8 +202,14 @@ func buildPi(opt piOptions) error {
 	if err := buildPiPrograms(tmp, opt.version, opt.binary); err != nil {
 		return err
 	}
-	kernelDir, err := moduleDir(kernelRPi)
-	if err != nil {
+	kernelDir := opt.kernel
+	if kernelDir == "" {
+		if kernelDir, err = moduleDir(kernelRPi); err != nil {
+			return err
+		}
+	}
+	slot := filepath.Join(tmp, "slot")
+	if err := stageSlot(slot, kernelDir); err != nil {
 		return err
 	}
 	firmwareDir, err := moduleDir(firmware)
@@ -221,10 +231,10 @@ func buildPi(opt piOptions) error {
 	if err := f.Truncate((permStart + permSectors) * sector); err != nil { // sparse
 		return err
 	}
-	if err := writeBootPartition(f, tmp, kernelDir, firmwareDir, partuuid); err != nil {
+	if err := writeBootPartition(f, tmp, slot, kernelDir, firmwareDir, partuuid); err != nil {
 		return err
 	}
-	if err := writeRootPartition(f, tmp, kernelDir, opt.hostname, configFile); err != nil {
+	if err := writeRootPartition(f, tmp, slot, kernelDir, opt.hostname, configFile); err != nil {
 		return err
 	}
 	if err := writePermPartition(f, opt, tmp, src, configFile, permStart, permSectors); err != nil {
@@ -288,14 +298,14 @@ func buildPiPrograms(dir, version, binary string) error {
 }
 
 // writeBootPartition writes the boot partition: FAT, made with
-// dosfstools and filled with mtools. Its cmdline.txt boots root A,
-// partition 2 of the disk with signature partuuid, with room for an
-// update's trial token at its end; one FAT, as gokrazy's FAT reader
-// (which rewrites cmdline.txt) expects.
-func writeBootPartition(f *os.File, tmp, kernelDir, firmwareDir, partuuid string) error {
-	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic" + piupdate.CmdlinePad
+// dosfstools and filled with mtools: the firmware, config.txt booting
+// slot 2, and slot2/ (the kernel's files from slot, and a cmdline.txt
+// booting root A, partition 2 of the disk with signature partuuid).
+// One FAT, as the firmware reads it and piupdate rewrites config.txt.
+func writeBootPartition(f *os.File, tmp, slot, kernelDir, firmwareDir, partuuid string) error {
+	cmdline := "console=tty1 root=PARTUUID=" + partuuid + "-02 init=/gokrazy/init rootwait panic=10 oops=panic"
 	bootDir, bootImg := filepath.Join(tmp, "boot"), filepath.Join(tmp, "boot.img")
-	if err := stageBoot(bootDir, kernelDir, firmwareDir, cmdline); err != nil {
+	if err := stageBoot(bootDir, slot, kernelDir, firmwareDir, cmdline); err != nil {
 		return fmt.Errorf("boot partition: %w", err)
 	}
 	if err := run("dosfstools", "mkfs.vfat", "-C", "-F", "16", "-f", "1", "-n", "BOOT", bootImg, fmt.Sprint(bootSectors*sector/1024)); err != nil {
@@ -312,10 +322,14 @@ func writeBootPartition(f *os.File, tmp, kernelDir, firmwareDir, partuuid string
 }
 
 // writeRootPartition writes root A: read-only squashfs, made with
-// squashfs-tools, from the programs built in tmp.
-func writeRootPartition(f *os.File, tmp, kernelDir, hostname string, configFile []byte) error {
+// squashfs-tools, from the programs built in tmp and the slot's kernel
+// files in /boot (what an update copies into the other slot).
+func writeRootPartition(f *os.File, tmp, slot, kernelDir, hostname string, configFile []byte) error {
 	rootDir, rootImg := filepath.Join(tmp, "root"), filepath.Join(tmp, "root.squashfs")
 	if err := stageRoot(rootDir, tmp, kernelDir, hostname, configFile); err != nil {
+		return fmt.Errorf("root file system: %w", err)
+	}
+	if err := os.CopyFS(filepath.Join(rootDir, piupdate.RootBoot), os.DirFS(slot)); err != nil {
 		return fmt.Errorf("root file system: %w", err)
 	}
 	if err := run("squashfs-tools", "mksquashfs", rootDir, rootImg, "-noappend", "-all-root", "-comp", "gzip", "-quiet", "-no-progress"); err != nil {
@@ -425,31 +439,68 @@ func copyAt(f *os.File, start, count int64, file string) error {
 	return err
 }
 
-// stageBoot lays out the FAT boot file system the Raspberry Pi
-// firmware reads: firmware, kernel, device trees, config.txt,
-// cmdline.txt.
-func stageBoot(dir, kernelDir, firmwareDir, cmdline string) error {
-	for _, src := range []struct {
-		dir   string
-		globs []string
-	}{
-		{kernelDir, []string{"vmlinuz", "*.dtb", "overlays/*.dtbo", "overlays/overlay_map.dtb", "config.txt"}},
-		{firmwareDir, []string{"*.bin", "*.dat", "*.elf"}},
-	} {
-		for _, g := range src.globs {
-			matches, err := filepath.Glob(filepath.Join(src.dir, g))
-			if err != nil {
+// stageSlot lays out a slot's kernel files, as the firmware reads them
+// under os_prefix: the kernel, the device trees and the overlays, with
+// overlays/README (without it the firmware looks for the overlays
+// outside the slot).
+func stageSlot(dir, kernelDir string) error {
+	for _, g := range []string{"vmlinuz", "*.dtb", "overlays/*.dtbo", "overlays/overlay_map.dtb", "overlays/README"} {
+		matches, err := filepath.Glob(filepath.Join(kernelDir, g))
+		if err != nil {
+			return err
+		}
+		for _, m := range matches {
+			rel, _ := filepath.Rel(kernelDir, m)
+			if err := copyFile(m, filepath.Join(dir, rel), 0o644); err != nil {
 				return err
-			}
-			for _, m := range matches {
-				rel, _ := filepath.Rel(src.dir, m)
-				if err := copyFile(m, filepath.Join(dir, rel), 0o644); err != nil {
-					return err
-				}
 			}
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "cmdline.txt"), []byte(cmdline+"\n"), 0o644)
+	if _, err := os.Stat(filepath.Join(dir, "vmlinuz")); err != nil {
+		return fmt.Errorf("kernel %s: %w", kernelDir, err)
+	}
+	readme := filepath.Join(dir, "overlays", "README")
+	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(readme), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(readme, []byte("The device tree overlays of this slot's kernel.\n"), 0o644)
+	}
+	return nil
+}
+
+// stageBoot lays out the FAT boot file system the Raspberry Pi
+// firmware reads: the firmware, config.txt (the kernel package's, and
+// os_prefix=slot2/), and slot2/: the kernel's files and cmdline.txt.
+func stageBoot(dir, slot, kernelDir, firmwareDir, cmdline string) error {
+	matches := []string{}
+	for _, g := range []string{"*.bin", "*.dat", "*.elf"} {
+		m, err := filepath.Glob(filepath.Join(firmwareDir, g))
+		if err != nil {
+			return err
+		}
+		matches = append(matches, m...)
+	}
+	for _, m := range matches {
+		if err := copyFile(m, filepath.Join(dir, filepath.Base(m)), 0o644); err != nil {
+			return err
+		}
+	}
+	config, err := os.ReadFile(filepath.Join(kernelDir, "config.txt"))
+	if err != nil {
+		return err
+	}
+	config = append(bytes.TrimRight(config, "\n"), "\n\n# The slot the firmware boots: its kernel, device trees, overlays and\n"+
+		"# cmdline.txt. appliance update writes the other slot and tryboot.txt,\n"+
+		"# then commits it here. Keep this line as it is.\n[all]\nos_prefix="+piupdate.SlotDir(2)+"/\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "config.txt"), config, 0o644); err != nil {
+		return err
+	}
+	slotDir := filepath.Join(dir, piupdate.SlotDir(2))
+	if err := os.CopyFS(slotDir, os.DirFS(slot)); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(slotDir, "cmdline.txt"), []byte(cmdline+"\n"), 0o644)
 }
 
 // stageRoot lays out gokrazy's root file system: its init and services

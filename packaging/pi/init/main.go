@@ -12,11 +12,11 @@
 // console if cmdline.txt names one), so that a board without a shell
 // still says why it does not serve.
 //
-// On the trial boot of a new root (appliance update, package
+// On the trial boot of a new slot (appliance update, package
 // piupdate), it gives the new appliance piupdate.DefaultDeadline (90 s;
 // appliance.trial_deadline=DURATION on the kernel command line
 // overrides it) to serve and commit; then, not committed, it reboots,
-// and the board comes back on the old root.
+// and the board comes back on the old slot: kernel and root.
 package main
 
 import (
@@ -97,36 +97,31 @@ func main() {
 	select {}
 }
 
-// trialDeadline, on the trial boot of a new root, reboots the board at
-// the deadline unless the appliance has committed the root by then. A
-// board whose state cannot be read is rebooted too: the appliance
-// cannot commit it either.
+// trialDeadline, on the trial boot of a new slot (config.txt boots the
+// other one: the firmware read tryboot.txt), reboots the board at the
+// deadline unless the appliance has committed the slot by then; the
+// firmware then boots the slot config.txt names.
 func trialDeadline(board *piupdate.Board, reboot func()) {
-	if !board.Trial() {
-		return
-	}
-	d := board.Deadline()
 	st, err := board.State()
 	switch {
 	case err != nil:
-		log.Printf("update: trial boot: %v; the board boots the old root again in %s", err, d)
+		log.Printf("update: %v", err)
+		return
 	case !st.Trial:
-		return // gokrazy's init did not switch: the old root runs
-	default:
-		log.Printf("update: trial boot of root partition %d: the appliance has %s to serve and commit it, or the board boots partition %d again", st.Partition, d, 5-st.Partition)
+		return
 	}
+	d := board.Deadline()
+	log.Printf("update: trial boot of slot %d: the appliance has %s to serve and commit it, or the board boots slot %d again", st.Partition, d, 5-st.Partition)
 	time.AfterFunc(d, func() {
 		st, err := board.State()
 		if err == nil && st.Committed {
-			log.Printf("update: root partition %d is committed", st.Partition)
+			log.Printf("update: slot %d is committed", st.Partition)
 			return
 		}
 		if err != nil {
 			log.Printf("update: %v", err)
-			log.Printf("update: the trial root not committed within %s: rebooting to the old one", d)
-		} else {
-			log.Printf("update: root partition %d not committed within %s: rebooting to the old one", st.Partition, d)
 		}
+		log.Printf("update: slot %d not committed within %s: rebooting to the old one", st.Partition, d)
 		reboot()
 	})
 }

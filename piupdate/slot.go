@@ -1,0 +1,229 @@
+package piupdate
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// A slot is the boot files of one root partition: the kernel, device
+// trees and overlays that the image's builder put in its root file
+// system's /boot (RootBoot), and a cmdline.txt naming the partition.
+// The firmware boots the slot config.txt's os_prefix names; an update
+// writes the other slot and tryboot.txt, which names it for one boot.
+const (
+	RootBoot = "boot"
+	// maxSlot bounds what one slot may put on the boot partition:
+	// two slots and the firmware share 256 MiB.
+	maxSlot = 112 << 20
+)
+
+// mountFS mounts dev (fstype, read-only unless rw) on a new directory,
+// and returns it and the function that unmounts it.
+func (b *Board) mountFS(dev, fstype string, rw bool) (string, func() error, error) {
+	if b.mount != nil {
+		return b.mount(dev, fstype, rw)
+	}
+	dir, err := os.MkdirTemp("", "appliance-"+fstype)
+	if err != nil {
+		return "", nil, err
+	}
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if !rw {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(dev, dir, fstype, flags, ""); err != nil {
+		os.Remove(dir)
+		return "", nil, fmt.Errorf("mounting %s (%s): %w", dev, fstype, err)
+	}
+	return dir, func() error {
+		err := unix.Unmount(dir, 0)
+		if err == nil {
+			os.Remove(dir)
+		}
+		return err
+	}, nil
+}
+
+// clearTrial removes tryboot.txt and the other slot's files: nothing
+// may try the target partition while it is written.
+func (b *Board) clearTrial(st State) error {
+	boot, unmount, err := b.mountFS(partitionDevice(st.disk, 1), "vfat", true)
+	if err != nil {
+		return err
+	}
+	err = errors.Join(os.Remove(filepath.Join(boot, "tryboot.txt")), os.RemoveAll(filepath.Join(boot, SlotDir(other(st.Partition)))))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	unix.Sync()
+	return errors.Join(err, unmount())
+}
+
+// installSlot writes the slot of the target partition, just written:
+// the boot files of its root file system, the running slot's
+// cmdline.txt with root= on target, and tryboot.txt naming it; then
+// reads them back from the card.
+func (b *Board) installSlot(st State, target int) (err error) {
+	root, unmountRoot, err := b.mountFS(partitionDevice(st.disk, target), "squashfs", false)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, unmountRoot()) }()
+	src := os.DirFS(filepath.Join(root, RootBoot))
+	boot, unmountBoot, err := b.mountFS(partitionDevice(st.disk, 1), "vfat", true)
+	if err != nil {
+		return err
+	}
+	err = writeSlot(src, boot, st.Partition, target)
+	unix.Sync()
+	if err = errors.Join(err, unmountBoot()); err != nil {
+		return err
+	}
+	// Mounted again, read-only: the files come from the card.
+	boot, unmountBoot, err = b.mountFS(partitionDevice(st.disk, 1), "vfat", false)
+	if err != nil {
+		return err
+	}
+	return errors.Join(verifySlot(src, boot, target), unmountBoot())
+}
+
+// writeSlot writes slot target in boot (the boot partition, mounted)
+// from src (the new root's /boot), then tryboot.txt: config.txt with
+// os_prefix on the target slot. config.txt is not touched.
+func writeSlot(src fs.FS, boot string, running, target int) error {
+	dst := filepath.Join(boot, SlotDir(target))
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if _, err := fs.Stat(src, "vmlinuz"); err != nil {
+		return fmt.Errorf("the new root file system has no /%s/vmlinuz (an image built before kernel slots): %w", RootBoot, err)
+	}
+	total := int64(0)
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "cmdline.txt" {
+			return nil // the board's own, below
+		}
+		to := filepath.Join(dst, filepath.FromSlash(p))
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(to, 0o755)
+		case !d.Type().IsRegular():
+			return fmt.Errorf("/%s/%s: not a regular file", RootBoot, p)
+		}
+		in, err := src.Open(p)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		n, err := writeFile(to, io.LimitReader(in, maxSlot-total+1))
+		if total += n; err == nil && total > maxSlot {
+			err = fmt.Errorf("/%s holds more than %d MiB: more than a slot of the boot partition", RootBoot, maxSlot>>20)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	if err != nil {
+		return err
+	}
+	if cmd, err = slotCmdline(cmd, target); err != nil {
+		return fmt.Errorf("%s/cmdline.txt: %w", SlotDir(running), err)
+	}
+	if _, err := writeFile(filepath.Join(dst, "cmdline.txt"), bytes.NewReader(cmd)); err != nil {
+		return err
+	}
+	if err := syncDir(dst); err != nil {
+		return err
+	}
+	config, err := os.ReadFile(filepath.Join(boot, "config.txt"))
+	if err != nil {
+		return err
+	}
+	if config, err = setConfigSlot(config, target); err != nil {
+		return err
+	}
+	if _, err := writeFile(filepath.Join(boot, "tryboot.txt"), bytes.NewReader(config)); err != nil {
+		return err
+	}
+	return syncDir(boot)
+}
+
+// writeFile writes r to a new file name, synced, and returns its
+// length.
+func writeFile(name string, r io.Reader) (int64, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	return n, errors.Join(err, f.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// verifySlot compares slot target in boot with src, file by file, and
+// checks tryboot.txt names it.
+func verifySlot(src fs.FS, boot string, target int) error {
+	dst := os.DirFS(filepath.Join(boot, SlotDir(target)))
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p == "cmdline.txt" {
+			return err
+		}
+		a, err := fileSum(src, p)
+		if err != nil {
+			return err
+		}
+		if b, err := fileSum(dst, p); err != nil || b != a {
+			return fmt.Errorf("%s/%s read back from the card differs from the new root's (%v)", SlotDir(target), p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	try, err := os.ReadFile(filepath.Join(boot, "tryboot.txt"))
+	if err != nil {
+		return err
+	}
+	if n, _, err := configSlot(try); err != nil || n != target {
+		return fmt.Errorf("tryboot.txt read back does not name slot %d (%v)", target, err)
+	}
+	return nil
+}
+
+func fileSum(fsys fs.FS, name string) ([32]byte, error) {
+	f, err := fsys.Open(path.Clean(name))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
