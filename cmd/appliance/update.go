@@ -49,7 +49,7 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("%s: %w", inv.pos[0], err))
 	}
 	c := &piupdate.Client{URL: u, Token: token, HTTP: &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 updateProxy,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
 		ResponseHeaderTimeout: 10 * time.Minute, // the board writes its card before it answers
 	}}}
@@ -84,6 +84,17 @@ func updateCommand(inv *invocation, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "kernel: sha256 %.12s, was %.12s\n", final.Kernel, st.Kernel)
 	}
 	return 0
+}
+
+// updateProxy is the proxy of HTTPS_PROXY and NO_PROXY for an https://
+// admin URL (CONNECT: the proxy sees the board's name only), and none
+// for plain http://: HTTP_PROXY would hand the admin token and the
+// image to the proxy in the clear.
+func updateProxy(r *http.Request) (*url.URL, error) {
+	if r.URL.Scheme != "https" {
+		return nil, nil
+	}
+	return http.ProxyFromEnvironment(r)
 }
 
 // updateTarget is the admin listener's URL, checked, and the token

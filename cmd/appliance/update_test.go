@@ -117,3 +117,20 @@ func TestStableFor(t *testing.T) {
 		t.Errorf("late starter: %v after %d probes", err, crashed)
 	}
 }
+
+// TestUpdateProxy: a plain http:// admin URL never goes through a proxy
+// (HTTP_PROXY would see the admin token); https:// follows the
+// environment (CONNECT: the proxy sees the board's name only).
+func TestUpdateProxy(t *testing.T) {
+	for _, raw := range []string{"http://board.lan:8081/update", "http://192.0.2.7:8081/update"} {
+		r, _ := http.NewRequest("PUT", raw, nil)
+		if u, err := updateProxy(r); u != nil || err != nil {
+			t.Errorf("%s: proxy %v %v", raw, u, err)
+		}
+	}
+	r, _ := http.NewRequest("PUT", "https://board.lan:8081/update", nil)
+	want, _ := http.ProxyFromEnvironment(r)
+	if u, err := updateProxy(r); err != nil || fmt.Sprint(u) != fmt.Sprint(want) {
+		t.Errorf("https: %v %v, want the environment's %v", u, err, want)
+	}
+}
