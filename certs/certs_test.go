@@ -48,6 +48,18 @@ func TestLocalCA(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(dir, "root.key")); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key mode %v", fi.Mode())
 	}
+	if fi, _ := os.Stat(filepath.Join(dir, "root.crt")); fi.Mode().Perm() != 0o644 {
+		t.Errorf("root mode %v", fi.Mode())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d files in the CA's directory, want root.crt and root.key: %v", len(entries), entries)
+	}
+	// Cut off between the key and the root (the key is written first):
+	// a new CA, not an error.
+	os.Remove(filepath.Join(dir, "root.crt"))
+	if fresh, err := OpenLocalCA(dir); err != nil || string(fresh.RootPEM()) == string(ca.RootPEM()) {
+		t.Errorf("a key without its root: %v", err)
+	}
 }
 
 type fakeConn struct {
