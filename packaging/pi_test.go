@@ -186,8 +186,8 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// piBoard is an image booted under qemu-system-aarch64, ports 80 and
-// 8081 forwarded. qemu has no Raspberry Pi firmware: the board plays
+// piBoard is an image booted under qemu-system-aarch64, ports 80, 443
+// and 8081 forwarded. qemu has no Raspberry Pi firmware: the board plays
 // it. At each start it reads config.txt from the image's boot partition
 // (tryboot.txt instead, once, after a reboot with the tryboot flag:
 // the kernel says "Restarting system with command '0 tryboot'"), takes
@@ -202,6 +202,7 @@ type piBoard struct {
 	kernel            string // qemu's, for an image with the Raspberry Pi's
 	slotKernel        bool
 	port, adminPort   int
+	httpsPort         int
 
 	mu      sync.Mutex
 	log     strings.Builder
@@ -221,7 +222,7 @@ func bootPi(t *testing.T, img, drive, extra string, slotKernel bool) *piBoard {
 	}
 	var m struct{ Dir string }
 	json.Unmarshal(mod, &m)
-	b := &piBoard{img: img, drive: drive, extra: extra, kernel: filepath.Join(m.Dir, "vmlinuz"), slotKernel: slotKernel, port: freePort(t), adminPort: freePort(t)}
+	b := &piBoard{img: img, drive: drive, extra: extra, kernel: filepath.Join(m.Dir, "vmlinuz"), slotKernel: slotKernel, port: freePort(t), adminPort: freePort(t), httpsPort: freePort(t)}
 	started := make(chan error, 1)
 	go b.run(t.TempDir(), started)
 	if err := <-started; err != nil {
@@ -311,7 +312,7 @@ func (b *piBoard) run(dir string, started chan<- error) {
 		}
 		q := exec.Command("qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512", "-smp", "2",
 			"-nographic", "-no-reboot", "-kernel", kernel, "-append", cmdline, "-drive", drive,
-			"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081", b.port, b.adminPort), "-device", "virtio-net-pci,netdev=n0")
+			"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:80,hostfwd=tcp:127.0.0.1:%d-:8081,hostfwd=tcp:127.0.0.1:%d-:443", b.port, b.adminPort, b.httpsPort), "-device", "virtio-net-pci,netdev=n0")
 		console, _ := q.StdoutPipe()
 		q.Stderr = q.Stdout
 		b.mu.Lock()
