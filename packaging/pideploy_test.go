@@ -65,7 +65,9 @@ deploy_token = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	var table struct{ PartitionTable struct{ Partitions []struct{ Start, Size int64 } } }
+	var table struct {
+		PartitionTable struct{ Partitions []struct{ Start, Size int64 } }
+	}
 	json.Unmarshal(out, &table)
 	p := table.PartitionTable.Partitions[3]
 	perm := filepath.Join(dir, "perm.img")
