@@ -60,10 +60,11 @@ func (b *Board) clearTrial(st State) error {
 	if err != nil {
 		return err
 	}
-	err = errors.Join(os.Remove(filepath.Join(boot, "tryboot.txt")), os.RemoveAll(filepath.Join(boot, SlotDir(other(st.Partition)))))
+	err = os.Remove(filepath.Join(boot, "tryboot.txt"))
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
+	err = errors.Join(err, os.RemoveAll(filepath.Join(boot, SlotDir(other(st.Partition)))))
 	unix.Sync()
 	return errors.Join(err, unmount())
 }
