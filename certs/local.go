@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"appliance/internal/durable"
 	"appliance/vhost"
 )
 
@@ -108,50 +109,15 @@ func (ca *LocalCA) create(certPath, keyPath string) error {
 	// whole. Both reach the disk before the CA is used: a board that
 	// loses power must not come back with a root (already installed in
 	// browsers) and an empty key.
-	if err := writeSynced(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := durable.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return err
 	}
-	if err := writeSynced(certPath, certPEM, 0o644); err != nil {
+	if err := durable.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return err
 	}
 	ca.root, _ = x509.ParseCertificate(der)
 	ca.rootKey, ca.rootPEM = key, certPEM
 	return nil
-}
-
-// writeSynced writes data to name through a temporary file, synced,
-// renamed over name, and the directory synced: after a power cut, name
-// holds the old content or the new, never a part.
-func writeSynced(name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(name))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // RootPEM returns the root certificate to install in clients.

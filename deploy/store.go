@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"appliance/internal/durable"
 )
 
 // Limits bound what a client holding the deploy token can make the
@@ -163,7 +165,7 @@ func (s *Store) cleanup() {
 	for _, e := range ents {
 		n := e.Name()
 		switch {
-		case strings.HasPrefix(n, ".tmp-"):
+		case strings.HasPrefix(n, "."): // .tmp-ID being assembled, .ID.json.tmp* being written
 			os.RemoveAll(s.path("releases", n))
 		case strings.HasSuffix(n, ".json") && !names[strings.TrimSuffix(n, ".json")]:
 			os.Remove(s.path("releases", n))
@@ -205,16 +207,7 @@ func (s *Store) activate(id string) error {
 	if err := os.Rename(tmp, s.Current()); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.SyncDir(s.dir)
 }
 
 // blobBytes adds up the sizes of the stored blobs.
@@ -347,13 +340,13 @@ func (s *Store) Commit(m Manifest) (rel Release, err error) {
 		}
 		// The record first: a directory without one is an interrupted
 		// deploy, which cleanup removes.
-		if err := writeFile(s.path("releases", id+".json"), data); err != nil {
+		if err := durable.WriteFile(s.path("releases", id+".json"), data, 0o644); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, s.path("releases", id)); err != nil {
 			return err
 		}
-		if err := syncDir(s.path("releases")); err != nil {
+		if err := durable.SyncDir(s.path("releases")); err != nil {
 			return err
 		}
 		if err := s.activate(id); err != nil {
@@ -405,23 +398,6 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// writeFile writes data to path through a synced temporary file.
-func writeFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // record reads the record of the release id.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"appliance/internal/durable"
 )
 
 // A slot is the boot files of one root partition: the kernel, device
@@ -147,7 +149,7 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 	if _, err := writeFile(filepath.Join(dst, "cmdline.txt"), bytes.NewReader(cmd)); err != nil {
 		return err
 	}
-	if err := syncDir(dst); err != nil {
+	if err := durable.SyncDir(dst); err != nil {
 		return err
 	}
 	config, err := os.ReadFile(filepath.Join(boot, "config.txt"))
@@ -160,7 +162,7 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 	if _, err := writeFile(filepath.Join(boot, "tryboot.txt"), bytes.NewReader(config)); err != nil {
 		return err
 	}
-	return syncDir(boot)
+	return durable.SyncDir(boot)
 }
 
 // writeFile writes r to a new file name, synced, and returns its
@@ -175,15 +177,6 @@ func writeFile(name string, r io.Reader) (int64, error) {
 		err = f.Sync()
 	}
 	return n, errors.Join(err, f.Close())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // verifySlot compares slot target in boot with src, file by file, and
