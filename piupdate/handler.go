@@ -127,7 +127,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	st, err := h.Board.State()
 	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, ErrNoSlots) {
+		if errors.Is(err, ErrNoSlots) || errors.Is(err, ErrBootConfig) {
 			code = http.StatusConflict
 		}
 		http.Error(w, err.Error(), code)

@@ -74,6 +74,15 @@ func TestConfigSlot(t *testing.T) {
 		{"after [pi4], [all] again", "[pi4]\narm_boost=1\n[all]\nos_prefix=slot2/\n", 2},
 		{"another prefix", "os_prefix=upstream/\n", 0},
 		{"slot 4", "os_prefix=slot4/\n", 0},
+		// The firmware takes the last os_prefix: it would boot another
+		// slot than the one read here.
+		{"another prefix after ours", testConfig + "os_prefix=upstream/\n", 0},
+		{"another prefix before ours", "os_prefix=upstream/\n" + testConfig, 0},
+		{"another in a later section", testConfig + "[pi4]\nos_prefix=pi4/\n", 0},
+		{"ours indented too", testConfig + "  os_prefix=slot3/\n", 0},
+		{"spaced", testConfig + "os_prefix = slot3/\n", 0},
+		{"in capitals", testConfig + "OS_PREFIX=slot3/\n", 0},
+		{"commented out", "#os_prefix=slot3/\n" + testConfig, 2},
 	} {
 		n, _, err := configSlot([]byte(tc.in))
 		if n != tc.slot || (err == nil) != (tc.slot != 0) {
@@ -329,6 +338,14 @@ func TestHandler(t *testing.T) {
 	os.WriteFile(board.Disk+"3", make([]byte, 64<<10), 0o600)
 	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "laid out without kernel slots") {
 		t.Errorf("an old card: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
+	// A second os_prefix (the firmware takes the last): refused too.
+	board.setConfig(t, strings.Replace(testConfig, "enable_uart=0", "os_prefix=up/", 1))
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "sets os_prefix 2 times") {
+		t.Errorf("two os_prefix lines: %d %q", w.Code, w.Body.String())
 	}
 	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
 		t.Error("partition 3 was written")
