@@ -197,7 +197,8 @@ func testImage(boot, root []byte) []byte {
 // fakeBoard is a board in a directory: the card's partitions as files
 // (disk1 the boot FAT, disk2 and disk3 the roots), a kernel command
 // line, a boot ID, and a Unix socket standing for gokrazy's. Mounting
-// a root gives newRoot, the files of a new root file system; mounting
+// a root gives newRoot, the files of a new root file system (content
+// "symlink:TARGET" a symbolic link); mounting
 // the boot FAT copies it out with mtools and, unmounted, copies the
 // slots and tryboot.txt back.
 type fakeBoard struct {
@@ -227,6 +228,10 @@ func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 		case fstype == "squashfs" && (dev == fb.Disk+"2" || dev == fb.Disk+"3"):
 			for name, content := range fb.newRoot {
 				os.MkdirAll(filepath.Dir(filepath.Join(mnt, name)), 0o755)
+				if to, ok := strings.CutPrefix(content, "symlink:"); ok {
+					os.Symlink(to, filepath.Join(mnt, name))
+					continue
+				}
 				os.WriteFile(filepath.Join(mnt, name), []byte(content), 0o644)
 			}
 			return mnt, func() error { return nil }, nil
@@ -353,7 +358,7 @@ func TestHandler(t *testing.T) {
 	board.setConfig(t, testConfig)
 	// A root file system without /boot/vmlinuz: written, nothing switched.
 	board.newRoot = map[string]string{"etc/hostname": "x"}
-	if w := put(root, good, int64(len(root))); w.Code != 500 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
+	if w := put(root, good, int64(len(root))); w.Code != 422 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
 		t.Errorf("no kernel in the root: %d %q", w.Code, w.Body.String())
 	}
 	if board.file("tryboot.txt") != "" {
@@ -785,5 +790,52 @@ func TestSlowUploadAnswered(t *testing.T) {
 	defer res.Body.Close()
 	if body, _ := io.ReadAll(res.Body); res.StatusCode != 202 || !strings.Contains(string(body), `"partition":3`) {
 		t.Fatalf("an upload longer than WriteTimeout: %d %q", res.StatusCode, body)
+	}
+}
+
+// TestUnbootableRoot: a new root whose /boot lacks a device tree or
+// overlays/README that the running slot has (the firmware would ignore
+// the slot's os_prefix and find no kernel: a trial boot that hangs), or
+// whose /boot is a link (os.DirFS would follow it off the new root,
+// onto the running system's files), gets 422: no slot, no tryboot.txt.
+func TestUnbootableRoot(t *testing.T) {
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	stage := t.TempDir()
+	os.MkdirAll(filepath.Join(stage, "overlays"), 0o755)
+	os.WriteFile(filepath.Join(stage, "bcm2711-rpi-4-b.dtb"), []byte("dtb"), 0o644)
+	os.WriteFile(filepath.Join(stage, "overlays", "README"), []byte("readme"), 0o644)
+	for _, name := range []string{"bcm2711-rpi-4-b.dtb", "overlays"} {
+		if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(stage, name), "::/slot2/").CombinedOutput(); err != nil {
+			t.Fatalf("mcopy: %v %s", err, out)
+		}
+	}
+	outside := t.TempDir() // the running system's files, as a link from /boot would reach them
+	os.WriteFile(filepath.Join(outside, "vmlinuz"), []byte("not from the new root"), 0o644)
+	os.WriteFile(filepath.Join(outside, "bcm2711-rpi-4-b.dtb"), []byte("dtb"), 0o644)
+	os.MkdirAll(filepath.Join(outside, "overlays"), 0o755)
+	os.WriteFile(filepath.Join(outside, "overlays", "README"), []byte("readme"), 0o644)
+	root := fakeSquashfs(4096)
+	for _, tc := range []struct {
+		name    string
+		newRoot map[string]string
+		msg     string
+	}{
+		{"no device tree", map[string]string{"boot/vmlinuz": "k", "boot/bcm2712-rpi-5-b.dtb": "dtb", "boot/overlays/README": "r"}, "lacks /boot/bcm2711-rpi-4-b.dtb, which the running slot has"},
+		{"no overlays/README", map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb": "dtb"}, "lacks /boot/overlays/README"},
+		{"the device tree a directory", map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb/x": "dtb", "boot/overlays/README": "r"}, "lacks /boot/bcm2711-rpi-4-b.dtb"},
+		{"/boot a link", map[string]string{"boot": "symlink:" + outside}, "/boot is not a directory"},
+	} {
+		board.newRoot = tc.newRoot
+		if w := putRoot(h, root); w.Code != 422 || !strings.Contains(w.Body.String(), tc.msg) {
+			t.Errorf("%s: %d %q, want 422 %q", tc.name, w.Code, w.Body.String(), tc.msg)
+		}
+		if try, k := board.file("tryboot.txt"), board.file("slot3/vmlinuz"); try != "" || k != "" {
+			t.Errorf("%s: tryboot.txt %q, slot3/vmlinuz %q", tc.name, try, k)
+		}
+	}
+	board.newRoot = map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "r"}
+	if w := putRoot(h, root); w.Code != 202 || board.file("slot3/bcm2711-rpi-4-b.dtb") != "dtb" {
+		t.Errorf("with the device tree: %d %q", w.Code, w.Body.String())
 	}
 }

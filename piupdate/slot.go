@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +79,11 @@ func (b *Board) installSlot(st State, target int) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, unmountRoot()) }()
+	// os.DirFS follows a link: /boot -> / would copy the running
+	// system's files (/perm's keys among them) onto the boot partition.
+	if fi, err := os.Lstat(filepath.Join(root, RootBoot)); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: the new root file system's /%s is not a directory (%s)", ErrNotBootable, RootBoot, fi.Mode().Type())
+	}
 	src := os.DirFS(filepath.Join(root, RootBoot))
 	boot, unmountBoot, err := b.mountFS(partitionDevice(st.disk, 1), "vfat", true)
 	if err != nil {
@@ -105,7 +111,10 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 		return err
 	}
 	if _, err := fs.Stat(src, "vmlinuz"); err != nil {
-		return fmt.Errorf("the new root file system has no /%s/vmlinuz (an image built before kernel slots): %w", RootBoot, err)
+		return fmt.Errorf("%w: the new root file system has no /%s/vmlinuz (an image built before kernel slots): %v", ErrNotBootable, RootBoot, err)
+	}
+	if err := checkViable(src, filepath.Join(boot, SlotDir(running))); err != nil {
+		return err
 	}
 	total := int64(0)
 	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
@@ -160,6 +169,37 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 		return err
 	}
 	return syncDir(boot)
+}
+
+// ErrNotBootable: a new root whose /boot the firmware could not boot
+// this board from.
+var ErrNotBootable = errors.New("not bootable on this board")
+
+// checkViable refuses a new slot (src) that lacks a device tree or
+// overlays/README that the running slot has. The firmware ignores an
+// os_prefix whose kernel and board's .dtb are not both there (it then
+// looks for the kernel outside the slots, finds none, and the trial
+// boot hangs until the power is cycled), and reads overlays from
+// outside the slot without its overlays/README.
+func checkViable(src fs.FS, running string) error {
+	need, err := filepath.Glob(filepath.Join(running, "*.dtb"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(running, "overlays", "README")); err == nil {
+		need = append(need, filepath.Join(running, "overlays", "README"))
+	}
+	var missing []string
+	for _, p := range need {
+		rel, _ := filepath.Rel(running, p)
+		if fi, err := fs.Stat(src, filepath.ToSlash(rel)); err != nil || !fi.Mode().IsRegular() {
+			missing = append(missing, "/"+RootBoot+"/"+filepath.ToSlash(rel))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: the new root file system lacks %s, which the running slot has: the firmware would not boot the new slot", ErrNotBootable, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // writeFile writes r to a new file name, synced, and returns its
