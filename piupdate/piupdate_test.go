@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 	"unsafe"
 
@@ -837,5 +838,44 @@ func TestUnbootableRoot(t *testing.T) {
 	board.newRoot = map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "r"}
 	if w := putRoot(h, root); w.Code != 202 || board.file("slot3/bcm2711-rpi-4-b.dtb") != "dtb" {
 		t.Errorf("with the device tree: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestVerifySlot: the read-back check covers the slot's cmdline.txt,
+// which no file of the new root gives: one whose root= is not the
+// slot's (the trial would boot the new kernel on another root) or that
+// is missing fails it, as a kernel that differs does.
+func TestVerifySlot(t *testing.T) {
+	src := fstest.MapFS{"vmlinuz": {Data: []byte("new kernel")}, "overlays/README": {Data: []byte("r")}}
+	cmd3 := strings.Replace(testCmdline, "-02", "-03", 1) + "\n"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string // in the boot partition
+		msg   string            // "" no error
+	}{
+		{"as written", map[string]string{"slot3/cmdline.txt": cmd3}, ""},
+		{"root= on the running partition", map[string]string{"slot3/cmdline.txt": testCmdline + "\n"}, "slot3/cmdline.txt read back from the card"},
+		{"cut short", map[string]string{"slot3/cmdline.txt": cmd3[:20]}, "slot3/cmdline.txt read back from the card"},
+		{"missing", map[string]string{}, "slot3/cmdline.txt read back from the card"},
+		{"another kernel", map[string]string{"slot3/cmdline.txt": cmd3, "slot3/vmlinuz": "old kernel"}, "slot3/vmlinuz read back from the card differs"},
+		{"tryboot.txt on slot 2", map[string]string{"slot3/cmdline.txt": cmd3, "tryboot.txt": testConfig}, "tryboot.txt read back does not name slot 3"},
+	} {
+		boot := t.TempDir()
+		files := map[string]string{"slot2/cmdline.txt": testCmdline + "\n", "slot3/vmlinuz": "new kernel", "slot3/overlays/README": "r",
+			"tryboot.txt": strings.Replace(testConfig, "slot2/", "slot3/", 1)}
+		for name, content := range tc.files {
+			files[name] = content
+		}
+		if _, ok := tc.files["slot3/cmdline.txt"]; !ok {
+			delete(files, "slot3/cmdline.txt")
+		}
+		for name, content := range files {
+			os.MkdirAll(filepath.Dir(filepath.Join(boot, name)), 0o755)
+			os.WriteFile(filepath.Join(boot, name), []byte(content), 0o644)
+		}
+		err := verifySlot(src, boot, 2, 3)
+		if tc.msg == "" && err != nil || tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
+		}
 	}
 }

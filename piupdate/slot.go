@@ -99,7 +99,7 @@ func (b *Board) installSlot(st State, target int) (err error) {
 	if err != nil {
 		return err
 	}
-	return errors.Join(verifySlot(src, boot, target), unmountBoot())
+	return errors.Join(verifySlot(src, boot, st.Partition, target), unmountBoot())
 }
 
 // writeSlot writes slot target in boot (the boot partition, mounted)
@@ -225,9 +225,11 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// verifySlot compares slot target in boot with src, file by file, and
-// checks tryboot.txt names it.
-func verifySlot(src fs.FS, boot string, target int) error {
+// verifySlot compares slot target in boot with src, file by file,
+// checks its cmdline.txt is the running slot's made into target's (its
+// root= is the partition the trial boots), and that tryboot.txt names
+// it.
+func verifySlot(src fs.FS, boot string, running, target int) error {
 	dst := os.DirFS(filepath.Join(boot, SlotDir(target)))
 	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || p == "cmdline.txt" {
@@ -244,6 +246,16 @@ func verifySlot(src fs.FS, boot string, target int) error {
 	})
 	if err != nil {
 		return err
+	}
+	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	if err != nil {
+		return err
+	}
+	if cmd, err = slotCmdline(cmd, target); err != nil {
+		return err
+	}
+	if got, err := os.ReadFile(filepath.Join(boot, SlotDir(target), "cmdline.txt")); err != nil || !bytes.Equal(got, cmd) {
+		return fmt.Errorf("%s/cmdline.txt read back from the card is %q, not %q (%v)", SlotDir(target), got, cmd, err)
 	}
 	try, err := os.ReadFile(filepath.Join(boot, "tryboot.txt"))
 	if err != nil {
