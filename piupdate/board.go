@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -62,7 +63,7 @@ type State struct {
 	Partition int    `json:"partition"` // the slot running: its root partition, 2 or 3
 	Trial     bool   `json:"trial"`     // config.txt boots the other slot: this boot tries Partition once (tryboot)
 	Committed bool   `json:"committed"` // config.txt boots Partition: the next boot starts it again
-	disk      string
+	disk, sig string
 }
 
 // State reads where the board stands: the slot running (its kernel
@@ -76,7 +77,7 @@ func (b *Board) State() (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st := State{Partition: part}
+	st := State{Partition: part, sig: sig}
 	if st.disk, err = b.findDisk(sig); err != nil {
 		return State{}, err
 	}
@@ -353,5 +354,37 @@ func (b *Board) Commit() (bool, error) {
 	if err != nil || !st.Trial || st.Committed {
 		return false, err
 	}
+	if err := b.checkSlot(st); err != nil {
+		return false, err
+	}
 	return true, b.setBoot(st.disk, st.Partition)
+}
+
+// checkSlot refuses to commit the running partition unless its slot
+// has a kernel and a cmdline.txt whose root= is that partition: a boot
+// that runs it from other files (a slot's cmdline.txt edited by hand)
+// must not make config.txt name a slot the firmware would ignore (and
+// then find no kernel) or boot on another root.
+func (b *Board) checkSlot(st State) error {
+	f, err := os.Open(partitionDevice(st.disk, 1))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	v, err := openFAT(f)
+	if err != nil {
+		return fmt.Errorf("boot partition: %w", err)
+	}
+	dir := SlotDir(st.Partition)
+	if _, size, err := v.find(dir + "/vmlinuz"); err != nil || size == 0 {
+		return fmt.Errorf("not committing slot %d: %s/vmlinuz is missing or empty (%v)", st.Partition, dir, err)
+	}
+	var cmd bytes.Buffer
+	if err := v.copyFile(&cmd, dir+"/cmdline.txt", 64<<10); err != nil {
+		return fmt.Errorf("not committing slot %d: %w", st.Partition, err)
+	}
+	if sig, part, err := parseCmdline(cmd.String()).root(); err != nil || sig != st.sig || part != st.Partition {
+		return fmt.Errorf("not committing slot %d: its cmdline.txt boots root=PARTUUID=%s-%02d, not this root (%s-%02d) (%v)", st.Partition, sig, part, st.sig, st.Partition, err)
+	}
+	return nil
 }

@@ -417,6 +417,36 @@ func TestTrialCommit(t *testing.T) {
 	if !st.Trial || st.Partition != 3 || st.Committed {
 		t.Fatalf("state %+v", st)
 	}
+	// Slot 3 as the running partition 3 must have been booted from: a
+	// commit of a slot without a kernel, or whose cmdline.txt names
+	// another root, is refused (the firmware would ignore os_prefix and
+	// find no kernel, or boot another root).
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
+	mcopy := func(cmdline string) {
+		os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(cmdline), 0o644)
+		exec.Command("mdeltree", "-i", board.Disk+"1", "::/slot3").Run()
+		if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
+	for _, tc := range []struct{ name, cmdline, msg string }{
+		{"no slot 3", "", "slot3/vmlinuz is missing"},
+		{"root= on partition 2", testCmdline + "\n", "its cmdline.txt boots root=PARTUUID=abcd1234-02"},
+		{"root= on another disk", strings.Replace(testCmdline, "abcd1234-02", "ffffffff-03", 1) + "\n", "boots root=PARTUUID=ffffffff-03"},
+	} {
+		if tc.cmdline != "" {
+			mcopy(tc.cmdline)
+		}
+		if ok, err := board.Commit(); ok || err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: commit %v %v, want %q", tc.name, ok, err, tc.msg)
+		}
+		if got := board.file("config.txt"); got != testConfig {
+			t.Fatalf("%s: config.txt %q", tc.name, got)
+		}
+	}
+	mcopy(strings.Replace(testCmdline, "-02", "-03", 1) + "\n")
 	if ok, err := board.Commit(); !ok || err != nil {
 		t.Fatalf("commit: %v %v", ok, err)
 	}
@@ -425,15 +455,6 @@ func TestTrialCommit(t *testing.T) {
 	}
 	if ok, err := board.Commit(); ok || err != nil {
 		t.Errorf("second commit: %v %v", ok, err)
-	}
-	// Slot 3's files, as the update to it left them.
-	exec.Command("mcopy", "-s", "-i", board.Disk+"1", "::/slot2", filepath.Join(t.TempDir(), "x")).Run()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
-	os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(strings.Replace(testCmdline, "-02", "-03", 1)+"\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
-	if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
 	}
 	if w := put(); w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":2`) {
 		t.Fatalf("after the commit: %d %q", w.Code, w.Body.String())
