@@ -162,12 +162,16 @@ func partitionDevice(disk string, n int) string {
 	return fmt.Sprintf("%s%d", disk, n)
 }
 
-// configTxt reads the boot partition's config.txt, and returns where
-// it lies there.
-func (b *Board) configTxt(disk string) ([]byte, int64, error) {
+// maxConfig bounds config.txt as read from the boot partition.
+const maxConfig = 64 << 10
+
+// configTxt reads the boot partition's config.txt, and returns the
+// slot it boots and where the digit of its os_prefix lies on the
+// partition: config.txt may span clusters, in any order.
+func (b *Board) configTxt(disk string) (slot int, digit int64, err error) {
 	f, err := os.Open(partitionDevice(disk, 1))
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
 	// What the kernel's vfat wrote (installSlot) went around the
@@ -175,37 +179,40 @@ func (b *Board) configTxt(disk string) ([]byte, int64, error) {
 	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	v, err := openFAT(f)
 	if err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
 	}
-	off, size, err := v.extent("config.txt")
+	c, size, err := v.find("config.txt")
 	if err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
 	}
-	txt := make([]byte, size)
-	if _, err := f.ReadAt(txt, off); err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+	if size > maxConfig {
+		return 0, 0, fmt.Errorf("%w is %d bytes, more than %d: make it shorter", ErrBootConfig, size, maxConfig)
 	}
-	return txt, off, nil
+	var txt bytes.Buffer
+	if err := v.copyChain(&txt, c, size, false, "config.txt"); err != nil {
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
+	}
+	slot, at, err := configSlot(txt.Bytes())
+	if err != nil {
+		return 0, 0, err
+	}
+	if digit, err = v.fileOffset(c, int64(at)); err != nil {
+		return 0, 0, fmt.Errorf("boot partition: config.txt: %w", err)
+	}
+	return slot, digit, nil
 }
 
 // bootSlot is the slot config.txt boots.
 func (b *Board) bootSlot(disk string) (int, error) {
-	txt, _, err := b.configTxt(disk)
-	if err != nil {
-		return 0, err
-	}
-	n, _, err := configSlot(txt)
+	n, _, err := b.configTxt(disk)
 	return n, err
 }
 
 // setBoot rewrites config.txt in place to boot slot n: one byte, in
 // one sector.
 func (b *Board) setBoot(disk string, n int) error {
-	txt, off, err := b.configTxt(disk)
+	_, digit, err := b.configTxt(disk)
 	if err != nil {
-		return err
-	}
-	if txt, err = setConfigSlot(txt, n); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(partitionDevice(disk, 1), os.O_WRONLY, 0)
@@ -213,7 +220,7 @@ func (b *Board) setBoot(disk string, n int) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(txt, off); err != nil {
+	if _, err := f.WriteAt([]byte{byte('0' + n)}, digit); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {

@@ -264,20 +264,14 @@ func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 // file reads a file of the boot partition.
 func (b *fakeBoard) file(name string) string { return mtype(b.Disk+"1", name) }
 
-// setConfig writes txt over config.txt in place, as an editor on a
-// computer would.
-func (b *fakeBoard) setConfig(t *testing.T, txt string) {
-	_, off, err := b.configTxt(b.Disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(b.Disk+"1", os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte(txt), off); err != nil {
-		t.Fatal(err)
+// setConfig replaces config.txt with txt, as an editor on a computer
+// would: removed, then written again into the first free clusters.
+func (b *fakeBoard) setConfig(t testing.TB, txt string) {
+	f := filepath.Join(t.TempDir(), "config.txt")
+	os.WriteFile(f, []byte(txt), 0o644)
+	exec.Command("mdel", "-i", b.Disk+"1", "::/config.txt").Run()
+	if out, err := exec.Command("mcopy", "-i", b.Disk+"1", f, "::/config.txt").CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v %s", err, out)
 	}
 }
 
@@ -490,7 +484,10 @@ func FuzzReadImage(f *testing.F) {
 		if len(img) > Sector {
 			if v, err := openFAT(bytes.NewReader(img[Sector:])); err == nil {
 				v.copyFile(io.Discard, "slot2/vmlinuz", maxKernel)
-				v.extent("config.txt")
+				if c, size, err := v.find("config.txt"); err == nil && size <= maxConfig {
+					v.copyChain(io.Discard, c, size, false, "config.txt")
+					v.fileOffset(c, size/2)
+				}
 			}
 		}
 	})
@@ -898,5 +895,62 @@ func TestVerifySlot(t *testing.T) {
 		if tc.msg == "" && err != nil || tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
 		}
+	}
+}
+
+// TestConfigAcrossClusters: a config.txt the board's owner made longer
+// than a cluster (4 KiB on the card; 512 bytes here), in clusters that
+// do not follow each other, is read whole, and the commit changes the
+// one byte of its slot where it lies on the card, nothing else.
+func TestConfigAcrossClusters(t *testing.T) {
+	board := newFakeBoard(t, strings.Replace(testCmdline, "-02", "-03", 1))
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
+	os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(strings.Replace(testCmdline, "-02", "-03", 1)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
+	if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	big := strings.Repeat("# a line of the owner's notes, to make config.txt long\n", 30) + testConfig
+	board.setConfig(t, big) // its first cluster the one the short config.txt freed, the rest after slot 3
+	f, _ := os.Open(board.Disk + "1")
+	v, err := openFAT(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, size, _ := v.find("config.txt")
+	fat := make([]byte, 2*(v.clusters+2))
+	f.ReadAt(fat, v.fatStart)
+	f.Close()
+	if next := int64(binary.LittleEndian.Uint16(fat[2*c:])); size <= 2*v.clusterLen || next == c+1 {
+		t.Fatalf("config.txt: %d bytes from cluster %d, then %d: want it over three clusters, not in a row", size, c, next)
+	}
+	st, err := board.State()
+	if err != nil || !st.Trial || st.Partition != 3 {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	before, _ := os.ReadFile(board.Disk + "1")
+	if ok, err := board.Commit(); !ok || err != nil {
+		t.Fatalf("commit: %v %v", ok, err)
+	}
+	if got := board.file("config.txt"); got != strings.Replace(big, "slot2/", "slot3/", 1) {
+		t.Errorf("committed config.txt %q", got)
+	}
+	after, _ := os.ReadFile(board.Disk + "1")
+	diff := 0
+	for i := range after {
+		if after[i] != before[i] {
+			diff++
+		}
+	}
+	if diff != 1 {
+		t.Errorf("the commit changed %d bytes of the boot partition, want 1", diff)
+	}
+	// Beyond maxConfig: refused (409), with what to do.
+	long := strings.Repeat("#\n", maxConfig/2) + testConfig
+	board.setConfig(t, long)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if w := putRoot(h, fakeSquashfs(4096)); w.Code != 409 || !strings.Contains(w.Body.String(), fmt.Sprintf("config.txt is %d bytes, more than 65536", len(long))) {
+		t.Errorf("a config.txt of 64 KiB: %d %q", w.Code, w.Body.String())
 	}
 }
