@@ -230,13 +230,17 @@ func (b *Board) setBoot(disk string, n int) error {
 }
 
 // checkBoot refuses an update the board cannot take, before anything is
-// written: a card laid out before kernel slots.
+// written: a card laid out before kernel slots, a running slot whose
+// cmdline.txt cannot be carried over.
 func (b *Board) checkBoot(st State) error {
 	n, err := b.bootSlot(st.disk)
 	if err == nil && n != st.Partition {
 		err = fmt.Errorf("config.txt boots slot %d, and slot %d runs", n, st.Partition)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return b.checkSlot(st)
 }
 
 // Kernel hashes the running slot's kernel.
@@ -362,16 +366,23 @@ func (b *Board) Commit() (bool, error) {
 		return false, err
 	}
 	if err := b.checkSlot(st); err != nil {
-		return false, err
+		return false, fmt.Errorf("not committing slot %d: %w", st.Partition, err)
+	}
+	// The kernel takes the last root= of its command line, State the
+	// first: the slot committed must be the root mounted on /.
+	if n, err := b.rootPartition(st.disk); err != nil || n != st.Partition {
+		return false, fmt.Errorf("not committing slot %d: / is on partition %d (%v), not %d", st.Partition, n, err, st.Partition)
 	}
 	return true, b.setBoot(st.disk, st.Partition)
 }
 
-// checkSlot refuses to commit the running partition unless its slot
-// has a kernel and a cmdline.txt whose root= is that partition: a boot
-// that runs it from other files (a slot's cmdline.txt edited by hand)
-// must not make config.txt name a slot the firmware would ignore (and
-// then find no kernel) or boot on another root.
+// checkSlot checks the running partition's slot: a kernel, and a
+// cmdline.txt whose root= is that partition of this disk and that an
+// update can make into the other slot's (no other root=). Commit needs
+// it: a boot that runs the partition from other files (a cmdline.txt
+// edited by hand) must not make config.txt name a slot the firmware
+// would ignore (and then find no kernel) or boot on another root. An
+// update needs it before anything is written.
 func (b *Board) checkSlot(st State) error {
 	f, err := os.Open(partitionDevice(st.disk, 1))
 	if err != nil {
@@ -384,14 +395,17 @@ func (b *Board) checkSlot(st State) error {
 	}
 	dir := SlotDir(st.Partition)
 	if _, size, err := v.find(dir + "/vmlinuz"); err != nil || size == 0 {
-		return fmt.Errorf("not committing slot %d: %s/vmlinuz is missing or empty (%v)", st.Partition, dir, err)
+		return fmt.Errorf("%s/vmlinuz is missing or empty (%v)", dir, err)
 	}
 	var cmd bytes.Buffer
 	if err := v.copyFile(&cmd, dir+"/cmdline.txt", 64<<10); err != nil {
-		return fmt.Errorf("not committing slot %d: %w", st.Partition, err)
+		return err
 	}
 	if sig, part, err := parseCmdline(cmd.String()).root(); err != nil || sig != st.sig || part != st.Partition {
-		return fmt.Errorf("not committing slot %d: its cmdline.txt boots root=PARTUUID=%s-%02d, not this root (%s-%02d) (%v)", st.Partition, sig, part, st.sig, st.Partition, err)
+		return fmt.Errorf("%s/cmdline.txt boots root=PARTUUID=%s-%02d, not this root (%s-%02d) (%v)", dir, sig, part, st.sig, st.Partition, err)
+	}
+	if _, err := slotCmdline(cmd.Bytes(), other(st.Partition)); err != nil {
+		return fmt.Errorf("%s/cmdline.txt: %w", dir, err)
 	}
 	return nil
 }

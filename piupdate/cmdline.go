@@ -68,6 +68,10 @@ func slotCmdline(b []byte, part int) ([]byte, error) {
 	var out []string
 	for _, f := range parseCmdline(string(b)) {
 		switch {
+		case strings.HasPrefix(f, "root=") && !rootRe.MatchString(f):
+			// The kernel takes the last root=: kept, it would boot the
+			// new slot's kernel on the old root.
+			return nil, fmt.Errorf("%q: only root=PARTUUID=%s-02 or -03 may name the root (the kernel takes the last root=, and an update changes only those)", f, sig)
 		case rootRe.MatchString(f):
 			out = append(out, fmt.Sprintf("root=PARTUUID=%s-%02d", sig, part))
 		case !contains(legacyTokens, f):

@@ -43,6 +43,9 @@ func TestSlotCmdline(t *testing.T) {
 		{"slot 2 from 3", strings.Replace(testCmdline, "-02", "-03", 1), 2, testCmdline + "\n"},
 		{"no root=", "console=tty1 init=/gokrazy/init\n", 2, ""},
 		{"root= by device name", "root=/dev/mmcblk0p2\n", 3, ""},
+		// The kernel takes the last root=: the new slot would boot the old root.
+		{"root= by device name too", testCmdline + " root=/dev/mmcblk0p2\n", 3, ""},
+		{"root= on another disk's partition 5", testCmdline + " root=PARTUUID=abcd1234-05\n", 3, ""},
 	} {
 		got, err := slotCmdline([]byte(tc.in), tc.part)
 		switch {
@@ -223,6 +226,8 @@ func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 	t.Cleanup(func() { ln.Close() })
 	fb := &fakeBoard{Board: &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")},
 		newRoot: map[string]string{"boot/vmlinuz": "new kernel", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "readme", "boot/overlays/w1.dtbo": "overlay"}}
+	_, mounted, _ := parseCmdline(proc).root()
+	fb.root = func(string) (int, error) { return mounted, nil } // / on the partition root= names
 	fb.mount = func(dev, fstype string, rw bool) (string, func() error, error) {
 		mnt := t.TempDir()
 		switch {
@@ -351,6 +356,22 @@ func TestHandler(t *testing.T) {
 		t.Error("partition 3 was written")
 	}
 	board.setConfig(t, testConfig)
+	// The running slot's cmdline.txt with a second root= (the kernel
+	// takes the last): the new slot would boot the old root; refused
+	// before anything is written.
+	stray := filepath.Join(t.TempDir(), "cmdline.txt")
+	os.WriteFile(stray, []byte(testCmdline+" root=/dev/mmcblk0p2\n"), 0o644)
+	if out, err := exec.Command("mcopy", "-o", "-i", board.Disk+"1", stray, "::/slot2/cmdline.txt").CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v %s", err, out)
+	}
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), `slot2/cmdline.txt: "root=/dev/mmcblk0p2": only root=PARTUUID=abcd1234-02 or -03`) {
+		t.Errorf("a second root=: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
+	os.WriteFile(stray, []byte(testCmdline+"\n"), 0o644)
+	exec.Command("mcopy", "-o", "-i", board.Disk+"1", stray, "::/slot2/cmdline.txt").Run()
 	// A root file system without /boot/vmlinuz: written, nothing switched.
 	board.newRoot = map[string]string{"etc/hostname": "x"}
 	if w := put(root, good, int64(len(root))); w.Code != 422 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
@@ -427,7 +448,7 @@ func TestTrialCommit(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
 	for _, tc := range []struct{ name, cmdline, msg string }{
 		{"no slot 3", "", "slot3/vmlinuz is missing"},
-		{"root= on partition 2", testCmdline + "\n", "its cmdline.txt boots root=PARTUUID=abcd1234-02"},
+		{"root= on partition 2", testCmdline + "\n", "slot3/cmdline.txt boots root=PARTUUID=abcd1234-02"},
 		{"root= on another disk", strings.Replace(testCmdline, "abcd1234-02", "ffffffff-03", 1) + "\n", "boots root=PARTUUID=ffffffff-03"},
 	} {
 		if tc.cmdline != "" {
@@ -441,6 +462,12 @@ func TestTrialCommit(t *testing.T) {
 		}
 	}
 	mcopy(strings.Replace(testCmdline, "-02", "-03", 1) + "\n")
+	// / on partition 2 (the kernel took a later root=): not committed.
+	board.root = func(string) (int, error) { return 2, nil }
+	if ok, err := board.Commit(); ok || err == nil || !strings.Contains(err.Error(), "/ is on partition 2") {
+		t.Errorf("/ on partition 2: commit %v %v", ok, err)
+	}
+	board.root = func(string) (int, error) { return 3, nil }
 	if ok, err := board.Commit(); !ok || err != nil {
 		t.Fatalf("commit: %v %v", ok, err)
 	}
