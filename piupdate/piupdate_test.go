@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -979,5 +980,34 @@ func TestConfigAcrossClusters(t *testing.T) {
 	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if w := putRoot(h, fakeSquashfs(4096)); w.Code != 409 || !strings.Contains(w.Body.String(), fmt.Sprintf("config.txt is %d bytes, more than 65536", len(long))) {
 		t.Errorf("a config.txt of 64 KiB: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestSlotBound: a new /boot of more than maxSlot (112 MiB: two slots
+// and the firmware share the 256 MiB boot partition) is refused while
+// it is copied, and no tryboot.txt names the slot.
+func TestSlotBound(t *testing.T) {
+	boot := t.TempDir()
+	os.MkdirAll(filepath.Join(boot, "slot2"), 0o755)
+	os.WriteFile(filepath.Join(boot, "slot2", "cmdline.txt"), []byte(testCmdline+"\n"), 0o644)
+	os.WriteFile(filepath.Join(boot, "config.txt"), []byte(testConfig), 0o644)
+	half := make([]byte, maxSlot/2+1)
+	src := fstest.MapFS{"vmlinuz": {Data: half}, "initrd": {Data: half}}
+	err := writeSlot(src, boot, 2, 3)
+	if err == nil || !strings.Contains(err.Error(), "/boot holds more than 112 MiB") {
+		t.Errorf("%d bytes: %v", 2*len(half), err)
+	}
+	if _, err := os.Stat(filepath.Join(boot, "tryboot.txt")); err == nil {
+		t.Error("tryboot.txt written")
+	}
+	written := int64(0)
+	filepath.WalkDir(filepath.Join(boot, "slot3"), func(p string, d fs.DirEntry, err error) error {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			written += fi.Size()
+		}
+		return nil
+	})
+	if written > maxSlot+1 {
+		t.Errorf("%d bytes written to the slot, more than %d", written, maxSlot+1)
 	}
 }
