@@ -1,6 +1,7 @@
 package piupdate
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -62,7 +63,7 @@ type State struct {
 	Partition int    `json:"partition"` // the slot running: its root partition, 2 or 3
 	Trial     bool   `json:"trial"`     // config.txt boots the other slot: this boot tries Partition once (tryboot)
 	Committed bool   `json:"committed"` // config.txt boots Partition: the next boot starts it again
-	disk      string
+	disk, sig string
 }
 
 // State reads where the board stands: the slot running (its kernel
@@ -76,7 +77,7 @@ func (b *Board) State() (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st := State{Partition: part}
+	st := State{Partition: part, sig: sig}
 	if st.disk, err = b.findDisk(sig); err != nil {
 		return State{}, err
 	}
@@ -161,12 +162,16 @@ func partitionDevice(disk string, n int) string {
 	return fmt.Sprintf("%s%d", disk, n)
 }
 
-// configTxt reads the boot partition's config.txt, and returns where
-// it lies there.
-func (b *Board) configTxt(disk string) ([]byte, int64, error) {
+// maxConfig bounds config.txt as read from the boot partition.
+const maxConfig = 64 << 10
+
+// configTxt reads the boot partition's config.txt, and returns the
+// slot it boots and where the digit of its os_prefix lies on the
+// partition: config.txt may span clusters, in any order.
+func (b *Board) configTxt(disk string) (slot int, digit int64, err error) {
 	f, err := os.Open(partitionDevice(disk, 1))
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
 	// What the kernel's vfat wrote (installSlot) went around the
@@ -174,37 +179,40 @@ func (b *Board) configTxt(disk string) ([]byte, int64, error) {
 	unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 	v, err := openFAT(f)
 	if err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
 	}
-	off, size, err := v.extent("config.txt")
+	c, size, err := v.find("config.txt")
 	if err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
 	}
-	txt := make([]byte, size)
-	if _, err := f.ReadAt(txt, off); err != nil {
-		return nil, 0, fmt.Errorf("boot partition: %w", err)
+	if size > maxConfig {
+		return 0, 0, fmt.Errorf("%w is %d bytes, more than %d: make it shorter", ErrBootConfig, size, maxConfig)
 	}
-	return txt, off, nil
+	var txt bytes.Buffer
+	if err := v.copyChain(&txt, c, size, false, "config.txt"); err != nil {
+		return 0, 0, fmt.Errorf("boot partition: %w", err)
+	}
+	slot, at, err := configSlot(txt.Bytes())
+	if err != nil {
+		return 0, 0, err
+	}
+	if digit, err = v.fileOffset(c, int64(at)); err != nil {
+		return 0, 0, fmt.Errorf("boot partition: config.txt: %w", err)
+	}
+	return slot, digit, nil
 }
 
 // bootSlot is the slot config.txt boots.
 func (b *Board) bootSlot(disk string) (int, error) {
-	txt, _, err := b.configTxt(disk)
-	if err != nil {
-		return 0, err
-	}
-	n, _, err := configSlot(txt)
+	n, _, err := b.configTxt(disk)
 	return n, err
 }
 
 // setBoot rewrites config.txt in place to boot slot n: one byte, in
 // one sector.
 func (b *Board) setBoot(disk string, n int) error {
-	txt, off, err := b.configTxt(disk)
+	_, digit, err := b.configTxt(disk)
 	if err != nil {
-		return err
-	}
-	if txt, err = setConfigSlot(txt, n); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(partitionDevice(disk, 1), os.O_WRONLY, 0)
@@ -212,7 +220,7 @@ func (b *Board) setBoot(disk string, n int) error {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(txt, off); err != nil {
+	if _, err := f.WriteAt([]byte{byte('0' + n)}, digit); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -222,13 +230,17 @@ func (b *Board) setBoot(disk string, n int) error {
 }
 
 // checkBoot refuses an update the board cannot take, before anything is
-// written: a card laid out before kernel slots.
+// written: a card laid out before kernel slots, a running slot whose
+// cmdline.txt cannot be carried over.
 func (b *Board) checkBoot(st State) error {
 	n, err := b.bootSlot(st.disk)
 	if err == nil && n != st.Partition {
 		err = fmt.Errorf("config.txt boots slot %d, and slot %d runs", n, st.Partition)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return b.checkSlot(st)
 }
 
 // Kernel hashes the running slot's kernel.
@@ -353,5 +365,47 @@ func (b *Board) Commit() (bool, error) {
 	if err != nil || !st.Trial || st.Committed {
 		return false, err
 	}
+	if err := b.checkSlot(st); err != nil {
+		return false, fmt.Errorf("not committing slot %d: %w", st.Partition, err)
+	}
+	// The kernel takes the last root= of its command line, State the
+	// first: the slot committed must be the root mounted on /.
+	if n, err := b.rootPartition(st.disk); err != nil || n != st.Partition {
+		return false, fmt.Errorf("not committing slot %d: / is on partition %d (%v), not %d", st.Partition, n, err, st.Partition)
+	}
 	return true, b.setBoot(st.disk, st.Partition)
+}
+
+// checkSlot checks the running partition's slot: a kernel, and a
+// cmdline.txt whose root= is that partition of this disk and that an
+// update can make into the other slot's (no other root=). Commit needs
+// it: a boot that runs the partition from other files (a cmdline.txt
+// edited by hand) must not make config.txt name a slot the firmware
+// would ignore (and then find no kernel) or boot on another root. An
+// update needs it before anything is written.
+func (b *Board) checkSlot(st State) error {
+	f, err := os.Open(partitionDevice(st.disk, 1))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	v, err := openFAT(f)
+	if err != nil {
+		return fmt.Errorf("boot partition: %w", err)
+	}
+	dir := SlotDir(st.Partition)
+	if _, size, err := v.find(dir + "/vmlinuz"); err != nil || size == 0 {
+		return fmt.Errorf("%s/vmlinuz is missing or empty (%v)", dir, err)
+	}
+	var cmd bytes.Buffer
+	if err := v.copyFile(&cmd, dir+"/cmdline.txt", 64<<10); err != nil {
+		return err
+	}
+	if sig, part, err := parseCmdline(cmd.String()).root(); err != nil || sig != st.sig || part != st.Partition {
+		return fmt.Errorf("%s/cmdline.txt boots root=PARTUUID=%s-%02d, not this root (%s-%02d) (%v)", dir, sig, part, st.sig, st.Partition, err)
+	}
+	if _, err := slotCmdline(cmd.Bytes(), other(st.Partition)); err != nil {
+		return fmt.Errorf("%s/cmdline.txt: %w", dir, err)
+	}
+	return nil
 }

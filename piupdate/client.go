@@ -81,6 +81,8 @@ func (c *Client) Send(ctx context.Context, img Image) (Accepted, error) {
 // Await polls the board until it has rebooted (another boot ID than
 // acc's) and settled: on acc.Partition committed (took is true), or
 // back on the other one (the trial failed and the board rolled back).
+// The boot of acc answering that no update is in progress will not
+// reboot: an error at once, not after Wait.
 func (c *Client) Await(ctx context.Context, acc Accepted) (st Status, took bool, err error) {
 	poll, wait := cmp.Or(c.Poll, 2*time.Second), cmp.Or(c.Wait, 5*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -96,6 +98,10 @@ func (c *Client) Await(ctx context.Context, acc Accepted) (st Status, took bool,
 		case err != nil && ctx.Err() == nil: // not the end of the wait
 			last = err.Error()
 		case err != nil:
+		case st.BootID == acc.BootID && !st.Updating:
+			// The boot that took the update no longer reboots into it:
+			// its reboot failed, or the appliance restarted before it.
+			return st, false, fmt.Errorf("the board did not reboot into partition %d: it still runs partition %d and no update is in progress (the reboot failed or the appliance restarted: its log says why); nothing switched", acc.Partition, st.Partition)
 		case st.BootID == acc.BootID:
 			last = "not rebooted yet"
 		case st.Partition == acc.Partition && st.Committed:

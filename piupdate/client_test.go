@@ -57,7 +57,7 @@ func TestClient(t *testing.T) {
 					return
 				}
 				st := tc.after[min(polls-1, len(tc.after)-1)]
-				json.NewEncoder(w).Encode(Status{Version: "v", State: st, Kernel: "k"})
+				json.NewEncoder(w).Encode(Status{Version: "v", State: st, Kernel: "k", Updating: st.BootID == "1"})
 			}))
 			defer srv.Close()
 			u, _ := url.Parse(srv.URL + "/")
@@ -79,13 +79,35 @@ func TestClient(t *testing.T) {
 // after Wait, saying what it last answered.
 func TestClientWaitBounded(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(Status{State: State{BootID: "1", Partition: 2}})
+		json.NewEncoder(w).Encode(Status{State: State{BootID: "1", Partition: 2}, Updating: true})
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	c := &Client{URL: u, HTTP: srv.Client(), Poll: time.Millisecond, Wait: 50 * time.Millisecond}
 	if _, _, err := c.Await(context.Background(), Accepted{Partition: 3, BootID: "1"}); err == nil || !strings.Contains(err.Error(), "did not settle within 50ms (last: not rebooted yet)") {
 		t.Errorf("%v", err)
+	}
+}
+
+// TestClientRebootFailed: the boot that took the update answering that
+// no update is in progress (its reboot failed: the handler freed
+// itself) ends the wait at once with an error, not after Wait.
+func TestClientRebootFailed(t *testing.T) {
+	polls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		polls++
+		json.NewEncoder(w).Encode(Status{State: State{BootID: "1", Partition: 2, Committed: true}, Updating: polls < 3})
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	c := &Client{URL: u, HTTP: srv.Client(), Poll: time.Millisecond, Wait: time.Minute}
+	start := time.Now()
+	_, took, err := c.Await(context.Background(), Accepted{Partition: 3, BootID: "1"})
+	if took || err == nil || !strings.Contains(err.Error(), "did not reboot into partition 3") || polls != 3 {
+		t.Errorf("took=%v %v after %d polls", took, err, polls)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %s: waited for a reboot that will not come", d)
 	}
 }
 

@@ -68,6 +68,10 @@ func slotCmdline(b []byte, part int) ([]byte, error) {
 	var out []string
 	for _, f := range parseCmdline(string(b)) {
 		switch {
+		case strings.HasPrefix(f, "root=") && !rootRe.MatchString(f):
+			// The kernel takes the last root=: kept, it would boot the
+			// new slot's kernel on the old root.
+			return nil, fmt.Errorf("%q: only root=PARTUUID=%s-02 or -03 may name the root (the kernel takes the last root=, and an update changes only those)", f, sig)
 		case rootRe.MatchString(f):
 			out = append(out, fmt.Sprintf("root=PARTUUID=%s-%02d", sig, part))
 		case !contains(legacyTokens, f):
@@ -92,8 +96,18 @@ func contains(list []string, s string) bool {
 // tryboot flag, names the slot on trial.
 var prefixRe = regexp.MustCompile(`(?m)^os_prefix=slot([23])/[ \t\r]*$`)
 
+// anyPrefixRe is any line that may set os_prefix, in any case, indented
+// or spaced around '=': the firmware takes the last one it reads, so a
+// line beside ours (os_prefix=other/, or one prefixRe does not match)
+// would boot another slot than the one this package reads and writes.
+var anyPrefixRe = regexp.MustCompile(`(?mi)^[ \t]*os_prefix[ \t]*=`)
+
 // ErrNoSlots: a card whose config.txt names no slot.
 var ErrNoSlots = errors.New("the card is laid out without kernel slots (an image built before them, or config.txt edited): flash it with a new image")
+
+// ErrBootConfig: a config.txt whose slot line this package cannot rely
+// on (edited by hand).
+var ErrBootConfig = errors.New("config.txt")
 
 // SlotDir is the boot partition's directory of slot n: its kernel,
 // device trees, overlays and cmdline.txt.
@@ -107,9 +121,12 @@ func configSlot(b []byte) (slot int, at int, err error) {
 	if len(ms) != 1 {
 		return 0, 0, fmt.Errorf("%w: config.txt has %d os_prefix=slot2/ or slot3/ lines, want one", ErrNoSlots, len(ms))
 	}
+	if n := len(anyPrefixRe.FindAllIndex(b, -1)); n != 1 {
+		return 0, 0, fmt.Errorf("%w sets os_prefix %d times: the firmware boots the last one; keep only the os_prefix=slot2/ or slot3/ line", ErrBootConfig, n)
+	}
 	if i := bytes.LastIndex(b[:ms[0][0]], []byte("\n[")); i >= 0 || bytes.HasPrefix(b, []byte("[")) {
 		if sec := b[i+1:]; !bytes.HasPrefix(sec, []byte("[all]")) {
-			return 0, 0, fmt.Errorf("config.txt: os_prefix is in a conditional section (%s): want it for every board", bytes.SplitN(sec, []byte("\n"), 2)[0])
+			return 0, 0, fmt.Errorf("%w: os_prefix is in a conditional section (%s): want it for every board", ErrBootConfig, bytes.SplitN(sec, []byte("\n"), 2)[0])
 		}
 	}
 	at = ms[0][2]

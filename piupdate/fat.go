@@ -163,15 +163,20 @@ func (v *fatVolume) copyChain(w io.Writer, c, size int64, whole bool, name strin
 	return nil
 }
 
-// extent returns where the file name lies when it fits in its first
-// cluster, as config.txt does: the place to rewrite it in place.
-func (v *fatVolume) extent(name string) (offset, size int64, err error) {
-	c, size, err := v.find(name)
-	if err != nil {
-		return 0, 0, err
+// fileOffset is where byte i of the file whose first cluster is c lies
+// on the volume: the place to rewrite it in place (config.txt's slot).
+func (v *fatVolume) fileOffset(c, i int64) (int64, error) {
+	fat := make([]byte, 2*(v.clusters+2))
+	if _, err := v.r.ReadAt(fat, v.fatStart); err != nil {
+		return 0, err
 	}
-	if size == 0 || size > v.clusterLen {
-		return 0, 0, fmt.Errorf("%s: %d bytes, not in one cluster of %d", name, size, v.clusterLen)
+	for k := i / v.clusterLen; ; k-- {
+		if c < 2 || c >= v.clusters+2 {
+			return 0, errors.New("a broken cluster chain")
+		}
+		if k == 0 {
+			return v.offset(c) + i%v.clusterLen, nil
+		}
+		c = int64(binary.LittleEndian.Uint16(fat[2*c:]))
 	}
-	return v.offset(c), size, nil
 }

@@ -127,7 +127,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	st, err := h.Board.State()
 	if err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, ErrNoSlots) {
+		if errors.Is(err, ErrNoSlots) || errors.Is(err, ErrBootConfig) {
 			code = http.StatusConflict
 		}
 		http.Error(w, err.Error(), code)
@@ -183,8 +183,12 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Board.installSlot(st, target); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrNotBootable) {
+			code = http.StatusUnprocessableEntity
+		}
 		h.Log.Error("update: writing the slot's kernel", "slot", target, "err", err)
-		http.Error(w, fmt.Sprintf("writing slot %d's kernel: %v: nothing switched", target, err), http.StatusInternalServerError)
+		http.Error(w, fmt.Sprintf("writing slot %d's kernel: %v: nothing switched", target, err), code)
 		return
 	}
 	h.Log.Info("update: new root file system and kernel written; rebooting to try them", "slot", target, "sha256", got, "bytes", r.ContentLength)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 	"unsafe"
 
@@ -42,6 +44,9 @@ func TestSlotCmdline(t *testing.T) {
 		{"slot 2 from 3", strings.Replace(testCmdline, "-02", "-03", 1), 2, testCmdline + "\n"},
 		{"no root=", "console=tty1 init=/gokrazy/init\n", 2, ""},
 		{"root= by device name", "root=/dev/mmcblk0p2\n", 3, ""},
+		// The kernel takes the last root=: the new slot would boot the old root.
+		{"root= by device name too", testCmdline + " root=/dev/mmcblk0p2\n", 3, ""},
+		{"root= on another disk's partition 5", testCmdline + " root=PARTUUID=abcd1234-05\n", 3, ""},
 	} {
 		got, err := slotCmdline([]byte(tc.in), tc.part)
 		switch {
@@ -74,6 +79,15 @@ func TestConfigSlot(t *testing.T) {
 		{"after [pi4], [all] again", "[pi4]\narm_boost=1\n[all]\nos_prefix=slot2/\n", 2},
 		{"another prefix", "os_prefix=upstream/\n", 0},
 		{"slot 4", "os_prefix=slot4/\n", 0},
+		// The firmware takes the last os_prefix: it would boot another
+		// slot than the one read here.
+		{"another prefix after ours", testConfig + "os_prefix=upstream/\n", 0},
+		{"another prefix before ours", "os_prefix=upstream/\n" + testConfig, 0},
+		{"another in a later section", testConfig + "[pi4]\nos_prefix=pi4/\n", 0},
+		{"ours indented too", testConfig + "  os_prefix=slot3/\n", 0},
+		{"spaced", testConfig + "os_prefix = slot3/\n", 0},
+		{"in capitals", testConfig + "OS_PREFIX=slot3/\n", 0},
+		{"commented out", "#os_prefix=slot3/\n" + testConfig, 2},
 	} {
 		n, _, err := configSlot([]byte(tc.in))
 		if n != tc.slot || (err == nil) != (tc.slot != 0) {
@@ -188,7 +202,8 @@ func testImage(boot, root []byte) []byte {
 // fakeBoard is a board in a directory: the card's partitions as files
 // (disk1 the boot FAT, disk2 and disk3 the roots), a kernel command
 // line, a boot ID, and a Unix socket standing for gokrazy's. Mounting
-// a root gives newRoot, the files of a new root file system; mounting
+// a root gives newRoot, the files of a new root file system (content
+// "symlink:TARGET" a symbolic link); mounting
 // the boot FAT copies it out with mtools and, unmounted, copies the
 // slots and tryboot.txt back.
 type fakeBoard struct {
@@ -212,12 +227,18 @@ func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 	t.Cleanup(func() { ln.Close() })
 	fb := &fakeBoard{Board: &Board{Socket: filepath.Join(dir, "gk.sock"), ProcCmdline: filepath.Join(dir, "cmdline"), BootIDFile: filepath.Join(dir, "boot_id"), Disk: filepath.Join(dir, "disk")},
 		newRoot: map[string]string{"boot/vmlinuz": "new kernel", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "readme", "boot/overlays/w1.dtbo": "overlay"}}
+	_, mounted, _ := parseCmdline(proc).root()
+	fb.root = func(string) (int, error) { return mounted, nil } // / on the partition root= names
 	fb.mount = func(dev, fstype string, rw bool) (string, func() error, error) {
 		mnt := t.TempDir()
 		switch {
 		case fstype == "squashfs" && (dev == fb.Disk+"2" || dev == fb.Disk+"3"):
 			for name, content := range fb.newRoot {
 				os.MkdirAll(filepath.Dir(filepath.Join(mnt, name)), 0o755)
+				if to, ok := strings.CutPrefix(content, "symlink:"); ok {
+					os.Symlink(to, filepath.Join(mnt, name))
+					continue
+				}
 				os.WriteFile(filepath.Join(mnt, name), []byte(content), 0o644)
 			}
 			return mnt, func() error { return nil }, nil
@@ -249,20 +270,14 @@ func newFakeBoard(t *testing.T, proc string) *fakeBoard {
 // file reads a file of the boot partition.
 func (b *fakeBoard) file(name string) string { return mtype(b.Disk+"1", name) }
 
-// setConfig writes txt over config.txt in place, as an editor on a
-// computer would.
-func (b *fakeBoard) setConfig(t *testing.T, txt string) {
-	_, off, err := b.configTxt(b.Disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(b.Disk+"1", os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte(txt), off); err != nil {
-		t.Fatal(err)
+// setConfig replaces config.txt with txt, as an editor on a computer
+// would: removed, then written again into the first free clusters.
+func (b *fakeBoard) setConfig(t testing.TB, txt string) {
+	f := filepath.Join(t.TempDir(), "config.txt")
+	os.WriteFile(f, []byte(txt), 0o644)
+	exec.Command("mdel", "-i", b.Disk+"1", "::/config.txt").Run()
+	if out, err := exec.Command("mcopy", "-i", b.Disk+"1", f, "::/config.txt").CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v %s", err, out)
 	}
 }
 
@@ -333,10 +348,34 @@ func TestHandler(t *testing.T) {
 	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
 		t.Error("partition 3 was written")
 	}
+	// A second os_prefix (the firmware takes the last): refused too.
+	board.setConfig(t, strings.Replace(testConfig, "enable_uart=0", "os_prefix=up/", 1))
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), "sets os_prefix 2 times") {
+		t.Errorf("two os_prefix lines: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
 	board.setConfig(t, testConfig)
+	// The running slot's cmdline.txt with a second root= (the kernel
+	// takes the last): the new slot would boot the old root; refused
+	// before anything is written.
+	stray := filepath.Join(t.TempDir(), "cmdline.txt")
+	os.WriteFile(stray, []byte(testCmdline+" root=/dev/mmcblk0p2\n"), 0o644)
+	if out, err := exec.Command("mcopy", "-o", "-i", board.Disk+"1", stray, "::/slot2/cmdline.txt").CombinedOutput(); err != nil {
+		t.Fatalf("mcopy: %v %s", err, out)
+	}
+	if w := put(root, good, int64(len(root))); w.Code != 409 || !strings.Contains(w.Body.String(), `slot2/cmdline.txt: "root=/dev/mmcblk0p2": only root=PARTUUID=abcd1234-02 or -03`) {
+		t.Errorf("a second root=: %d %q", w.Code, w.Body.String())
+	}
+	if written, _ := os.ReadFile(board.Disk + "3"); !bytes.Equal(written, make([]byte, 64<<10)) {
+		t.Error("partition 3 was written")
+	}
+	os.WriteFile(stray, []byte(testCmdline+"\n"), 0o644)
+	exec.Command("mcopy", "-o", "-i", board.Disk+"1", stray, "::/slot2/cmdline.txt").Run()
 	// A root file system without /boot/vmlinuz: written, nothing switched.
 	board.newRoot = map[string]string{"etc/hostname": "x"}
-	if w := put(root, good, int64(len(root))); w.Code != 500 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
+	if w := put(root, good, int64(len(root))); w.Code != 422 || !strings.Contains(w.Body.String(), "no /boot/vmlinuz (an image built before kernel slots)") {
 		t.Errorf("no kernel in the root: %d %q", w.Code, w.Body.String())
 	}
 	if board.file("tryboot.txt") != "" {
@@ -394,6 +433,42 @@ func TestTrialCommit(t *testing.T) {
 	if !st.Trial || st.Partition != 3 || st.Committed {
 		t.Fatalf("state %+v", st)
 	}
+	// Slot 3 as the running partition 3 must have been booted from: a
+	// commit of a slot without a kernel, or whose cmdline.txt names
+	// another root, is refused (the firmware would ignore os_prefix and
+	// find no kernel, or boot another root).
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
+	mcopy := func(cmdline string) {
+		os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(cmdline), 0o644)
+		exec.Command("mdeltree", "-i", board.Disk+"1", "::/slot3").Run()
+		if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
+	for _, tc := range []struct{ name, cmdline, msg string }{
+		{"no slot 3", "", "slot3/vmlinuz is missing"},
+		{"root= on partition 2", testCmdline + "\n", "slot3/cmdline.txt boots root=PARTUUID=abcd1234-02"},
+		{"root= on another disk", strings.Replace(testCmdline, "abcd1234-02", "ffffffff-03", 1) + "\n", "boots root=PARTUUID=ffffffff-03"},
+	} {
+		if tc.cmdline != "" {
+			mcopy(tc.cmdline)
+		}
+		if ok, err := board.Commit(); ok || err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: commit %v %v, want %q", tc.name, ok, err, tc.msg)
+		}
+		if got := board.file("config.txt"); got != testConfig {
+			t.Fatalf("%s: config.txt %q", tc.name, got)
+		}
+	}
+	mcopy(strings.Replace(testCmdline, "-02", "-03", 1) + "\n")
+	// / on partition 2 (the kernel took a later root=): not committed.
+	board.root = func(string) (int, error) { return 2, nil }
+	if ok, err := board.Commit(); ok || err == nil || !strings.Contains(err.Error(), "/ is on partition 2") {
+		t.Errorf("/ on partition 2: commit %v %v", ok, err)
+	}
+	board.root = func(string) (int, error) { return 3, nil }
 	if ok, err := board.Commit(); !ok || err != nil {
 		t.Fatalf("commit: %v %v", ok, err)
 	}
@@ -402,15 +477,6 @@ func TestTrialCommit(t *testing.T) {
 	}
 	if ok, err := board.Commit(); ok || err != nil {
 		t.Errorf("second commit: %v %v", ok, err)
-	}
-	// Slot 3's files, as the update to it left them.
-	exec.Command("mcopy", "-s", "-i", board.Disk+"1", "::/slot2", filepath.Join(t.TempDir(), "x")).Run()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
-	os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(strings.Replace(testCmdline, "-02", "-03", 1)+"\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
-	if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
 	}
 	if w := put(); w.Code != 202 || !strings.Contains(w.Body.String(), `"partition":2`) {
 		t.Fatalf("after the commit: %d %q", w.Code, w.Body.String())
@@ -446,7 +512,10 @@ func FuzzReadImage(f *testing.F) {
 		if len(img) > Sector {
 			if v, err := openFAT(bytes.NewReader(img[Sector:])); err == nil {
 				v.copyFile(io.Discard, "slot2/vmlinuz", maxKernel)
-				v.extent("config.txt")
+				if c, size, err := v.find("config.txt"); err == nil && size <= maxConfig {
+					v.copyChain(io.Discard, c, size, false, "config.txt")
+					v.fileOffset(c, size/2)
+				}
 			}
 		}
 	})
@@ -768,5 +837,177 @@ func TestSlowUploadAnswered(t *testing.T) {
 	defer res.Body.Close()
 	if body, _ := io.ReadAll(res.Body); res.StatusCode != 202 || !strings.Contains(string(body), `"partition":3`) {
 		t.Fatalf("an upload longer than WriteTimeout: %d %q", res.StatusCode, body)
+	}
+}
+
+// TestUnbootableRoot: a new root whose /boot lacks a device tree or
+// overlays/README that the running slot has (the firmware would ignore
+// the slot's os_prefix and find no kernel: a trial boot that hangs), or
+// whose /boot is a link (os.DirFS would follow it off the new root,
+// onto the running system's files), gets 422: no slot, no tryboot.txt.
+func TestUnbootableRoot(t *testing.T) {
+	board := newFakeBoard(t, testCmdline)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Reboot: func(context.Context) error { return nil }}
+	stage := t.TempDir()
+	os.MkdirAll(filepath.Join(stage, "overlays"), 0o755)
+	os.WriteFile(filepath.Join(stage, "bcm2711-rpi-4-b.dtb"), []byte("dtb"), 0o644)
+	os.WriteFile(filepath.Join(stage, "overlays", "README"), []byte("readme"), 0o644)
+	for _, name := range []string{"bcm2711-rpi-4-b.dtb", "overlays"} {
+		if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(stage, name), "::/slot2/").CombinedOutput(); err != nil {
+			t.Fatalf("mcopy: %v %s", err, out)
+		}
+	}
+	outside := t.TempDir() // the running system's files, as a link from /boot would reach them
+	os.WriteFile(filepath.Join(outside, "vmlinuz"), []byte("not from the new root"), 0o644)
+	os.WriteFile(filepath.Join(outside, "bcm2711-rpi-4-b.dtb"), []byte("dtb"), 0o644)
+	os.MkdirAll(filepath.Join(outside, "overlays"), 0o755)
+	os.WriteFile(filepath.Join(outside, "overlays", "README"), []byte("readme"), 0o644)
+	root := fakeSquashfs(4096)
+	for _, tc := range []struct {
+		name    string
+		newRoot map[string]string
+		msg     string
+	}{
+		{"no device tree", map[string]string{"boot/vmlinuz": "k", "boot/bcm2712-rpi-5-b.dtb": "dtb", "boot/overlays/README": "r"}, "lacks /boot/bcm2711-rpi-4-b.dtb, which the running slot has"},
+		{"no overlays/README", map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb": "dtb"}, "lacks /boot/overlays/README"},
+		{"the device tree a directory", map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb/x": "dtb", "boot/overlays/README": "r"}, "lacks /boot/bcm2711-rpi-4-b.dtb"},
+		{"/boot a link", map[string]string{"boot": "symlink:" + outside}, "/boot is not a directory"},
+	} {
+		board.newRoot = tc.newRoot
+		if w := putRoot(h, root); w.Code != 422 || !strings.Contains(w.Body.String(), tc.msg) {
+			t.Errorf("%s: %d %q, want 422 %q", tc.name, w.Code, w.Body.String(), tc.msg)
+		}
+		if try, k := board.file("tryboot.txt"), board.file("slot3/vmlinuz"); try != "" || k != "" {
+			t.Errorf("%s: tryboot.txt %q, slot3/vmlinuz %q", tc.name, try, k)
+		}
+	}
+	board.newRoot = map[string]string{"boot/vmlinuz": "k", "boot/bcm2711-rpi-4-b.dtb": "dtb", "boot/overlays/README": "r"}
+	if w := putRoot(h, root); w.Code != 202 || board.file("slot3/bcm2711-rpi-4-b.dtb") != "dtb" {
+		t.Errorf("with the device tree: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestVerifySlot: the read-back check covers the slot's cmdline.txt,
+// which no file of the new root gives: one whose root= is not the
+// slot's (the trial would boot the new kernel on another root) or that
+// is missing fails it, as a kernel that differs does.
+func TestVerifySlot(t *testing.T) {
+	src := fstest.MapFS{"vmlinuz": {Data: []byte("new kernel")}, "overlays/README": {Data: []byte("r")}}
+	cmd3 := strings.Replace(testCmdline, "-02", "-03", 1) + "\n"
+	for _, tc := range []struct {
+		name  string
+		files map[string]string // in the boot partition
+		msg   string            // "" no error
+	}{
+		{"as written", map[string]string{"slot3/cmdline.txt": cmd3}, ""},
+		{"root= on the running partition", map[string]string{"slot3/cmdline.txt": testCmdline + "\n"}, "slot3/cmdline.txt read back from the card"},
+		{"cut short", map[string]string{"slot3/cmdline.txt": cmd3[:20]}, "slot3/cmdline.txt read back from the card"},
+		{"missing", map[string]string{}, "slot3/cmdline.txt read back from the card"},
+		{"another kernel", map[string]string{"slot3/cmdline.txt": cmd3, "slot3/vmlinuz": "old kernel"}, "slot3/vmlinuz read back from the card differs"},
+		{"tryboot.txt on slot 2", map[string]string{"slot3/cmdline.txt": cmd3, "tryboot.txt": testConfig}, "tryboot.txt read back does not name slot 3"},
+	} {
+		boot := t.TempDir()
+		files := map[string]string{"slot2/cmdline.txt": testCmdline + "\n", "slot3/vmlinuz": "new kernel", "slot3/overlays/README": "r",
+			"tryboot.txt": strings.Replace(testConfig, "slot2/", "slot3/", 1)}
+		for name, content := range tc.files {
+			files[name] = content
+		}
+		if _, ok := tc.files["slot3/cmdline.txt"]; !ok {
+			delete(files, "slot3/cmdline.txt")
+		}
+		for name, content := range files {
+			os.MkdirAll(filepath.Dir(filepath.Join(boot, name)), 0o755)
+			os.WriteFile(filepath.Join(boot, name), []byte(content), 0o644)
+		}
+		err := verifySlot(src, boot, 2, 3)
+		if tc.msg == "" && err != nil || tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+// TestConfigAcrossClusters: a config.txt the board's owner made longer
+// than a cluster (4 KiB on the card; 512 bytes here), in clusters that
+// do not follow each other, is read whole, and the commit changes the
+// one byte of its slot where it lies on the card, nothing else.
+func TestConfigAcrossClusters(t *testing.T) {
+	board := newFakeBoard(t, strings.Replace(testCmdline, "-02", "-03", 1))
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "slot3"), 0o755)
+	os.WriteFile(filepath.Join(dir, "slot3", "cmdline.txt"), []byte(strings.Replace(testCmdline, "-02", "-03", 1)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "slot3", "vmlinuz"), []byte("kernel 3"), 0o644)
+	if out, err := exec.Command("mcopy", "-s", "-i", board.Disk+"1", filepath.Join(dir, "slot3"), "::/").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	big := strings.Repeat("# a line of the owner's notes, to make config.txt long\n", 30) + testConfig
+	board.setConfig(t, big) // its first cluster the one the short config.txt freed, the rest after slot 3
+	f, _ := os.Open(board.Disk + "1")
+	v, err := openFAT(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, size, _ := v.find("config.txt")
+	fat := make([]byte, 2*(v.clusters+2))
+	f.ReadAt(fat, v.fatStart)
+	f.Close()
+	if next := int64(binary.LittleEndian.Uint16(fat[2*c:])); size <= 2*v.clusterLen || next == c+1 {
+		t.Fatalf("config.txt: %d bytes from cluster %d, then %d: want it over three clusters, not in a row", size, c, next)
+	}
+	st, err := board.State()
+	if err != nil || !st.Trial || st.Partition != 3 {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	before, _ := os.ReadFile(board.Disk + "1")
+	if ok, err := board.Commit(); !ok || err != nil {
+		t.Fatalf("commit: %v %v", ok, err)
+	}
+	if got := board.file("config.txt"); got != strings.Replace(big, "slot2/", "slot3/", 1) {
+		t.Errorf("committed config.txt %q", got)
+	}
+	after, _ := os.ReadFile(board.Disk + "1")
+	diff := 0
+	for i := range after {
+		if after[i] != before[i] {
+			diff++
+		}
+	}
+	if diff != 1 {
+		t.Errorf("the commit changed %d bytes of the boot partition, want 1", diff)
+	}
+	// Beyond maxConfig: refused (409), with what to do.
+	long := strings.Repeat("#\n", maxConfig/2) + testConfig
+	board.setConfig(t, long)
+	h := &Handler{Board: board.Board, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if w := putRoot(h, fakeSquashfs(4096)); w.Code != 409 || !strings.Contains(w.Body.String(), fmt.Sprintf("config.txt is %d bytes, more than 65536", len(long))) {
+		t.Errorf("a config.txt of 64 KiB: %d %q", w.Code, w.Body.String())
+	}
+}
+
+// TestSlotBound: a new /boot of more than maxSlot (112 MiB: two slots
+// and the firmware share the 256 MiB boot partition) is refused while
+// it is copied, and no tryboot.txt names the slot.
+func TestSlotBound(t *testing.T) {
+	boot := t.TempDir()
+	os.MkdirAll(filepath.Join(boot, "slot2"), 0o755)
+	os.WriteFile(filepath.Join(boot, "slot2", "cmdline.txt"), []byte(testCmdline+"\n"), 0o644)
+	os.WriteFile(filepath.Join(boot, "config.txt"), []byte(testConfig), 0o644)
+	half := make([]byte, maxSlot/2+1)
+	src := fstest.MapFS{"vmlinuz": {Data: half}, "initrd": {Data: half}}
+	err := writeSlot(src, boot, 2, 3)
+	if err == nil || !strings.Contains(err.Error(), "/boot holds more than 112 MiB") {
+		t.Errorf("%d bytes: %v", 2*len(half), err)
+	}
+	if _, err := os.Stat(filepath.Join(boot, "tryboot.txt")); err == nil {
+		t.Error("tryboot.txt written")
+	}
+	written := int64(0)
+	filepath.WalkDir(filepath.Join(boot, "slot3"), func(p string, d fs.DirEntry, err error) error {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			written += fi.Size()
+		}
+		return nil
+	})
+	if written > maxSlot+1 {
+		t.Errorf("%d bytes written to the slot, more than %d", written, maxSlot+1)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -81,6 +82,11 @@ func (b *Board) installSlot(st State, target int) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, unmountRoot()) }()
+	// os.DirFS follows a link: /boot -> / would copy the running
+	// system's files (/perm's keys among them) onto the boot partition.
+	if fi, err := os.Lstat(filepath.Join(root, RootBoot)); err == nil && !fi.IsDir() {
+		return fmt.Errorf("%w: the new root file system's /%s is not a directory (%s)", ErrNotBootable, RootBoot, fi.Mode().Type())
+	}
 	src := os.DirFS(filepath.Join(root, RootBoot))
 	boot, unmountBoot, err := b.mountFS(partitionDevice(st.disk, 1), "vfat", true)
 	if err != nil {
@@ -96,7 +102,7 @@ func (b *Board) installSlot(st State, target int) (err error) {
 	if err != nil {
 		return err
 	}
-	return errors.Join(verifySlot(src, boot, target), unmountBoot())
+	return errors.Join(verifySlot(src, boot, st.Partition, target), unmountBoot())
 }
 
 // writeSlot writes slot target in boot (the boot partition, mounted)
@@ -108,7 +114,10 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 		return err
 	}
 	if _, err := fs.Stat(src, "vmlinuz"); err != nil {
-		return fmt.Errorf("the new root file system has no /%s/vmlinuz (an image built before kernel slots): %w", RootBoot, err)
+		return fmt.Errorf("%w: the new root file system has no /%s/vmlinuz (an image built before kernel slots): %v", ErrNotBootable, RootBoot, err)
+	}
+	if err := checkViable(src, filepath.Join(boot, SlotDir(running))); err != nil {
+		return err
 	}
 	total := int64(0)
 	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
@@ -165,6 +174,37 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 	return durable.SyncDir(boot)
 }
 
+// ErrNotBootable: a new root whose /boot the firmware could not boot
+// this board from.
+var ErrNotBootable = errors.New("not bootable on this board")
+
+// checkViable refuses a new slot (src) that lacks a device tree or
+// overlays/README that the running slot has. The firmware ignores an
+// os_prefix whose kernel and board's .dtb are not both there (it then
+// looks for the kernel outside the slots, finds none, and the trial
+// boot hangs until the power is cycled), and reads overlays from
+// outside the slot without its overlays/README.
+func checkViable(src fs.FS, running string) error {
+	need, err := filepath.Glob(filepath.Join(running, "*.dtb"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(running, "overlays", "README")); err == nil {
+		need = append(need, filepath.Join(running, "overlays", "README"))
+	}
+	var missing []string
+	for _, p := range need {
+		rel, _ := filepath.Rel(running, p)
+		if fi, err := fs.Stat(src, filepath.ToSlash(rel)); err != nil || !fi.Mode().IsRegular() {
+			missing = append(missing, "/"+RootBoot+"/"+filepath.ToSlash(rel))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: the new root file system lacks %s, which the running slot has: the firmware would not boot the new slot", ErrNotBootable, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // writeFile writes r to a new file name, synced, and returns its
 // length.
 func writeFile(name string, r io.Reader) (int64, error) {
@@ -179,9 +219,11 @@ func writeFile(name string, r io.Reader) (int64, error) {
 	return n, errors.Join(err, f.Close())
 }
 
-// verifySlot compares slot target in boot with src, file by file, and
-// checks tryboot.txt names it.
-func verifySlot(src fs.FS, boot string, target int) error {
+// verifySlot compares slot target in boot with src, file by file,
+// checks its cmdline.txt is the running slot's made into target's (its
+// root= is the partition the trial boots), and that tryboot.txt names
+// it.
+func verifySlot(src fs.FS, boot string, running, target int) error {
 	dst := os.DirFS(filepath.Join(boot, SlotDir(target)))
 	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || p == "cmdline.txt" {
@@ -198,6 +240,16 @@ func verifySlot(src fs.FS, boot string, target int) error {
 	})
 	if err != nil {
 		return err
+	}
+	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	if err != nil {
+		return err
+	}
+	if cmd, err = slotCmdline(cmd, target); err != nil {
+		return err
+	}
+	if got, err := os.ReadFile(filepath.Join(boot, SlotDir(target), "cmdline.txt")); err != nil || !bytes.Equal(got, cmd) {
+		return fmt.Errorf("%s/cmdline.txt read back from the card is %q, not %q (%v)", SlotDir(target), got, cmd, err)
 	}
 	try, err := os.ReadFile(filepath.Join(boot, "tryboot.txt"))
 	if err != nil {
