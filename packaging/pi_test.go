@@ -332,17 +332,31 @@ func (b *piBoard) run(dir string, started chan<- error) {
 		if err != nil {
 			return
 		}
+		// The reboot's argument: the kernel's last line says it, but
+		// the console may stop before that line is out (once in a few
+		// runs); then the appliance's own line before its tryboot
+		// reboot, with no plain reboot after it, stands for it.
+		kernelSaid, applianceSaid, plain := false, false, false
 		sc := bufio.NewScanner(console)
 		for sc.Scan() {
 			line := sc.Text()
 			b.logf("%s", line)
-			if strings.Contains(line, "Restarting system with command '0 tryboot'") {
-				b.mu.Lock()
-				b.tryboot = true
-				b.mu.Unlock()
+			switch {
+			case strings.Contains(line, "Restarting system with command '0 tryboot'"):
+				kernelSaid = true
+			case strings.Contains(line, "Restarting system"):
+				plain = true
+			case strings.Contains(line, "rebooting to try them"):
+				applianceSaid, plain = true, false
 			}
 		}
 		q.Wait()
+		b.mu.Lock()
+		b.tryboot = kernelSaid || (applianceSaid && !plain)
+		b.mu.Unlock()
+		if !kernelSaid && b.tryboot {
+			b.logf("firmware: the kernel's restart line did not reach the console: the tryboot flag taken from the appliance's line")
+		}
 		b.logf("firmware: qemu exited: the board rebooted")
 	}
 }
