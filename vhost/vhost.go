@@ -66,6 +66,23 @@ func (t *Table[T]) Lookup(host string) (T, bool) {
 	return t.fallback, t.hasFallback
 }
 
+// LookupIP is Lookup of ip's text (as ip.String writes it, "" for no
+// IP): the name a client that connected by address gives the handshake,
+// looked up without allocating it. The text is in normal form already,
+// and no wildcard can match it (an address's last label is all digits,
+// or it has no dot), so only the exact names and the catch-all count.
+func (t *Table[T]) LookupIP(ip net.IP) (T, bool) {
+	// Another length's text is "?" and hexadecimal digits: no pattern's.
+	if n := len(ip); n == 0 || n == net.IPv4len || n == net.IPv6len {
+		var buf [len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
+		b, _ := ip.AppendText(buf[:0])
+		if v, ok := t.exact[string(b)]; ok {
+			return v, true
+		}
+	}
+	return t.fallback, t.hasFallback
+}
+
 // Router dispatches requests to the handler of the matching site.
 type Router struct {
 	t       *Table[http.Handler]

@@ -2,6 +2,8 @@ package vhost
 
 import (
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -130,5 +132,61 @@ func TestServeHTTP(t *testing.T) {
 	res.Body.Close()
 	if string(b) != "secret" {
 		t.Fatalf("known host: %q", b)
+	}
+}
+
+// TestLookupIP: looking up a local address's IP finds what looking up
+// its text did (the host of the TCP address's String, the handshake's
+// name before LookupIP), over generated addresses: IPv4 in 4 and 16
+// bytes, IPv6, nil and malformed; with and without a catch-all; and
+// allocates nothing.
+func TestLookupIP(t *testing.T) {
+	ips := []net.IP{nil, {1, 2, 3}, net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.1").To4(), net.ParseIP("2001:db8::1"),
+		net.ParseIP("::1"), net.ParseIP("::ffff:192.0.2.1"), net.ParseIP("::"), net.IPv4zero}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		ip := make(net.IP, []int{4, 16, 16}[rng.IntN(3)])
+		for i := range ip {
+			ip[i] = byte(rng.IntN(256))
+			if rng.IntN(3) == 0 {
+				ip[i] = 0 // runs of zeros: the "::" forms
+			}
+		}
+		if rng.IntN(4) == 0 {
+			ip = ip.To16() // IPv4 as net.ParseIP keeps it
+		}
+		ips = append(ips, ip)
+	}
+	tb := NewTable[string]()
+	for _, p := range []string{"192.0.2.1", "2001:db8::1", "::1", "::ffff:192.0.2.7", "0.0.0.0", "a.test", "*.test"} {
+		if err := tb.Add(p, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ip := range ips[9:] {
+		if rng.IntN(10) == 0 && len(ip) > 0 {
+			tb.Add(ip.String(), ip.String()) // some generated addresses are sites'
+		}
+	}
+	check := func(catchAll bool) {
+		for _, ip := range ips {
+			host, _, err := net.SplitHostPort((&net.TCPAddr{IP: ip, Port: 443}).String())
+			if err != nil {
+				t.Fatalf("%v: %v", ip, err)
+			}
+			wantV, wantOK := tb.Lookup(host)
+			gotV, gotOK := tb.LookupIP(ip)
+			if gotV != wantV || gotOK != wantOK {
+				t.Errorf("catch-all %v: LookupIP(%v) = %q %v, Lookup(%q) = %q %v", catchAll, []byte(ip), gotV, gotOK, host, wantV, wantOK)
+			}
+		}
+	}
+	check(false)
+	tb.Add("*", "*")
+	check(true)
+	for _, ip := range ips[:9] {
+		if n := testing.AllocsPerRun(100, func() { tb.LookupIP(ip) }); n != 0 {
+			t.Errorf("LookupIP(%v): %v allocations, want 0", ip, n)
+		}
 	}
 }
