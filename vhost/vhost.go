@@ -201,6 +201,23 @@ func isNameByte(b byte) bool {
 // Normalize lowers a Host value and strips its port, IPv6 brackets and a
 // trailing dot. It allocates only when the value has upper-case letters.
 func Normalize(host string) string {
+	// The usual value (a lower-case name or an IPv4 address, nothing to
+	// strip) is its own normal form: one pass over it, per request.
+	for i := 0; i < len(host); i++ {
+		if !isNormalByte(host[i]) || host[i] == '.' && i == len(host)-1 {
+			return normalize(host)
+		}
+	}
+	return host
+}
+
+// isNormalByte reports whether b may stay as it is in a normal host:
+// not upper case, and neither a port's nor brackets' (':', '[').
+func isNormalByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '.' || b == '-' || b == '_'
+}
+
+func normalize(host string) string {
 	if strings.HasPrefix(host, "[") {
 		if i := strings.IndexByte(host, ']'); i > 0 {
 			host = host[1:i]
