@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -15,14 +16,15 @@ import (
 // for SNI names.
 type Table[T any] struct {
 	exact       map[string]T
-	wildcard    map[string]T // keyed by the suffix after "*."
+	addrs       map[netip.Addr]T // the exact names that are an address's text (LookupIP)
+	wildcard    map[string]T     // keyed by the suffix after "*."
 	fallback    T
 	hasFallback bool
 }
 
 // NewTable returns an empty table.
 func NewTable[T any]() *Table[T] {
-	return &Table[T]{exact: map[string]T{}, wildcard: map[string]T{}}
+	return &Table[T]{exact: map[string]T{}, addrs: map[netip.Addr]T{}, wildcard: map[string]T{}}
 }
 
 // Add registers v for a host pattern: "name", "*.suffix" or "*".
@@ -48,6 +50,9 @@ func (t *Table[T]) Add(pattern string, v T) error {
 			return fmt.Errorf("duplicate host %q", pattern)
 		}
 		t.exact[p] = v
+		if a, err := netip.ParseAddr(p); err == nil && a.String() == p {
+			t.addrs[a] = v
+		}
 	}
 	return nil
 }
@@ -68,15 +73,16 @@ func (t *Table[T]) Lookup(host string) (T, bool) {
 
 // LookupIP is Lookup of ip's text (as ip.String writes it, "" for no
 // IP): the name a client that connected by address gives the handshake,
-// looked up without allocating it. The text is in normal form already,
-// and no wildcard can match it (an address's last label is all digits,
-// or it has no dot), so only the exact names and the catch-all count.
+// looked up without formatting it. No wildcard can match an address's
+// text (its last label is all digits, or it has no dot), and an exact
+// name matches it when it is the text of the same address (addrs: IPv4
+// as ip.String writes an IPv4-mapped address, IPv6 in RFC 5952 form),
+// so only those and the catch-all count.
 func (t *Table[T]) LookupIP(ip net.IP) (T, bool) {
-	// Another length's text is "?" and hexadecimal digits: no pattern's.
-	if n := len(ip); n == 0 || n == net.IPv4len || n == net.IPv6len {
-		var buf [len("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]byte
-		b, _ := ip.AppendText(buf[:0])
-		if v, ok := t.exact[string(b)]; ok {
+	// nil and another length's text ("?" and hexadecimal digits) are no
+	// pattern's.
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		if v, ok := t.addrs[a.Unmap()]; ok {
 			return v, true
 		}
 	}

@@ -143,6 +143,12 @@ func TestServeHTTP(t *testing.T) {
 func TestLookupIP(t *testing.T) {
 	ips := []net.IP{nil, {1, 2, 3}, net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.1").To4(), net.ParseIP("2001:db8::1"),
 		net.ParseIP("::1"), net.ParseIP("::ffff:192.0.2.1"), net.ParseIP("::"), net.IPv4zero}
+	// Patterns written otherwise than an address's text (upper case,
+	// leading zeros, no "::", 4-in-6, brackets): the answers must agree too.
+	odd := []string{"2001:0db8::2", "2001:DB8::3", "::FFFF:192.0.2.8", "0:0:0:0:0:0:0:5", "::ffff:192.0.2.7", "[2001:db8::6]"}
+	for _, p := range odd {
+		ips = append(ips, net.ParseIP(strings.Trim(p, "[]")))
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
 		ip := make(net.IP, []int{4, 16, 16}[rng.IntN(3)])
@@ -158,12 +164,12 @@ func TestLookupIP(t *testing.T) {
 		ips = append(ips, ip)
 	}
 	tb := NewTable[string]()
-	for _, p := range []string{"192.0.2.1", "2001:db8::1", "::1", "::ffff:192.0.2.7", "0.0.0.0", "a.test", "*.test"} {
+	for _, p := range append([]string{"192.0.2.1", "2001:db8::1", "::1", "0.0.0.0", "a.test", "*.test"}, odd...) {
 		if err := tb.Add(p, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, ip := range ips[9:] {
+	for _, ip := range ips[9+len(odd):] {
 		if rng.IntN(10) == 0 && len(ip) > 0 {
 			tb.Add(ip.String(), ip.String()) // some generated addresses are sites'
 		}
@@ -184,7 +190,7 @@ func TestLookupIP(t *testing.T) {
 	check(false)
 	tb.Add("*", "*")
 	check(true)
-	for _, ip := range ips[:9] {
+	for _, ip := range ips[:9] { // nil, malformed, IPv4, IPv6, 4-in-6
 		if n := testing.AllocsPerRun(100, func() { tb.LookupIP(ip) }); n != 0 {
 			t.Errorf("LookupIP(%v): %v allocations, want 0", ip, n)
 		}
