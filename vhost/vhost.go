@@ -207,14 +207,34 @@ func isNameByte(b byte) bool {
 // Normalize lowers a Host value and strips its port, IPv6 brackets and a
 // trailing dot. It allocates only when the value has upper-case letters.
 func Normalize(host string) string {
-	// The usual value (a lower-case name or an IPv4 address, nothing to
-	// strip) is its own normal form: one pass over it, per request.
+	// The usual value (a lower-case name or an IPv4 address, perhaps
+	// with a port) is normal up to its port: one pass over it finds that,
+	// per request.
+	end := len(host)
 	for i := 0; i < len(host); i++ {
-		if !isNormalByte(host[i]) || host[i] == '.' && i == len(host)-1 {
+		if isNormalByte(host[i]) {
+			continue
+		}
+		if host[i] != ':' || i == 0 || !isPort(host[i+1:]) {
 			return normalize(host)
 		}
+		end = i
+		break
 	}
-	return host
+	if end > 0 && host[end-1] == '.' {
+		return normalize(host)
+	}
+	return host[:end]
+}
+
+// isPort reports whether s is all digits.
+func isPort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isNormalByte reports whether b may stay as it is in a normal host:
