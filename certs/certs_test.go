@@ -254,6 +254,39 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
+// TestAnswersAllocs: the 421 check runs on every request; without SNI
+// (a client that connected by address, as h2load) it looks the local
+// address up without formatting it: no allocation, as with SNI.
+func TestAnswersAllocs(t *testing.T) {
+	ca, err := OpenLocalCA(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := NewSelector()
+	sel.Add("a.test", 0, ca, nil, nil, nil)
+	sel.Add("192.0.2.1", 1, ca, nil, nil, nil)
+	sel.Add("2001:db8::1", 1, ca, nil, nil, nil)
+	sel.Add("*", 2, ca, nil, nil, nil)
+	for _, tt := range []struct {
+		sni   string
+		local net.Addr
+		host  string
+	}{
+		{"a.test", nil, "a.test"},
+		{"", &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 443}, "192.0.2.1"},
+		{"", &net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 443}, "[2001:db8::1]:443"},
+		{"", &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 443}, "localhost"}, // the catch-all
+	} {
+		st := &tls.ConnectionState{ServerName: tt.sni}
+		if !sel.Answers(st, tt.local, tt.host) {
+			t.Fatalf("SNI %q, local %v, Host %q: not answered", tt.sni, tt.local, tt.host)
+		}
+		if n := testing.AllocsPerRun(100, func() { sel.Answers(st, tt.local, tt.host) }); n != 0 {
+			t.Errorf("SNI %q, local %v, Host %q: %v allocations a request, want 0", tt.sni, tt.local, tt.host, n)
+		}
+	}
+}
+
 // TestDeployCAsAsked: a site with deploy CAs asks for a certificate, and
 // requires none, only in a handshake that names it by SNI; client_ca
 // wins over them; visitors without a certificate are answered.

@@ -143,6 +143,11 @@ func (s *Selector) lookup(hello *tls.ClientHelloInfo) (*site, bool) {
 func (s *Selector) handshakeSite(serverName string, local net.Addr) (*site, bool) {
 	name := serverName
 	if name == "" && local != nil {
+		// Per request on a connection without SNI (Answers): a TCP
+		// address is looked up without formatting it.
+		if a, ok := local.(*net.TCPAddr); ok && a.Zone == "" {
+			return s.t.LookupIP(a.IP)
+		}
 		if host, _, err := net.SplitHostPort(local.String()); err == nil {
 			name = host
 		}

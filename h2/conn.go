@@ -293,20 +293,11 @@ func (c *conn) readFrames() bool {
 	}
 }
 
-// inlineLimit is how long a handler may run on the reader before the
-// reading is handed to another goroutine (once it has run between
-// inlineLimit and twice that: the watchdog looks every inlineLimit,
-// there is no clock read per handler): one that waits (an auth hash, a
-// stream encoder) holds the connection's other streams up no longer.
-// A variable: BenchmarkServeMemory lifts it, as it runs 50 times slower
-// under valgrind.
-var inlineLimit = time.Millisecond
-
 // runInline runs a stream's handler on the reader goroutine: a response
 // from the cache is encoded into the write queue and leaves with the
 // others of the same read, without a worker, a goroutine switch or a
 // write of its own. A handler that must wait (for the flow-control
-// window, a file, or longer than inlineLimit) hands the reading over to
+// window, a file, or longer than InlineLimit) hands the reading over to
 // a new goroutine (handOffLocked) and goes on as a worker; runInline
 // then reports true once it returned.
 func (c *conn) runInline(j job) bool {
@@ -321,7 +312,7 @@ func (c *conn) runInline(j job) bool {
 	c.inlineSeq++
 	if !c.watchOn {
 		c.watchOn, c.watchSeq = true, c.inlineSeq
-		c.watch.Reset(inlineLimit)
+		c.watch.Reset(c.s.inlineLimit())
 	}
 	c.mu.Unlock()
 	if c.runHandler(j.st, j.r, j.h, w) { // else handed over, and the new reader's
@@ -333,7 +324,7 @@ func (c *conn) runInline(j job) bool {
 }
 
 // watchdog hands the reading over when the handler on the reader is the
-// one it saw there when it last looked, inlineLimit ago, or when it was
+// one it saw there when it last looked, InlineLimit ago, or when it was
 // armed; it is armed while the reader runs handlers.
 func (c *conn) watchdog() {
 	c.mu.Lock()
@@ -344,7 +335,7 @@ func (c *conn) watchdog() {
 	}
 	if c.inlineSeq != c.watchSeq { // another handler since: look again
 		c.watchSeq = c.inlineSeq
-		c.watch.Reset(inlineLimit)
+		c.watch.Reset(c.s.inlineLimit())
 		return
 	}
 	c.handOffLocked(c.inlineSt)

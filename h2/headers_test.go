@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // outcome reads until stream id's response head or reset: "200",
@@ -223,7 +225,7 @@ func TestFieldCache(t *testing.T) {
 // written out.
 func TestRequestURL(t *testing.T) {
 	check := func(path string) {
-		got, gotErr := requestURL(path)
+		got, gotErr := requestURL(path, new(url.URL))
 		want, wantErr := url.ParseRequestURI(path)
 		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
@@ -251,7 +253,7 @@ func FuzzRequestURL(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, path string) {
-		got, gotErr := requestURL(path)
+		got, gotErr := requestURL(path, new(url.URL))
 		want, wantErr := url.ParseRequestURI(path)
 		if (gotErr != nil) != (wantErr != nil) || gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: got %#v, %v; want %#v, %v", path, got, gotErr, want, wantErr)
@@ -286,6 +288,45 @@ func TestValidFieldsBound(t *testing.T) {
 		t.Logf("after 200 requests with a new 3000-byte field each: %d bytes of fields remembered, the longest %d", pinned, longest)
 		if longest > maxCachedField || pinned > fieldSlots*maxCachedField {
 			t.Errorf("%d bytes remembered, the longest %d; want none over %d", pinned, longest, maxCachedField)
+		}
+	}
+}
+
+// TestNewRequestAllocs: a request is one object for the request, its
+// URL and up to 16 header values (a browser's; Chromium's navigation
+// fields are names known, no key is made), and its header map: Go's map
+// takes 1 allocation empty, 2 up to 8 fields, 4 beyond; past 16 fields
+// the values take one more. Every value and the URL are those of the
+// fields.
+func TestNewRequestAllocs(t *testing.T) {
+	browser := []string{"user-agent", "accept", "accept-encoding", "accept-language", "sec-ch-ua", "sec-ch-ua-mobile",
+		"sec-ch-ua-platform", "upgrade-insecure-requests", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-user",
+		"sec-fetch-dest", "referer", "cookie", "if-none-match", "if-modified-since", "priority"}
+	c := &conn{reqBase: &http.Request{Proto: "HTTP/2.0", ProtoMajor: 2, Body: http.NoBody}}
+	pseudo := []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+		{Name: ":authority", Value: "example.test"}, {Name: ":path", Value: "/a/b.html?x=1"}}
+	for _, tc := range []struct {
+		regular int
+		allocs  float64
+	}{{0, 2}, {1, 3}, {4, 3}, {5, 3}, {8, 3}, {9, 5}, {16, 5}, {17, 6}} {
+		b := &headerBlock{endStream: true, fields: slices.Clone(pseudo)}
+		for i := range tc.regular {
+			b.fields = append(b.fields, hpack.HeaderField{Name: browser[i], Value: strconv.Itoa(i)})
+		}
+		r, err := c.newRequest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.URL.Path != "/a/b.html" || r.URL.RawQuery != "x=1" || r.Host != "example.test" || len(r.Header) != tc.regular {
+			t.Fatalf("%d fields: %v %q %v", tc.regular, r.URL, r.Host, r.Header)
+		}
+		for i := range tc.regular {
+			if v := r.Header[http.CanonicalHeaderKey(browser[i])]; len(v) != 1 || v[0] != strconv.Itoa(i) {
+				t.Fatalf("%d fields: field %d is %q", tc.regular, i, v)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { c.newRequest(b) }); n != tc.allocs {
+			t.Errorf("%d regular fields: %v allocations, want %v", tc.regular, n, tc.allocs)
 		}
 	}
 }

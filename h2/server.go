@@ -10,7 +10,7 @@
 // the same read in one write, with no goroutine, worker or lock handoff
 // of its own. A handler that has to wait (for the client's flow-control
 // window, a file read through ReadFrom, or anything longer than
-// inlineLimit to twice that, such as an auth hash or a stream encoder) hands the
+// InlineLimit to twice that, such as an auth hash or a stream encoder) hands the
 // reading over to a new goroutine and finishes as one of the bounded
 // workers, so the connection's other streams go on. Requests with a body
 // go to the workers at once. Every table and queue a client can fill
@@ -35,6 +35,7 @@ const (
 	// DefaultStallTimeout bounds a response that waits on the client's
 	// flow-control window, or a write to the socket, when WriteTimeout is 0.
 	DefaultStallTimeout = time.Minute
+	DefaultInlineLimit  = time.Millisecond
 )
 
 // Server serves HTTP/2 connections handed to ServeConn.
@@ -63,8 +64,16 @@ type Server struct {
 	// Workers bounds the handlers running at once over all connections
 	// (0: DefaultWorkers); a stream waits for one without holding up its
 	// connection's other streams.
-	Workers  int
-	ErrorLog *log.Logger
+	Workers int
+	// InlineLimit is how long a handler may run on its connection's
+	// reader before the reading is handed to another goroutine (once it
+	// has run between InlineLimit and twice that: a watchdog looks every
+	// InlineLimit, there is no clock read per handler), so that one that
+	// waits (an auth hash, a stream encoder) holds the connection's other
+	// streams up no longer; 0: DefaultInlineLimit. Benchmarks under
+	// valgrind, which runs handlers 50 times slower, lift it.
+	InlineLimit time.Duration
+	ErrorLog    *log.Logger
 
 	start sync.Once
 	// The worker pool: a queue of streams, and how many workers run
@@ -118,6 +127,13 @@ func (s *Server) maxHeaderBytes() uint32 {
 		return http.DefaultMaxHeaderBytes
 	}
 	return uint32(s.MaxHeaderBytes)
+}
+
+func (s *Server) inlineLimit() time.Duration {
+	if s.InlineLimit <= 0 {
+		return DefaultInlineLimit
+	}
+	return s.InlineLimit
 }
 
 func (s *Server) stallTimeout() time.Duration {

@@ -372,7 +372,7 @@ func TestCachedBodyParksOnWindow(t *testing.T) {
 
 // TestSlowHandlerLeavesReader: a handler that waits (as an auth hash
 // or a file read does) hands the connection's reading over after
-// inlineLimit, so that the next stream is answered while it waits.
+// InlineLimit, so that the next stream is answered while it waits.
 func TestSlowHandlerLeavesReader(t *testing.T) {
 	release := make(chan struct{})
 	mux := http.NewServeMux()

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 // CacheOptions bound the cache shared by all sites.
@@ -37,6 +39,11 @@ type Cache struct {
 
 	hits, rebuilds atomic.Int64
 	largeHashed    atomic.Int64 // files over MaxFileBytes read and hashed
+
+	// coarse is the clock of every lookup when Revalidate is at least
+	// coarseRevalidate: to within clock.Tick of it, read from memory
+	// (a system clock read per request cost more than a map lookup).
+	coarse clock.Coarse
 
 	sums sums // hashes of the files too large to hold, by identity
 }
@@ -98,6 +105,18 @@ const (
 	defaultRevalidate     = time.Second
 	defaultCompressBytes  = 8 << 20
 )
+
+// coarseRevalidate is the shortest Revalidate checked against the coarse
+// clock: an entry may then be used clock.Tick longer, 1% of it at most.
+const coarseRevalidate = 100 * clock.Tick
+
+// now is the time a lookup checks entries against, in unix nanoseconds.
+func (c *Cache) now() int64 {
+	if c.opts.Revalidate >= coarseRevalidate {
+		return c.coarse.Now()
+	}
+	return time.Now().UnixNano()
+}
 
 // NewCache returns an empty cache; zero options take the defaults.
 func NewCache(o CacheOptions) *Cache {

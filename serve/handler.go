@@ -178,7 +178,7 @@ func (h *Handler) Purge() { h.cache.purgeSite(h.id) }
 // lookup returns the entry for a clean URL path, resolving or revalidating
 // it against the file system when it is missing or due.
 func (h *Handler) lookup(k cacheKey) *entry {
-	now := time.Now().UnixNano()
+	now := h.cache.now()
 	e := h.cache.get(k, now)
 	if e != nil && e.fresh(now, h.cache.opts.Revalidate) {
 		h.cache.hits.Add(1)

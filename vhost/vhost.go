@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -15,14 +16,15 @@ import (
 // for SNI names.
 type Table[T any] struct {
 	exact       map[string]T
-	wildcard    map[string]T // keyed by the suffix after "*."
+	addrs       map[netip.Addr]T // the exact names that are an address's text (LookupIP)
+	wildcard    map[string]T     // keyed by the suffix after "*."
 	fallback    T
 	hasFallback bool
 }
 
 // NewTable returns an empty table.
 func NewTable[T any]() *Table[T] {
-	return &Table[T]{exact: map[string]T{}, wildcard: map[string]T{}}
+	return &Table[T]{exact: map[string]T{}, addrs: map[netip.Addr]T{}, wildcard: map[string]T{}}
 }
 
 // Add registers v for a host pattern: "name", "*.suffix" or "*".
@@ -48,6 +50,9 @@ func (t *Table[T]) Add(pattern string, v T) error {
 			return fmt.Errorf("duplicate host %q", pattern)
 		}
 		t.exact[p] = v
+		if a, err := netip.ParseAddr(p); err == nil && a.String() == p {
+			t.addrs[a] = v
+		}
 	}
 	return nil
 }
@@ -60,6 +65,24 @@ func (t *Table[T]) Lookup(host string) (T, bool) {
 	}
 	if i := strings.IndexByte(host, '.'); i > 0 {
 		if v, ok := t.wildcard[host[i+1:]]; ok {
+			return v, true
+		}
+	}
+	return t.fallback, t.hasFallback
+}
+
+// LookupIP is Lookup of ip's text (as ip.String writes it, "" for no
+// IP): the name a client that connected by address gives the handshake,
+// looked up without formatting it. No wildcard can match an address's
+// text (its last label is all digits, or it has no dot), and an exact
+// name matches it when it is the text of the same address (addrs: IPv4
+// as ip.String writes an IPv4-mapped address, IPv6 in RFC 5952 form),
+// so only those and the catch-all count.
+func (t *Table[T]) LookupIP(ip net.IP) (T, bool) {
+	// nil and another length's text ("?" and hexadecimal digits) are no
+	// pattern's.
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		if v, ok := t.addrs[a.Unmap()]; ok {
 			return v, true
 		}
 	}
@@ -184,6 +207,43 @@ func isNameByte(b byte) bool {
 // Normalize lowers a Host value and strips its port, IPv6 brackets and a
 // trailing dot. It allocates only when the value has upper-case letters.
 func Normalize(host string) string {
+	// The usual value (a lower-case name or an IPv4 address, perhaps
+	// with a port) is normal up to its port: one pass over it finds that,
+	// per request.
+	end := len(host)
+	for i := 0; i < len(host); i++ {
+		if isNormalByte(host[i]) {
+			continue
+		}
+		if host[i] != ':' || i == 0 || !isPort(host[i+1:]) {
+			return normalize(host)
+		}
+		end = i
+		break
+	}
+	if end > 0 && host[end-1] == '.' {
+		return normalize(host)
+	}
+	return host[:end]
+}
+
+// isPort reports whether s is all digits.
+func isPort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isNormalByte reports whether b may stay as it is in a normal host:
+// not upper case, and neither a port's nor brackets' (':', '[').
+func isNormalByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '.' || b == '-' || b == '_'
+}
+
+func normalize(host string) string {
 	if strings.HasPrefix(host, "[") {
 		if i := strings.IndexByte(host, ']'); i > 0 {
 			host = host[1:i]

@@ -2,6 +2,8 @@ package vhost
 
 import (
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -130,5 +132,67 @@ func TestServeHTTP(t *testing.T) {
 	res.Body.Close()
 	if string(b) != "secret" {
 		t.Fatalf("known host: %q", b)
+	}
+}
+
+// TestLookupIP: looking up a local address's IP finds what looking up
+// its text did (the host of the TCP address's String, the handshake's
+// name before LookupIP), over generated addresses: IPv4 in 4 and 16
+// bytes, IPv6, nil and malformed; with and without a catch-all; and
+// allocates nothing.
+func TestLookupIP(t *testing.T) {
+	ips := []net.IP{nil, {1, 2, 3}, net.ParseIP("192.0.2.1"), net.ParseIP("192.0.2.1").To4(), net.ParseIP("2001:db8::1"),
+		net.ParseIP("::1"), net.ParseIP("::ffff:192.0.2.1"), net.ParseIP("::"), net.IPv4zero}
+	// Patterns written otherwise than an address's text (upper case,
+	// leading zeros, no "::", 4-in-6, brackets): the answers must agree too.
+	odd := []string{"2001:0db8::2", "2001:DB8::3", "::FFFF:192.0.2.8", "0:0:0:0:0:0:0:5", "::ffff:192.0.2.7", "[2001:db8::6]"}
+	for _, p := range odd {
+		ips = append(ips, net.ParseIP(strings.Trim(p, "[]")))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		ip := make(net.IP, []int{4, 16, 16}[rng.IntN(3)])
+		for i := range ip {
+			ip[i] = byte(rng.IntN(256))
+			if rng.IntN(3) == 0 {
+				ip[i] = 0 // runs of zeros: the "::" forms
+			}
+		}
+		if rng.IntN(4) == 0 {
+			ip = ip.To16() // IPv4 as net.ParseIP keeps it
+		}
+		ips = append(ips, ip)
+	}
+	tb := NewTable[string]()
+	for _, p := range append([]string{"192.0.2.1", "2001:db8::1", "::1", "0.0.0.0", "a.test", "*.test"}, odd...) {
+		if err := tb.Add(p, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ip := range ips[9+len(odd):] {
+		if rng.IntN(10) == 0 && len(ip) > 0 {
+			tb.Add(ip.String(), ip.String()) // some generated addresses are sites'
+		}
+	}
+	check := func(catchAll bool) {
+		for _, ip := range ips {
+			host, _, err := net.SplitHostPort((&net.TCPAddr{IP: ip, Port: 443}).String())
+			if err != nil {
+				t.Fatalf("%v: %v", ip, err)
+			}
+			wantV, wantOK := tb.Lookup(host)
+			gotV, gotOK := tb.LookupIP(ip)
+			if gotV != wantV || gotOK != wantOK {
+				t.Errorf("catch-all %v: LookupIP(%v) = %q %v, Lookup(%q) = %q %v", catchAll, []byte(ip), gotV, gotOK, host, wantV, wantOK)
+			}
+		}
+	}
+	check(false)
+	tb.Add("*", "*")
+	check(true)
+	for _, ip := range ips[:9] { // nil, malformed, IPv4, IPv6, 4-in-6
+		if n := testing.AllocsPerRun(100, func() { tb.LookupIP(ip) }); n != 0 {
+			t.Errorf("LookupIP(%v): %v allocations, want 0", ip, n)
+		}
 	}
 }

@@ -26,7 +26,7 @@ import (
 )
 
 // newCA makes a certificate authority for tests.
-func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newCA(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
@@ -42,7 +42,7 @@ func newCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
 
 // issue makes a leaf certificate for names (the first is the subject),
 // signed by ca, for server or client authentication.
-func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage, names ...string) tls.Certificate {
+func issue(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage, names ...string) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]},
@@ -112,7 +112,7 @@ func pemOf(certs ...*x509.Certificate) string {
 
 // testCA issues a certificate for names, as an operator's own CA would
 // for tls = "manual"; it returns the CA certificate and the files.
-func testCA(t *testing.T, dir string, names ...string) (*x509.Certificate, string, string) {
+func testCA(t testing.TB, dir string, names ...string) (*x509.Certificate, string, string) {
 	t.Helper()
 	ca, caKey := newCA(t, "test CA")
 	cert := issue(t, ca, caKey, x509.ExtKeyUsageServerAuth, names...)
