@@ -151,6 +151,26 @@ func TestPiImage(t *testing.T) {
 	t.Logf("admin /log:\n%s", body)
 }
 
+// hostAppliance builds the appliance for this machine (the laptop's
+// client: deploy, update, hash-password) into dir, and returns it with
+// a function that hashes a secret as hash-password does.
+func hostAppliance(t *testing.T, dir string) (string, func(secret string) string) {
+	t.Helper()
+	app := filepath.Join(dir, "appliance")
+	if out, err := exec.Command("go", "build", "-o", app, "../cmd/appliance").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return app, func(secret string) string {
+		c := exec.Command(app, "hash-password")
+		c.Stdin = strings.NewReader(secret + "\n")
+		out, err := c.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+}
+
 // piTools skips the test without the tools that build and boot an image.
 func piTools(t *testing.T) {
 	t.Helper()

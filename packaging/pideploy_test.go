@@ -28,19 +28,7 @@ import (
 func TestPiDeploy(t *testing.T) {
 	piTools(t)
 	dir := t.TempDir()
-	app := filepath.Join(dir, "appliance")
-	if out, err := exec.Command("go", "build", "-o", app, "../cmd/appliance").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	hash := func(secret string) string {
-		c := exec.Command(app, "hash-password")
-		c.Stdin = strings.NewReader(secret + "\n")
-		out, err := c.Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	app, hash := hostAppliance(t, dir)
 	config := filepath.Join(dir, "pi.toml")
 	os.WriteFile(config, []byte(fmt.Sprintf(`[server]
 http = ":80"

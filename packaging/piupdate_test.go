@@ -32,21 +32,12 @@ func TestPiUpdate(t *testing.T) {
 	piTools(t)
 	begin := time.Now()
 	dir := t.TempDir()
-	app := filepath.Join(dir, "appliance")
-	if out, err := exec.Command("go", "build", "-o", app, "../cmd/appliance").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	hash := exec.Command(app, "hash-password")
-	hash.Stdin = strings.NewReader("board-secret\n")
-	sum, err := hash.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, hash := hostAppliance(t, dir)
 	site := filepath.Join(dir, "site")
 	os.MkdirAll(site, 0o755)
 	os.WriteFile(filepath.Join(site, "index.html"), []byte("<h1>hello from the board</h1>\n"), 0o644)
 	config := filepath.Join(dir, "appliance.toml")
-	os.WriteFile(config, []byte(fmt.Sprintf("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[admin]\nlisten = \":8081\"\ntoken = %q\n[[site]]\nroot = \"/perm/appliance/site\"\n", strings.TrimSpace(string(sum)))), 0o644)
+	os.WriteFile(config, []byte(fmt.Sprintf("[server]\nhttp = \":80\"\nstate_dir = \"/perm/appliance/state\"\n[admin]\nlisten = \":8081\"\ntoken = %q\n[[site]]\nroot = \"/perm/appliance/site\"\n", hash("board-secret"))), 0o644)
 	// B': an appliance that exits at start.
 	broken := filepath.Join(dir, "broken")
 	os.MkdirAll(broken, 0o755)

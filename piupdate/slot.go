@@ -148,12 +148,9 @@ func writeSlot(src fs.FS, boot string, running, target int) error {
 	if err != nil {
 		return err
 	}
-	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	cmd, err := targetCmdline(boot, running, target)
 	if err != nil {
 		return err
-	}
-	if cmd, err = slotCmdline(cmd, target); err != nil {
-		return fmt.Errorf("%s/cmdline.txt: %w", SlotDir(running), err)
 	}
 	if _, err := writeFile(filepath.Join(dst, "cmdline.txt"), bytes.NewReader(cmd)); err != nil {
 		return err
@@ -205,6 +202,19 @@ func checkViable(src fs.FS, running string) error {
 	return nil
 }
 
+// targetCmdline is the running slot's cmdline.txt in boot made into
+// slot target's.
+func targetCmdline(boot string, running, target int) ([]byte, error) {
+	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	if err != nil {
+		return nil, err
+	}
+	if cmd, err = slotCmdline(cmd, target); err != nil {
+		return nil, fmt.Errorf("%s/cmdline.txt: %w", SlotDir(running), err)
+	}
+	return cmd, nil
+}
+
 // writeFile writes r to a new file name, synced, and returns its
 // length.
 func writeFile(name string, r io.Reader) (int64, error) {
@@ -241,11 +251,8 @@ func verifySlot(src fs.FS, boot string, running, target int) error {
 	if err != nil {
 		return err
 	}
-	cmd, err := os.ReadFile(filepath.Join(boot, SlotDir(running), "cmdline.txt"))
+	cmd, err := targetCmdline(boot, running, target)
 	if err != nil {
-		return err
-	}
-	if cmd, err = slotCmdline(cmd, target); err != nil {
 		return err
 	}
 	if got, err := os.ReadFile(filepath.Join(boot, SlotDir(target), "cmdline.txt")); err != nil || !bytes.Equal(got, cmd) {

@@ -35,14 +35,7 @@ func BenchmarkObservedRequest(b *testing.B) {
 	path := filepath.Join(dir, "appliance.toml")
 	os.WriteFile(path, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\naccess_log = %q\n[admin]\nlisten = \"127.0.0.1:0\"\n[[site]]\nhosts = [\"a.test\"]\nroot = %q\n",
 		filepath.Join(dir, "access.log"), filepath.Join(dir, "a"))), 0o644)
-	cfg, err := loadConfig(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := loadServer(b, path)
 	b.Cleanup(func() { s.access.Close() })
 	h := s.plainFallback.Handler
 	r := httptest.NewRequest("GET", "/", nil)
@@ -77,14 +70,7 @@ func BenchmarkH2Page(b *testing.B) {
 	os.WriteFile(path, []byte(fmt.Sprintf("[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nstate_dir = %q\n[admin]\nlisten = \"127.0.0.1:0\"\n"+
 		"[[site]]\nroot = %q\ntls = \"manual\"\ncert = %q\nkey = %q\nhsts = \"off\"\nhttps_redirect = false\n",
 		filepath.Join(dir, "state"), root, certFile, keyFile)), 0o644)
-	cfg, err := loadConfig(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := loadServer(b, path)
 	srv, ok := s.httpsAccept.HTTP2.(*h2.Server)
 	if !ok {
 		b.Fatalf("the HTTPS listener's HTTP/2 server is %T", s.httpsAccept.HTTP2)
@@ -106,4 +92,19 @@ func BenchmarkH2Page(b *testing.B) {
 	if m.Left() > 0 || m.Written < int64(b.N)*1024 {
 		b.Fatalf("%d requests left, %d bytes written: not the page", m.Left(), m.Written)
 	}
+}
+
+// loadServer loads the config at path and makes its server (not
+// started), its log discarded.
+func loadServer(tb testing.TB, path string) *server {
+	tb.Helper()
+	cfg, err := loadConfig(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

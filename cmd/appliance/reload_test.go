@@ -259,14 +259,7 @@ func TestReloadWhileObserved(t *testing.T) {
 	first := writeFile(t, dir, "first.toml", base)
 	second := writeFile(t, dir, "second.toml", base+fmt.Sprintf("[[site]]\nhosts = [\"pi.lan\"]\nroot = %q\ntls = \"local\"\n[[site]]\nhosts = [\"www.example.com\"]\nroot = %q\ntls = \"acme\"\n",
 		filepath.Join(dir, "a"), filepath.Join(dir, "a")))
-	cfg, err := loadConfig(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadServer(t, first)
 	t.Cleanup(func() {
 		closeAll(s.closers)
 		if s.acme != nil {

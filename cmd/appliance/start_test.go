@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,14 +35,7 @@ func TestFailedStartReleases(t *testing.T) {
 			}
 			path := writeFile(t, dir, "appliance.toml", fmt.Sprintf("[server]\nhttp = %q\nhttps = %q\nstate_dir = %q\npid_file = %q\n%s[[site]]\nhosts = [\"a.test\"]\nroot = %q\ntls = \"off\"\n",
 				plain, secure, filepath.Join(dir, "state"), pidFile, admin, filepath.Join(dir, "root")))
-			cfg, err := loadConfig(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := newServer(cfg, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := loadServer(t, path)
 			t.Cleanup(func() { closeAll(s.closers) })
 			if err := s.run(context.Background(), nil, nil, nil); err == nil {
 				t.Fatal("run started")
