@@ -23,6 +23,9 @@ type rawConn struct {
 	fr  *http2.Framer
 	enc *hpack.Encoder
 	buf bytes.Buffer
+	// outcomes holds what outcome read for streams other than the one
+	// it waited for: the server answers in any order.
+	outcomes map[uint32]string
 }
 
 // smallBuffers gives the sockets of start's server and of dialRaw's

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -18,22 +19,35 @@ import (
 // outcome reads until stream id's response head or reset: "200",
 // "RST PROTOCOL_ERROR", or "GOAWAY ..." if the connection ends.
 func (r *rawConn) outcome(id uint32) string {
+	if o, ok := r.outcomes[id]; ok {
+		delete(r.outcomes, id)
+		return o
+	}
 	for {
 		f, err := r.fr.ReadFrame()
 		if err != nil {
 			return "closed: " + err.Error()
 		}
+		var sid uint32
+		var o string
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
-			if f.StreamID == id {
-				return f.PseudoValue("status")
-			}
+			sid, o = f.StreamID, f.PseudoValue("status")
 		case *http2.RSTStreamFrame:
-			if f.StreamID == id {
-				return "RST " + f.ErrCode.String()
-			}
+			sid, o = f.StreamID, "RST "+f.ErrCode.String()
 		case *http2.GoAwayFrame:
 			return "GOAWAY " + f.ErrCode.String()
+		default:
+			continue
+		}
+		if sid == id {
+			return o
+		}
+		if r.outcomes == nil {
+			r.outcomes = map[uint32]string{}
+		}
+		if _, ok := r.outcomes[sid]; !ok { // a stream's first answer
+			r.outcomes[sid] = o
 		}
 	}
 }
@@ -51,11 +65,20 @@ func (r *rawConn) send(id uint32, fields ...string) {
 // decoded by the connection's own decoder (readHeaders, emitField,
 // pseudoFields, requestHeader), not x/net's MetaHeadersFrame.
 func TestMalformedRequests(t *testing.T) {
-	addr := start(t, &Server{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	teapot := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Ok") != "yes" || r.Host != "localhost" {
 			w.WriteHeader(http.StatusTeapot)
 		}
-	}))
+	})
+	// Every handler handed over from the reader (the watchdog at 1 µs):
+	// the answers then come in any order (stream 1's may come last),
+	// and the connection stays in step all the same.
+	for _, inline := range []time.Duration{0, time.Microsecond} {
+		t.Run(fmt.Sprint("inline limit ", inline), func(t *testing.T) { malformedRequests(t, start(t, &Server{InlineLimit: inline}, teapot)) })
+	}
+}
+
+func malformedRequests(t *testing.T, addr string) {
 	m, s, a, p := ":method", ":scheme", ":authority", ":path"
 	for _, tc := range []struct {
 		name   string
