@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -351,5 +352,91 @@ func TestNewRequestAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { c.newRequest(b) }); n != tc.allocs {
 			t.Errorf("%d regular fields: %v allocations, want %v", tc.regular, n, tc.allocs)
 		}
+	}
+}
+
+// TestRequestsKeptIntact: a request is its own (newRequestParts puts the
+// request, its URL and its header values in one object): a handler that
+// keeps the request, its URL and its Header after it returns (or that
+// was handed over from the reader) sees them as they were when it last
+// changed them, while later requests on the same connection come with
+// other values in the same fields, at every size of the parts (0 to 20
+// regular fields: the 4 and 16 boundaries), with duplicate fields and
+// joined cookies; and a handler that changes its own request's header
+// values changes no other's.
+func TestRequestsKeptIntact(t *testing.T) {
+	for _, inline := range []time.Duration{0, time.Microsecond} {
+		t.Run(fmt.Sprint("inline limit ", inline), func(t *testing.T) {
+			describe := func(r *http.Request) string {
+				return fmt.Sprint(r.Method, " ", r.Host, " ", r.RequestURI, " ", r.URL, " ", r.URL.Query(), " ", r.Header)
+			}
+			var mu sync.Mutex
+			kept := map[string]*http.Request{}
+			seen, final := map[string]string{}, map[string]string{}
+			addr := start(t, &Server{InlineLimit: inline}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				id := r.URL.Path
+				kept[id], seen[id] = r, describe(r)
+				// The handler's own changes: in place and appended.
+				for k, vs := range r.Header {
+					vs[0] = "changed " + vs[0]
+					r.Header.Add(k, "added")
+				}
+				r.URL.RawQuery += "&changed=1"
+				final[id] = describe(r)
+			}))
+			c := dialRaw(t, addr)
+			want := map[string]string{}
+			id := uint32(1)
+			for round := range 2 {
+				for _, n := range []int{0, 1, 3, 4, 5, 15, 16, 17, 20} {
+					path := fmt.Sprintf("/r%d-%d", round, n)
+					fields := []string{":method", "GET", ":scheme", "https", ":authority", "localhost", ":path", path + "?q=" + path}
+					h := http.Header{}
+					cookies := []string{}
+					for i := range n {
+						name, v := fmt.Sprintf("x-f%d", i), fmt.Sprintf("%s-%d", path, i)
+						switch i % 5 {
+						case 1, 3:
+							name = "x-dup"
+						case 2:
+							name = "cookie"
+							cookies = append(cookies, v)
+						}
+						fields = append(fields, name, v)
+						if name != "cookie" {
+							h.Add(name, v)
+						}
+					}
+					if len(cookies) > 0 {
+						h.Set("Cookie", strings.Join(cookies, "; "))
+					}
+					r := &http.Request{Method: "GET", Host: "localhost", RequestURI: path + "?q=" + path, Header: h}
+					r.URL, _ = url.ParseRequestURI(r.RequestURI)
+					want[path] = describe(r)
+					c.send(id, fields...)
+					id += 2
+				}
+				for s := id - 18; s < id; s += 2 {
+					if o := c.outcome(s); o != "200" {
+						t.Fatalf("stream %d: %s", s, o)
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(kept) != len(want) {
+				t.Fatalf("%d requests handled, want %d", len(kept), len(want))
+			}
+			for path, w := range want {
+				if seen[path] != w {
+					t.Errorf("%s came as\n%s\nwant\n%s", path, seen[path], w)
+				}
+				if got := describe(kept[path]); got != final[path] {
+					t.Errorf("%s kept after it returned:\n%s\nwas when it returned\n%s", path, got, final[path])
+				}
+			}
+		})
 	}
 }
