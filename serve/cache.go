@@ -110,12 +110,13 @@ const (
 // clock: an entry may then be used clock.Tick longer, 1% of it at most.
 const coarseRevalidate = 100 * clock.Tick
 
-// now is the time a lookup checks entries against, in unix nanoseconds.
+// now is the time a lookup checks entries against, on the monotonic
+// clock (clock.Mono: a step of the wall clock stretches no interval).
 func (c *Cache) now() int64 {
 	if c.opts.Revalidate >= coarseRevalidate {
 		return c.coarse.Now()
 	}
-	return time.Now().UnixNano()
+	return clock.Mono()
 }
 
 // NewCache returns an empty cache; zero options take the defaults.
@@ -171,8 +172,8 @@ type entry struct {
 	tags  []string
 	vary  []string
 
-	checked atomic.Int64 // unix nanoseconds of the last check
-	used    atomic.Int64 // unix nanoseconds of the last use (coarse)
+	checked atomic.Int64 // Cache.now of the last check
+	used    atomic.Int64 // Cache.now of the last use (to a millisecond)
 	cost    int64
 }
 

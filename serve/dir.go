@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 // Dir is a document root on disk. Every name is resolved through os.Root,
@@ -20,7 +22,7 @@ type Dir struct {
 
 	mu      sync.Mutex // serialises reopening
 	cur     atomic.Pointer[dirRoot]
-	checked atomic.Int64 // unix nanoseconds of the last identity check
+	checked atomic.Int64 // clock.Mono of the last identity check
 }
 
 type dirRoot struct {
@@ -42,7 +44,7 @@ func OpenDir(path string, interval time.Duration) (*Dir, error) {
 		return nil, err
 	}
 	d.cur.Store(r)
-	d.checked.Store(time.Now().UnixNano())
+	d.checked.Store(clock.Mono())
 	return d, nil
 }
 
@@ -69,7 +71,7 @@ func openDirRoot(path string) (*dirRoot, error) {
 // requests still using it finish.
 func (d *Dir) current() *dirRoot {
 	r := d.cur.Load()
-	now := time.Now().UnixNano()
+	now := clock.Mono()
 	last := d.checked.Load()
 	if now-last < int64(d.interval) || !d.checked.CompareAndSwap(last, now) {
 		return r

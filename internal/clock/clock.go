@@ -20,19 +20,35 @@ const Tick = 10 * time.Millisecond
 // coarseIdle is how many ticks without a read end Coarse's goroutine.
 const coarseIdle = 100
 
-// Coarse is the time to within Tick, in unix nanoseconds, read from
-// memory: a goroutine renews it every Tick while it is read and ends
+// monoBase is what Mono adds to the monotonic time since start: far
+// enough from 0 that a stamp of 0 ("never", "check now") is older than
+// any interval, and Mono is never 0 (Coarse's "not running").
+const monoBase = 1 << 62
+
+// start is the monotonic reading Mono counts from.
+var start = time.Now()
+
+// Mono is the time in nanoseconds on the monotonic clock (monoBase plus
+// the time since the process started): for ages and intervals, which a
+// step of the system's wall clock (NTP setting a Pi's clock, an operator's
+// date -s) must not stretch. A stamp of the wall clock's unix time
+// taken before a step back would be in the future after it, and an
+// entry checked then would count as fresh until the wall clock caught
+// up (an hour's step: an hour of not seeing a changed file).
+func Mono() int64 { return monoBase + int64(time.Since(start)) }
+
+// Coarse is Mono to within Tick, read from memory: a goroutine renews it every Tick while it is read and ends
 // after a second without a read; the first read after that reads the
 // system clock and starts it again. Its zero value is ready.
 type Coarse struct {
-	now  atomic.Int64 // unix nanoseconds; 0: no goroutine renews it
+	now  atomic.Int64 // Mono's nanoseconds; 0: no goroutine renews it
 	read atomic.Bool  // read since the last tick
 	// tick and idle: 0 for Tick and coarseIdle (the tests' are shorter).
 	tick time.Duration
 	idle int
 }
 
-// Now is the time to within Tick, in unix nanoseconds.
+// Now is Mono to within Tick.
 func (c *Coarse) Now() int64 {
 	if !c.read.Load() { // a store only once a tick: the line stays shared
 		c.read.Store(true)
@@ -40,7 +56,7 @@ func (c *Coarse) Now() int64 {
 	if t := c.now.Load(); t != 0 {
 		return t
 	}
-	t := time.Now().UnixNano()
+	t := Mono()
 	if c.now.CompareAndSwap(0, t) {
 		go c.run()
 	}
@@ -62,7 +78,7 @@ func (c *Coarse) run() {
 			c.now.Store(0)
 			return
 		}
-		c.now.Store(time.Now().UnixNano()) // not the tick's: it may have waited
+		c.now.Store(Mono()) // not the tick's: it may have waited
 	}
 }
 

@@ -23,7 +23,7 @@ func TestCoarse(t *testing.T) {
 	}
 	for range 1000 {
 		got := c.Now()
-		if behind := time.Duration(time.Now().UnixNano() - got); behind < 0 || behind > c.tick+slack {
+		if behind := time.Duration(Mono() - got); behind < 0 || behind > c.tick+slack {
 			t.Fatalf("coarse clock %v behind", behind)
 		}
 	}
@@ -33,7 +33,7 @@ func TestCoarse(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	before := time.Now().UnixNano()
+	before := Mono()
 	if got := c.Now(); got < before || c.now.Load() == 0 {
 		t.Fatalf("after the goroutine ended: %d, before %d; running %v", got, before, c.now.Load() != 0)
 	}
@@ -83,4 +83,38 @@ func BenchmarkNow(b *testing.B) {
 			c.Now()
 		}
 	})
+}
+
+// TestMono: Mono, and Coarse with it, count the monotonic clock, not the
+// wall clock's unix time: a stamp taken before a step of the wall clock
+// (NTP, date -s) ages by the time that really passed, so a cache entry
+// or a root checked before a step back is checked again one interval
+// later, not once the wall clock has caught up (a test cannot step the
+// system's clock; what it can hold is that these are not unix times and
+// move as time.Since does). A stamp of 0 ("check now": Dir.Recheck) is
+// older than any interval up to 100 years, and Mono is never 0 (which
+// Coarse takes for "not running").
+func TestMono(t *testing.T) {
+	t0 := time.Now()
+	m0 := Mono()
+	if m0-0 < int64(100*365*24*time.Hour) {
+		t.Fatalf("Mono() = %d: a stamp of 0 is not older than every interval", m0)
+	}
+	if d := time.Duration(time.Now().UnixNano() - m0); d > -time.Hour && d < time.Hour {
+		t.Fatalf("Mono() = %d is the wall clock's unix time", m0)
+	}
+	for time.Since(t0) < 2*time.Millisecond {
+		runtime.Gosched()
+	}
+	m1 := Mono()
+	d := time.Since(t0)
+	if got := time.Duration(m1 - m0); got <= 0 || got > d {
+		t.Fatalf("Mono moved %v in %v", got, d)
+	}
+	c := &Coarse{tick: time.Millisecond, idle: 5}
+	before := Mono()
+	got := c.Now()
+	if after := Mono(); got < before || got > after {
+		t.Fatalf("Coarse.Now() = %d, not Mono's (%d to %d)", got, before, after)
+	}
 }
