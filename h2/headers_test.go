@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"reflect"
 	"slices"
@@ -438,5 +439,20 @@ func TestRequestsKeptIntact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCommonKeys: every field name known without making a key
+// (commonKeys, Chromium's client hints among them) maps to the key
+// net/textproto makes of it, so that a handler finds the field under the
+// name it would look it up by.
+func TestCommonKeys(t *testing.T) {
+	if len(commonKeys) < 30 {
+		t.Fatalf("%d names known", len(commonKeys))
+	}
+	for name, k := range commonKeys {
+		if want := textproto.CanonicalMIMEHeaderKey(name); k != want || name != strings.ToLower(name) {
+			t.Errorf("%q: key %q, textproto's %q", name, k, want)
+		}
 	}
 }
