@@ -327,3 +327,50 @@ func TestDeployCAsAsked(t *testing.T) {
 		t.Error("a visitor without a certificate is not answered")
 	}
 }
+
+// textAddr is a local address of another type than *net.TCPAddr: the
+// 421 check without SNI then looks its text up, as it did for every
+// address before LookupIP.
+type textAddr string
+
+func (a textAddr) Network() string { return "tcp" }
+func (a textAddr) String() string  { return string(a) }
+
+// TestAnswersLocalAddrForms: without SNI, the 421 check's handshake site
+// by the local address (LookupIP, no text made) is the one its text
+// finds, for every form an address takes: IPv4 in 4 and 16 bytes,
+// IPv4-mapped IPv6, a zone (fe80::1%eth0: the text has the zone, which
+// no site's name has, so the catch-all; not the site fe80::1), and sites
+// spelled in brackets, upper case or a 4-in-6 form; Host values in their
+// own spellings.
+func TestAnswersLocalAddrForms(t *testing.T) {
+	ca, err := OpenLocalCA(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := NewSelector()
+	for i, name := range []string{"fe80::1", "192.0.2.1", "[2001:DB8::1]", "2001:db8::2", "::ffff:192.0.2.9", "*"} {
+		sel.Add(name, i, ca, nil, nil, nil)
+	}
+	tcp := func(ip, zone string) *net.TCPAddr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 443, Zone: zone} }
+	locals := []*net.TCPAddr{tcp("fe80::1", "eth0"), tcp("fe80::1", ""), tcp("192.0.2.1", ""), {IP: net.ParseIP("192.0.2.1").To4(), Port: 443},
+		tcp("::ffff:192.0.2.1", ""), tcp("2001:db8::1", ""), tcp("2001:db8::2", "eth0"), tcp("192.0.2.9", ""), tcp("10.0.0.1", "")}
+	hosts := []string{"[fe80::1]", "[FE80::1]:443", "192.0.2.1", "192.0.2.1:443", "[::ffff:192.0.2.1]", "[2001:db8::1]", "[2001:DB8::1]:8443",
+		"[2001:db8::2]", "192.0.2.9", "[::ffff:192.0.2.9]", "other.test", "10.0.0.1"}
+	st := &tls.ConnectionState{}
+	for _, local := range locals {
+		for _, host := range hosts {
+			got, want := sel.Answers(st, local, host), sel.Answers(st, textAddr(local.String()), host)
+			if got != want {
+				t.Errorf("local %v, Host %q: answered %v, by the address's text %v", local, host, got, want)
+			}
+		}
+	}
+	// The zone's case, stated: the catch-all's handshake, not fe80::1's.
+	if zoned := tcp("fe80::1", "eth0"); sel.Answers(st, zoned, "[fe80::1]") || !sel.Answers(st, zoned, "other.test") {
+		t.Errorf("local %v: the handshake is not the catch-all's", zoned)
+	}
+	if plain := tcp("fe80::1", ""); !sel.Answers(st, plain, "[fe80::1]") || sel.Answers(st, plain, "other.test") {
+		t.Errorf("local %v: the handshake is not fe80::1's", plain)
+	}
+}
