@@ -5,11 +5,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 // countingFS counts the system calls the handler makes.
@@ -257,5 +260,34 @@ func TestPurgeSite(t *testing.T) {
 	do(one, "GET", "/missing") // negatives were uncounted: one more fits
 	if n, _ := cache.Stats(); n != 1 {
 		t.Errorf("after a new miss: %d entries", n)
+	}
+}
+
+// TestCoarseRevalidate: with revalidate at 1 s (the default, checked on
+// the coarse clock), a changed file is seen within revalidate of the
+// entry's last check, plus clock.Tick, plus the scheduling of the clock's
+// goroutine and of this test on a loaded machine (slack): the file is
+// changed as soon as a request saw the previous change (that request
+// checked the entry), and the next change must show within the bound.
+func TestCoarseRevalidate(t *testing.T) {
+	const revalidate, slack = time.Second, 150 * time.Millisecond
+	h, root := site(t, map[string]string{"a.txt": "v0"}, Options{}, CacheOptions{Revalidate: revalidate})
+	if b := body(t, do(h, "GET", "/a.txt")); b != "v0" {
+		t.Fatalf("body %q", b)
+	}
+	p := filepath.Join(root, "a.txt")
+	checked := time.Now() // the entry was checked before this
+	for i := 1; i <= 2; i++ {
+		next := fmt.Sprintf("v%d", i)
+		os.WriteFile(p+".new", []byte(next), 0o644)
+		os.Rename(p+".new", p)
+		for body(t, do(h, "GET", "/a.txt")) != next {
+			if time.Since(checked) > revalidate+clock.Tick+slack {
+				t.Fatalf("change %d unseen %v after the entry's check", i, time.Since(checked))
+			}
+			runtime.Gosched()
+		}
+		t.Logf("change %d seen %v after the entry's check", i, time.Since(checked))
+		checked = time.Now()
 	}
 }
