@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"appliance/internal/clock"
 	"appliance/internal/httpx"
 	"appliance/vhost"
 )
@@ -47,7 +48,7 @@ type SiteFiles struct {
 	interval int64
 
 	cur     atomic.Pointer[siteRules]
-	checked atomic.Int64 // UnixNano of the last check
+	checked atomic.Int64 // clock.Mono of the last check
 
 	mu     sync.Mutex     // serialises checks
 	stamp  [2]fs.FileInfo // what each file was at the last check (nil: absent)
@@ -72,7 +73,7 @@ func NewSiteFiles(fsys fs.FS, opts SiteFilesOptions) *SiteFiles {
 	sf := &SiteFiles{fsys: fsys, opts: opts, interval: int64(opts.Revalidate)}
 	sf.cur.Store(&siteRules{})
 	sf.check(true)
-	sf.checked.Store(time.Now().UnixNano())
+	sf.checked.Store(clock.Mono())
 	return sf
 }
 
@@ -80,7 +81,7 @@ func NewSiteFiles(fsys fs.FS, opts SiteFilesOptions) *SiteFiles {
 // interval has passed since the last check (one request does, the others
 // go on with the rules they find).
 func (sf *SiteFiles) current() *siteRules {
-	now := time.Now().UnixNano()
+	now := clock.Mono()
 	if last := sf.checked.Load(); now-last >= sf.interval && sf.checked.CompareAndSwap(last, now) {
 		sf.check(false)
 	}
