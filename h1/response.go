@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 const writeBufSize = 4096
@@ -239,7 +241,7 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 	if t.IsZero() {
 		w.c.deadline.Store(0)
 	} else {
-		w.c.deadline.Store(t.UnixNano())
+		w.c.deadline.Store(clock.MonoAt(t))
 	}
 	return nil
 }

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 // Server serves HTTP/1.1 connections.
@@ -184,7 +186,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		c := &conn{s: s, nc: nc, raw: nc, ip: ip, perIP: !trusted, trusted: trusted, accepted: time.Now().UnixNano()}
+		c := &conn{s: s, nc: nc, raw: nc, ip: ip, perIP: !trusted, trusted: trusted, accepted: clock.Mono()}
 		if s.ProxyProtocol {
 			s.track(c)
 			go c.serveProxied()
@@ -353,7 +355,7 @@ func (s *Server) reaper() {
 			return
 		case now := <-t.C:
 			s.updateDate(now)
-			n := now.UnixNano()
+			n := clock.MonoAt(now)
 			s.mu.Lock()
 			for c := range s.conns {
 				if d := c.deadline.Load(); d != 0 && n > d {
@@ -399,7 +401,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		now := time.Now().UnixNano()
+		now := clock.Mono()
 		for c := range s.conns {
 			// Idle keep-alive connections go at once; new ones that have
 			// sent nothing get newConnGrace for their first request.
@@ -784,7 +786,7 @@ func (c *conn) setDeadline(d time.Duration) {
 		c.deadline.Store(0)
 		return
 	}
-	c.deadline.Store(time.Now().Add(d).UnixNano())
+	c.deadline.Store(clock.Mono() + int64(d))
 }
 
 // handoff passes the connection, with what was read from it, to net/http.

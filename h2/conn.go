@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"appliance/internal/clock"
 )
 
 const (
@@ -218,7 +220,7 @@ func (c *conn) serve() {
 func (c *conn) preface() bool {
 	c.mu.Lock()
 	if d := c.s.ReadHeaderTimeout; d > 0 {
-		c.prefaceBy = time.Now().Add(d).UnixNano()
+		c.prefaceBy = clock.Mono() + int64(d)
 	}
 	// RFC 9113 3.4: the server's preface is a SETTINGS frame.
 	c.fr.WriteSettings(

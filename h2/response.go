@@ -13,6 +13,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"appliance/internal/clock"
 )
 
 // frameBody is how much body a response buffers before it sends a DATA
@@ -181,7 +183,7 @@ func (w *responseWriter) SetWriteDeadline(t time.Time) error {
 	}
 	w.st.deadline = 0
 	if !t.IsZero() {
-		w.st.deadline = t.UnixNano()
+		w.st.deadline = clock.MonoAt(t)
 	}
 	return nil
 }
@@ -315,7 +317,7 @@ func (c *conn) writeDataLocked(st *stream, data []byte, end bool) error {
 			// The rest waits for the client's WINDOW_UPDATE, which the
 			// reader must be free to read.
 			if st.stalledAt == 0 {
-				st.stalledAt = time.Now().UnixNano()
+				st.stalledAt = clock.Mono()
 			}
 			c.handOffLocked(st)
 			if c.flushing || len(c.out) == 0 {

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"appliance/internal/clock"
 )
 
 // Defaults of the limits a zero Server field stands for.
@@ -274,7 +276,7 @@ func (s *Server) reaper() {
 			s.mu.Unlock()
 			busy := s.saturated()
 			for _, c := range conns {
-				c.reap(now.UnixNano(), busy)
+				c.reap(clock.MonoAt(now), busy)
 			}
 		}
 	}
@@ -282,7 +284,7 @@ func (s *Server) reaper() {
 
 // tickAt renews the clock and, once a second, the Date header.
 func (s *Server) tickAt(now time.Time) {
-	s.now.Store(now.UnixNano())
+	s.now.Store(clock.MonoAt(now))
 	d := now.UTC().Format(http.TimeFormat)
 	if old := s.date.Load(); old == nil || *old != d {
 		s.date.Store(&d) // a new pointer only when it changes (conn.date)
@@ -290,7 +292,9 @@ func (s *Server) tickAt(now time.Time) {
 }
 
 // clock is the time, to a tick and never early (the next tick of the
-// reaper's clock), in unix nanoseconds: what the coarse deadlines (a
+// reaper's clock), on clock.Mono's monotonic clock (a step of the wall
+// clock, NTP setting a Pi's, neither cuts every connection nor lifts
+// the deadlines): what the coarse deadlines (a
 // response's, the idle timeout, a stuck write) start from, without a
 // clock read per request; the reaper sees them only at its ticks.
 func (s *Server) clock() int64 {

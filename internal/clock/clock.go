@@ -37,6 +37,11 @@ var start = time.Now()
 // up (an hour's step: an hour of not seeing a changed file).
 func Mono() int64 { return monoBase + int64(time.Since(start)) }
 
+// MonoAt is t on Mono's clock: by t's monotonic reading when it has one
+// (time.Now's, a Ticker's, and times added to them: a deadline), else
+// by its wall time.
+func MonoAt(t time.Time) int64 { return monoBase + int64(t.Sub(start)) }
+
 // Coarse is Mono to within Tick, read from memory: a goroutine renews it every Tick while it is read and ends
 // after a second without a read; the first read after that reads the
 // system clock and starts it again. Its zero value is ready.

@@ -118,3 +118,23 @@ func TestMono(t *testing.T) {
 		t.Fatalf("Coarse.Now() = %d, not Mono's (%d to %d)", got, before, after)
 	}
 }
+
+// TestMonoAt: a time on Mono's clock, by its monotonic reading: a
+// deadline d after now is d after Mono, whatever the wall clock does.
+func TestMonoAt(t *testing.T) {
+	before := Mono()
+	now := time.Now()
+	at := MonoAt(now)
+	after := Mono()
+	if at < before || at > after {
+		t.Errorf("MonoAt(now) %d outside [%d, %d]", at, before, after)
+	}
+	if d := MonoAt(now.Add(90*time.Second)) - at; d != int64(90*time.Second) {
+		t.Errorf("a deadline 90 s on: %d ns", d)
+	}
+	// Without a monotonic reading (a time from a client's header, a
+	// Round(0)), the wall time: within the same second here.
+	if d := MonoAt(now.Round(0)) - at; d < -int64(time.Second) || d > int64(time.Second) {
+		t.Errorf("by wall time: %d ns off", d)
+	}
+}
