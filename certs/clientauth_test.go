@@ -10,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"appliance/internal/testnet"
 )
 
 // testChain makes a root CA, the pool that holds it, and a client
@@ -98,26 +99,6 @@ func TestVerifyClientChain(t *testing.T) {
 	}
 }
 
-// tcpPair is the two ends of a loopback TCP connection (net.Pipe,
-// unbuffered, deadlocks TLS 1.3's handshakes that write at once).
-func tcpPair(t *testing.T) (client, server net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, server
-}
-
 // oneSession is a client session cache that offers its last session
 // to every server, as a client that mixed up its tickets would.
 type oneSession struct{ s *tls.ClientSessionState }
@@ -160,7 +141,7 @@ func TestClientChainResumption(t *testing.T) {
 		// the site answers on it.
 		connect := func(sni string) (resumed, answered bool) {
 			t.Helper()
-			c, s := tcpPair(t)
+			c, s := testnet.TCPPair(t)
 			defer c.Close()
 			srv := tls.Server(s, base)
 			done := make(chan error, 1)

@@ -5,35 +5,16 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
-)
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
-}
+	"appliance/internal/testnet"
+)
 
 // TestBatchConnTLS: records written through a batching connection arrive
 // whole and in order, and Close delivers everything before close_notify.
 func TestBatchConnTLS(t *testing.T) {
-	raw, client := tcpPair(t)
+	client, raw := testnet.TCPPair(t)
 	bc := newBatchConn(raw)
 	srv := tls.Server(bc, &tls.Config{Certificates: []tls.Certificate{testCert(t)}})
 	var want bytes.Buffer
@@ -74,7 +55,7 @@ func TestBatchConnTLS(t *testing.T) {
 func TestBatchConnStalledClient(t *testing.T) {
 	defer func(g time.Duration) { drainGrace = g }(drainGrace)
 	drainGrace = 50 * time.Millisecond
-	raw, _ := tcpPair(t)
+	_, raw := testnet.TCPPair(t)
 	bc := newBatchConn(raw)
 	bc.batch()
 	werr := make(chan error, 1)

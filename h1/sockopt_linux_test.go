@@ -5,12 +5,14 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"appliance/internal/testnet"
 )
 
 // TestLimitUnsent checks that the kernel takes the TCP_NOTSENT_LOWAT
 // that h1 connections are served with.
 func TestLimitUnsent(t *testing.T) {
-	sc, _ := tcpPair(t)
+	_, sc := testnet.TCPPair(t)
 	limitUnsent(sc)
 	rc, _ := sc.(*net.TCPConn).SyscallConn()
 	var v int

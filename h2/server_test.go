@@ -383,19 +383,7 @@ func TestSlowHandlerLeavesReader(t *testing.T) {
 	mux.Handle("/small", cachedPage(make([]byte, 1024)))
 	srv := &Server{}
 	addr := start(t, srv, mux)
-	r := dialRaw(t, addr)
-	r.requestPath(1, "/slow")
-	r.requestPath(3, "/small")
-	got := map[uint32]int{}
-	r.readUntilEnd(3, got)
-	close(release)
-	r.readUntilEnd(1, got)
-	if got[1] != 4 || got[3] != 1024 {
-		t.Fatalf("got %v", got)
-	}
-	if n := srv.handoffs.Load(); n != 1 {
-		t.Errorf("%d hand-overs of the reader, want 1", n)
-	}
+	slowHandedOver(t, srv, addr, release)
 }
 
 // TestIdleWorkersLeaveRoom: workers waiting in the pool for work run no
@@ -448,6 +436,14 @@ func TestIdleWorkersLeaveRoom(t *testing.T) {
 	if srv.saturated() {
 		t.Error("two idle workers of two count as a saturated pool")
 	}
+	slowHandedOver(t, srv, addr, release)
+}
+
+// slowHandedOver requests /slow (held until release is closed) then
+// /small on one connection: /small is answered while /slow waits, its
+// handler handed over from the reader once.
+func slowHandedOver(t *testing.T, srv *Server, addr string, release chan struct{}) {
+	t.Helper()
 	r := dialRaw(t, addr)
 	r.requestPath(1, "/slow")
 	r.requestPath(3, "/small")

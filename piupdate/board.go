@@ -362,7 +362,7 @@ func (b *Board) TryBoot(context.Context) error {
 // an uncommitted trial boot; it reports whether it committed.
 func (b *Board) Commit() (bool, error) {
 	st, err := b.State()
-	if err != nil || !st.Trial || st.Committed {
+	if err != nil || !st.Trial { // Trial: config.txt boots another slot, not yet committed
 		return false, err
 	}
 	if err := b.checkSlot(st); err != nil {

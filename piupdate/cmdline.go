@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,20 +75,11 @@ func slotCmdline(b []byte, part int) ([]byte, error) {
 			return nil, fmt.Errorf("%q: only root=PARTUUID=%s-02 or -03 may name the root (the kernel takes the last root=, and an update changes only those)", f, sig)
 		case rootRe.MatchString(f):
 			out = append(out, fmt.Sprintf("root=PARTUUID=%s-%02d", sig, part))
-		case !contains(legacyTokens, f):
+		case !slices.Contains(legacyTokens, f):
 			out = append(out, f)
 		}
 	}
 	return []byte(strings.Join(out, " ") + "\n"), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
 }
 
 // The firmware's config.txt names the slot it boots: os_prefix=slotN/,

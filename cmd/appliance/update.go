@@ -132,7 +132,7 @@ func (s *server) commitTrial(board *piupdate.Board) {
 	if !board.Present() {
 		return
 	}
-	if st, err := board.State(); err != nil || !st.Trial || st.Committed {
+	if st, err := board.State(); err != nil || !st.Trial { // Trial: config.txt boots another slot, not yet committed
 		return
 	}
 	err := stableFor(func() error {
