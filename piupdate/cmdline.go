@@ -75,7 +75,10 @@ func slotCmdline(b []byte, part int) ([]byte, error) {
 			return nil, fmt.Errorf("%q: only root=PARTUUID=%s-02 or -03 may name the root (the kernel takes the last root=, and an update changes only those)", f, sig)
 		case rootRe.MatchString(f):
 			out = append(out, fmt.Sprintf("root=PARTUUID=%s-%02d", sig, part))
-		case !slices.Contains(legacyTokens, f):
+		case !slices.ContainsFunc(legacyTokens, func(t string) bool { return strings.Contains(f, t) }):
+			// gokrazy's init looks for its token anywhere in the line
+			// ("gokrazy.try_boot_inactive=10" switches too): a field that
+			// holds it goes.
 			out = append(out, f)
 		}
 	}
